@@ -1,0 +1,32 @@
+// Writing answers: JSON bodies, OpenAI-shaped errors, and stream writes that respect back-pressure.
+import type { ServerResponse } from 'node:http'
+import { once } from 'node:events'
+import { GatewayError, errorBody } from '../../src/errors.ts'
+
+export function sendJson (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+export function sendError (res: ServerResponse, err: GatewayError, headers?: Record<string, string>): void {
+  if (res.headersSent) { res.destroy(); return }
+  // A body we refused to read must not be left on the socket: close it after answering.
+  const close = err.status === 413 ? { connection: 'close' } : undefined
+  sendJson(res, err.status, errorBody(err), { ...headers, ...close })
+}
+
+/** Write a chunk; wait for 'drain' when the socket's buffer is full. Returns false once the client is gone. */
+export async function writeChunk (res: ServerResponse, chunk: string): Promise<boolean> {
+  if (res.destroyed || res.writableEnded) return false
+  if (res.write(chunk)) return true
+  const stop = new AbortController()
+  try {
+    return await Promise.race([
+      once(res, 'drain', { signal: stop.signal }).then(() => true),
+      once(res, 'close', { signal: stop.signal }).then(() => false)
+    ])
+  } finally {
+    stop.abort() // drops the listener that lost the race
+  }
+}

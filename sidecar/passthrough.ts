@@ -1,0 +1,63 @@
+// Requests the sidecar does not intercept go unchanged to `passthrough_upstream` (http-proxy-3, keep-alive, WebSockets),
+// minus the client's Authorization header: that belongs to the sidecar, not to an upstream.
+import http from 'node:http'
+import https from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Readable } from 'node:stream'
+import { createProxyServer } from 'http-proxy-3'
+import { GatewayError } from '../src/errors.ts'
+import { sendError } from './http/respond.ts'
+
+export interface Passthrough {
+  web (req: IncomingMessage, res: ServerResponse, body?: Buffer): void
+  ws (req: IncomingMessage, socket: Duplex, head: Buffer): void
+  close (): void
+}
+
+/** `/openai/v1/x` is the same route as `/v1/x` for an upstream that only knows the latter. */
+function upstreamPath (url: string): string {
+  return url.startsWith('/openai/v1/') ? url.slice('/openai'.length) : url
+}
+
+export function createPassthrough (upstream: string | undefined, upstreamAuthorization?: string): Passthrough {
+  if (upstream === undefined) {
+    const notConfigured = new GatewayError(404, 'This route is not served by the sidecar and no `passthrough_upstream` is configured')
+    return {
+      web (_req, res) { sendError(res, notConfigured) },
+      ws (_req, socket) { socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n') },
+      close () {}
+    }
+  }
+  const target = new URL(upstream)
+  // http-proxy's default agent sends `connection: close`; a keep-alive agent keeps upstream sockets warm.
+  const agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true })
+  const proxy = createProxyServer({ target: upstream, changeOrigin: true, agent, xfwd: true, ws: true })
+
+  const stripAuthorization = (proxyReq: http.ClientRequest): void => {
+    proxyReq.removeHeader('authorization')
+    if (upstreamAuthorization !== undefined) proxyReq.setHeader('authorization', upstreamAuthorization)
+  }
+  proxy.on('proxyReq', stripAuthorization)
+  proxy.on('proxyReqWs', stripAuthorization)
+  proxy.on('error', (err: Error, _req: unknown, resOrSocket: unknown) => {
+    const message = `passthrough upstream ${target.origin} failed: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`.trim()
+    if (resOrSocket instanceof http.ServerResponse) sendError(resOrSocket, new GatewayError(502, message))
+    else (resOrSocket as Duplex | undefined)?.destroy()
+  })
+
+  return {
+    web (req, res, body) {
+      req.url = upstreamPath(req.url ?? '/')
+      proxy.web(req, res, body === undefined ? {} : { buffer: Readable.from([body]) })
+    },
+    ws (req, socket, head) {
+      req.url = upstreamPath(req.url ?? '/')
+      proxy.ws(req, socket, head)
+    },
+    close () {
+      proxy.close()
+      agent.destroy()
+    }
+  }
+}

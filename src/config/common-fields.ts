@@ -1,0 +1,111 @@
+// Field shapes that recur at several levels of tensorzero.toml: timeouts, retries, extra_body/extra_headers,
+// api_key_location.
+import { describeType, TableReader } from './reader.ts'
+import { isTable } from './toml-files.ts'
+import type { KeyLocation, RetryConfig, TimeoutsConfig } from './types.ts'
+
+/** `timeouts = { non_streaming = { total_ms }, streaming = { ttft_ms, total_ms } }`, all positive integers. */
+export function readTimeouts (parent: TableReader): TimeoutsConfig {
+  const out: TimeoutsConfig = {}
+  const t = parent.sub('timeouts')
+  if (!t) return out
+  t.checkKeys(['non_streaming', 'streaming'])
+  const ns = t.sub('non_streaming')
+  if (ns) {
+    ns.checkKeys(['total_ms'])
+    out.nonStreamingTotalMs = ns.number('total_ms', { integer: true, positive: true })
+  }
+  const s = t.sub('streaming')
+  if (s) {
+    s.checkKeys(['ttft_ms', 'total_ms'])
+    out.streamingTtftMs = s.number('ttft_ms', { integer: true, positive: true })
+    out.streamingTotalMs = s.number('total_ms', { integer: true, positive: true })
+  }
+  for (const k of Object.keys(out) as Array<keyof TimeoutsConfig>) if (out[k] === undefined) delete out[k]
+  return out
+}
+
+/** `retries = { num_retries = 0, max_delay_s = 10 }` with TensorZero's defaults. */
+export function readRetries (parent: TableReader): RetryConfig {
+  const out: RetryConfig = { numRetries: 0, maxDelayS: 10 }
+  const r = parent.sub('retries')
+  if (!r) return out
+  r.checkKeys(['num_retries', 'max_delay_s'])
+  out.numRetries = r.number('num_retries', { integer: true, min: 0 }) ?? 0
+  out.maxDelayS = r.number('max_delay_s', { min: 0 }) ?? 10
+  return out
+}
+
+/** `extra_body = [{ pointer = "/a/b", value = … } | { pointer, delete = true }]`. */
+export function readExtraBody (parent: TableReader): Array<{ pointer: string; value?: unknown; delete?: boolean }> | undefined {
+  const list = tablesOf(parent, 'extra_body')
+  if (!list) return undefined
+  const out: Array<{ pointer: string; value?: unknown; delete?: boolean }> = []
+  for (const item of list) {
+    item.checkKeys(['pointer', 'value', 'delete'])
+    const pointer = item.string('pointer', true)
+    if (pointer !== undefined && pointer !== '' && !pointer.startsWith('/')) {
+      item.error('pointer', `\`${item.name('pointer')}\` must be a JSON Pointer starting with "/", got "${pointer}"`)
+      continue
+    }
+    const del = item.boolean('delete')
+    const hasValue = item.has('value')
+    if (hasValue === (del === true)) {
+      item.error(undefined, `\`${item.name()}\` needs exactly one of \`value\` or \`delete = true\``)
+      continue
+    }
+    if (pointer === undefined) continue
+    out.push(del === true ? { pointer, delete: true } : { pointer, value: item.get('value') })
+  }
+  return out
+}
+
+/** `extra_headers = [{ name = "X", value = "y" } | { name, delete = true }]`. */
+export function readExtraHeaders (parent: TableReader): Array<{ name: string; value?: string; delete?: boolean }> | undefined {
+  const list = tablesOf(parent, 'extra_headers')
+  if (!list) return undefined
+  const out: Array<{ name: string; value?: string; delete?: boolean }> = []
+  for (const item of list) {
+    item.checkKeys(['name', 'value', 'delete'])
+    const name = item.string('name', true)
+    const value = item.string('value')
+    const del = item.boolean('delete')
+    if ((value !== undefined) === (del === true)) {
+      item.error(undefined, `\`${item.name()}\` needs exactly one of \`value\` or \`delete = true\``)
+      continue
+    }
+    if (name === undefined) continue
+    out.push(del === true ? { name, delete: true } : { name, value })
+  }
+  return out
+}
+
+function tablesOf (parent: TableReader, key: string): TableReader[] | undefined {
+  const v = parent.get(key)
+  if (v === undefined) return undefined
+  if (!Array.isArray(v)) { parent.wrongType(key, 'an array of tables'); return undefined }
+  const out: TableReader[] = []
+  v.forEach((item, i) => {
+    if (isTable(item)) out.push(new TableReader(parent.ctx, item, [...parent.path, key, String(i)]))
+    else parent.ctx.diags.error(parent.ctx.toml.at([...parent.path, key, String(i)]), `\`${parent.name(key)}[${i}]\` must be a table, got ${describeType(item)}`)
+  })
+  return out
+}
+
+const KEY_LOCATION_FORMS = '`env::VAR`, `path::FILE`, `path_from_env::VAR`, `dynamic::NAME` or `none`'
+
+/** Parses an `api_key_location` string; undefined with `problem` set when malformed. */
+export function parseKeyLocation (raw: string): { location?: KeyLocation; problem?: string } {
+  if (raw === 'none') return { location: { kind: 'none' } }
+  const sep = raw.indexOf('::')
+  const prefix = sep < 0 ? raw : raw.slice(0, sep)
+  const rest = sep < 0 ? '' : raw.slice(sep + 2)
+  if (sep >= 0 && rest === '') return { problem: `\`${raw}\` names no ${prefix === 'path' ? 'file' : 'variable'}` }
+  switch (sep < 0 ? '' : prefix) {
+    case 'env': return { location: { kind: 'env', name: rest } }
+    case 'path': return { location: { kind: 'path', path: rest } }
+    case 'path_from_env': return { location: { kind: 'path_from_env', name: rest } }
+    case 'dynamic': return { location: { kind: 'dynamic', name: rest } }
+    default: return { problem: `invalid api_key_location "${raw}": expected ${KEY_LOCATION_FORMS}` }
+  }
+}

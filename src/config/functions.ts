@@ -1,0 +1,298 @@
+// `[functions.*]`, their variants and experimentation.
+import type { ToolChoice } from '../inference/types.ts'
+import { readExtraBody, readExtraHeaders, readRetries, readTimeouts } from './common-fields.ts'
+import { ensureModel, RESERVED_PREFIX } from './models.ts'
+import { readSchemaRef, readTemplateRef } from './referenced-files.ts'
+import { describeType, type LoadContext, type TableReader } from './reader.ts'
+import { isTable } from './toml-files.ts'
+import type {
+  Experimentation, FunctionConfig, ModelConfig, SchemaRef, TemplateRef, VariantConfig,
+} from './types.ts'
+
+/** Variant types TensorZero knows; only `chat_completion` is served here, the rest load and fail at request time. */
+export const VARIANT_TYPES: Readonly<Record<string, { served: boolean }>> = {
+  chat_completion: { served: true },
+  experimental_best_of_n_sampling: { served: false },
+  experimental_mixture_of_n: { served: false },
+  experimental_dynamic_in_context_learning: { served: false },
+  experimental_chain_of_thought: { served: false },
+}
+
+const ROLES = ['system', 'user', 'assistant'] as const
+
+const CHAT_COMPLETION_KEYS = [
+  'type', 'model', 'weight', 'system_template', 'user_template', 'assistant_template', 'templates',
+  'temperature', 'max_tokens', 'top_p', 'seed', 'presence_penalty', 'frequency_penalty', 'stop_sequences',
+  'json_mode', 'retries', 'timeouts', 'extra_body', 'extra_headers', 'reasoning_effort',
+]
+/** Newer TensorZero keys we pass over (kept in `raw`) rather than reject. */
+const CHAT_COMPLETION_TOLERATED = new Set(['service_tier', 'thinking_budget_tokens', 'verbosity', 'input_wrappers'])
+
+const FUNCTION_COMMON_KEYS = [
+  'type', 'variants', 'description', 'system_schema', 'user_schema', 'assistant_schema', 'schemas', 'experimentation',
+]
+const CHAT_FUNCTION_KEYS = ['tools', 'tool_choice', 'parallel_tool_calls']
+const JSON_FUNCTION_KEYS = ['output_schema']
+
+export interface FunctionDeps {
+  models: Map<string, ModelConfig>
+  /** Tool names declared in `[tools]` (declared, even if broken: one error per problem). */
+  toolNames: ReadonlySet<string>
+}
+
+export function readFunctions (section: TableReader | undefined, ctx: LoadContext, deps: FunctionDeps): Map<string, FunctionConfig> {
+  const functions = new Map<string, FunctionConfig>()
+  if (!section) return functions
+  for (const [name, r] of section.entries()) {
+    const fn = readFunction(r, name, ctx, deps)
+    if (fn) functions.set(name, fn)
+  }
+  return functions
+}
+
+function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: FunctionDeps): FunctionConfig | undefined {
+  if (name.startsWith(RESERVED_PREFIX)) r.error(undefined, `function name \`${name}\` uses the reserved prefix \`${RESERVED_PREFIX}\``)
+  const type = r.oneOf('type', ['chat', 'json'] as const, true)
+  // With an unknown type, accept either type's keys so only the type itself is reported.
+  r.checkKeys([...FUNCTION_COMMON_KEYS,
+    ...(type !== 'json' ? CHAT_FUNCTION_KEYS : []), ...(type !== 'chat' ? JSON_FUNCTION_KEYS : [])])
+
+  const schemas = readNamed<SchemaRef>(r, 'schema', 'schemas', (t, key) => readSchemaRef(t, key, true))
+
+  const tools = r.stringArray('tools') ?? []
+  tools.forEach((tool, i) => {
+    if (!deps.toolNames.has(tool)) {
+      ctx.diags.error(ctx.toml.at([...r.path, 'tools', String(i)]), `function \`${name}\` uses tool \`${tool}\`, which is not defined in [tools]`)
+    }
+  })
+  const toolChoice = readToolChoice(r, tools)
+  const parallelToolCalls = r.boolean('parallel_tool_calls')
+  const description = r.string('description')
+
+  const variants = new Map<string, VariantConfig>()
+  const variantsTable = r.sub('variants')
+  if (!variantsTable && !r.has('variants')) r.error(undefined, `function \`${name}\` has no variants; add at least one [${r.name()}.variants.NAME]`)
+  for (const [variantName, v] of variantsTable?.entries() ?? []) {
+    variants.set(variantName, readVariant(v, variantName, name, ctx, deps.models))
+  }
+  if (variantsTable && Object.keys(variantsTable.table).length === 0) {
+    r.error('variants', `function \`${name}\` has no variants; add at least one [${r.name()}.variants.NAME]`)
+  }
+
+  // TensorZero: a schema for a role (or named template) needs a template of that name in every chat_completion variant,
+  // since the arguments are only turned into text by that template.
+  for (const [schemaName, schema] of Object.entries(schemas)) {
+    if (!schema) continue
+    for (const variant of variants.values()) {
+      if (variant.type === 'chat_completion' && !variant.templates[schemaName]) {
+        ctx.diags.error(variant.source, `variant \`${variant.name}\` of function \`${name}\` has no ${templateKeyName(schemaName)},` +
+          ` but the function has ${schemaKeyName(schemaName)}`)
+      }
+    }
+  }
+
+  const fn: FunctionConfig = {
+    name,
+    type: type ?? 'chat',
+    variants,
+    sortedVariantNames: [...variants.keys()].sort(),
+    experimentation: readExperimentation(r, name, variants, ctx),
+    schemas,
+    tools,
+    toolChoice,
+    source: r.at(),
+  }
+  if (parallelToolCalls !== undefined) fn.parallelToolCalls = parallelToolCalls
+  if (description !== undefined) fn.description = description
+  if (type === 'json') {
+    // TensorZero's default when output_schema is omitted: accept any JSON (`{}`); `path` is empty then.
+    fn.outputSchema = readSchemaRef(r, 'output_schema') ?? { path: '', schema: {}, source: r.at() }
+  }
+  return fn
+}
+
+const templateKeyName = (n: string): string => (ROLES as readonly string[]).includes(n) ? `\`${n}_template\`` : `\`templates.${n}\``
+const schemaKeyName = (n: string): string => (ROLES as readonly string[]).includes(n) ? `\`${n}_schema\`` : `\`schemas.${n}\``
+
+/**
+ * Role-named files (`system_schema`, `user_template`, …) and the newer named form (`schemas.NAME.path`,
+ * `templates.NAME.path`) in one map keyed by name. Both forms for one name is an error.
+ */
+function readNamed<T> (
+  r: TableReader, suffix: 'schema' | 'template', tableKey: string,
+  read: (t: TableReader, key: string) => T | undefined,
+): Record<string, T | undefined> {
+  const out: Record<string, T | undefined> = {}
+  for (const role of ROLES) {
+    const key = `${role}_${suffix}`
+    if (r.has(key)) out[role] = read(r, key)
+  }
+  const named = r.sub(tableKey)
+  for (const [n, entry] of named?.entries() ?? []) {
+    entry.checkKeys(['path'])
+    if ((ROLES as readonly string[]).includes(n) && r.has(`${n}_${suffix}`)) {
+      entry.error(undefined, `\`${entry.name()}\` and \`${r.name(`${n}_${suffix}`)}\` both define the ${n} ${suffix}; keep one`)
+      continue
+    }
+    out[n] = read(entry, 'path')
+  }
+  return out
+}
+
+function readToolChoice (r: TableReader, tools: string[]): ToolChoice {
+  const v = r.get('tool_choice')
+  if (v === undefined) return 'auto'
+  if (typeof v === 'string') {
+    if (v === 'auto' || v === 'none' || v === 'required') return v
+    r.error('tool_choice', `\`${r.name('tool_choice')}\` must be "auto", "none", "required" or { specific = "TOOL" }, got "${v}"`)
+    return 'auto'
+  }
+  if (isTable(v)) {
+    const t = r.sub('tool_choice')!
+    t.checkKeys(['specific'])
+    const specific = t.string('specific', true)
+    if (specific === undefined) return 'auto'
+    if (!tools.includes(specific)) {
+      t.error('specific', `\`${t.name('specific')}\` names \`${specific}\`, which is not one of the function's tools` +
+        ` (${tools.length ? tools.join(', ') : 'it has none'})`)
+    }
+    return { specific }
+  }
+  r.error('tool_choice', `\`${r.name('tool_choice')}\` must be a string or a table, got ${describeType(v)}`)
+  return 'auto'
+}
+
+/** Always returns a variant, so experimentation that names it does not draw a second error. */
+function readVariant (
+  r: TableReader, name: string, functionName: string, ctx: LoadContext, models: Map<string, ModelConfig>,
+): VariantConfig {
+  const type = r.string('type', true) ?? ''
+  const known = VARIANT_TYPES[type]
+  if (type !== '' && !known) {
+    r.error('type', `unknown variant type "${type}" for variant \`${name}\` of function \`${functionName}\`;` +
+      ` known types: ${Object.keys(VARIANT_TYPES).join(', ')}`)
+  }
+  const served = known?.served ?? false
+  const variant: VariantConfig = {
+    name,
+    type,
+    served,
+    templates: {},
+    retries: { numRetries: 0, maxDelayS: 10 },
+    timeouts: {},
+    raw: r.table,
+    source: r.at(),
+  }
+  const weight = r.number('weight', { min: 0 })
+  if (weight !== undefined) variant.weight = weight
+
+  if (known && !served) {
+    r.warning('type', `variant \`${name}\` of function \`${functionName}\` has type "${type}", which tz-sidecar does not serve;` +
+      ' requests that select it fail (other variants are tried)')
+  }
+  if (!served) {
+    // Its own keys vary by type; we only check the model it names, as TensorZero would.
+    if (typeof r.get('model') === 'string') checkVariantModel(r, ctx, models)
+    return variant
+  }
+
+  r.checkKeys(CHAT_COMPLETION_KEYS, (key) => CHAT_COMPLETION_TOLERATED.has(key) ? 'ok' : undefined)
+  const model = r.string('model', true)
+  if (model !== undefined) {
+    variant.model = model
+    checkVariantModel(r, ctx, models)
+  }
+  variant.templates = readNamed<TemplateRef>(r, 'template', 'templates', (t, key) => readTemplateRef(t, key, true))
+
+  const set = <K extends keyof VariantConfig>(key: K, value: VariantConfig[K] | undefined): void => {
+    if (value !== undefined) variant[key] = value
+  }
+  set('temperature', r.number('temperature'))
+  set('maxTokens', r.number('max_tokens', { integer: true, positive: true }))
+  set('topP', r.number('top_p'))
+  set('seed', r.number('seed', { integer: true, min: 0 }))
+  set('presencePenalty', r.number('presence_penalty'))
+  set('frequencyPenalty', r.number('frequency_penalty'))
+  set('stopSequences', r.stringArray('stop_sequences'))
+  set('jsonMode', r.oneOf('json_mode', ['off', 'on', 'strict', 'tool'] as const))
+  set('reasoningEffort', r.string('reasoning_effort'))
+  variant.retries = readRetries(r)
+  variant.timeouts = readTimeouts(r)
+  set('extraBody', readExtraBody(r))
+  set('extraHeaders', readExtraHeaders(r))
+  return variant
+}
+
+function checkVariantModel (r: TableReader, ctx: LoadContext, models: Map<string, ModelConfig>): void {
+  const model = r.get('model') as string
+  const problem = ensureModel(ctx, models, model, r.at('model'))
+  if (problem !== undefined) r.error('model', problem)
+}
+
+const EXPERIMENTATION_TYPES = ['static', 'static_weights', 'track_and_stop', 'uniform']
+
+function readExperimentation (
+  fn: TableReader, functionName: string, variants: Map<string, VariantConfig>, ctx: LoadContext,
+): Experimentation {
+  const weighted = [...variants.values()].filter((v) => v.weight !== undefined)
+  const r = fn.sub('experimentation')
+  if (!r) return weighted.length > 0 ? { type: 'legacy_weights' } : { type: 'uniform' }
+
+  for (const v of weighted) {
+    ctx.diags.error(ctx.toml.at([...fn.path, 'variants', v.name, 'weight']),
+      `variant \`${v.name}\` of function \`${functionName}\` sets \`weight\`, but the function has an [experimentation] section;` +
+      ' give weights in `candidate_variants` instead')
+  }
+
+  const type = r.string('type', true)
+  if (type === undefined) return { type: 'uniform' }
+  if (!EXPERIMENTATION_TYPES.includes(type)) {
+    r.error('type', `unknown experimentation type "${type}" for function \`${functionName}\`; known types: ${EXPERIMENTATION_TYPES.join(', ')}`)
+    return { type: 'uniform' }
+  }
+  if (type === 'track_and_stop') {
+    r.warning('type', `experimentation "track_and_stop" of function \`${functionName}\` is not implemented by tz-sidecar:` +
+      ' candidate_variants are sampled with equal weights')
+  } else {
+    r.checkKeys(['type', 'candidate_variants', 'fallback_variants'])
+  }
+
+  const checkName = (variant: string, at: readonly string[]): boolean => {
+    if (variants.has(variant)) return true
+    ctx.diags.error(ctx.toml.at(at), `experimentation of function \`${functionName}\` names variant \`${variant}\`, which does not exist` +
+      ` (variants: ${[...variants.keys()].join(', ') || 'none'})`)
+    return false
+  }
+
+  const candidates = new Map<string, number>()
+  const raw = r.get('candidate_variants')
+  // track_and_stop and uniform do not take weights: a list only.
+  if (isTable(raw) && (type === 'static' || type === 'static_weights')) {
+    const t = r.sub('candidate_variants')!
+    for (const variant of Object.keys(raw)) {
+      const w = t.number(variant, { min: 0 })
+      if (checkName(variant, t.keyPath(variant)) && w !== undefined) candidates.set(variant, w)
+    }
+  } else if (raw !== undefined) {
+    const list = r.stringArray('candidate_variants') ?? []
+    list.forEach((variant, i) => {
+      if (candidates.has(variant)) r.error('candidate_variants', `\`${r.name('candidate_variants')}\` lists \`${variant}\` twice`)
+      else if (checkName(variant, [...r.path, 'candidate_variants', String(i)])) candidates.set(variant, 1)
+    })
+  }
+  const fallbacks: string[] = []
+  ;(r.stringArray('fallback_variants') ?? []).forEach((variant, i) => {
+    if (fallbacks.includes(variant)) r.error('fallback_variants', `\`${r.name('fallback_variants')}\` lists \`${variant}\` twice`)
+    else if (checkName(variant, [...r.path, 'fallback_variants', String(i)])) fallbacks.push(variant)
+  })
+
+  if (type === 'uniform' && raw === undefined && fallbacks.length === 0) return { type: 'uniform' }
+  if (type === 'uniform' && raw === undefined) {
+    // Uniform over every variant that is not a fallback.
+    for (const v of variants.keys()) if (!fallbacks.includes(v)) candidates.set(v, 1)
+  }
+  if (candidates.size === 0 && fallbacks.length === 0 && raw === undefined) {
+    r.error(undefined, `experimentation of function \`${functionName}\` names no variants; set \`candidate_variants\` and/or \`fallback_variants\``)
+  }
+  return { type: 'static', candidates, fallbacks }
+}

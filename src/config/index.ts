@@ -1,0 +1,10 @@
+// Public surface of the config loader. Types live in ./types.ts.
+export { loadConfig, validateConfigFiles, type LoadConfigOptions, type ValidationResult } from './load.ts'
+export { ConfigError, formatDiagnostic } from './diagnostics.ts'
+export { resolveApiKey, clearCredentialCache, type ApiKeyResult } from './credentials.ts'
+export { DEFAULT_KEY_ENV, KNOWN_PROVIDER_TYPES, isKnownProviderType } from './provider-types.ts'
+export { parseShorthand, shorthandModel, ensureModel, defaultKeyLocation } from './models.ts'
+export { parseTargetString, globToRegExp, defaultSidecarConfig } from './sidecar-config.ts'
+export { VARIANT_TYPES } from './functions.ts'
+export { buildPositionIndex } from './toml-positions.ts'
+export type * from './types.ts'

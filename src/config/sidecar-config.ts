@@ -1,0 +1,144 @@
+// The per-service file (`--sidecar-config`): service name, unmatched-model policy and `[routes]` from the model
+// names a service sends to TensorZero targets. Kept out of tensorzero.toml, whose gateway rejects unknown keys.
+import { ensureModel } from './models.ts'
+import { TableReader, type LoadContext } from './reader.ts'
+import { isTable } from './toml-files.ts'
+import type { RouteTarget, SidecarConfig, SourceRef, TensorZeroConfig } from './types.ts'
+
+export function defaultSidecarConfig (env: NodeJS.ProcessEnv): SidecarConfig {
+  return {
+    service: env.SIDECAR_SERVICE || 'tz-sidecar',
+    unmatched: 'reject',
+    exactRoutes: new Map(),
+    globRoutes: [],
+  }
+}
+
+/** `*` matches any run of characters (including none); everything else is literal. Anchored at both ends. */
+export function globToRegExp (pattern: string): RegExp {
+  const body = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')
+  return new RegExp(`^${body}$`, 's')
+}
+
+export function buildSidecarConfig (ctx: LoadContext, file: string, tz: TensorZeroConfig): SidecarConfig {
+  const out = defaultSidecarConfig(ctx.env)
+  out.file = file
+  const root = new TableReader(ctx, ctx.toml.data, [])
+  root.checkKeys(['service', 'unmatched', 'passthrough_upstream', 'routes'])
+
+  const service = root.string('service')
+  if (service !== undefined) {
+    if (service.trim() === '') root.error('service', '`service` must not be empty')
+    else out.service = service
+  }
+  out.unmatched = root.oneOf('unmatched', ['reject', 'passthrough'] as const) ?? 'reject'
+  const upstream = root.string('passthrough_upstream')
+  if (upstream !== undefined) {
+    if (isHttpUrl(upstream)) out.passthroughUpstream = upstream.replace(/\/+$/, '')
+    else root.error('passthrough_upstream', `\`passthrough_upstream\` must be an http(s) URL, got "${upstream}"`)
+  } else if (out.unmatched === 'passthrough') {
+    root.error('unmatched', '`unmatched = "passthrough"` needs `passthrough_upstream` (the URL to forward to)')
+  }
+
+  const routes = root.sub('routes')
+  for (const key of Object.keys(routes?.table ?? {})) {
+    const target = readRouteTarget(routes!, key)
+    if (!target) continue
+    const problem = checkTarget(ctx, tz, target, routes!.at(key))
+    if (problem !== undefined) { routes!.error(key, `route "${key}": ${problem}`); continue }
+    if (key.includes('*')) out.globRoutes.push({ pattern: key, regex: globToRegExp(key), target })
+    else out.exactRoutes.set(key, target)
+  }
+  return out
+}
+
+function isHttpUrl (s: string): boolean {
+  try {
+    const u = new URL(s)
+    return u.protocol === 'http:' || u.protocol === 'https:'
+  } catch { return false }
+}
+
+const FUNCTION_PREFIX = 'tensorzero::function_name::'
+const MODEL_PREFIX = 'tensorzero::model_name::'
+const EMBEDDING_PREFIX = 'tensorzero::embedding_model_name::'
+const VARIANT_SEP = '::variant_name::'
+
+/** A route's value: a `tensorzero::…` string as clients would send it, or a table naming the target. */
+function readRouteTarget (routes: TableReader, key: string): RouteTarget | undefined {
+  const v = routes.get(key)
+  if (typeof v === 'string') {
+    const target = parseTargetString(v)
+    if (!target) {
+      routes.error(key, `route "${key}": "${v}" is not a target; use tensorzero::function_name::F[::variant_name::V],` +
+        ' tensorzero::model_name::M, tensorzero::embedding_model_name::E, or a table { function, variant } / { model } / { embedding_model }')
+    }
+    return target
+  }
+  if (!isTable(v)) { routes.wrongType(key, 'a string or a table'); return undefined }
+  const t = routes.sub(key)!
+  t.checkKeys(['function', 'variant', 'model', 'embedding_model'])
+  const given = ['function', 'model', 'embedding_model'].filter((k) => t.has(k))
+  if (given.length !== 1) {
+    t.error(undefined, `route "${key}" needs exactly one of \`function\`, \`model\`, \`embedding_model\`` +
+      (given.length ? ` (got ${given.join(', ')})` : ''))
+    return undefined
+  }
+  if (t.has('variant') && given[0] !== 'function') {
+    t.error('variant', `route "${key}": \`variant\` only goes with \`function\``)
+    return undefined
+  }
+  const name = t.string(given[0])
+  if (name === undefined) return undefined
+  if (given[0] === 'function') {
+    const variant = t.string('variant')
+    if (t.has('variant') && variant === undefined) return undefined
+    return variant === undefined ? { kind: 'function', functionName: name } : { kind: 'function', functionName: name, variantName: variant }
+  }
+  return given[0] === 'model' ? { kind: 'model', modelName: name } : { kind: 'embedding_model', modelName: name }
+}
+
+/** Parses `tensorzero::function_name::F[::variant_name::V]`, `tensorzero::model_name::M`, `tensorzero::embedding_model_name::E`. */
+export function parseTargetString (s: string): RouteTarget | undefined {
+  if (s.startsWith(FUNCTION_PREFIX)) {
+    const rest = s.slice(FUNCTION_PREFIX.length)
+    const sep = rest.indexOf(VARIANT_SEP)
+    if (sep < 0) return rest ? { kind: 'function', functionName: rest } : undefined
+    const functionName = rest.slice(0, sep)
+    const variantName = rest.slice(sep + VARIANT_SEP.length)
+    return functionName && variantName ? { kind: 'function', functionName, variantName } : undefined
+  }
+  // Model names may themselves contain `::` (shorthands like `openai::gpt-4o`): everything after the prefix is the name.
+  if (s.startsWith(MODEL_PREFIX)) {
+    const name = s.slice(MODEL_PREFIX.length)
+    return name ? { kind: 'model', modelName: name } : undefined
+  }
+  if (s.startsWith(EMBEDDING_PREFIX)) {
+    const name = s.slice(EMBEDDING_PREFIX.length)
+    return name ? { kind: 'embedding_model', modelName: name } : undefined
+  }
+  return undefined
+}
+
+/** A route must lead somewhere that exists; shorthand model targets are added to the config like variant models. */
+function checkTarget (ctx: LoadContext, tz: TensorZeroConfig, target: RouteTarget, at: SourceRef): string | undefined {
+  switch (target.kind) {
+    case 'function': {
+      const fn = tz.functions.get(target.functionName)
+      if (!fn) return `function \`${target.functionName}\` is not defined in tensorzero.toml` + knownList('functions', tz.functions.keys())
+      if (target.variantName !== undefined && !fn.variants.has(target.variantName)) {
+        return `function \`${target.functionName}\` has no variant \`${target.variantName}\` (variants: ${fn.sortedVariantNames.join(', ')})`
+      }
+      return undefined
+    }
+    case 'model':
+      return ensureModel(ctx, tz.models, target.modelName, at)
+    case 'embedding_model':
+      return ensureModel(ctx, tz.embeddingModels, target.modelName, at, '[embedding_models]')
+  }
+}
+
+function knownList (what: string, known: Iterable<string>): string {
+  const names = [...known]
+  return names.length ? ` (${what}: ${names.sort().join(', ')})` : ''
+}

@@ -1,0 +1,39 @@
+// From the merged tensorzero.toml tree to a TensorZeroConfig. Sections are read in dependency order:
+// tools before functions (functions name tools), models before functions (variants may add shorthand models).
+import { readFunctions } from './functions.ts'
+import { readGateway } from './gateway.ts'
+import { readMetrics } from './metrics.ts'
+import { readModels } from './models.ts'
+import { TableReader, type LoadContext } from './reader.ts'
+import { readTools } from './tools.ts'
+import type { TensorZeroConfig } from './types.ts'
+
+const SECTIONS = ['gateway', 'models', 'embedding_models', 'functions', 'metrics', 'tools']
+/** TensorZero sections the sidecar has no use for: accepted silently so one file serves both. */
+const IGNORED_SECTIONS = new Set([
+  'evaluations', 'object_storage', 'optimizers', 'rate_limiting', 'provider_types', 'postgres', 'clickhouse',
+  'autopilot', 'namespaces',
+])
+
+export function buildTensorZeroConfig (ctx: LoadContext): TensorZeroConfig {
+  const root = new TableReader(ctx, ctx.toml.data, [])
+  root.checkKeys(SECTIONS, (key) => IGNORED_SECTIONS.has(key) ? 'ok' : 'warn')
+
+  const models = readModels(root.sub('models'), ctx)
+  const embeddingModels = readModels(root.sub('embedding_models'), ctx)
+  const toolsSection = root.sub('tools')
+  const tools = readTools(toolsSection, ctx)
+  const functions = readFunctions(root.sub('functions'), ctx, {
+    models,
+    toolNames: new Set(toolsSection ? Object.keys(toolsSection.table) : []),
+  })
+  return {
+    files: ctx.toml.files,
+    gateway: readGateway(root.sub('gateway')),
+    models,
+    embeddingModels,
+    functions,
+    metrics: readMetrics(root.sub('metrics'), ctx),
+    tools,
+  }
+}

@@ -1,0 +1,187 @@
+// An OpenAI chat completions body → ChatRequest, with TensorZero's `tensorzero::` extension fields (TENSORZERO.md §1).
+import type { ChatRequest, InferenceTarget } from '../../inference/request.ts'
+import type { InferenceParams, ToolDefinition, ToolChoice, ExtraBodyPatch, ExtraHeader } from '../../inference/types.ts'
+import { badRequest } from '../../errors.ts'
+import { parseMessages } from './messages.ts'
+import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId } from './validate.ts'
+import type { Json } from './validate.ts'
+
+const OPENAI_KEYS = new Set([
+  'model', 'messages', 'stream', 'stream_options', 'temperature', 'max_tokens', 'max_completion_tokens', 'top_p', 'seed',
+  'presence_penalty', 'frequency_penalty', 'stop', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'n',
+  'user', 'logprobs', 'top_logprobs', 'logit_bias', 'metadata', 'store', 'service_tier', 'modalities', 'audio', 'prediction',
+  'reasoning_effort', 'verbosity', 'web_search_options', 'safety_identifier', 'prompt_cache_key', 'functions', 'function_call'
+])
+const TENSORZERO_KEYS = new Set([
+  'tensorzero::episode_id', 'tensorzero::variant_name', 'tensorzero::tags', 'tensorzero::dryrun', 'tensorzero::params',
+  'tensorzero::credentials', 'tensorzero::extra_body', 'tensorzero::extra_headers', 'tensorzero::cache_options',
+  'tensorzero::include_raw_usage', 'tensorzero::include_original_response', 'tensorzero::deny_unknown_fields', 'tensorzero::internal_dynamic_variant_config'
+])
+
+/** The `model` field, read first so the caller can resolve it (or pass the request through untouched). */
+export function modelOf (body: unknown): string {
+  if (!isObject(body)) throw badRequest('The request body must be a JSON object')
+  if (typeof body.model !== 'string' || body.model === '') throw badRequest('`model` must be a non-empty string')
+  return body.model
+}
+
+export function parseChatRequest (body: Json, target: InferenceTarget, episodeHeader?: string): ChatRequest {
+  if (body['tensorzero::deny_unknown_fields'] === true) {
+    const unknown = Object.keys(body).filter(k => !OPENAI_KEYS.has(k) && !TENSORZERO_KEYS.has(k))
+    if (unknown.length > 0) throw badRequest(`Unknown fields in the request: ${unknown.map(k => `\`${k}\``).join(', ')}`)
+  }
+  const n = optionalInteger(body, 'n', 1)
+  if (n !== undefined && n !== 1) throw badRequest('`n` must be 1: TensorZero returns exactly one choice')
+
+  const stream = optionalBoolean(body, 'stream') ?? false
+  const streamOptions = optionalObject(body, 'stream_options')
+  const includeUsage = streamOptions === undefined ? false : optionalBoolean(streamOptions, 'include_usage') ?? false
+
+  const tz = (key: string): unknown => body[`tensorzero::${key}`]
+  const episodeRaw = tz('episode_id') ?? episodeHeader
+  const variantName = optionalString(body, 'tensorzero::variant_name')
+  if (variantName !== undefined && target.kind === 'model') {
+    throw badRequest('`tensorzero::variant_name` cannot be used with a model name target')
+  }
+
+  const request: ChatRequest = {
+    target,
+    input: parseMessages(body.messages),
+    params: parseParams(body),
+    stream,
+    includeUsage,
+    episodeId: episodeRaw === undefined || episodeRaw === null ? undefined : validEpisodeId(episodeRaw),
+    variantName,
+    tags: parseTags(tz('tags')),
+    dryrun: optionalBoolean(body, 'tensorzero::dryrun') ?? false,
+    credentials: tz('credentials') === undefined ? undefined : stringMap(tz('credentials'), 'tensorzero::credentials'),
+    extraBody: parseExtraBody(tz('extra_body')),
+    extraHeaders: parseExtraHeaders(tz('extra_headers')),
+    dynamicTools: parseTools(body.tools),
+    toolChoice: parseToolChoice(body.tool_choice),
+    parallelToolCalls: optionalBoolean(body, 'parallel_tool_calls')
+  }
+  parseResponseFormat(body.response_format, request)
+  return request
+}
+
+function parseParams (body: Json): InferenceParams {
+  const params: InferenceParams = {}
+  setIfDefined(params, 'temperature', optionalNumber(body, 'temperature'))
+  setIfDefined(params, 'max_tokens', optionalInteger(body, 'max_completion_tokens', 1) ?? optionalInteger(body, 'max_tokens', 1))
+  setIfDefined(params, 'top_p', optionalNumber(body, 'top_p'))
+  setIfDefined(params, 'seed', optionalInteger(body, 'seed', Number.MIN_SAFE_INTEGER))
+  setIfDefined(params, 'presence_penalty', optionalNumber(body, 'presence_penalty'))
+  setIfDefined(params, 'frequency_penalty', optionalNumber(body, 'frequency_penalty'))
+  setIfDefined(params, 'reasoning_effort', optionalString(body, 'reasoning_effort'))
+  const stop = body.stop
+  if (typeof stop === 'string') params.stop_sequences = [stop]
+  else if (Array.isArray(stop) && stop.every(s => typeof s === 'string')) params.stop_sequences = stop
+  else if (stop !== undefined && stop !== null) throw badRequest('`stop` must be a string or an array of strings')
+
+  // `tensorzero::params.chat_completion` overrides the top-level OpenAI parameters.
+  const tzParams = optionalObject(body, 'tensorzero::params')
+  const chat = tzParams === undefined ? undefined : optionalObject(tzParams, 'chat_completion')
+  if (chat !== undefined) {
+    setIfDefined(params, 'temperature', optionalNumber(chat, 'temperature'))
+    setIfDefined(params, 'max_tokens', optionalInteger(chat, 'max_tokens', 1))
+    setIfDefined(params, 'top_p', optionalNumber(chat, 'top_p'))
+    setIfDefined(params, 'seed', optionalInteger(chat, 'seed', Number.MIN_SAFE_INTEGER))
+    setIfDefined(params, 'presence_penalty', optionalNumber(chat, 'presence_penalty'))
+    setIfDefined(params, 'frequency_penalty', optionalNumber(chat, 'frequency_penalty'))
+    setIfDefined(params, 'reasoning_effort', optionalString(chat, 'reasoning_effort'))
+    const jsonMode = optionalString(chat, 'json_mode')
+    if (jsonMode !== undefined) {
+      if (jsonMode !== 'off' && jsonMode !== 'on' && jsonMode !== 'strict' && jsonMode !== 'tool') throw badRequest('`tensorzero::params.chat_completion.json_mode` must be off, on, strict or tool')
+      params.json_mode = jsonMode
+    }
+    if (Array.isArray(chat.stop_sequences)) params.stop_sequences = chat.stop_sequences.map(String)
+  }
+  return params
+}
+
+function setIfDefined<K extends keyof InferenceParams> (params: InferenceParams, key: K, value: InferenceParams[K] | undefined): void {
+  if (value !== undefined) params[key] = value
+}
+
+function parseTags (raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {}
+  const tags = stringMap(raw, 'tensorzero::tags')
+  for (const key of Object.keys(tags)) {
+    if (key.startsWith('tensorzero::')) throw badRequest(`Tag \`${key}\` is reserved: tag names may not start with \`tensorzero::\``)
+  }
+  return { ...tags }
+}
+
+function parseTools (raw: unknown): ToolDefinition[] {
+  if (raw === undefined || raw === null) return []
+  if (!Array.isArray(raw)) throw badRequest('`tools` must be an array')
+  return raw.map((tool: unknown, i) => {
+    const fn = isObject(tool) ? tool.function : undefined
+    if (!isObject(tool) || tool.type !== 'function' || !isObject(fn) || typeof fn.name !== 'string') {
+      throw badRequest(`\`tools[${i}]\` must be {"type":"function","function":{"name":…}}`)
+    }
+    if (fn.parameters !== undefined && !isObject(fn.parameters)) throw badRequest(`\`tools[${i}].function.parameters\` must be an object`)
+    return {
+      name: fn.name,
+      description: typeof fn.description === 'string' ? fn.description : '',
+      parameters: (fn.parameters as Record<string, unknown> | undefined) ?? { type: 'object', properties: {} },
+      strict: fn.strict === true
+    }
+  })
+}
+
+function parseToolChoice (raw: unknown): ToolChoice | undefined {
+  if (raw === undefined || raw === null) return undefined
+  if (raw === 'auto' || raw === 'none' || raw === 'required') return raw
+  if (isObject(raw) && raw.type === 'function' && isObject(raw.function) && typeof raw.function.name === 'string') {
+    return { specific: raw.function.name }
+  }
+  throw badRequest('`tool_choice` must be "auto", "none", "required" or {"type":"function","function":{"name":…}}')
+}
+
+function parseResponseFormat (raw: unknown, request: ChatRequest): void {
+  if (raw === undefined || raw === null) return
+  if (!isObject(raw)) throw badRequest('`response_format` must be an object')
+  if (raw.type === 'text' || raw.type === 'json_object') { request.responseFormat = raw.type; return }
+  if (raw.type === 'json_schema') {
+    const spec = raw.json_schema
+    if (!isObject(spec) || !isObject(spec.schema)) throw badRequest('`response_format.json_schema.schema` must be an object')
+    request.responseFormat = 'json_schema'
+    request.dynamicOutputSchema = spec.schema
+    return
+  }
+  throw badRequest('`response_format.type` must be text, json_object or json_schema')
+}
+
+function parseExtraBody (raw: unknown): ExtraBodyPatch[] | undefined {
+  if (raw === undefined || raw === null) return undefined
+  if (!Array.isArray(raw)) throw badRequest('`tensorzero::extra_body` must be an array')
+  return raw.map((entry: unknown, i) => {
+    if (!isObject(entry) || typeof entry.pointer !== 'string') throw badRequest(`\`tensorzero::extra_body[${i}].pointer\` must be a string`)
+    if (!('value' in entry) && entry.delete !== true) throw badRequest(`\`tensorzero::extra_body[${i}]\` needs \`value\` or \`delete = true\``)
+    return {
+      pointer: entry.pointer,
+      value: entry.value,
+      delete: entry.delete === true ? true : undefined,
+      variantName: typeof entry.variant_name === 'string' ? entry.variant_name : undefined,
+      modelProviderName: typeof entry.model_provider_name === 'string' ? entry.model_provider_name : (typeof entry.provider_name === 'string' ? entry.provider_name : undefined)
+    }
+  })
+}
+
+function parseExtraHeaders (raw: unknown): ExtraHeader[] | undefined {
+  if (raw === undefined || raw === null) return undefined
+  if (!Array.isArray(raw)) throw badRequest('`tensorzero::extra_headers` must be an array')
+  return raw.map((entry: unknown, i) => {
+    if (!isObject(entry) || typeof entry.name !== 'string') throw badRequest(`\`tensorzero::extra_headers[${i}].name\` must be a string`)
+    if (typeof entry.value !== 'string' && entry.delete !== true) throw badRequest(`\`tensorzero::extra_headers[${i}]\` needs a string \`value\` or \`delete = true\``)
+    return {
+      name: entry.name,
+      value: typeof entry.value === 'string' ? entry.value : undefined,
+      delete: entry.delete === true ? true : undefined,
+      variantName: typeof entry.variant_name === 'string' ? entry.variant_name : undefined,
+      modelProviderName: typeof entry.model_provider_name === 'string' ? entry.model_provider_name : (typeof entry.provider_name === 'string' ? entry.provider_name : undefined)
+    }
+  })
+}

@@ -1,0 +1,102 @@
+// Internal results → OpenAI chat completion bodies and stream chunks, shaped as TensorZero answers (TENSORZERO.md §1).
+import type { OutputBlock, FinishReason, StreamDelta, Usage } from '../../inference/types.ts'
+import type { CompletedInference, InferenceMeta } from '../../inference/function.ts'
+
+export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
+
+export function openAIFinishReason (reason: FinishReason | undefined, hasToolCalls: boolean): OpenAIFinishReason {
+  switch (reason) {
+    case 'length': return 'length'
+    case 'content_filter': return 'content_filter'
+    case 'tool_call': return 'tool_calls'
+    case 'stop':
+    case 'stop_sequence': return 'stop'
+    default: return hasToolCalls ? 'tool_calls' : 'stop'
+  }
+}
+
+function usageBody (usage: Usage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  const prompt = usage.inputTokens ?? 0
+  const completion = usage.outputTokens ?? 0
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+}
+
+function messageOf (output: OutputBlock[]): { content: string | null; tool_calls?: unknown[]; role: 'assistant' } {
+  let text: string | null = null
+  let toolCalls: unknown[] | undefined
+  for (const block of output) {
+    if (block.type === 'text') text = (text ?? '') + block.text
+    else if (block.type === 'tool_call') {
+      toolCalls ??= []
+      toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: block.arguments } })
+    }
+  }
+  return toolCalls === undefined ? { content: text, role: 'assistant' } : { content: text, tool_calls: toolCalls, role: 'assistant' }
+}
+
+export function completionBody (result: CompletedInference, created = Math.floor(Date.now() / 1000)): Record<string, unknown> {
+  const message = messageOf(result.output)
+  return {
+    id: result.inferenceId,
+    episode_id: result.episodeId,
+    choices: [{
+      index: 0,
+      finish_reason: openAIFinishReason(result.finishReason, message.tool_calls !== undefined),
+      message
+    }],
+    created,
+    model: result.responseModel,
+    system_fingerprint: '',
+    service_tier: null,
+    object: 'chat.completion',
+    usage: usageBody(result.usage)
+  }
+}
+
+/** Serialises the chunks of one stream; the envelope fields are the same on every chunk. */
+export class ChunkWriter {
+  private readonly head: string
+  private sentRole = false
+  private sawToolCalls = false
+
+  constructor (meta: InferenceMeta, created = Math.floor(Date.now() / 1000)) {
+    // The fixed envelope is serialised once per stream, not once per chunk.
+    this.head = `{"id":${JSON.stringify(meta.inferenceId)},"episode_id":${JSON.stringify(meta.episodeId)},"created":${created},` +
+      `"model":${JSON.stringify(meta.responseModel)},"system_fingerprint":"","service_tier":null,"object":"chat.completion.chunk",`
+  }
+
+  /** A content chunk, or '' when the delta carries nothing to show (usage/finish only: those go in the final chunk). */
+  delta (d: StreamDelta): string {
+    const delta: Record<string, unknown> = {}
+    if (!this.sentRole) { delta.role = 'assistant'; this.sentRole = true }
+    if (d.text !== undefined && d.text !== '') delta.content = d.text
+    if (d.toolCalls !== undefined && d.toolCalls.length > 0) {
+      this.sawToolCalls = true
+      delta.tool_calls = d.toolCalls.map(t => {
+        const call: Record<string, unknown> = { index: t.index }
+        if (t.id !== undefined) call.id = t.id
+        const fn: Record<string, unknown> = {}
+        if (t.name !== undefined) fn.name = t.name
+        if (t.arguments !== undefined) fn.arguments = t.arguments
+        call.type = 'function'
+        call.function = fn
+        return call
+      })
+    }
+    if (delta.content === undefined && delta.tool_calls === undefined && delta.role === undefined) return ''
+    return `data: ${this.head}"choices":[{"index":0,"finish_reason":null,"logprobs":null,"delta":${JSON.stringify(delta)}}],"usage":null}\n\n`
+  }
+
+  /** The closing chunk: finish_reason, and usage only when the client asked for it. */
+  final (finishReason: FinishReason | undefined, usage: Usage | undefined): string {
+    const reason = openAIFinishReason(finishReason, this.sawToolCalls)
+    const usagePart = usage === undefined ? 'null' : JSON.stringify(usageBody(usage))
+    return `data: ${this.head}"choices":[{"index":0,"finish_reason":"${reason}","logprobs":null,"delta":{}}],"usage":${usagePart}}\n\n`
+  }
+
+  static error (message: string): string {
+    return `data: ${JSON.stringify({ error: { message } })}\n\n`
+  }
+
+  static readonly DONE = 'data: [DONE]\n\n'
+}

@@ -1,0 +1,120 @@
+// OpenAI chat messages → the internal Input (TENSORZERO.md §1): system/developer messages joined with newlines,
+// consecutive tool messages folded into one user turn of tool results.
+import type { Input, Message, ContentBlock, ToolCallBlock } from '../../inference/types.ts'
+import { badRequest } from '../../errors.ts'
+import { isObject } from './validate.ts'
+import type { Json } from './validate.ts'
+
+export function parseMessages (raw: unknown): Input {
+  if (!Array.isArray(raw)) throw badRequest('`messages` must be an array')
+  const systemParts: string[] = []
+  let systemArguments: Record<string, unknown> | undefined
+  const messages: Message[] = []
+  const toolNames = new Map<string, string>()
+  let pendingResults: ContentBlock[] | undefined
+
+  raw.forEach((m, i) => {
+    if (!isObject(m)) throw badRequest(`\`messages[${i}]\` must be an object`)
+    const role = m.role
+    if (role !== 'tool' && pendingResults !== undefined) {
+      messages.push({ role: 'user', content: pendingResults })
+      pendingResults = undefined
+    }
+    switch (role) {
+      case 'system':
+      case 'developer': {
+        const content = parseContent(m.content, i, false)
+        for (const block of content) {
+          if (block.type === 'text') systemParts.push(block.text)
+          else if (block.type === 'template') systemArguments = block.arguments
+          else throw badRequest(`\`messages[${i}]\`: a ${role} message may only hold text`)
+        }
+        break
+      }
+      case 'user':
+        messages.push({ role: 'user', content: parseContent(m.content, i, true) })
+        break
+      case 'assistant': {
+        const content = m.content === null || m.content === undefined ? [] : parseContent(m.content, i, false)
+        if (m.tool_calls !== undefined && m.tool_calls !== null) {
+          for (const call of parseToolCalls(m.tool_calls, i)) {
+            toolNames.set(call.id, call.name)
+            content.push(call)
+          }
+        }
+        messages.push({ role: 'assistant', content })
+        break
+      }
+      case 'tool': {
+        if (typeof m.tool_call_id !== 'string') throw badRequest(`\`messages[${i}].tool_call_id\` must be a string`)
+        const result = textOf(m.content, i)
+        pendingResults ??= []
+        pendingResults.push({ type: 'tool_result', id: m.tool_call_id, name: toolNames.get(m.tool_call_id) ?? (typeof m.name === 'string' ? m.name : ''), result })
+        break
+      }
+      default:
+        throw badRequest(`\`messages[${i}].role\` must be one of system, developer, user, assistant, tool`)
+    }
+  })
+  if (pendingResults !== undefined) messages.push({ role: 'user', content: pendingResults })
+
+  const input: Input = { messages }
+  if (systemArguments !== undefined) {
+    if (systemParts.length > 0) throw badRequest('system messages mix text and template arguments')
+    input.system = systemArguments
+  } else if (systemParts.length > 0) {
+    input.system = systemParts.join('\n')
+  }
+  return input
+}
+
+function parseContent (content: unknown, i: number, allowImages: boolean): ContentBlock[] {
+  if (typeof content === 'string') return [{ type: 'text', text: content }]
+  if (isObject(content)) return [{ type: 'template', name: 'system', arguments: content }]
+  if (!Array.isArray(content)) throw badRequest(`\`messages[${i}].content\` must be a string or an array of content parts`)
+  return content.map((part, j) => parsePart(part, i, j, allowImages))
+}
+
+function parsePart (part: unknown, i: number, j: number, allowImages: boolean): ContentBlock {
+  const where = `\`messages[${i}].content[${j}]\``
+  if (!isObject(part)) throw badRequest(`${where} must be an object`)
+  if (part.type === 'text') {
+    if (isObject(part['tensorzero::arguments'])) return { type: 'template', name: '', arguments: part['tensorzero::arguments'] }
+    if (typeof part.text !== 'string') throw badRequest(`${where}.text must be a string`)
+    return { type: 'text', text: part.text }
+  }
+  if (part.type === 'tensorzero::template') {
+    if (typeof part.name !== 'string' || !isObject(part.arguments)) throw badRequest(`${where} must have a string \`name\` and an object \`arguments\``)
+    return { type: 'template', name: part.name, arguments: part.arguments }
+  }
+  if (part.type === 'image_url' && allowImages) {
+    const image = part.image_url
+    if (!isObject(image) || typeof image.url !== 'string') throw badRequest(`${where}.image_url.url must be a string`)
+    const detail = image.detail
+    if (detail !== undefined && detail !== 'low' && detail !== 'high' && detail !== 'auto') throw badRequest(`${where}.image_url.detail must be low, high or auto`)
+    return detail === undefined ? { type: 'image', url: image.url } : { type: 'image', url: image.url, detail }
+  }
+  throw badRequest(`${where}: unsupported content part type \`${String(part.type)}\``)
+}
+
+function parseToolCalls (raw: unknown, i: number): ToolCallBlock[] {
+  if (!Array.isArray(raw)) throw badRequest(`\`messages[${i}].tool_calls\` must be an array`)
+  return raw.map((call: unknown, j) => {
+    const fn = isObject(call) ? call.function as Json : undefined
+    if (!isObject(call) || typeof call.id !== 'string' || !isObject(fn) || typeof fn.name !== 'string' || typeof fn.arguments !== 'string') {
+      throw badRequest(`\`messages[${i}].tool_calls[${j}]\` must have a string id, function.name and function.arguments`)
+    }
+    return { type: 'tool_call', id: call.id, name: fn.name, arguments: fn.arguments }
+  })
+}
+
+function textOf (content: unknown, i: number): string {
+  if (typeof content === 'string') return content
+  if (Array.isArray(content)) {
+    return content.map((part, j) => {
+      if (!isObject(part) || part.type !== 'text' || typeof part.text !== 'string') throw badRequest(`\`messages[${i}].content[${j}]\` must be a text part`)
+      return part.text
+    }).join('')
+  }
+  throw badRequest(`\`messages[${i}].content\` must be a string`)
+}

@@ -1,0 +1,66 @@
+// Small runtime checks for wire-format fields; each failure is a 400 naming the field.
+import { badRequest } from '../../errors.ts'
+
+export type Json = Record<string, unknown>
+
+export function isObject (v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+export function optionalNumber (body: Json, key: string): number | undefined {
+  const v = body[key]
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`\`${key}\` must be a number`)
+  return v
+}
+
+export function optionalInteger (body: Json, key: string, min = 0): number | undefined {
+  const v = optionalNumber(body, key)
+  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw badRequest(`\`${key}\` must be an integer ≥ ${min}`)
+  return v
+}
+
+export function optionalBoolean (body: Json, key: string): boolean | undefined {
+  const v = body[key]
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'boolean') throw badRequest(`\`${key}\` must be a boolean`)
+  return v
+}
+
+export function optionalString (body: Json, key: string): string | undefined {
+  const v = body[key]
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'string') throw badRequest(`\`${key}\` must be a string`)
+  return v
+}
+
+export function optionalObject (body: Json, key: string): Json | undefined {
+  const v = body[key]
+  if (v === undefined || v === null) return undefined
+  if (!isObject(v)) throw badRequest(`\`${key}\` must be an object`)
+  return v
+}
+
+export function stringMap (v: unknown, key: string): Record<string, string> {
+  if (!isObject(v)) throw badRequest(`\`${key}\` must be an object of strings`)
+  for (const [k, value] of Object.entries(v)) {
+    if (typeof value !== 'string') throw badRequest(`\`${key}.${k}\` must be a string`)
+  }
+  return v as Record<string, string>
+}
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
+// Clocks of sidecars and clients drift; TensorZero rejects ids from the future, we allow a little skew.
+const FUTURE_SKEW_MS = 60_000
+
+/** An episode id must be a UUIDv7 whose timestamp is not in the future (TensorZero's rule). */
+export function validEpisodeId (id: unknown, now = Date.now()): string {
+  if (typeof id !== 'string' || !UUID_V7.test(id)) throw badRequest(`Invalid Episode ID: \`${String(id)}\` is not a UUIDv7`)
+  const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
+  if (ms > now + FUTURE_SKEW_MS) throw badRequest(`Invalid Episode ID: Timestamp is in the future`)
+  return id.toLowerCase()
+}
+
+export function isUuid (id: unknown): id is string {
+  return typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
+}

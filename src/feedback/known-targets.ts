@@ -1,0 +1,65 @@
+// Ids this sidecar issued recently, so feedback for them is accepted at once (no ClickHouse round trip, and it works
+// while ClickHouse is down or the row is still in the spool). Bounded: the oldest entries are evicted first.
+import type { InferenceRecord } from '../observability/types.ts'
+import type { ToolDefinition } from '../inference/types.ts'
+
+export interface KnownInference {
+  functionName: string
+  functionType: 'chat' | 'json'
+  variantName: string
+  episodeId: string
+  /** JSON functions: the output schema the inference used (demonstrations are validated against it). */
+  outputSchema?: Record<string, unknown>
+  /** Chat functions: the tools the inference offered (demonstration tool calls are validated against them). */
+  tools?: ToolDefinition[]
+}
+
+export interface KnownTargets {
+  inference (id: string): KnownInference | undefined
+  episode (id: string): boolean
+}
+
+/** Looks targets up where a sidecar restart or another sidecar may have written them. */
+export interface TargetLookup {
+  inference (id: string): Promise<KnownInference | null>
+  episode (id: string): Promise<boolean>
+}
+
+export class RecentTargets implements KnownTargets {
+  readonly capacity: number
+  private readonly inferences = new Map<string, KnownInference>()
+  private readonly episodes = new Map<string, number>()
+
+  constructor (capacity = 100_000) {
+    this.capacity = capacity
+  }
+
+  remember (rec: InferenceRecord): void {
+    this.inferences.set(rec.inferenceId.toLowerCase(), {
+      functionName: rec.functionName,
+      functionType: rec.functionType,
+      variantName: rec.variantName,
+      episodeId: rec.episodeId,
+      outputSchema: rec.outputSchema,
+      tools: rec.toolParams?.tools
+    })
+    // Re-insert so an active episode stays young.
+    const episode = rec.episodeId.toLowerCase()
+    this.episodes.delete(episode)
+    this.episodes.set(episode, Date.now())
+    evict(this.inferences, this.capacity)
+    evict(this.episodes, this.capacity)
+  }
+
+  inference (id: string): KnownInference | undefined { return this.inferences.get(id.toLowerCase()) }
+  episode (id: string): boolean { return this.episodes.has(id.toLowerCase()) }
+  get size (): { inferences: number; episodes: number } { return { inferences: this.inferences.size, episodes: this.episodes.size } }
+}
+
+function evict (m: Map<string, unknown>, cap: number): void {
+  while (m.size > cap) {
+    const first = m.keys().next()
+    if (first.done === true) return
+    m.delete(first.value)
+  }
+}

@@ -1,0 +1,53 @@
+// The gateway as a library: config in, inferences out. The sidecar's HTTP server and the SDK's embedded mode
+// both drive this object; neither needs to know about routing, providers or retries.
+import type { LoadedConfig } from './config/types.ts'
+import type { InferenceObserver } from './observability/types.ts'
+import type { ChatRequest } from './inference/request.ts'
+import type { EmbeddingRequest, EmbeddingResponse } from './inference/types.ts'
+import type { MessagePreparer } from './inference/variant.ts'
+import { TargetResolver } from './resolve/target.ts'
+import { Transport } from './providers/transport.ts'
+import { runChat } from './inference/function.ts'
+import type { CompletedInference, StreamingInference, GatewayContext } from './inference/function.ts'
+import { embedModel } from './inference/model.ts'
+import { GatewayError } from './errors.ts'
+
+export interface GatewayOptions {
+  observer?: InferenceObserver
+  env?: NodeJS.ProcessEnv
+  prepareMessages?: MessagePreparer
+}
+
+export class Gateway {
+  readonly config: LoadedConfig
+  readonly resolver: TargetResolver
+  private readonly transport = new Transport()
+  private readonly ctx: GatewayContext
+
+  constructor (config: LoadedConfig, opts: GatewayOptions = {}) {
+    this.config = config
+    this.resolver = new TargetResolver(config)
+    this.ctx = {
+      config: config.tensorzero,
+      resolver: this.resolver,
+      transport: this.transport,
+      env: opts.env ?? process.env,
+      observer: opts.observer,
+      prepareMessages: opts.prepareMessages
+    }
+  }
+
+  chat (req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
+    return runChat(this.ctx, req, signal)
+  }
+
+  async embed (modelName: string, req: EmbeddingRequest, signal: AbortSignal, credentials?: Record<string, string>): Promise<EmbeddingResponse & { providerName: string }> {
+    const model = this.resolver.embeddingModel(modelName)
+    if (model === undefined) throw new GatewayError(404, `Unknown embedding model: ${modelName}`)
+    return await embedModel(model, req, { transport: this.transport, env: this.ctx.env, credentials, signal, observer: this.ctx.observer })
+  }
+
+  async close (): Promise<void> {
+    await this.transport.close()
+  }
+}

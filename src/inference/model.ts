@@ -1,0 +1,303 @@
+// Model inference: providers strictly in `routing` order; any failure moves on to the next (TENSORZERO.md §4.3).
+// A stream counts as served once its first chunk arrives; failures after that are the caller's to report in-stream.
+import { v7 as uuidv7 } from 'uuid'
+import type { ModelConfig, ProviderConfig, TimeoutsConfig } from '../config/types.ts'
+import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from './types.ts'
+import type { ProviderAdapter, ProviderContext } from '../providers/types.ts'
+import type { InferenceObserver, ModelInferenceRecord } from '../observability/types.ts'
+import { ProviderError } from '../providers/types.ts'
+import { getAdapter } from '../providers/registry.ts'
+import { resolveApiKey } from '../config/credentials.ts'
+import { deadline, TimeoutError } from '../routing/deadline.ts'
+import type { Transport } from '../providers/transport.ts'
+import { ModelProvidersFailed } from './errors.ts'
+import { StreamCollector } from './stream-collector.ts'
+
+export interface CallContext {
+  transport: Transport
+  env: NodeJS.ProcessEnv
+  /** `tensorzero::credentials`, for `dynamic::NAME` key locations. */
+  credentials?: Record<string, string>
+  signal: AbortSignal
+  observer?: InferenceObserver
+  functionName?: string
+  variantName?: string
+}
+
+export interface ModelCallResult {
+  response: ProviderResponse
+  record: ModelInferenceRecord
+}
+
+export interface ModelStream {
+  providerName: string
+  providerType: string
+  first: StreamDelta
+  /** The deltas after `first`. Throws (in-stream) when the provider fails mid-stream or a total timeout fires. */
+  rest: AsyncIterator<StreamDelta>
+  /** Call once the stream ended well: the model call's row, built from everything streamed. */
+  finish (collector: StreamCollector): ModelInferenceRecord
+  /** Release timers (stream ended or was abandoned). */
+  dispose (): void
+}
+
+export async function inferModel (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelCallResult> {
+  const errors: Array<{ provider: string; error: Error }> = []
+  const modelDeadline = deadline(ctx.signal, model.timeouts.nonStreamingTotalMs, `model \`${model.name}\``)
+  try {
+    for (const providerName of model.routing) {
+      const provider = model.providers.get(providerName) as ProviderConfig
+      const started = performance.now()
+      try {
+        const result = await callProvider(model, provider, req, ctx, modelDeadline.signal, started)
+        report(ctx, model, provider, 'ok', started)
+        return result
+      } catch (err) {
+        const error = asError(err)
+        report(ctx, model, provider, outcomeOf(error), started, error.message)
+        errors.push({ provider: providerName, error })
+        if (ctx.signal.aborted) throw ctx.signal.reason
+        if (modelDeadline.signal.aborted) throw modelDeadline.signal.reason
+      }
+    }
+  } finally {
+    modelDeadline.clear()
+  }
+  throw new ModelProvidersFailed(model.name, errors)
+}
+
+async function callProvider (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
+  parent: AbortSignal, started: number): Promise<ModelCallResult> {
+  const { adapter, pctx } = prepare(provider, ctx)
+  const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
+  try {
+    let rawRequest: string
+    let response: ProviderResponse
+    if (adapter.kind === 'local') {
+      const answer = await adapter.infer(req, pctx, limit.signal)
+      rawRequest = answer.rawRequest
+      response = answer
+    } else {
+      const spec = adapter.buildRequest(req, pctx)
+      rawRequest = spec.body
+      const answer = await ctx.transport.request(spec, limit.signal)
+      if (answer.status < 200 || answer.status >= 300) throw adapter.classifyError(answer.status, answer.body, answer.headers)
+      response = adapter.parseResponse(answer.body, pctx)
+    }
+    const record: ModelInferenceRecord = {
+      id: uuidv7(),
+      modelName: model.name,
+      providerName: provider.name,
+      providerType: provider.type,
+      rawRequest,
+      rawResponse: response.rawResponse,
+      inputTokens: response.usage.inputTokens,
+      outputTokens: response.usage.outputTokens,
+      responseTimeMs: Math.round(performance.now() - started),
+      request: req,
+      output: response.output,
+      finishReason: response.finishReason,
+      cached: false
+    }
+    return { response, record }
+  } catch (err) {
+    throw limit.signal.aborted && !parent.aborted ? limit.signal.reason : err
+  } finally {
+    limit.clear()
+  }
+}
+
+/** Start a stream on the first provider, in routing order, that yields a first chunk. */
+export async function streamModel (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelStream> {
+  const errors: Array<{ provider: string; error: Error }> = []
+  const modelTotal = deadline(ctx.signal, model.timeouts.streamingTotalMs, `model \`${model.name}\` stream`)
+  const modelTtft = deadline(modelTotal.signal, model.timeouts.streamingTtftMs, `model \`${model.name}\` time to first token`)
+  for (const providerName of model.routing) {
+    const provider = model.providers.get(providerName) as ProviderConfig
+    const started = performance.now()
+    try {
+      const stream = await startProviderStream(model, provider, req, ctx, modelTtft.signal, started)
+      modelTtft.stopTimer()
+      report(ctx, model, provider, 'ok', started)
+      const innerDispose = stream.dispose
+      stream.dispose = () => { innerDispose(); modelTtft.clear(); modelTotal.clear() }
+      return stream
+    } catch (err) {
+      const error = asError(err)
+      report(ctx, model, provider, outcomeOf(error), started, error.message)
+      errors.push({ provider: providerName, error })
+      if (ctx.signal.aborted || modelTtft.signal.aborted) {
+        modelTtft.clear(); modelTotal.clear()
+        throw ctx.signal.aborted ? ctx.signal.reason : modelTtft.signal.reason
+      }
+    }
+  }
+  modelTtft.clear(); modelTotal.clear()
+  throw new ModelProvidersFailed(model.name, errors)
+}
+
+async function startProviderStream (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
+  parent: AbortSignal, started: number): Promise<ModelStream> {
+  const { adapter, pctx } = prepare(provider, ctx)
+  const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
+  const ttft = deadline(total.signal, provider.timeouts.streamingTtftMs, `provider \`${provider.name}\` time to first token`)
+  const signal = ttft.signal
+  const rawChunks: string[] = []
+  let rawRequest: string
+  let deltas: AsyncIterator<StreamDelta>
+  try {
+    if (adapter.kind === 'local') {
+      const s = adapter.stream(req, pctx, signal)
+      rawRequest = s.rawRequest
+      deltas = s.deltas[Symbol.asyncIterator]()
+    } else {
+      const spec = adapter.buildRequest(req, pctx)
+      rawRequest = spec.body
+      const answer = await ctx.transport.stream(spec, signal)
+      if (answer.events === undefined) throw adapter.classifyError(answer.status, answer.body ?? '', answer.headers)
+      deltas = httpDeltas(adapter, answer.events, pctx, rawChunks)
+    }
+    const first = await deltas.next()
+    if (first.done === true) throw new ProviderError(`provider \`${provider.name}\` ended its stream before the first chunk`, 'bad_response')
+    ttft.stopTimer()
+    const ttftMs = Math.round(performance.now() - started)
+    const rest = timeoutAware(deltas, signal, parent)
+    return {
+      providerName: provider.name,
+      providerType: provider.type,
+      first: first.value,
+      rest,
+      finish (collector) {
+        return {
+          id: uuidv7(),
+          modelName: model.name,
+          providerName: provider.name,
+          providerType: provider.type,
+          rawRequest,
+          rawResponse: rawChunks.join('\n'),
+          inputTokens: collector.usage.inputTokens,
+          outputTokens: collector.usage.outputTokens,
+          responseTimeMs: Math.round(performance.now() - started),
+          ttftMs,
+          request: req,
+          output: collector.output(),
+          finishReason: collector.finishReason,
+          cached: false
+        }
+      },
+      dispose () { ttft.clear(); total.clear() }
+    }
+  } catch (err) {
+    ttft.clear(); total.clear()
+    throw signal.aborted && !parent.aborted ? signal.reason : err
+  }
+}
+
+async function * httpDeltas (adapter: Extract<ProviderAdapter, { kind: 'http' }>, events: AsyncIterable<import('../providers/types.ts').SseEvent>,
+  pctx: ProviderContext, rawChunks: string[]): AsyncGenerator<StreamDelta> {
+  const state = {}
+  for await (const event of events) {
+    const delta = adapter.parseStreamEvent(event, state, pctx)
+    if (delta === null) return
+    rawChunks.push(event.data)
+    yield delta
+  }
+}
+
+/** Mid-stream, an abort caused by a timeout must surface as that TimeoutError rather than a generic abort. */
+function timeoutAware (it: AsyncIterator<StreamDelta>, signal: AbortSignal, parent: AbortSignal): AsyncIterator<StreamDelta> {
+  return {
+    async next () {
+      try {
+        return await it.next()
+      } catch (err) {
+        if (signal.aborted && signal.reason instanceof TimeoutError) throw signal.reason
+        if (parent.aborted && parent.reason instanceof TimeoutError) throw parent.reason
+        throw err
+      }
+    },
+    async return () {
+      await it.return?.()
+      return { done: true, value: undefined }
+    }
+  }
+}
+
+function prepare (provider: ProviderConfig, ctx: CallContext): { adapter: ProviderAdapter; pctx: ProviderContext } {
+  const adapter = getAdapter(provider.type)
+  if (adapter === undefined) {
+    throw new ProviderError(`provider type \`${provider.type}\` is not supported by this sidecar yet`, 'unsupported')
+  }
+  const key = resolveApiKey(provider.keyLocation, ctx.credentials, ctx.env)
+  if (!key.ok) throw new ProviderError(key.message, 'credentials')
+  return { adapter, pctx: { provider, apiKey: key.key } }
+}
+
+// ---- embeddings: same routing walk, no streams ----
+
+export async function embedModel (model: ModelConfig, req: EmbeddingRequest, ctx: CallContext): Promise<EmbeddingResponse & { providerName: string; rawRequest: string }> {
+  const errors: Array<{ provider: string; error: Error }> = []
+  const modelDeadline = deadline(ctx.signal, model.timeouts.nonStreamingTotalMs, `embedding model \`${model.name}\``)
+  try {
+    for (const providerName of model.routing) {
+      const provider = model.providers.get(providerName) as ProviderConfig
+      const started = performance.now()
+      const limit = deadline(modelDeadline.signal, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
+      try {
+        const { adapter, pctx } = prepare(provider, ctx)
+        let result: EmbeddingResponse & { rawRequest: string }
+        if (adapter.kind === 'local') {
+          if (adapter.embed === undefined) throw new ProviderError(`provider type \`${provider.type}\` does not serve embeddings`, 'unsupported')
+          result = await adapter.embed(req, pctx, limit.signal)
+        } else {
+          if (adapter.buildEmbeddingRequest === undefined || adapter.parseEmbeddingResponse === undefined) {
+            throw new ProviderError(`provider type \`${provider.type}\` does not serve embeddings`, 'unsupported')
+          }
+          const spec = adapter.buildEmbeddingRequest(req, pctx)
+          const answer = await ctx.transport.request(spec, limit.signal)
+          if (answer.status < 200 || answer.status >= 300) throw adapter.classifyError(answer.status, answer.body, answer.headers)
+          result = { ...adapter.parseEmbeddingResponse(answer.body, pctx), rawRequest: spec.body }
+        }
+        report(ctx, model, provider, 'ok', started)
+        return { ...result, providerName }
+      } catch (err) {
+        const error = asError(limit.signal.aborted && !modelDeadline.signal.aborted ? limit.signal.reason : err)
+        report(ctx, model, provider, outcomeOf(error), started, error.message)
+        errors.push({ provider: providerName, error })
+        if (ctx.signal.aborted) throw ctx.signal.reason
+        if (modelDeadline.signal.aborted) throw modelDeadline.signal.reason
+      } finally {
+        limit.clear()
+      }
+    }
+  } finally {
+    modelDeadline.clear()
+  }
+  throw new ModelProvidersFailed(model.name, errors)
+}
+
+// ---- shared ----
+
+function asError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+function outcomeOf (err: Error): import('../observability/types.ts').AttemptRecord['outcome'] {
+  if (err instanceof TimeoutError) return 'timeout'
+  if (err instanceof ProviderError) return err.errorClass
+  return 'connection'
+}
+
+function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig, outcome: import('../observability/types.ts').AttemptRecord['outcome'],
+  started: number, message?: string): void {
+  ctx.observer?.onAttempt?.({
+    variantName: ctx.variantName,
+    modelName: model.name,
+    providerName: provider.name,
+    providerType: provider.type,
+    outcome,
+    durationMs: performance.now() - started,
+    message
+  })
+}
+

@@ -1,0 +1,103 @@
+// The one internal representation every endpoint parses into and every provider adapter translates from.
+// It mirrors TensorZero's (system + role-tagged messages of content blocks) so stored rows match its shapes.
+
+export type Role = 'user' | 'assistant'
+
+export interface TextBlock { type: 'text'; text: string }
+/** Template arguments (TensorZero `tensorzero::arguments` / a JSON-object message), rendered by a function's templates. */
+export interface TemplateBlock { type: 'template'; name: string; arguments: Record<string, unknown> }
+export interface ImageBlock { type: 'image'; url: string; detail?: 'low' | 'high' | 'auto' }
+export interface ToolCallBlock { type: 'tool_call'; id: string; name: string; arguments: string }
+export interface ToolResultBlock { type: 'tool_result'; id: string; name: string; result: string }
+export type ContentBlock = TextBlock | TemplateBlock | ImageBlock | ToolCallBlock | ToolResultBlock
+
+export interface Message { role: Role; content: ContentBlock[] }
+
+/** Input as the client sent it (before templates), as TensorZero stores it. */
+export interface Input {
+  system?: string | Record<string, unknown>
+  messages: Message[]
+}
+
+export interface ToolDefinition {
+  name: string
+  description: string
+  parameters: Record<string, unknown>
+  strict: boolean
+}
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { specific: string }
+
+export interface ToolParams {
+  tools: ToolDefinition[]
+  toolChoice: ToolChoice
+  parallelToolCalls?: boolean
+}
+
+export type JsonMode = 'off' | 'on' | 'strict' | 'tool'
+
+/** Sampling parameters after merging request, `tensorzero::params` and variant defaults. */
+export interface InferenceParams {
+  temperature?: number
+  max_tokens?: number
+  top_p?: number
+  seed?: number
+  presence_penalty?: number
+  frequency_penalty?: number
+  stop_sequences?: string[]
+  json_mode?: JsonMode
+  reasoning_effort?: string
+}
+
+/** What a variant hands to a model: rendered system text and messages of plain blocks. */
+export interface ModelRequest {
+  system?: string
+  messages: Message[]
+  toolParams?: ToolParams
+  params: InferenceParams
+  /** JSON functions: the schema the output must satisfy (for json_mode strict/tool). */
+  outputSchema?: Record<string, unknown>
+  stream: boolean
+  /** `stream_options.include_usage` must be requested from OpenAI-style providers to get usage at all. */
+  extraBody?: ExtraBodyPatch[]
+  extraHeaders?: ExtraHeader[]
+}
+
+export interface ExtraBodyPatch { pointer: string; value?: unknown; delete?: boolean; variantName?: string; modelProviderName?: string }
+export interface ExtraHeader { name: string; value?: string; delete?: boolean; variantName?: string; modelProviderName?: string }
+
+export type FinishReason = 'stop' | 'stop_sequence' | 'length' | 'tool_call' | 'content_filter' | 'unknown'
+
+export interface Usage { inputTokens?: number; outputTokens?: number }
+
+/** Output content a model produced: text and tool calls. */
+export type OutputBlock = TextBlock | ToolCallBlock | { type: 'thought'; text: string }
+
+/** A provider's non-streaming answer, already translated. */
+export interface ProviderResponse {
+  output: OutputBlock[]
+  usage: Usage
+  finishReason?: FinishReason
+  rawResponse: string
+}
+
+/** One translated piece of a provider stream. Tool call pieces are keyed by `index` across chunks. */
+export interface StreamDelta {
+  text?: string
+  thought?: string
+  toolCalls?: Array<{ index: number; id?: string; name?: string; arguments?: string }>
+  usage?: Usage
+  finishReason?: FinishReason
+}
+
+// ---- embeddings ----
+export interface EmbeddingRequest {
+  input: string | string[]
+  dimensions?: number
+  encodingFormat?: 'float' | 'base64'
+}
+export interface EmbeddingResponse {
+  embeddings: number[][]
+  usage: Usage
+  rawResponse: string
+}
