@@ -5,6 +5,7 @@ import { ConfigError, Diagnostics } from './diagnostics.ts'
 import type { LoadContext } from './reader.ts'
 import { buildSidecarConfig, defaultSidecarConfig } from './sidecar-config.ts'
 import { buildTensorZeroConfig } from './tensorzero.ts'
+import { checkTemplates } from '../templates/check.ts'
 import { expandConfigPaths, mergeTomlFiles, parseTomlFile, type ParsedFile } from './toml-files.ts'
 import type { ConfigDiagnostic, LoadedConfig } from './types.ts'
 
@@ -54,6 +55,8 @@ export async function validateConfigFiles (opts: LoadConfigOptions): Promise<Val
 
   const ctx: LoadContext = { toml: mergeTomlFiles(parsed, diags), diags, env }
   const tensorzero = buildTensorZeroConfig(ctx)
+  // Templates are compiled here (once; the gateway reuses the compiled result) so a broken one fails `validate`.
+  checkTemplates(tensorzero, diags)
   const sidecar = sidecarFile && sidecarPath
     ? buildSidecarConfig({ toml: mergeTomlFiles([sidecarFile], diags), diags, env }, sidecarPath, tensorzero)
     : defaultSidecarConfig(env)

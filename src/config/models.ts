@@ -30,7 +30,11 @@ function readModel (r: TableReader, name: string, ctx: LoadContext): ModelConfig
   r.checkKeys(['routing', 'providers', 'timeouts'])
   const providers = new Map<string, ProviderConfig>()
   const providersTable = r.sub('providers')
-  if (!providersTable && !r.has('providers')) r.missing('providers')
+  if (!providersTable && !r.has('providers')) {
+    // Often a config written for another gateway (`provider = …, model = …`): show TensorZero's shape.
+    r.error(undefined, `\`${r.name()}\` is missing the required key \`providers\`` +
+      ' (a model is `routing = ["p"]` plus `providers.p = { type = "openai", model_name = "…" }`)')
+  }
   const declared = providersTable ? Object.keys(providersTable.table) : []
   for (const [providerName, p] of providersTable?.entries() ?? []) {
     const provider = readProvider(p, providerName, `provider \`${providerName}\` of model \`${name}\``, ctx)
@@ -71,7 +75,8 @@ function readProvider (r: TableReader, name: string, who: string, ctx: LoadConte
     return undefined
   }
   const typeKeys = PROVIDER_OPTION_KEYS[type] ?? []
-  r.checkKeys([...COMMON_PROVIDER_KEYS, ...typeKeys], (key) => ANY_TYPE_OPTION_KEYS.has(key) ? 'warn' : undefined)
+  r.checkKeys([...COMMON_PROVIDER_KEYS, ...typeKeys], (key) => ANY_TYPE_OPTION_KEYS.has(key) ? 'warn' : undefined,
+    `is not known for provider type "${type}"`)
 
   const modelKey = modelKeyFor(type)
   let modelName: string | undefined

@@ -133,14 +133,18 @@ export class TableReader {
    * TensorZero denies unknown fields: report every key not in `allowed`. `classify` may soften a key to a
    * warning (a key we are unsure about) or accept it.
    */
-  checkKeys (allowed: Iterable<string>, classify?: (key: string) => 'ok' | 'warn' | undefined): void {
+  checkKeys (
+    allowed: Iterable<string>,
+    classify?: (key: string) => 'ok' | 'warn' | undefined,
+    warnReason = 'is not used by tz-sidecar',
+  ): void {
     const known = new Set(allowed)
     for (const key of Object.keys(this.table)) {
       if (known.has(key)) continue
       const verdict = classify?.(key)
       if (verdict === 'ok') continue
       const where = this.path.length ? `in \`${this.name()}\`` : 'at top level'
-      if (verdict === 'warn') this.warning(key, `key \`${key}\` ${where} is not used by tz-sidecar; ignored`)
+      if (verdict === 'warn') this.warning(key, `key \`${key}\` ${where} ${warnReason}; ignored`)
       else this.error(key, `unknown key \`${key}\` ${where}`)
     }
   }

@@ -42,6 +42,10 @@ export function buildSidecarConfig (ctx: LoadContext, file: string, tz: TensorZe
 
   const routes = root.sub('routes')
   for (const key of Object.keys(routes?.table ?? {})) {
+    if (key.startsWith('tensorzero::')) {
+      // Such names are resolved as TensorZero targets before [routes] is consulted.
+      routes!.warning(key, `route "${key}" can never match: \`tensorzero::\` names are resolved before [routes]`)
+    }
     const target = readRouteTarget(routes!, key)
     if (!target) continue
     const problem = checkTarget(ctx, tz, target, routes!.at(key))

@@ -27,17 +27,15 @@ export interface MergedToml {
   dirOf (path: readonly string[]): string
 }
 
-const hasGlobMagic = (p: string): boolean => /[*?[\]{}]/.test(p)
-
-/** Expands a path or glob (`*`, `**`, `?`) to sorted absolute file paths. */
+/**
+ * Expands a path or glob (`*`, `**`, `?`) to sorted absolute file paths. An existing file is taken literally
+ * first, so a file name containing glob characters still works.
+ */
 export async function expandConfigPaths (pattern: string, cwd = process.cwd()): Promise<string[]> {
-  if (!hasGlobMagic(pattern)) {
-    const abs = path.resolve(cwd, pattern)
-    try {
-      if ((await stat(abs)).isFile()) return [abs]
-    } catch {}
-    return []
-  }
+  const literal = path.resolve(cwd, pattern)
+  try {
+    if ((await stat(literal)).isFile()) return [literal]
+  } catch {}
   const out: string[] = []
   for await (const entry of glob(pattern, { cwd })) {
     const abs = path.resolve(cwd, entry)

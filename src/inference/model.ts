@@ -6,7 +6,7 @@ import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, Emb
 import type { ProviderAdapter, ProviderContext } from '../providers/types.ts'
 import type { InferenceObserver, ModelInferenceRecord } from '../observability/types.ts'
 import { ProviderError } from '../providers/types.ts'
-import { getAdapter } from '../providers/registry.ts'
+import { getAdapter, unsupportedTypeMessage } from '../providers/registry.ts'
 import { resolveApiKey } from '../config/credentials.ts'
 import { deadline, TimeoutError } from '../routing/deadline.ts'
 import type { Transport } from '../providers/transport.ts'
@@ -68,7 +68,7 @@ export async function inferModel (model: ModelConfig, req: ModelRequest, ctx: Ca
 
 async function callProvider (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
   parent: AbortSignal, started: number): Promise<ModelCallResult> {
-  const { adapter, pctx } = prepare(provider, ctx)
+  const { adapter, pctx } = prepare(model, provider, ctx)
   const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
   try {
     let rawRequest: string
@@ -138,7 +138,7 @@ export async function streamModel (model: ModelConfig, req: ModelRequest, ctx: C
 
 async function startProviderStream (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
   parent: AbortSignal, started: number): Promise<ModelStream> {
-  const { adapter, pctx } = prepare(provider, ctx)
+  const { adapter, pctx } = prepare(model, provider, ctx)
   const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
   const ttft = deadline(total.signal, provider.timeouts.streamingTtftMs, `provider \`${provider.name}\` time to first token`)
   const signal = ttft.signal
@@ -223,14 +223,12 @@ function timeoutAware (it: AsyncIterator<StreamDelta>, signal: AbortSignal, pare
   }
 }
 
-function prepare (provider: ProviderConfig, ctx: CallContext): { adapter: ProviderAdapter; pctx: ProviderContext } {
+function prepare (model: ModelConfig, provider: ProviderConfig, ctx: CallContext): { adapter: ProviderAdapter; pctx: ProviderContext } {
   const adapter = getAdapter(provider.type)
-  if (adapter === undefined) {
-    throw new ProviderError(`provider type \`${provider.type}\` is not supported by this sidecar yet`, 'unsupported')
-  }
+  if (adapter === undefined) throw new ProviderError(unsupportedTypeMessage(provider.type), 'unsupported')
   const key = resolveApiKey(provider.keyLocation, ctx.credentials, ctx.env)
   if (!key.ok) throw new ProviderError(key.message, 'credentials')
-  return { adapter, pctx: { provider, apiKey: key.key } }
+  return { adapter, pctx: { provider, apiKey: key.key, variantName: ctx.variantName, modelName: model.name } }
 }
 
 // ---- embeddings: same routing walk, no streams ----
@@ -244,7 +242,7 @@ export async function embedModel (model: ModelConfig, req: EmbeddingRequest, ctx
       const started = performance.now()
       const limit = deadline(modelDeadline.signal, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
       try {
-        const { adapter, pctx } = prepare(provider, ctx)
+        const { adapter, pctx } = prepare(model, provider, ctx)
         let result: EmbeddingResponse & { rawRequest: string }
         if (adapter.kind === 'local') {
           if (adapter.embed === undefined) throw new ProviderError(`provider type \`${provider.type}\` does not serve embeddings`, 'unsupported')

@@ -6,10 +6,12 @@ export type Role = 'user' | 'assistant'
 export interface TextBlock { type: 'text'; text: string }
 /** Template arguments (TensorZero `tensorzero::arguments` / a JSON-object message), rendered by a function's templates. */
 export interface TemplateBlock { type: 'template'; name: string; arguments: Record<string, unknown> }
+/** `tensorzero::raw_text`: text sent to the model as is, never wrapped by a template. */
+export interface RawTextBlock { type: 'raw_text'; value: string }
 export interface ImageBlock { type: 'image'; url: string; detail?: 'low' | 'high' | 'auto' }
 export interface ToolCallBlock { type: 'tool_call'; id: string; name: string; arguments: string }
 export interface ToolResultBlock { type: 'tool_result'; id: string; name: string; result: string }
-export type ContentBlock = TextBlock | TemplateBlock | ImageBlock | ToolCallBlock | ToolResultBlock
+export type ContentBlock = TextBlock | RawTextBlock | TemplateBlock | ImageBlock | ToolCallBlock | ToolResultBlock
 
 export interface Message { role: Role; content: ContentBlock[] }
 
@@ -32,6 +34,10 @@ export interface ToolParams {
   tools: ToolDefinition[]
   toolChoice: ToolChoice
   parallelToolCalls?: boolean
+  /** The request's `allowed_tools` (names of the function's configured tools), when it restricted them. */
+  allowedTools?: string[]
+  /** JSON functions with json_mode `tool`: the implicit `respond` tool carrying the output schema, not a user tool. */
+  implicit?: boolean
 }
 
 export type JsonMode = 'off' | 'on' | 'strict' | 'tool'

@@ -1,0 +1,121 @@
+// The local append-only spool: segment files of JSON lines, one row per line tagged with its table:
+//   {"t":"ChatInference","r":{…the JSONEachRow row…}}
+// A segment is appended to while open, then sealed (never written again) and shipped; `<segment>.ack` records the
+// tables of a segment already inserted, so a restart resumes where the previous process stopped. Shipped segments
+// are deleted. Segment ids are UUIDv7s: unique across sidecars (they are part of the insert deduplication token) and
+// sorted by creation time (leftovers ship in order).
+import { mkdir, open, readdir, readFile, rm, stat, appendFile, rename } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { join } from 'node:path'
+import { v7 as uuidv7 } from 'uuid'
+
+export interface Segment {
+  id: string
+  path: string
+  /** Bytes on disk. */
+  bytes: number
+  /** Lines (rows) in the file. */
+  rows: number
+}
+
+const SEG_RE = /^seg-([0-9a-f-]{36})\.jsonl$/
+
+export function encodeLine (table: string, rowJson: string): string {
+  return `{"t":${JSON.stringify(table)},"r":${rowJson}}\n`
+}
+
+/**
+ * Splits a spool line into its table and the raw row text, without parsing the row. Null for a damaged line.
+ * Lines are written whole, each ending in a newline, by one process that never reopens a segment: a crash can only
+ * cut the last line of a segment short, and `splitSegment` drops a last line without its newline.
+ */
+export function splitSegment (text: string): { lines: string[]; damaged: number } {
+  const parts = text.split('\n')
+  const tail = parts.pop() ?? ''
+  return { lines: parts.filter(l => l !== ''), damaged: tail === '' ? 0 : 1 }
+}
+
+/** Splits a spool line into its table and the raw row text, without parsing the row. Null for a damaged line. */
+export function decodeLine (line: string): { table: string; row: string } | null {
+  if (!line.startsWith('{"t":"') || !line.endsWith('}')) return null
+  const sep = line.indexOf('","r":', 6)
+  if (sep < 0) return null
+  const table = line.slice(6, sep)
+  const row = line.slice(sep + 6, -1)
+  if (!row.startsWith('{') || !row.endsWith('}')) return null
+  return { table, row }
+}
+
+export class SpoolDir {
+  readonly dir: string
+  constructor (dir: string) { this.dir = dir }
+
+  async init (): Promise<Segment[]> {
+    await mkdir(this.dir, { recursive: true })
+    const names = (await readdir(this.dir)).filter(n => SEG_RE.test(n)).sort()
+    const segs: Segment[] = []
+    for (const name of names) {
+      const path = join(this.dir, name)
+      const st = await stat(path)
+      segs.push({ id: (SEG_RE.exec(name) as RegExpExecArray)[1], path, bytes: st.size, rows: await countLines(path) })
+    }
+    // Acks whose segment is gone (deleted after the ack was written) are garbage.
+    const ids = new Set(segs.map(s => s.id))
+    for (const n of await readdir(this.dir)) {
+      const m = /^seg-([0-9a-f-]{36})\.ack$/.exec(n)
+      if (m !== null && !ids.has(m[1])) await rm(join(this.dir, n), { force: true })
+    }
+    return segs
+  }
+
+  newSegment (): Segment {
+    const id = uuidv7()
+    return { id, path: join(this.dir, `seg-${id}.jsonl`), bytes: 0, rows: 0 }
+  }
+
+  async openForAppend (seg: Segment): Promise<FileHandle> {
+    return await open(seg.path, 'a')
+  }
+
+  async read (seg: Segment): Promise<string> {
+    return await readFile(seg.path, 'utf8')
+  }
+
+  async acks (seg: Segment): Promise<Set<string>> {
+    try {
+      return new Set((await readFile(this.ackPath(seg), 'utf8')).split('\n').filter(l => l !== ''))
+    } catch { return new Set() }
+  }
+
+  async ack (seg: Segment, key: string): Promise<void> {
+    await appendFile(this.ackPath(seg), key + '\n')
+  }
+
+  async remove (seg: Segment): Promise<void> {
+    await rm(seg.path, { force: true })
+    await rm(this.ackPath(seg), { force: true })
+  }
+
+  /** Moves rows ClickHouse refused as data errors aside, for a human to look at. */
+  async reject (seg: Segment, table: string, rows: string[], reason: string): Promise<string> {
+    const dir = join(this.dir, 'rejected')
+    await mkdir(dir, { recursive: true })
+    const path = join(dir, `seg-${seg.id}-${table}.jsonl`)
+    const tmp = path + '.tmp'
+    await appendFile(tmp, JSON.stringify({ reason }) + '\n' + rows.join('\n') + '\n')
+    await rename(tmp, path)
+    return path
+  }
+
+  private ackPath (seg: Segment): string { return join(this.dir, `seg-${seg.id}.ack`) }
+}
+
+async function countLines (path: string): Promise<number> {
+  let n = 0
+  for await (const chunk of createReadStream(path)) {
+    const buf = chunk as Buffer
+    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++
+  }
+  return n
+}

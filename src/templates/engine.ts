@@ -1,0 +1,177 @@
+// MiniJinja templates, rendered by the real MiniJinja engine (minijinja-js, the WASM build of the crate TensorZero uses),
+// with TensorZero's settings: strict undefined variables, no trailing newline kept.
+//
+// Includes: minijinja-js has no loader callback, so each template gets its own Environment holding the template and
+// every file it reaches through a literal `{% include/import/from/extends "name" %}`, resolved against the folder of
+// that (root) template, i.e. what MiniJinja's `path_loader(<template's folder>)` would load. Names computed at render
+// time (`{% include some_variable %}`) cannot be loaded and fail at render.
+//
+// Everything is compiled once (per file and modification time) and then only rendered.
+import { readFileSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { Environment } from 'minijinja-js'
+
+export interface TemplateProblem { file: string; line: number; col: number; message: string }
+
+export class TemplateRenderError extends Error {
+  readonly file: string
+  constructor (file: string, message: string) {
+    super(message)
+    this.name = 'TemplateRenderError'
+    this.file = file
+  }
+}
+
+/** One compiled template file (plus its includes), ready to render. */
+export class CompiledTemplate {
+  readonly file: string
+  /** Absolute paths of the included files, in discovery order. */
+  readonly includes: string[]
+  private readonly env: Environment
+
+  constructor (file: string, env: Environment, includes: string[]) {
+    this.file = file
+    this.env = env
+    this.includes = includes
+  }
+
+  /** Renders with `context` (an object, a string, or null), as TensorZero passes it. */
+  render (context: unknown): string {
+    try {
+      return this.env.renderTemplate(this.file, context ?? null)
+    } catch (err) {
+      throw new TemplateRenderError(this.file, `Could not render template ${this.file}: ${firstLine(err)}`)
+    }
+  }
+}
+
+const STATEMENT = /\{%[-+]?\s*(include|import|from|extends)\b([\s\S]*?)[-+]?%\}/g
+const STRING_LITERAL = /"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'/g
+
+/** The literal template names a source refers to through include/import/from/extends. */
+export function referencedNames (source: string): string[] {
+  const names: string[] = []
+  for (const m of source.matchAll(STATEMENT)) {
+    let body = m[2]
+    // `from "x" import a, b` / `import "x" as y`: only the first literal is a template name.
+    if (m[1] === 'from' || m[1] === 'import') {
+      const first = /^\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')/.exec(body)
+      body = first === null ? '' : first[1]
+    }
+    // For include/extends, literals after `with`/`ignore` are not names (there are none in MiniJinja syntax).
+    for (const lit of body.matchAll(STRING_LITERAL)) {
+      const name = (lit[1] ?? lit[2]).replace(/\\(.)/g, '$1')
+      if (!names.includes(name)) names.push(name)
+    }
+  }
+  return names
+}
+
+function firstLine (err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err)
+  return message.split('\n')[0]
+}
+
+/** `... (in NAME:LINE)` at the end of a MiniJinja error's first line. */
+function errorLocation (message: string): { name: string; line: number } | undefined {
+  const m = /\(in (.*):(\d+)\)\s*$/.exec(message)
+  return m === null ? undefined : { name: m[1], line: Number(m[2]) }
+}
+
+interface CacheEntry { stamp: string; compiled?: CompiledTemplate; problems: TemplateProblem[] }
+const cache = new Map<string, CacheEntry>()
+
+function stampOf (file: string): string {
+  try {
+    const s = statSync(file)
+    return `${s.mtimeMs}:${s.size}`
+  } catch {
+    return 'missing'
+  }
+}
+
+/**
+ * Compiles a template file and its includes. Problems (file missing, syntax errors with their file and line,
+ * includes that do not exist) come back instead of a template; results are cached per file and modification time.
+ */
+export function compileTemplateFile (file: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
+  const abs = path.resolve(file)
+  const stamp = stampOf(abs)
+  const hit = cache.get(abs)
+  if (hit !== undefined && hit.stamp === stamp) return hit
+  const entry: CacheEntry = { stamp, ...compile(abs) }
+  cache.set(abs, entry)
+  return entry
+}
+
+function compile (abs: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
+  const problems: TemplateProblem[] = []
+  const env = new Environment()
+  env.debug = false
+  env.undefinedBehavior = 'strict'
+  const root = path.dirname(abs)
+  const includes: string[] = []
+  // name registered in the environment → absolute file
+  const files = new Map<string, string>()
+
+  const add = (name: string, file: string, from?: { file: string; name: string }): void => {
+    let source: string
+    try {
+      source = readFileSync(file, 'utf8')
+    } catch (err) {
+      const where = from === undefined
+        ? { file, line: 1, col: 1 }
+        : { file: from.file, line: lineOfName(readSafe(from.file), name), col: 1 }
+      problems.push({
+        ...where,
+        message: from === undefined
+          ? `template file cannot be read: ${(err as Error).message}`
+          : `template includes "${name}", which was not found at ${file} (includes resolve against ${root})`
+      })
+      return
+    }
+    files.set(name, file)
+    try {
+      env.addTemplate(name, source)
+    } catch (err) {
+      const message = firstLine(err)
+      const loc = errorLocation(message)
+      problems.push({
+        file,
+        line: loc?.line ?? 1,
+        col: 1,
+        message: `template syntax error: ${message.replace(/\s*\(in .*:\d+\)\s*$/, '')}`
+      })
+      return
+    }
+    for (const ref of referencedNames(source)) {
+      if (files.has(ref)) continue
+      const target = path.resolve(root, ref)
+      if (target !== abs) includes.push(target)
+      if (ignoreMissing(source, ref) && !isFile(target)) continue
+      add(ref, target, { file, name: ref })
+    }
+  }
+
+  add(abs, abs)
+  if (problems.length > 0) return { problems }
+  return { compiled: new CompiledTemplate(abs, env, includes), problems }
+}
+
+function ignoreMissing (source: string, name: string): boolean {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  return new RegExp(`["']${escaped}["'][^%]*ignore\\s+missing`).test(source)
+}
+
+function isFile (p: string): boolean {
+  try { return statSync(p).isFile() } catch { return false }
+}
+
+function readSafe (file: string): string {
+  try { return readFileSync(file, 'utf8') } catch { return '' }
+}
+
+function lineOfName (source: string, name: string): number {
+  const i = source.indexOf(name)
+  return i < 0 ? 1 : source.slice(0, i).split('\n').length
+}

@@ -1,0 +1,119 @@
+// A loopback server that answers like an OpenAI-compatible provider, with failure modes chosen by the `model`
+// the sidecar sends (the provider's `model_name` in the test config):
+//   ok | tool | error-500 | rate-limit | bad-request | hang | slow-<ms> | malformed | cut-<n> | fail-first-<k> | headers
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface RecordedRequest { path: string; headers: http.IncomingHttpHeaders; body: any }
+
+export interface FakeOpenAI {
+  url: string
+  requests: RecordedRequest[]
+  /** Requests whose `model` was `model`. */
+  requestsFor (model: string): RecordedRequest[]
+  close (): Promise<void>
+}
+
+const STREAM_WORDS = ['Hello', ' from', ' the', ' fake', ' upstream']
+
+export async function startFakeOpenAI (): Promise<FakeOpenAI> {
+  const requests: RecordedRequest[] = []
+  const calls = new Map<string, number>()
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', c => chunks.push(c))
+    req.on('end', () => {
+      let body: any
+      try { body = JSON.parse(Buffer.concat(chunks).toString()) } catch { body = undefined }
+      requests.push({ path: req.url ?? '', headers: req.headers, body })
+      const model: string = body?.model ?? 'ok'
+      const n = (calls.get(model) ?? 0) + 1
+      calls.set(model, n)
+      answer(model, n, req, res, body)
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    requestsFor: model => requests.filter(r => r.body?.model === model),
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}
+
+function answer (model: string, call: number, req: http.IncomingMessage, res: http.ServerResponse, body: any): void {
+  if (req.url?.endsWith('/embeddings')) { embeddings(res, body); return }
+  if (model === 'error-500') { json(res, 500, { error: { message: 'upstream exploded' } }); return }
+  if (model === 'rate-limit') { json(res, 429, { error: { message: 'slow down' } }, { 'retry-after': '1' }); return }
+  if (model === 'bad-request') { json(res, 400, { error: { message: 'bad things' } }); return }
+  if (model === 'hang') return
+  if (model === 'malformed') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"choices": [oops'); return }
+  const failFirst = /^fail-first-(\d+)$/.exec(model)
+  if (failFirst !== null && call <= Number(failFirst[1])) { json(res, 503, { error: { message: `failing call ${call}` } }); return }
+  const slow = /^slow-(\d+)$/.exec(model)
+  const delay = slow === null ? 0 : Number(slow[1])
+  setTimeout(() => {
+    if (res.destroyed) return
+    const text = model === 'headers' ? JSON.stringify(req.headers) : `Hello from ${model}`
+    if (body?.stream === true) stream(res, model, text)
+    else json(res, 200, completion(model, text))
+  }, delay)
+}
+
+function completion (model: string, text: string): unknown {
+  const message: Record<string, unknown> = { role: 'assistant', content: text }
+  let finish = 'stop'
+  if (model === 'tool') {
+    message.content = null
+    message.tool_calls = [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]
+    finish = 'tool_calls'
+  }
+  return {
+    id: 'chatcmpl-fake', object: 'chat.completion', created: 1, model,
+    choices: [{ index: 0, message, finish_reason: finish }],
+    usage: { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 }
+  }
+}
+
+function stream (res: http.ServerResponse, model: string, text: string): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' })
+  const cut = /^cut-(\d+)$/.exec(model)
+  const words = model === 'headers' ? [text] : STREAM_WORDS
+  const chunk = (delta: unknown, finish: string | null = null): string =>
+    `data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+  let i = 0
+  const next = (): void => {
+    if (res.destroyed) return
+    if (cut !== null && i === Number(cut[1])) { res.destroy(); return }
+    if (i < words.length) {
+      res.write(chunk(i === 0 ? { role: 'assistant', content: words[i] } : { content: words[i] }))
+      i++
+      setTimeout(next, 2)
+      return
+    }
+    res.write(chunk({}, 'stop'))
+    res.write(`data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 } })}\n\n`)
+    res.end('data: [DONE]\n\n')
+  }
+  next()
+}
+
+function embeddings (res: http.ServerResponse, body: any): void {
+  const inputs: string[] = Array.isArray(body?.input) ? body.input : [body?.input]
+  json(res, 200, {
+    object: 'list',
+    data: inputs.map((s, index) => ({ object: 'embedding', index, embedding: [s.length, 0.5, -0.25] })),
+    model: body?.model,
+    usage: { prompt_tokens: inputs.length * 3, total_tokens: inputs.length * 3 }
+  })
+}
+
+function json (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers })
+  res.end(text)
+}
