@@ -381,6 +381,21 @@ t.test('unmatched = "reject" answers 404 naming the nearest known names; no upst
   }
 })
 
+t.test('passthrough_api_key_location gives the pass-through upstream its own key instead of the client\'s', async t => {
+  const keyed = await startTestSidecar({
+    toml: '[functions.f]\ntype = "chat"\n[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "dummy::good"\n',
+    sidecarToml: `service = "k"\nunmatched = "passthrough"\npassthrough_upstream = "${fake.url}"\npassthrough_api_key_location = "env::TZ_TEST_UPSTREAM_KEY"\n`,
+    env: { TZ_TEST_UPSTREAM_KEY: 'sk-upstream' }
+  })
+  try {
+    const c = new OpenAI({ baseURL: keyed.baseURL, apiKey: 'client-secret-xyz', maxRetries: 0 })
+    const res = await c.chat.completions.create({ model: 'headers', messages: user })
+    t.equal(JSON.parse(res.choices[0].message.content ?? '{}').authorization, 'Bearer sk-upstream')
+  } finally {
+    await keyed.close()
+  }
+})
+
 t.test('WebSocket upgrades under /v1 pass through to the upstream', async t => {
   const upstream = http.createServer()
   const wss = new WebSocketServer({ server: upstream })

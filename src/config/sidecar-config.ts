@@ -1,6 +1,8 @@
 // The per-service file (`--sidecar-config`): service name, unmatched-model policy and `[routes]` from the model
 // names a service sends to TensorZero targets. Kept out of tensorzero.toml, whose gateway rejects unknown keys.
 import { ensureModel } from './models.ts'
+import { parseKeyLocation } from './common-fields.ts'
+import { resolveApiKey } from './credentials.ts'
 import { TableReader, type LoadContext } from './reader.ts'
 import { isTable } from './toml-files.ts'
 import type { RouteTarget, SidecarConfig, SourceRef, TensorZeroConfig } from './types.ts'
@@ -24,7 +26,7 @@ export function buildSidecarConfig (ctx: LoadContext, file: string, tz: TensorZe
   const out = defaultSidecarConfig(ctx.env)
   out.file = file
   const root = new TableReader(ctx, ctx.toml.data, [])
-  root.checkKeys(['service', 'unmatched', 'passthrough_upstream', 'routes'])
+  root.checkKeys(['service', 'unmatched', 'passthrough_upstream', 'passthrough_api_key_location', 'routes'])
 
   const service = root.string('service')
   if (service !== undefined) {
@@ -40,6 +42,8 @@ export function buildSidecarConfig (ctx: LoadContext, file: string, tz: TensorZe
     root.error('unmatched', '`unmatched = "passthrough"` needs `passthrough_upstream` (the URL to forward to)')
   }
 
+  readPassthroughKey(root, ctx.env, out)
+
   const routes = root.sub('routes')
   for (const key of Object.keys(routes?.table ?? {})) {
     if (key.startsWith('tensorzero::')) {
@@ -54,6 +58,23 @@ export function buildSidecarConfig (ctx: LoadContext, file: string, tz: TensorZe
     else out.exactRoutes.set(key, target)
   }
   return out
+}
+
+/**
+ * The client's Authorization is never forwarded; an upstream that needs a key gets the one named here
+ * (`env::VAR`, `path::FILE`, `path_from_env::VAR` or `none`), resolved once at start.
+ */
+function readPassthroughKey (root: TableReader, env: NodeJS.ProcessEnv, out: SidecarConfig): void {
+  const raw = root.string('passthrough_api_key_location')
+  if (raw === undefined) return
+  const { location, problem } = parseKeyLocation(raw)
+  if (location === undefined || location.kind === 'dynamic') {
+    root.error('passthrough_api_key_location', problem ?? '`passthrough_api_key_location` cannot be `dynamic::` (pass-through requests carry no credentials)')
+    return
+  }
+  const key = resolveApiKey(location, undefined, env)
+  if (!key.ok) root.warning('passthrough_api_key_location', key.message)
+  else if (key.key !== undefined) out.passthroughAuthorization = `Bearer ${key.key}`
 }
 
 function isHttpUrl (s: string): boolean {
