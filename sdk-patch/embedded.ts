@@ -25,35 +25,33 @@ export interface EmbeddedGateway {
   close (): Promise<void>
 }
 
-/**
- * What the sidecar's start path may export so that embedded mode builds exactly what `tz-sidecar serve` builds
- * (ClickHouse writer, spool, feedback handler, metrics) without listening, signal handlers or process.exit.
- * It must take the API key from `env.SIDECAR_API_KEY` (embedded mode sets a per-process secret there) and
- * `shutdown()` of the returned Sidecar must release all of it (flush the spool, close the ClickHouse client).
- */
-export type CreateSidecar = (opts: { configFile: string; sidecarConfig?: string; env: NodeJS.ProcessEnv }) => Promise<Sidecar>
+/** Throws at once (before anything starts) for options that cannot work. */
+export function checkEmbeddedOptions (opts: EmbeddedOptions): void {
+  if (typeof opts !== 'object' || opts === null) throw new TypeError('patchOpenAI: `embedded` must be an object')
+  if (typeof opts.configFile !== 'string' || opts.configFile === '') throw new TypeError('patchOpenAI: embedded.configFile is required')
+  if (opts.sidecarConfig !== undefined && typeof opts.sidecarConfig !== 'string') throw new TypeError('patchOpenAI: embedded.sidecarConfig must be a path')
+  if (opts.clickhouseUrl !== undefined && !/^https?:\/\//.test(opts.clickhouseUrl)) {
+    throw new TypeError('patchOpenAI: embedded.clickhouseUrl must be an http(s):// URL')
+  }
+}
 
 export async function startEmbeddedGateway (opts: EmbeddedOptions): Promise<EmbeddedGateway> {
-  if (typeof opts?.configFile !== 'string' || opts.configFile === '') throw new TypeError('embedded: configFile is required')
+  checkEmbeddedOptions(opts)
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) }
   if (opts.clickhouseUrl !== undefined) env.TENSORZERO_CLICKHOUSE_URL = opts.clickhouseUrl
   // The loopback port is reachable by every local process: require a secret only the patched client sends.
   const secret = randomBytes(24).toString('base64url')
   env.SIDECAR_API_KEY = secret
 
-  const start: { createSidecar?: CreateSidecar } = await import('../sidecar/start.ts')
-  let sidecar: Sidecar
-  if (typeof start.createSidecar === 'function') {
-    sidecar = await start.createSidecar({ configFile: opts.configFile, sidecarConfig: opts.sidecarConfig, env })
-  } else {
-    // Until the start path exports createSidecar: the routing core alone (no ClickHouse rows, /feedback answers 404).
-    const [{ loadConfig }, { Sidecar }] = await Promise.all([import('../src/config/load.ts'), import('../sidecar/server.ts')])
-    const config = await loadConfig({ configFile: opts.configFile, sidecarConfig: opts.sidecarConfig, env })
-    sidecar = new Sidecar({ config, env, apiKey: secret })
-  }
+  // Exactly what `tz-sidecar serve` builds (ClickHouse writer, spool, feedback, metrics), minus listening on a
+  // public address, signal handlers and a global trace SDK; shutdown() releases all of it.
+  const { createSidecar } = await import('../sidecar/start.ts')
+  const sidecar: Sidecar = await createSidecar({ configFile: opts.configFile, sidecarConfig: opts.sidecarConfig, env, embedded: true })
   const address = await sidecar.listen(0, '127.0.0.1')
-  // The listening socket alone must not keep the caller's process alive; open requests still do.
+  // Neither the listening socket nor idle keep-alive connections may keep the caller's process alive (a script that
+  // forgets close() still exits); a request in flight keeps it alive through the client's own socket.
   sidecar.server.unref()
+  sidecar.server.on('connection', socket => socket.unref())
   let closing: Promise<void> | undefined
   return {
     baseURL: `http://127.0.0.1:${address.port}/v1`,

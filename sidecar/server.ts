@@ -9,15 +9,18 @@ import type { InferenceObserver } from '../src/observability/types.ts'
 import type { MessagePreparer } from '../src/inference/variant.ts'
 import { Gateway } from '../src/gateway.ts'
 import { GatewayError } from '../src/errors.ts'
-import { toGatewayError } from '../src/inference/errors.ts'
+import { toGatewayError, errorClassOf } from '../src/inference/errors.ts'
+import { startServerSpan, runInContext, traceIds, failSpan } from '../src/observability/tracing.ts'
 import { readBody, parseJson, DEFAULT_BODY_LIMIT } from './http/body.ts'
 import { sendJson, sendError } from './http/respond.ts'
 import { createPassthrough } from './passthrough.ts'
 import type { Passthrough } from './passthrough.ts'
 import { handleChat } from './routes/chat.ts'
+import type { ChatRouteDeps } from './routes/chat.ts'
 import { handleEmbeddings } from './routes/embeddings.ts'
 import { modelsBody } from './routes/models.ts'
 import type { RequestLog, RequestListener } from './request-log.ts'
+import { requestScope, collectAttempts } from './request-log.ts'
 
 export interface FeedbackHandler { (body: unknown): Promise<{ status: number; body: unknown }> }
 export interface MetricsSource { (): Promise<{ contentType: string; body: string }> }
@@ -35,6 +38,15 @@ export interface SidecarOptions {
   metrics?: MetricsSource
   feedback?: FeedbackHandler
   env?: NodeJS.ProcessEnv
+  /**
+   * Awaited before the last bytes of an inference response (the body, or a stream's `[DONE]`), so a response the
+   * client saw complete has its rows on disk (the ClickHouse spool) even if the process is killed right after.
+   */
+  beforeComplete?: () => Promise<void>
+  /** Releases what the sidecar owns (ClickHouse sink, trace exporter) once requests have drained. */
+  onShutdown?: () => Promise<void>
+  /** The process logger, for callers that need it after construction. */
+  logger?: unknown
 }
 
 type Route = 'chat' | 'embeddings' | 'models' | 'feedback' | 'health' | 'status' | 'metrics' | 'passthrough' | 'not_found'
@@ -73,16 +85,22 @@ export class Sidecar {
   private readonly passthrough: Passthrough
   private readonly bodyLimit: number
   private readonly apiKey?: Buffer
+  private readonly routeDeps: ChatRouteDeps
   private inFlight = 0
   private draining = false
   private idleWaiters: Array<() => void> = []
 
   constructor (opts: SidecarOptions) {
     this.opts = opts
-    this.gateway = new Gateway(opts.config, { observer: opts.observer, env: opts.env, prepareMessages: opts.prepareMessages })
+    this.gateway = new Gateway(opts.config, { observer: collectAttempts(opts.observer), env: opts.env, prepareMessages: opts.prepareMessages })
     const sidecar = opts.config.sidecar
     this.passthrough = createPassthrough(sidecar.passthroughUpstream, sidecar.passthroughAuthorization)
     this.bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT
+    this.routeDeps = {
+      gateway: this.gateway,
+      passthrough: (r, s, b) => this.passthrough.web(r, s, b),
+      beforeComplete: opts.beforeComplete
+    }
     this.apiKey = opts.apiKey === undefined || opts.apiKey === '' ? undefined : Buffer.from(`Bearer ${opts.apiKey}`)
     this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => { void this.handle(req, res) })
     this.server.on('upgrade', (req, socket, head) => { this.upgrade(req, socket, head) })
@@ -118,8 +136,14 @@ export class Sidecar {
     await closed
     this.passthrough.close()
     await this.gateway.close()
+    await this.opts.onShutdown?.()
     return { drained }
   }
+
+  get logger (): unknown { return this.opts.logger }
+
+  /** Requests being served right now (streams until they end). */
+  get inFlightRequests (): number { return this.inFlight }
 
   private authorized (req: IncomingMessage): boolean {
     if (this.apiKey === undefined) return true
@@ -135,14 +159,29 @@ export class Sidecar {
     const path = q === -1 ? url : url.slice(0, q)
     const route = routeOf(req.method ?? 'GET', path)
     const log: RequestLog = { route: ROUTE_TEMPLATES[route], method: req.method ?? 'GET', started: performance.now() }
+    // Server span named like TensorZero's (`POST /openai/v1/chat/completions`): the path only when it is a known route.
+    const spanRoute = route === 'passthrough' || route === 'not_found' ? ROUTE_TEMPLATES[route] : path
+    const server = startServerSpan(`${log.method} ${spanRoute}`, req.headers, () => ({ 'http.request.method': log.method, 'http.route': log.route, 'url.path': spanRoute }))
+    const ids = traceIds(server.span)
+    if (ids !== undefined) { log.traceId = ids.traceId; log.spanId = ids.spanId }
     this.inFlight++
     const controller = new AbortController()
+    // The listener hears of the request once the response is closed and the handler has settled (a client that
+    // leaves closes the response first; the handler then records the abort). Unanswered, the status is 499.
+    let closed = false
+    let settled = false
+    const finish = (): void => {
+      if (!closed || !settled) return
+      log.status ??= res.headersSent ? res.statusCode : (log.error?.status ?? 499)
+      try { this.opts.onRequest?.(log) } catch { /* a listener's failure must not touch the response */ }
+      endServerSpan(server.span, log)
+    }
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new GatewayError(499, 'client closed the connection'))
-      log.status ??= res.statusCode
       this.inFlight--
       if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake()
-      try { this.opts.onRequest?.(log) } catch { /* a listener's failure must not touch the response */ }
+      closed = true
+      finish()
     })
     if (this.draining) res.setHeader('connection', 'close')
     try {
@@ -150,12 +189,16 @@ export class Sidecar {
         req.resume()
         throw new GatewayError(401, 'Missing or invalid API key: send `Authorization: Bearer <SIDECAR_API_KEY>`')
       }
-      await this.dispatch(route, req, res, controller.signal, log)
+      await requestScope.run(log, async () => await runInContext(server.context, async () => await this.dispatch(route, req, res, controller.signal, log)))
     } catch (err) {
       const error = toGatewayError(err)
       log.error = error
+      log.errorClass = errorClassOf(err)
       if (error.status === 413 || error.status === 401) req.resume()
       if (!res.destroyed) sendError(res, error)
+    } finally {
+      settled = true
+      finish()
     }
   }
 
@@ -165,7 +208,7 @@ export class Sidecar {
       case 'embeddings': {
         const body = await readBody(req, this.bodyLimit)
         const json = parseJson(body)
-        const deps = { gateway: this.gateway, passthrough: (r: IncomingMessage, s: ServerResponse, b: Buffer) => this.passthrough.web(r, s, b) }
+        const deps = this.routeDeps
         if (route === 'chat') await handleChat(deps, req, res, body, json, signal, log)
         else await handleEmbeddings(deps, req, res, body, json, signal, log)
         return
@@ -224,4 +267,15 @@ export class Sidecar {
     if (!this.authorized(req)) { socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'); return }
     this.passthrough.ws(req, socket, head)
   }
+}
+
+function endServerSpan (span: import('@opentelemetry/api').Span, log: RequestLog): void {
+  if (!span.isRecording()) return
+  if (log.status !== undefined) span.setAttribute('http.response.status_code', log.status)
+  const i = log.inference
+  if (i !== undefined) {
+    span.setAttributes({ inference_id: i.inferenceId, episode_id: i.episodeId, function_name: i.functionName, variant_name: i.variantName, model_name: i.modelName, model_provider_name: i.providerName })
+  }
+  if (log.error !== undefined && (log.error.status >= 500 || log.streamError === true)) failSpan(span, log.error)
+  span.end()
 }

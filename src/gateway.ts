@@ -11,6 +11,7 @@ import { runChat } from './inference/function.ts'
 import type { CompletedInference, StreamingInference, GatewayContext } from './inference/function.ts'
 import { embedModel } from './inference/model.ts'
 import { GatewayError } from './errors.ts'
+import { templatePreparer } from './templates/prepare.ts'
 
 export interface GatewayOptions {
   observer?: InferenceObserver
@@ -33,7 +34,8 @@ export class Gateway {
       transport: this.transport,
       env: opts.env ?? process.env,
       observer: opts.observer,
-      prepareMessages: opts.prepareMessages
+      // Templates are compiled once, here; requests only render them.
+      prepareMessages: opts.prepareMessages ?? templatePreparer(config.tensorzero)
     }
   }
 

@@ -4,7 +4,7 @@ import type { Gateway } from '../../src/gateway.ts'
 import type { StreamingInference, InferenceMeta } from '../../src/inference/function.ts'
 import { modelOf, parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
 import { completionBody, ChunkWriter } from '../../src/endpoints/openai/chat-response.ts'
-import { toGatewayError } from '../../src/inference/errors.ts'
+import { toGatewayError, errorClassOf } from '../../src/inference/errors.ts'
 import type { Json } from '../../src/endpoints/openai/validate.ts'
 import { sendJson, writeChunk } from '../http/respond.ts'
 import { GatewayError } from '../../src/errors.ts'
@@ -14,6 +14,8 @@ export interface ChatRouteDeps {
   gateway: Gateway
   /** Forward the (already read) request to `passthrough_upstream`, for models the config does not match. */
   passthrough: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
+  /** See SidecarOptions.beforeComplete. */
+  beforeComplete?: () => Promise<void>
 }
 
 export async function handleChat (deps: ChatRouteDeps, req: IncomingMessage, res: ServerResponse, body: Buffer, json: unknown,
@@ -22,16 +24,18 @@ export async function handleChat (deps: ChatRouteDeps, req: IncomingMessage, res
   const target = deps.gateway.resolver.resolve(model)
   if (target.kind === 'passthrough') { log.passthrough = true; deps.passthrough(req, res, body); return }
   if (target.kind === 'embedding_model') throw new GatewayError(400, `\`${model}\` is an embedding model: use /v1/embeddings`)
+  log.target = target
   const episodeHeader = req.headers['x-tensorzero-episode-id']
   const request = parseChatRequest(json as Json, target, typeof episodeHeader === 'string' ? episodeHeader : undefined)
   const result = await deps.gateway.chat(request, signal)
   log.inference = result
   if (result.kind === 'complete') {
     log.usage = result.usage
+    if (deps.beforeComplete !== undefined && !request.dryrun) await deps.beforeComplete()
     sendJson(res, 200, completionBody(result), inferenceHeaders(result))
     return
   }
-  await writeStream(res, result, request.includeUsage, log)
+  await writeStream(res, result, request.includeUsage, log, request.dryrun ? undefined : deps.beforeComplete)
 }
 
 function inferenceHeaders (meta: InferenceMeta): Record<string, string> {
@@ -45,7 +49,8 @@ function inferenceHeaders (meta: InferenceMeta): Record<string, string> {
   }
 }
 
-async function writeStream (res: ServerResponse, stream: StreamingInference, includeUsage: boolean, log: RequestLog): Promise<void> {
+async function writeStream (res: ServerResponse, stream: StreamingInference, includeUsage: boolean, log: RequestLog,
+  beforeComplete?: () => Promise<void>): Promise<void> {
   res.writeHead(200, {
     ...inferenceHeaders(stream),
     'content-type': 'text/event-stream',
@@ -63,12 +68,14 @@ async function writeStream (res: ServerResponse, stream: StreamingInference, inc
     const usage = stream.collector.usage
     log.usage = usage
     await writeChunk(res, chunks.final(stream.collector.finishReason, includeUsage ? usage : undefined))
+    if (beforeComplete !== undefined) await beforeComplete()
     await writeChunk(res, ChunkWriter.DONE)
     res.end()
   } catch (err) {
     // After the first chunk the status line is gone: report in-stream, as TensorZero does.
     const error = toGatewayError(err)
     log.error = error
+    log.errorClass = errorClassOf(err)
     log.streamError = true
     if (!res.destroyed) {
       await writeChunk(res, ChunkWriter.error(error.message))

@@ -16,6 +16,7 @@ export async function handleEmbeddings (deps: ChatRouteDeps, req: IncomingMessag
   const target = deps.gateway.resolver.resolve(model)
   if (target.kind === 'passthrough') { log.passthrough = true; deps.passthrough(req, res, body); return }
   if (target.kind !== 'embedding_model') throw new GatewayError(400, `\`${model}\` is not an embedding model`)
+  log.target = target
   const request = parseEmbeddingRequest(json as Json)
   const rawCredentials = (json as Json)['tensorzero::credentials']
   const credentials = rawCredentials === undefined ? undefined : stringMap(rawCredentials, 'tensorzero::credentials')

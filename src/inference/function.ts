@@ -2,7 +2,7 @@
 // succeeds, and describe the result. Observers hear of each success once it is complete (streams: at their end).
 import { v7 as uuidv7 } from 'uuid'
 import type { FunctionConfig, VariantConfig, TensorZeroConfig } from '../config/types.ts'
-import type { OutputBlock, StreamDelta, Usage, FinishReason, ToolParams, ToolDefinition, ModelRequest } from './types.ts'
+import type { OutputBlock, StreamDelta, Usage, FinishReason, ModelRequest } from './types.ts'
 import type { ChatRequest } from './request.ts'
 import type { InferenceObserver, InferenceRecord, ModelInferenceRecord } from '../observability/types.ts'
 import type { Transport } from '../providers/transport.ts'
@@ -15,6 +15,11 @@ import { VariantsFailed } from './errors.ts'
 import { StreamCollector } from './stream-collector.ts'
 import { GatewayError } from '../errors.ts'
 import { defaultFunctionFor } from './default-function.ts'
+import { inSpan, setActiveAttributes, failSpan } from '../observability/tracing.ts'
+import type { Span } from '@opentelemetry/api'
+import { toolParamsFor } from './tools.ts'
+import { isToolMode, jsonDelta, jsonFinishReason, jsonOutputBlocks, jsonOutputRecord, rawJsonText } from './json-output.ts'
+import { validateTemplateInput } from '../templates/prepare.ts'
 
 export interface GatewayContext {
   config: TensorZeroConfig
@@ -51,11 +56,32 @@ export interface StreamingInference extends InferenceMeta {
   collector: StreamCollector
 }
 
+/** A `function_inference` span around the inference; a stream's span ends with its last delta. */
 export async function runChat (gw: GatewayContext, req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
+  return await inSpan('function_inference', () => ({ 'gen_ai.operation.name': 'chat', stream: req.stream }),
+    async () => await runChatUntraced(gw, req, signal),
+    (result, span) => { if (result.kind === 'stream') result.deltas = endSpanAfter(result.deltas, span); return result.kind === 'stream' })
+}
+
+async function * endSpanAfter (deltas: AsyncGenerator<StreamDelta>, span: Span): AsyncGenerator<StreamDelta> {
+  try {
+    yield * deltas
+  } catch (err) {
+    failSpan(span, err)
+    throw err
+  } finally {
+    span.end()
+  }
+}
+
+async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
   const started = performance.now()
   const { fn, pinned } = functionFor(gw, req)
   const episodeId = req.episodeId ?? uuidv7()
   const inferenceId = uuidv7()
+  setActiveAttributes(() => ({ function_name: fn.name, episode_id: episodeId, inference_id: inferenceId, 'gen_ai.conversation.id': episodeId }))
+  // Input and tool problems are the client's: 400 before any variant runs, no fallback.
+  validateTemplateInput(fn, req.input)
   const toolParams = toolParamsFor(gw.config, fn, req)
   const ctx: CallContext = { transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name }
   const order = pinned !== undefined ? [pinned] : variantOrder(samplingPlan(fn), episodeDraw(fn.name, episodeId))
@@ -74,8 +100,13 @@ export async function runChat (gw: GatewayContext, req: ChatRequest, signal: Abo
       if (req.stream) {
         const stream = await streamVariant(model, variant, modelRequest, ctx)
         const collector = new StreamCollector()
+        const json = fn.type === 'json'
+        const toolMode = isToolMode(modelRequest)
         const finish = (modelRecord: ModelInferenceRecord): void => {
-          if (!req.dryrun) emit(gw, recordFor(req, fn, meta, modelRequest, modelRecord, collector.output(), collector.finishReason, started, modelRecord.ttftMs))
+          // JSON functions: the collector keeps the model's own output (for ModelInference); clients see the answer.
+          if (json) collector.finishReason = jsonFinishReason(collector.finishReason, toolMode)
+          const output = json ? jsonOutputBlocks(collector.output(), toolMode) : collector.output()
+          if (!req.dryrun) emit(gw, recordFor(req, fn, meta, modelRequest, modelRecord, output, collector.finishReason, started, modelRecord.ttftMs))
         }
         return {
           kind: 'stream',
@@ -83,10 +114,15 @@ export async function runChat (gw: GatewayContext, req: ChatRequest, signal: Abo
           modelName: variant.model as string,
           providerName: stream.providerName,
           collector,
-          deltas: streamDeltas(stream, collector, finish)
+          deltas: streamDeltas(stream, collector, finish, json ? d => jsonDelta(d, toolMode) : undefined)
         }
       }
       const { response, record } = await inferVariant(model, variant, modelRequest, ctx)
+      if (fn.type === 'json') {
+        const toolMode = isToolMode(modelRequest)
+        response.output = jsonOutputBlocks(response.output, toolMode)
+        response.finishReason = jsonFinishReason(response.finishReason, toolMode)
+      }
       if (!req.dryrun) emit(gw, recordFor(req, fn, meta, modelRequest, record, response.output, response.finishReason, started))
       return {
         kind: 'complete',
@@ -107,15 +143,15 @@ export async function runChat (gw: GatewayContext, req: ChatRequest, signal: Abo
 }
 
 async function * streamDeltas (stream: import('./model.ts').ModelStream, collector: StreamCollector,
-  finish: (record: ModelInferenceRecord) => void): AsyncGenerator<StreamDelta> {
+  finish: (record: ModelInferenceRecord) => void, adapt?: (delta: StreamDelta) => StreamDelta): AsyncGenerator<StreamDelta> {
   try {
     collector.add(stream.first)
-    yield stream.first
+    yield adapt === undefined ? stream.first : adapt(stream.first)
     for (;;) {
       const next = await stream.rest.next()
       if (next.done === true) break
       collector.add(next.value)
-      yield next.value
+      yield adapt === undefined ? next.value : adapt(next.value)
     }
     finish(stream.finish(collector))
   } finally {
@@ -142,21 +178,6 @@ function functionFor (gw: GatewayContext, req: ChatRequest): { fn: FunctionConfi
 function responseModelFor (req: ChatRequest, fn: FunctionConfig, variantName: string): string {
   if (req.target.kind === 'model') return `tensorzero::model_name::${req.target.modelName}`
   return `tensorzero::function_name::${fn.name}::variant_name::${variantName}`
-}
-
-function toolParamsFor (config: TensorZeroConfig, fn: FunctionConfig, req: ChatRequest): ToolParams | undefined {
-  const tools: ToolDefinition[] = []
-  for (const name of fn.tools) {
-    const tool = config.tools.get(name)
-    if (tool !== undefined) tools.push({ name: tool.wireName, description: tool.description, parameters: tool.parameters.schema, strict: tool.strict })
-  }
-  tools.push(...req.dynamicTools)
-  if (tools.length === 0) return undefined
-  return {
-    tools,
-    toolChoice: req.toolChoice ?? fn.toolChoice,
-    parallelToolCalls: req.parallelToolCalls ?? fn.parallelToolCalls
-  }
 }
 
 function emit (gw: GatewayContext, record: InferenceRecord): void {
@@ -189,13 +210,8 @@ function recordFor (req: ChatRequest, fn: FunctionConfig, meta: { inferenceId: s
     stream: req.stream
   }
   if (fn.type === 'json') {
-    const raw = output.filter(b => b.type === 'text').map(b => (b as { text: string }).text).join('')
-    record.jsonOutput = { raw, parsed: parseJsonOrNull(raw) }
+    record.jsonOutput = jsonOutputRecord(rawJsonText(output), modelRequest.outputSchema)
     record.outputSchema = modelRequest.outputSchema
   }
   return record
-}
-
-function parseJsonOrNull (raw: string): unknown {
-  try { return JSON.parse(raw) } catch { return null }
 }

@@ -12,6 +12,8 @@ import { deadline, TimeoutError } from '../routing/deadline.ts'
 import type { Transport } from '../providers/transport.ts'
 import { ModelProvidersFailed } from './errors.ts'
 import { StreamCollector } from './stream-collector.ts'
+import { inSpan, endOnDispose, usageAttributes } from '../observability/tracing.ts'
+import type { Attributes, Span } from '@opentelemetry/api'
 
 export interface CallContext {
   transport: Transport
@@ -41,7 +43,51 @@ export interface ModelStream {
   dispose (): void
 }
 
+// ---- spans: `model_inference` around the routing walk, `model_provider_inference` around each provider attempt ----
+
+const modelAttributes = (model: ModelConfig, operation: string, stream: boolean) => (): Attributes =>
+  ({ model_name: model.name, 'gen_ai.operation.name': operation, stream })
+
+const providerAttributes = (model: ModelConfig, provider: ProviderConfig, stream: boolean) => (): Attributes => ({
+  model_name: model.name,
+  model_provider_name: provider.name,
+  'gen_ai.operation.name': 'chat',
+  'gen_ai.provider.name': provider.type,
+  'gen_ai.request.model': provider.modelName,
+  stream
+})
+
 export async function inferModel (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelCallResult> {
+  return await inSpan('model_inference', modelAttributes(model, 'chat', false), async () => await inferModelUntraced(model, req, ctx))
+}
+
+export async function streamModel (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelStream> {
+  return await inSpan('model_inference', modelAttributes(model, 'chat', true), async () => await streamModelUntraced(model, req, ctx), endOnDispose)
+}
+
+async function callProvider (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
+  parent: AbortSignal, started: number): Promise<ModelCallResult> {
+  return await inSpan('model_provider_inference', providerAttributes(model, provider, false),
+    async () => await callProviderUntraced(model, provider, req, ctx, parent, started),
+    (result, span) => { if (span.isRecording()) span.setAttributes(usageAttributes(result.response.usage)); return false })
+}
+
+async function startProviderStream (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
+  parent: AbortSignal, started: number): Promise<ModelStream> {
+  return await inSpan('model_provider_inference', providerAttributes(model, provider, true),
+    async () => await startProviderStreamUntraced(model, provider, req, ctx, parent, started),
+    (stream, span: Span) => {
+      const finish = stream.finish
+      stream.finish = collector => {
+        const record = finish(collector)
+        if (span.isRecording()) span.setAttributes(usageAttributes(record))
+        return record
+      }
+      return endOnDispose(stream, span)
+    })
+}
+
+async function inferModelUntraced (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelCallResult> {
   const errors: Array<{ provider: string; error: Error }> = []
   const modelDeadline = deadline(ctx.signal, model.timeouts.nonStreamingTotalMs, `model \`${model.name}\``)
   try {
@@ -66,7 +112,7 @@ export async function inferModel (model: ModelConfig, req: ModelRequest, ctx: Ca
   throw new ModelProvidersFailed(model.name, errors)
 }
 
-async function callProvider (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
+async function callProviderUntraced (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
   parent: AbortSignal, started: number): Promise<ModelCallResult> {
   const { adapter, pctx } = prepare(model, provider, ctx)
   const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
@@ -108,7 +154,7 @@ async function callProvider (model: ModelConfig, provider: ProviderConfig, req: 
 }
 
 /** Start a stream on the first provider, in routing order, that yields a first chunk. */
-export async function streamModel (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelStream> {
+async function streamModelUntraced (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelStream> {
   const errors: Array<{ provider: string; error: Error }> = []
   const modelTotal = deadline(ctx.signal, model.timeouts.streamingTotalMs, `model \`${model.name}\` stream`)
   const modelTtft = deadline(modelTotal.signal, model.timeouts.streamingTtftMs, `model \`${model.name}\` time to first token`)
@@ -136,7 +182,7 @@ export async function streamModel (model: ModelConfig, req: ModelRequest, ctx: C
   throw new ModelProvidersFailed(model.name, errors)
 }
 
-async function startProviderStream (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
+async function startProviderStreamUntraced (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
   parent: AbortSignal, started: number): Promise<ModelStream> {
   const { adapter, pctx } = prepare(model, provider, ctx)
   const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
@@ -234,6 +280,11 @@ function prepare (model: ModelConfig, provider: ProviderConfig, ctx: CallContext
 // ---- embeddings: same routing walk, no streams ----
 
 export async function embedModel (model: ModelConfig, req: EmbeddingRequest, ctx: CallContext): Promise<EmbeddingResponse & { providerName: string; rawRequest: string }> {
+  return await inSpan('model_inference', modelAttributes(model, 'embeddings', false), async () => await embedModelUntraced(model, req, ctx),
+    (result, span) => { if (span.isRecording()) span.setAttributes({ model_provider_name: result.providerName, ...usageAttributes(result.usage) }); return false })
+}
+
+async function embedModelUntraced (model: ModelConfig, req: EmbeddingRequest, ctx: CallContext): Promise<EmbeddingResponse & { providerName: string; rawRequest: string }> {
   const errors: Array<{ provider: string; error: Error }> = []
   const modelDeadline = deadline(ctx.signal, model.timeouts.nonStreamingTotalMs, `embedding model \`${model.name}\``)
   try {
@@ -289,6 +340,7 @@ function outcomeOf (err: Error): import('../observability/types.ts').AttemptReco
 function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig, outcome: import('../observability/types.ts').AttemptRecord['outcome'],
   started: number, message?: string): void {
   ctx.observer?.onAttempt?.({
+    functionName: ctx.functionName,
     variantName: ctx.variantName,
     modelName: model.name,
     providerName: provider.name,

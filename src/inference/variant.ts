@@ -8,6 +8,9 @@ import type { CallContext, ModelCallResult, ModelStream } from './model.ts'
 import { retryDelayMs, sleep } from '../routing/backoff.ts'
 import { deadline } from '../routing/deadline.ts'
 import { GatewayError } from '../errors.ts'
+import { inSpan, endOnDispose } from '../observability/tracing.ts'
+import type { Attributes } from '@opentelemetry/api'
+import { implicitToolParams } from './json-output.ts'
 
 /** Variant defaults, then the request's params (request wins), as TensorZero merges them. */
 export function mergeParams (variant: VariantConfig, request: InferenceParams): InferenceParams {
@@ -42,7 +45,10 @@ export const plainMessages: MessagePreparer = (fn, variant, req) => {
       }
     }
   }
-  return { system, messages: req.input.messages }
+  const messages = req.input.messages.map(m => m.content.some(b => b.type === 'raw_text')
+    ? { role: m.role, content: m.content.map(b => b.type === 'raw_text' ? { type: 'text' as const, text: b.value } : b) }
+    : m)
+  return { system, messages }
 }
 
 export function buildModelRequest (fn: FunctionConfig, variant: VariantConfig, req: ChatRequest, toolParams: ToolParams | undefined,
@@ -54,6 +60,8 @@ export function buildModelRequest (fn: FunctionConfig, variant: VariantConfig, r
     params.json_mode = req.responseFormat === 'json_schema' ? 'strict' : 'on'
   }
   const outputSchema = req.dynamicOutputSchema ?? fn.outputSchema?.schema
+  // JSON functions offer no user tools; json_mode `tool` forces the implicit `respond` tool carrying the output schema.
+  if (fn.type === 'json') toolParams = params.json_mode === 'tool' ? implicitToolParams(outputSchema) : undefined
   const extraBody = [
     ...(variant.extraBody ?? []),
     ...(req.extraBody ?? []).filter(p => p.variantName === undefined || p.variantName === variant.name)
@@ -74,8 +82,22 @@ export function buildModelRequest (fn: FunctionConfig, variant: VariantConfig, r
   }
 }
 
-/** Non-streaming: retry the whole model routing walk `num_retries` times with backoff, inside the variant timeout. */
+const variantAttributes = (variant: VariantConfig, ctx: CallContext, stream: boolean) => (): Attributes =>
+  ({ function_name: ctx.functionName ?? '', variant_name: variant.name, stream })
+
+/** A `variant_inference` span around all attempts of one variant. */
 export async function inferVariant (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
+  ctx: CallContext): Promise<ModelCallResult> {
+  return await inSpan('variant_inference', variantAttributes(variant, ctx, false), async () => await inferVariantUntraced(model, variant, modelRequest, ctx))
+}
+
+export async function streamVariant (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
+  ctx: CallContext): Promise<ModelStream> {
+  return await inSpan('variant_inference', variantAttributes(variant, ctx, true), async () => await streamVariantUntraced(model, variant, modelRequest, ctx), endOnDispose)
+}
+
+/** Non-streaming: retry the whole model routing walk `num_retries` times with backoff, inside the variant timeout. */
+async function inferVariantUntraced (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
   ctx: CallContext): Promise<ModelCallResult> {
   const limit = deadline(ctx.signal, variant.timeouts.nonStreamingTotalMs, `variant \`${variant.name}\``)
   const inner: CallContext = { ...ctx, signal: limit.signal, variantName: variant.name }
@@ -97,7 +119,7 @@ export async function inferVariant (model: ModelConfig, variant: VariantConfig, 
 }
 
 /** Streaming: retries and fallback only until the first chunk; the variant's ttft/total limits wrap the stream. */
-export async function streamVariant (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
+async function streamVariantUntraced (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
   ctx: CallContext): Promise<ModelStream> {
   const total = deadline(ctx.signal, variant.timeouts.streamingTotalMs, `variant \`${variant.name}\` stream`)
   const ttft = deadline(total.signal, variant.timeouts.streamingTtftMs, `variant \`${variant.name}\` time to first token`)

@@ -43,6 +43,7 @@ export interface InferenceRecord {
 }
 
 export interface AttemptRecord {
+  functionName?: string
   variantName?: string
   modelName: string
   providerName: string

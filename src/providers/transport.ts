@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici'
 import type { HttpRequestSpec, SseEvent } from './types.ts'
 import { ProviderError } from './types.ts'
 import { SseParser } from './sse.ts'
+import { withTraceHeaders } from '../observability/tracing.ts'
 
 export interface HttpAnswer {
   status: number
@@ -54,7 +55,7 @@ export class Transport {
       return await this.poolFor(url).request({
         path: url.pathname + url.search,
         method: spec.method,
-        headers: spec.headers,
+        headers: withTraceHeaders(spec.headers),
         body: spec.method === 'GET' ? undefined : spec.body,
         signal
       })

@@ -140,7 +140,7 @@ function compile (abs: string): { compiled?: CompiledTemplate; problems: Templat
         file,
         line: loc?.line ?? 1,
         col: 1,
-        message: `template syntax error: ${message.replace(/\s*\(in .*:\d+\)\s*$/, '')}`
+        message: `template ${/^syntax error/.test(message) ? '' : 'error: '}${message.replace(/\s*\(in .*:\d+\)\s*$/, '')}`
       })
       return
     }

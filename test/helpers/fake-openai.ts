@@ -1,6 +1,8 @@
 // A loopback server that answers like an OpenAI-compatible provider, with failure modes chosen by the `model`
 // the sidecar sends (the provider's `model_name` in the test config):
 //   ok | tool | error-500 | rate-limit | bad-request | hang | slow-<ms> | malformed | cut-<n> | fail-first-<k> | headers
+// plus scripted answers (SCRIPTS below, or `scriptAnswer(model, answer)`): fixed content and/or tool calls; streamed,
+// the content comes in 4-character pieces and each tool call as a head chunk (id, name) then its arguments in 3 pieces.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -15,6 +17,34 @@ export interface FakeOpenAI {
 }
 
 const STREAM_WORDS = ['Hello', ' from', ' the', ' fake', ' upstream']
+
+export interface ScriptedAnswer { content?: string; toolCalls?: Array<{ id: string; name: string; arguments: string }> }
+
+const SCRIPTS = new Map<string, ScriptedAnswer>([
+  ['json-valid', { content: '{"answer":"Paris","confidence":0.9}' }],
+  ['json-invalid', { content: '{"answer":42}' }],
+  ['json-broken', { content: 'Sure! The answer is Paris.' }],
+  ['tool-weather', { toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] }],
+  ['tool-respond', { toolCalls: [{ id: 'call_r', name: 'respond', arguments: '{"answer":"Lyon","confidence":0.5}' }] }],
+  ['tool-parallel', {
+    toolCalls: [
+      { id: 'call_a', name: 'get_weather', arguments: '{"city":"Paris"}' },
+      { id: 'call_b', name: 'web_search', arguments: '{"query":"weather in Rome"}' }
+    ]
+  }],
+  ['tool-invalid', {
+    toolCalls: [
+      { id: 'call_x', name: 'get_weather', arguments: '{"city":5}' },
+      { id: 'call_y', name: 'teleport', arguments: '{"to":"Mars"}' },
+      { id: 'call_z', name: 'get_weather', arguments: '{"city": "Pa' }
+    ]
+  }]
+])
+
+/** Adds (or replaces) a scripted answer for `model`. */
+export function scriptAnswer (model: string, answer: ScriptedAnswer): void {
+  SCRIPTS.set(model, answer)
+}
 
 export async function startFakeOpenAI (): Promise<FakeOpenAI> {
   const requests: RecordedRequest[] = []
@@ -58,6 +88,12 @@ function answer (model: string, call: number, req: http.IncomingMessage, res: ht
   const delay = slow === null ? 0 : Number(slow[1])
   setTimeout(() => {
     if (res.destroyed) return
+    const script = SCRIPTS.get(model)
+    if (script !== undefined) {
+      if (body?.stream === true) scriptedStream(res, model, script)
+      else json(res, 200, scriptedCompletion(model, script))
+      return
+    }
     const text = model === 'headers' ? JSON.stringify(req.headers) : `Hello from ${model}`
     if (body?.stream === true) stream(res, model, text)
     else json(res, 200, completion(model, text))
@@ -97,6 +133,48 @@ function stream (res: http.ServerResponse, model: string, text: string): void {
     }
     res.write(chunk({}, 'stop'))
     res.write(`data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 } })}\n\n`)
+    res.end('data: [DONE]\n\n')
+  }
+  next()
+}
+
+function scriptedCompletion (model: string, script: ScriptedAnswer): unknown {
+  const message: Record<string, unknown> = { role: 'assistant', content: script.content ?? null }
+  if (script.toolCalls !== undefined) {
+    message.tool_calls = script.toolCalls.map(t => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }))
+  }
+  return {
+    id: 'chatcmpl-fake', object: 'chat.completion', created: 1, model,
+    choices: [{ index: 0, message, finish_reason: script.toolCalls !== undefined ? 'tool_calls' : 'stop' }],
+    usage: { prompt_tokens: 11, completion_tokens: 9, total_tokens: 20 }
+  }
+}
+
+function pieces (s: string, n: number): string[] {
+  const size = Math.max(1, Math.ceil(s.length / n))
+  const out: string[] = []
+  for (let i = 0; i < s.length; i += size) out.push(s.slice(i, i + size))
+  return out
+}
+
+function scriptedStream (res: http.ServerResponse, model: string, script: ScriptedAnswer): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' })
+  const deltas: unknown[] = [{ role: 'assistant', content: '' }]
+  if (script.content !== undefined) {
+    for (let i = 0; i < script.content.length; i += 4) deltas.push({ content: script.content.slice(i, i + 4) })
+  }
+  script.toolCalls?.forEach((t, index) => {
+    deltas.push({ tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] })
+    for (const piece of pieces(t.arguments, 3)) deltas.push({ tool_calls: [{ index, function: { arguments: piece } }] })
+  })
+  const chunk = (delta: unknown, finish: string | null = null): string =>
+    `data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+  let i = 0
+  const next = (): void => {
+    if (res.destroyed) return
+    if (i < deltas.length) { res.write(chunk(deltas[i++])); setTimeout(next, 1); return }
+    res.write(chunk({}, script.toolCalls !== undefined ? 'tool_calls' : 'stop'))
+    res.write(`data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 11, completion_tokens: 9, total_tokens: 20 } })}\n\n`)
     res.end('data: [DONE]\n\n')
   }
   next()

@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = path.join(ROOT, 'bin/tz-sidecar.js')
@@ -29,7 +31,9 @@ export interface ServingSidecar {
 
 /** Start `tz-sidecar serve` on an ephemeral loopback port; resolves once it logs that it listens. */
 export async function startCli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServingSidecar> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--bind-address', '127.0.0.1:0', ...args], { cwd: ROOT, env: { ...process.env, ...env } })
+  // Each process gets a spool of its own unless the test chooses one (e.g. to restart on the same spool).
+  const spool = { SIDECAR_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tz-cli-spool-')) }
+  const child = spawn(process.execPath, [BIN, 'serve', '--bind-address', '127.0.0.1:0', ...args], { cwd: ROOT, env: { ...process.env, ...spool, ...env } })
   let out = ''
   child.stdout.on('data', d => { out += d })
   child.stderr.on('data', d => { out += d })

@@ -58,7 +58,7 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
     extraBody: parseExtraBody(tz('extra_body')),
     extraHeaders: parseExtraHeaders(tz('extra_headers')),
     dynamicTools: parseTools(body.tools),
-    toolChoice: parseToolChoice(body.tool_choice),
+    ...parseToolChoice(body.tool_choice),
     parallelToolCalls: optionalBoolean(body, 'parallel_tool_calls')
   }
   parseResponseFormat(body.response_format, request)
@@ -131,13 +131,28 @@ function parseTools (raw: unknown): ToolDefinition[] {
   })
 }
 
-function parseToolChoice (raw: unknown): ToolChoice | undefined {
-  if (raw === undefined || raw === null) return undefined
-  if (raw === 'auto' || raw === 'none' || raw === 'required') return raw
+/** `tool_choice`: a mode, one named function, or OpenAI's `allowed_tools` (a mode over a subset of the tools). */
+function parseToolChoice (raw: unknown): { toolChoice?: ToolChoice; allowedTools?: string[] } {
+  if (raw === undefined || raw === null) return {}
+  if (raw === 'auto' || raw === 'none' || raw === 'required') return { toolChoice: raw }
   if (isObject(raw) && raw.type === 'function' && isObject(raw.function) && typeof raw.function.name === 'string') {
-    return { specific: raw.function.name }
+    return { toolChoice: { specific: raw.function.name } }
   }
-  throw badRequest('`tool_choice` must be "auto", "none", "required" or {"type":"function","function":{"name":…}}')
+  if (isObject(raw) && raw.type === 'allowed_tools') {
+    const spec = raw.allowed_tools
+    if (!isObject(spec) || (spec.mode !== 'auto' && spec.mode !== 'required') || !Array.isArray(spec.tools)) {
+      throw badRequest('`tool_choice.allowed_tools` must be {"mode": "auto"|"required", "tools": [{"type":"function","function":{"name":…}}]}')
+    }
+    const names = spec.tools.map((t: unknown, i: number) => {
+      const fn = isObject(t) ? t.function : undefined
+      if (!isObject(t) || t.type !== 'function' || !isObject(fn) || typeof fn.name !== 'string') {
+        throw badRequest(`\`tool_choice.allowed_tools.tools[${i}]\` must be {"type":"function","function":{"name":…}}`)
+      }
+      return fn.name
+    })
+    return { toolChoice: spec.mode, allowedTools: names }
+  }
+  throw badRequest('`tool_choice` must be "auto", "none", "required", {"type":"function","function":{"name":…}} or {"type":"allowed_tools",…}')
 }
 
 function parseResponseFormat (raw: unknown, request: ChatRequest): void {

@@ -23,19 +23,22 @@ export function parseMessages (raw: unknown): Input {
     switch (role) {
       case 'system':
       case 'developer': {
-        const content = parseContent(m.content, i, false)
+        const content = parseContent(m.content, i, 'system')
         for (const block of content) {
           if (block.type === 'text') systemParts.push(block.text)
-          else if (block.type === 'template') systemArguments = block.arguments
-          else throw badRequest(`\`messages[${i}]\`: a ${role} message may only hold text`)
+          else if (block.type === 'raw_text') systemParts.push(block.value)
+          else if (block.type === 'template') {
+            if (systemArguments !== undefined || systemParts.length > 0) throw badRequest('System message cannot contain template with other content')
+            systemArguments = block.arguments
+          } else throw badRequest(`\`messages[${i}]\`: a ${role} message may only hold text or template content blocks`)
         }
         break
       }
       case 'user':
-        messages.push({ role: 'user', content: parseContent(m.content, i, true) })
+        messages.push({ role: 'user', content: parseContent(m.content, i, 'user') })
         break
       case 'assistant': {
-        const content = m.content === null || m.content === undefined ? [] : parseContent(m.content, i, false)
+        const content = m.content === null || m.content === undefined ? [] : parseContent(m.content, i, 'assistant')
         if (m.tool_calls !== undefined && m.tool_calls !== null) {
           for (const call of parseToolCalls(m.tool_calls, i)) {
             toolNames.set(call.id, call.name)
@@ -68,18 +71,29 @@ export function parseMessages (raw: unknown): Input {
   return input
 }
 
-function parseContent (content: unknown, i: number, allowImages: boolean): ContentBlock[] {
+/**
+ * Message content as TensorZero's OpenAI-compatible endpoint reads it: a string is text; an array holds parts, where
+ * `{"type":"text","tensorzero::arguments":{…}}` and (deprecated) an object without `type` are template arguments named
+ * after the role, `tensorzero::template` names its template, `tensorzero::raw_text` is text no template wraps.
+ * The sidecar also accepts content that is itself a JSON object as arguments named after the role (TensorZero: 400).
+ */
+function parseContent (content: unknown, i: number, role: 'system' | 'user' | 'assistant'): ContentBlock[] {
   if (typeof content === 'string') return [{ type: 'text', text: content }]
-  if (isObject(content)) return [{ type: 'template', name: 'system', arguments: content }]
+  if (isObject(content)) return [{ type: 'template', name: role, arguments: content }]
   if (!Array.isArray(content)) throw badRequest(`\`messages[${i}].content\` must be a string or an array of content parts`)
-  return content.map((part, j) => parsePart(part, i, j, allowImages))
+  return content.map((part, j) => parsePart(part, i, j, role))
 }
 
-function parsePart (part: unknown, i: number, j: number, allowImages: boolean): ContentBlock {
+function parsePart (part: unknown, i: number, j: number, role: 'system' | 'user' | 'assistant'): ContentBlock {
   const where = `\`messages[${i}].content[${j}]\``
   if (!isObject(part)) throw badRequest(`${where} must be an object`)
   if (part.type === 'text') {
-    if (isObject(part['tensorzero::arguments'])) return { type: 'template', name: '', arguments: part['tensorzero::arguments'] }
+    const args = part['tensorzero::arguments']
+    if (args !== undefined && part.text !== undefined) throw badRequest(`${where}: only one of \`text\` or \`tensorzero::arguments\` can be set when using "type": "text"`)
+    if (args !== undefined) {
+      if (!isObject(args)) throw badRequest(`${where}: \`tensorzero::arguments\` must be an object when using "type": "text"`)
+      return { type: 'template', name: role, arguments: args }
+    }
     if (typeof part.text !== 'string') throw badRequest(`${where}.text must be a string`)
     return { type: 'text', text: part.text }
   }
@@ -87,7 +101,16 @@ function parsePart (part: unknown, i: number, j: number, allowImages: boolean): 
     if (typeof part.name !== 'string' || !isObject(part.arguments)) throw badRequest(`${where} must have a string \`name\` and an object \`arguments\``)
     return { type: 'template', name: part.name, arguments: part.arguments }
   }
-  if (part.type === 'image_url' && allowImages) {
+  if (part.type === 'tensorzero::raw_text') {
+    if (typeof part.value !== 'string') throw badRequest(`${where}: \`tensorzero::raw_text\` needs a string \`value\``)
+    return { type: 'raw_text', value: part.value }
+  }
+  if (part.type === undefined) {
+    // TensorZero's deprecated form: a bare JSON object is the arguments of the role's template.
+    if (Object.keys(part).some(k => k.startsWith('tensorzero::'))) throw badRequest(`${where}: invalid TensorZero content block`)
+    return { type: 'template', name: role, arguments: part }
+  }
+  if (part.type === 'image_url' && role === 'user') {
     const image = part.image_url
     if (!isObject(image) || typeof image.url !== 'string') throw badRequest(`${where}.image_url.url must be a string`)
     const detail = image.detail

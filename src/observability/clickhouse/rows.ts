@@ -60,6 +60,7 @@ export function storedMessage (m: Message): Record<string, unknown> {
 export function storedContentBlock (b: ContentBlock): Record<string, unknown> {
   switch (b.type) {
     case 'text': return { type: 'text', text: b.text }
+    case 'raw_text': return { type: 'raw_text', value: b.value }
     case 'template': return { type: 'template', name: b.name, arguments: b.arguments }
     case 'tool_call': return { type: 'tool_call', id: b.id, name: b.name, arguments: b.arguments }
     case 'tool_result': return { type: 'tool_result', name: b.name, result: b.result, id: b.id }

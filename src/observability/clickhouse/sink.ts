@@ -25,6 +25,7 @@ import type { Segment } from '../spool/spool.ts'
 import { inferenceRows, feedbackRow, TABLE_ORDER } from './rows.ts'
 import type { TableName } from './rows.ts'
 import { makeClient, parseClickHouseUrl, redactUrl } from './client.ts'
+import { runMigrate } from './schema.ts'
 import { RecentTargets } from '../../feedback/known-targets.ts'
 import type { KnownInference, KnownTargets, TargetLookup } from '../../feedback/known-targets.ts'
 
@@ -63,6 +64,11 @@ export interface ClickHouseSinkOptions {
   fsync?: boolean
   /** Capacity of the recent-ids set used by feedback validation (default 100 000). */
   knownIdsCapacity?: number
+  /**
+   * Run `runMigrate` (create the database and missing tables; nothing if a TensorZero gateway manages the schema)
+   * before the first insert, retried with the same backoff while ClickHouse is unreachable (default false).
+   */
+  migrate?: boolean
 }
 
 export interface SinkStatus {
@@ -108,7 +114,7 @@ export interface ClickHouseSink {
 type Item = { kind: 'inference'; rec: InferenceRecord } | { kind: 'feedback'; rec: FeedbackRecord }
 
 /** ClickHouse error codes that mean the rows themselves are wrong: retrying cannot help. */
-const DATA_ERROR_CODES = new Set([6, 16, 26, 27, 38, 41, 53, 62, 69, 70, 72, 117, 131, 349, 352, 386, 394, 395, 457, 1001])
+const DATA_ERROR_CODES = new Set([6, 16, 26, 27, 38, 41, 53, 69, 70, 72, 117, 131, 349, 376, 457, 691])
 
 /** Columns later TensorZero versions added: left out when an older TensorZero-managed table lacks them. */
 const OPTIONAL_COLUMNS: Partial<Record<TableName, string[]>> = {
@@ -174,7 +180,6 @@ export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSi
   let current: { seg: Segment; fh: FileHandle; openedAt: number } | undefined
   let spoolBytes = 0
   let spoolRows = 0
-  let closing = false
   let closed = false
   let dropsSinceWarn = 0
   let lastDropWarn = 0
@@ -371,6 +376,54 @@ export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSi
     })
   }
 
+  function isDataError (err: unknown): boolean {
+    const code = errorCode(err)
+    return code !== undefined && DATA_ERROR_CODES.has(code)
+  }
+
+  /**
+   * Inserts rows; when ClickHouse refuses them as invalid, halves the batch (tokens `<token>/a`, `<token>/b`, so a
+   * replay deduplicates the halves too) until the offending rows are isolated. Other errors propagate (retry).
+   */
+  async function insertOrBisect (table: TableName, rows: string[], token: string): Promise<{ shipped: number; rejected: string[]; reason?: string }> {
+    try {
+      await insert(table, rows, token)
+      return { shipped: rows.length, rejected: [] }
+    } catch (err) {
+      if (!isDataError(err)) throw err
+      if (rows.length === 1) return { shipped: 0, rejected: rows, reason: errorText(err) }
+      const mid = Math.ceil(rows.length / 2)
+      const a = await insertOrBisect(table, rows.slice(0, mid), `${token}/a`)
+      const b = await insertOrBisect(table, rows.slice(mid), `${token}/b`)
+      return { shipped: a.shipped + b.shipped, rejected: [...a.rejected, ...b.rejected], reason: a.reason ?? b.reason }
+    }
+  }
+
+  async function shipTable (seg: Segment, table: TableName, rows: string[]): Promise<void> {
+    const token = `${seg.id}:${table}:${rows.length}`
+    let result: { shipped: number; rejected: string[]; reason?: string }
+    try {
+      await insert(table, rows, token)
+      result = { shipped: rows.length, rejected: [] }
+    } catch (err) {
+      if (!isDataError(err)) throw err
+      // Maybe the table lacks a column we write (an older TensorZero schema): learn it, then find the bad rows.
+      await stripKeysFor(table, true)
+      result = await insertOrBisect(table, rows, token)
+    }
+    if (result.rejected.length > 0) {
+      const reason = result.reason ?? 'refused'
+      const path = await spool.reject(seg, table, result.rejected, reason)
+      st.rejectedRows += result.rejected.length
+      st.lastError = reason
+      log.error({ table, rows: result.rejected.length, err: reason, path }, 'ClickHouse refused rows as invalid; moved them aside')
+    }
+    st.shippedRows += result.shipped
+    if (result.shipped > 0) st.lastShippedAt = new Date().toISOString()
+    await spool.ack(seg, table)
+  }
+
+  const inspected = new Set<string>() // segments whose damaged lines were already counted
   async function shipSegment (seg: Segment): Promise<void> {
     const text = await spool.read(seg)
     const { lines, damaged } = splitSegment(text)
@@ -383,53 +436,58 @@ export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSi
       if (list === undefined) { list = []; byTable.set(d.table, list) }
       list.push(d.row)
     }
-    if (bad > 0) {
-      st.damagedLines += bad
-      log.warn({ segment: seg.id, damagedLines: bad }, 'skipped damaged spool lines (cut short by a crash)')
-    }
-    const acked = await spool.acks(seg)
-    for (const table of TABLE_ORDER) {
-      const rows = byTable.get(table)
-      if (rows === undefined || rows.length === 0 || acked.has(table)) continue
-      const token = `${seg.id}:${table}:${rows.length}`
-      try {
-        await insert(table, rows, token)
-      } catch (err) {
-        const code = errorCode(err)
-        if (code === undefined || !DATA_ERROR_CODES.has(code)) throw err
-        // Maybe the table lacks a column we write (an older TensorZero schema): learn it and try once more.
-        const strip = await stripKeysFor(table, true)
-        try {
-          if (strip.length === 0) throw err
-          await insert(table, rows, token)
-        } catch (err2) {
-          const code2 = errorCode(err2)
-          if (code2 === undefined || !DATA_ERROR_CODES.has(code2)) throw err2
-          const path = await spool.reject(seg, table, rows, errorText(err2))
-          st.rejectedRows += rows.length
-          st.lastError = errorText(err2)
-          log.error({ table, rows: rows.length, err: errorText(err2), path }, 'ClickHouse refused rows as invalid; moved them aside')
-          await spool.ack(seg, table)
-          continue
+    if (!inspected.has(seg.id)) {
+      inspected.add(seg.id)
+      for (const [table, rows] of byTable) {
+        if (!(TABLE_ORDER as readonly string[]).includes(table)) {
+          log.error({ table, rows: rows.length }, 'spool holds rows for an unknown table; skipping them')
+          bad += rows.length
         }
       }
-      st.shippedRows += rows.length
-      st.lastShippedAt = new Date().toISOString()
-      await spool.ack(seg, table)
-    }
-    for (const [table, rows] of byTable) {
-      if (!(TABLE_ORDER as readonly string[]).includes(table)) {
-        log.error({ table, rows: rows.length }, 'spool holds rows for an unknown table; skipping them')
-        st.damagedLines += rows.length
+      if (bad > 0) {
+        st.damagedLines += bad
+        log.warn({ segment: seg.id, damagedLines: bad }, 'skipped damaged spool lines (cut short by a crash)')
       }
     }
+    const acked = await spool.acks(seg)
+    // The tables of one segment go in parallel (each in its own INSERT, each in order); segments go one after another.
+    const results = await Promise.allSettled(TABLE_ORDER.map(async table => {
+      const rows = byTable.get(table)
+      if (rows === undefined || rows.length === 0 || acked.has(table)) return
+      await shipTable(seg, table, rows)
+    }))
+    const failed = results.find(r => r.status === 'rejected')
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+    inspected.delete(seg.id)
   }
 
   async function shipLoop (): Promise<void> {
     await ready
     let failures = 0
+    let migrated = opts.migrate !== true
     while (!stopShipping) {
       const seg = sealed[0]
+      if (client !== undefined && !migrated) {
+        try {
+          const r = await runMigrate({ url: opts.url as string, requestTimeoutMs: opts.requestTimeoutMs })
+          migrated = true
+          failures = 0
+          st.clickhouse = 'connected'
+          log.info({ managedBy: r.managedBy, created: r.created }, 'ClickHouse schema checked')
+          continue
+        } catch (err) {
+          failures++
+          st.clickhouse = 'unreachable'
+          st.lastError = `migrate: ${errorText(err)}`
+          if (Date.now() - lastShipErrorLog >= 10_000) {
+            log.warn({ err: st.lastError, attempt: failures }, 'ClickHouse schema check failed; will retry')
+            lastShipErrorLog = Date.now()
+          }
+          if (stopShipping) break
+          await sleep(Math.min(retryMax, retryInitial * 2 ** Math.min(failures - 1, 20)))
+          continue
+        }
+      }
       if (seg === undefined || client === undefined) {
         for (const w of idleWaiters.splice(0)) w()
         await new Promise<void>(resolve => { wake = resolve })
@@ -474,7 +532,10 @@ export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSi
       log.info({ segments: leftovers.length, rows: spoolRows, bytes: spoolBytes }, 'found spool segments of an earlier process; shipping them first')
     }
   })()
-  ready.catch(err => log.error({ err: errorText(err), dir: opts.spoolDir }, 'spool directory unusable'))
+  ready.catch(err => {
+    st.lastError = `spool: ${errorText(err)}`
+    log.error({ err: errorText(err), dir: opts.spoolDir }, 'spool directory unusable')
+  })
 
   const shipping = shipLoop().catch(err => log.error({ err: errorText(err) }, 'ClickHouse shipper stopped'))
   if (client !== undefined) {
@@ -503,9 +564,13 @@ export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSi
     await idle()
   }
 
-  async function close (): Promise<void> {
-    if (closing) return
-    closing = true
+  let closePromise: Promise<void> | undefined
+  function close (): Promise<void> {
+    closePromise ??= doClose()
+    return closePromise
+  }
+
+  async function doClose (): Promise<void> {
     await ready.catch(() => undefined)
     await writeAndSeal()
     closed = true

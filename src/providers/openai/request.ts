@@ -61,6 +61,7 @@ type WireMessage = Record<string, unknown>
 
 function blockText (b: ContentBlock): string | undefined {
   if (b.type === 'text') return b.text
+  if (b.type === 'raw_text') return b.value
   // Templates should have been rendered by the variant layer; if one reaches a model, send its arguments as JSON.
   if (b.type === 'template') return JSON.stringify(b.arguments)
   return undefined
@@ -101,6 +102,7 @@ export function toOpenAIMessages (req: ModelRequest, type: string): WireMessage[
     for (const b of msg.content) {
       switch (b.type) {
         case 'text':
+        case 'raw_text':
         case 'template':
           parts.push({ type: 'text', text: blockText(b) as string })
           break
