@@ -94,7 +94,7 @@ export function scrubbing (dest: pino.DestinationStream, secrets: string[]): pin
 
 export function createLogger (opts: LoggerOptions): Logger {
   const env = opts.env ?? process.env
-  const dest = opts.destination as pino.DestinationStream | undefined ?? pino.destination({ sync: false, minLength: 4096, periodicFlush: 100 })
+  const dest = opts.destination as pino.DestinationStream | undefined ?? pino.destination({ sync: false })
   return pino({
     level: opts.level === undefined || opts.level === '' ? 'info' : opts.level.toLowerCase(),
     base: {

@@ -84,6 +84,19 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
   t.equal(managed.managedBy, 'tensorzero')
   t.same(managed.created, [])
   t.same(await ch.query("SELECT name, create_table_query FROM system.tables WHERE database = 'tz_gateway' ORDER BY name"), before, 'nothing created or altered')
+  t.match(managed.skipped, [{ name: 'ModelCallsFlat', reason: /ModelInference/ }], 'the flat view needs the gateway\'s inference tables')
+
+  // A gateway-managed database with the full schema gets the sidecar's flat view, and its tables stay as they are.
+  await ch.query('CREATE DATABASE IF NOT EXISTS tz_full', { database: 'default' })
+  await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_full') })
+  await ch.query('DROP VIEW ModelCallsFlat', { database: 'tz_full' })
+  await ch.query('CREATE TABLE TensorZeroMigration (migration_id UInt32, migration_name String) ENGINE = MergeTree ORDER BY migration_id', { database: 'tz_full' })
+  const gatewayTables = await ch.query("SELECT name, create_table_query FROM system.tables WHERE database = 'tz_full' ORDER BY name")
+  const full = await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_full') })
+  t.equal(full.managedBy, 'tensorzero')
+  t.same(full.created, ['ModelCallsFlat'], 'only the flat view is added')
+  const after = await ch.query<{ name: string }>("SELECT name, create_table_query FROM system.tables WHERE database = 'tz_full' AND name != 'ModelCallsFlat' ORDER BY name")
+  t.same(after, gatewayTables, 'the gateway\'s tables are untouched')
 
   // A fresh database named in the URL is created.
   const fresh = await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh') })

@@ -1,7 +1,7 @@
 // The part of TensorZero's ClickHouse schema the sidecar writes and reads, as of TensorZero 2026.x
 // (tables after all of its migrations: names, columns, engines, ORDER BY). `migrate` only ever creates what is
-// missing: never DROP, never ALTER. A database a TensorZero gateway migrated (it has `TensorZeroMigration`) is left
-// exactly as it is: the gateway owns that schema.
+// missing: never DROP, never ALTER. A database a TensorZero gateway migrated (it has `TensorZeroMigration`) keeps its
+// tables exactly as they are (the gateway owns that schema); only the sidecar's own read-only flat view is added there.
 //
 // One deliberate addition: the base tables the sidecar creates carry `non_replicated_deduplication_window`, so that a
 // batch replayed with the same `insert_deduplication_token` (after a timeout whose insert did land) is not stored twice.
@@ -228,6 +228,8 @@ export interface MigrateResult {
   managedBy: 'tensorzero' | 'sidecar'
   created: string[]
   existing: string[]
+  /** Objects not created, with the reason (e.g. the flat view over a gateway schema too old for it). */
+  skipped?: Array<{ name: string; reason: string }>
 }
 
 async function existingNames (client: ClickHouseClient): Promise<Set<string>> {
@@ -242,7 +244,7 @@ async function existingNames (client: ClickHouseClient): Promise<Set<string>> {
  */
 export async function migrate (client: ClickHouseClient): Promise<MigrateResult> {
   const have = await existingNames(client)
-  if (have.has('TensorZeroMigration')) return { managedBy: 'tensorzero', created: [], existing: [...have].sort() }
+  if (have.has('TensorZeroMigration')) return await addFlatViewToGatewaySchema(client, have)
   const created: string[] = []
   const existing: string[] = []
   const objects: SchemaObject[] = [...TABLES, { name: FLAT_VIEW_NAME, kind: 'view', sql: await flatViewSql() }]
@@ -254,6 +256,22 @@ export async function migrate (client: ClickHouseClient): Promise<MigrateResult>
     created.push(obj.name)
   }
   return { managedBy: 'sidecar', created, existing }
+}
+
+/** In a gateway-managed database only the flat view may be added: it reads the gateway's tables and changes none. */
+async function addFlatViewToGatewaySchema (client: ClickHouseClient, have: Set<string>): Promise<MigrateResult> {
+  const existing = [...have].sort()
+  if (have.has(FLAT_VIEW_NAME)) return { managedBy: 'tensorzero', created: [], existing }
+  const needed = ['ModelInference', 'ChatInference', 'JsonInference'].filter(n => !have.has(n))
+  if (needed.length > 0) {
+    return { managedBy: 'tensorzero', created: [], existing, skipped: [{ name: FLAT_VIEW_NAME, reason: `missing ${needed.join(', ')}` }] }
+  }
+  try {
+    await client.command({ query: await flatViewSql() })
+    return { managedBy: 'tensorzero', created: [FLAT_VIEW_NAME], existing }
+  } catch (err) {
+    return { managedBy: 'tensorzero', created: [], existing, skipped: [{ name: FLAT_VIEW_NAME, reason: (err as Error).message.split('\n')[0] }] }
+  }
 }
 
 /** `tz-sidecar migrate`: create the database named in the URL if missing, then `migrate`. */
