@@ -423,9 +423,9 @@ t.test('registry', async t => {
   }
   t.equal(OPENAI_COMPATIBLE_TYPES.length + 1, Object.keys(expect).length, 'every OpenAI-compatible type is pinned above')
   t.equal(getAdapter('dummy')?.kind, 'local', 'dummy is local')
-  t.equal(getAdapter('anthropic'), undefined, 'anthropic not implemented yet')
-  t.equal(getAdapter('google_ai_studio_gemini'), undefined, 'gemini not implemented yet')
-  t.equal(unsupportedTypeMessage('anthropic'), 'provider type `anthropic` is not supported by this sidecar yet', 'clear message for known-but-unsupported types')
+  // anthropic and google_ai_studio_gemini have native adapters: pinned in test/providers-native.test.ts.
+  t.equal(getAdapter('gcp_vertex_gemini'), undefined, 'gcp_vertex_gemini not implemented yet')
+  t.equal(unsupportedTypeMessage('gcp_vertex_gemini'), 'provider type `gcp_vertex_gemini` is not supported by this sidecar yet', 'clear message for known-but-unsupported types')
   t.match(unsupportedTypeMessage('ollama'), /^unknown provider type `ollama` \(supported: .*openai/, 'unknown types named as unknown')
   t.same(supportedTypes(), [...supportedTypes()].sort(), 'supportedTypes sorted')
   const url = (type: string): string => (getAdapter(type) as HttpProviderAdapter).buildRequest(request(), ctx({ type })).url

@@ -1,13 +1,13 @@
 // Function inference: choose variants (pinned, or sampled without replacement per episode), run each until one
 // succeeds, and describe the result. Observers hear of each success once it is complete (streams: at their end).
-import { v7 as uuidv7 } from 'uuid'
+import { newId as uuidv7 } from './ids.ts'
 import type { FunctionConfig, VariantConfig, TensorZeroConfig } from '../config/types.ts'
 import type { OutputBlock, StreamDelta, Usage, FinishReason, ModelRequest } from './types.ts'
 import type { ChatRequest } from './request.ts'
 import type { InferenceObserver, InferenceRecord, ModelInferenceRecord } from '../observability/types.ts'
 import type { Transport } from '../providers/transport.ts'
 import type { TargetResolver } from '../resolve/target.ts'
-import { episodeDraw, samplingPlan, variantOrder } from '../routing/sampling.ts'
+import { cachedSamplingPlan, drawFor, variantOrder } from '../routing/sampling.ts'
 import { buildModelRequest, inferVariant, streamVariant, plainMessages } from './variant.ts'
 import type { MessagePreparer } from './variant.ts'
 import type { CallContext } from './model.ts'
@@ -84,7 +84,8 @@ async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: Ab
   validateTemplateInput(fn, req.input)
   const toolParams = toolParamsFor(gw.config, fn, req)
   const ctx: CallContext = { transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name }
-  const order = pinned !== undefined ? [pinned] : variantOrder(samplingPlan(fn), episodeDraw(fn.name, episodeId))
+  const plan = pinned !== undefined ? undefined : cachedSamplingPlan(fn)
+  const order = plan === undefined ? [pinned as string] : variantOrder(plan, drawFor(plan, fn.name, episodeId))
   const errors: Array<{ variant: string; error: Error }> = []
 
   for (const variantName of order) {

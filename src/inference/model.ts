@@ -1,6 +1,6 @@
 // Model inference: providers strictly in `routing` order; any failure moves on to the next (TENSORZERO.md §4.3).
 // A stream counts as served once its first chunk arrives; failures after that are the caller's to report in-stream.
-import { v7 as uuidv7 } from 'uuid'
+import { newId as uuidv7 } from './ids.ts'
 import type { ModelConfig, ProviderConfig, TimeoutsConfig } from '../config/types.ts'
 import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from './types.ts'
 import type { ProviderAdapter, ProviderContext } from '../providers/types.ts'

@@ -2,6 +2,8 @@
 import type { ProviderAdapter } from './types.ts'
 import { createOpenAICompatibleAdapter, openaiAdapter, type OpenAICompatibleOptions } from './openai/index.ts'
 import { dummyAdapter } from './dummy/index.ts'
+import { anthropicAdapter } from './anthropic/index.ts'
+import { geminiAdapter } from './gemini/index.ts'
 
 /** Per-type defaults (TensorZero's documented api_base and key env var for each type). */
 export const OPENAI_COMPATIBLE_TYPES: readonly OpenAICompatibleOptions[] = [
@@ -22,6 +24,8 @@ export const OPENAI_COMPATIBLE_TYPES: readonly OpenAICompatibleOptions[] = [
 const adapters = new Map<string, ProviderAdapter>([
   ['openai', openaiAdapter],
   ['dummy', dummyAdapter],
+  ['anthropic', anthropicAdapter],
+  ['google_ai_studio_gemini', geminiAdapter],
   ...OPENAI_COMPATIBLE_TYPES.map((o): [string, ProviderAdapter] => [o.type, createOpenAICompatibleAdapter(o)])
 ])
 
@@ -30,7 +34,7 @@ const adapters = new Map<string, ProviderAdapter>([
  * Anything in neither list is an unknown type (a config validation error).
  */
 export const KNOWN_UNSUPPORTED_TYPES: ReadonlySet<string> = new Set([
-  'anthropic', 'google_ai_studio_gemini', 'gcp_vertex_gemini', 'gcp_vertex_anthropic', 'aws_bedrock', 'aws_sagemaker',
+  'gcp_vertex_gemini', 'gcp_vertex_anthropic', 'aws_bedrock', 'aws_sagemaker',
   'azure', 'tensorzero_relay'
 ])
 

@@ -38,6 +38,22 @@ export function samplingPlan (fn: FunctionConfig): SamplingPlan {
   return { candidates: fn.sortedVariantNames.map(name => ({ name, weight: 1 })), fallbacks: [] }
 }
 
+const plans = new WeakMap<FunctionConfig, SamplingPlan>()
+
+/** `samplingPlan(fn)`, computed once per function (config objects do not change while loaded). */
+export function cachedSamplingPlan (fn: FunctionConfig): SamplingPlan {
+  let plan = plans.get(fn)
+  if (plan === undefined) { plan = samplingPlan(fn); plans.set(fn, plan) }
+  return plan
+}
+
+/** The episode's draw, or 0 when fewer than two candidates have weight (the draw cannot change the order): skips the SHA-256. */
+export function drawFor (plan: SamplingPlan, functionName: string, episodeId: string): number {
+  let weighted = 0
+  for (const c of plan.candidates) if (c.weight > 0 && ++weighted > 1) return episodeDraw(functionName, episodeId)
+  return 0
+}
+
 /**
  * Yields variant names in the order they are tried: weighted draws without replacement among candidates,
  * then the fallback list in order. Each name appears at most once.

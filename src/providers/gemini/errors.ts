@@ -1,0 +1,36 @@
+// Non-2xx answers → classified ProviderError. Google's error body names a status (RESOURCE_EXHAUSTED, …) and, for
+// rate limits, a RetryInfo `retryDelay` used when there is no Retry-After header. An invalid key is a 400 with
+// reason API_KEY_INVALID: classified as a credentials error like 401/403.
+import { ProviderError } from '../types.ts'
+import { classifyStatus, parseRetryAfterMs } from '../openai/errors.ts'
+import { bodyReason, statusText } from '../anthropic/errors.ts'
+import { geminiErrorReason, isObj } from './response.ts'
+
+type Headers = Record<string, string | string[] | undefined>
+
+function details (body: string): Array<Record<string, unknown>> {
+  try {
+    const json: unknown = JSON.parse(body)
+    if (isObj(json) && isObj(json.error) && Array.isArray(json.error.details)) return json.error.details.filter(isObj)
+  } catch { /* not JSON */ }
+  return []
+}
+
+/** `retryDelay: "23s"` (or "1.5s") of a google.rpc.RetryInfo detail, in ms. */
+export function retryInfoMs (body: string): number | undefined {
+  for (const d of details(body)) {
+    if (typeof d.retryDelay !== 'string') continue
+    const m = /^(\d+(?:\.\d+)?)s$/.exec(d.retryDelay.trim())
+    if (m !== null) return Math.round(Number(m[1]) * 1000)
+  }
+  return undefined
+}
+
+export function classifyGeminiError (status: number, body: string, headers: Headers, now?: number): ProviderError {
+  const opts: { status: number; rawResponse: string; retryAfterMs?: number } = { status, rawResponse: body }
+  const retryAfterMs = parseRetryAfterMs(headers, now) ?? (status === 429 ? retryInfoMs(body) : undefined)
+  if (retryAfterMs !== undefined) opts.retryAfterMs = retryAfterMs
+  let errorClass = classifyStatus(status)
+  if (status === 400 && details(body).some(d => d.reason === 'API_KEY_INVALID')) errorClass = 'credentials'
+  return new ProviderError(`google_ai_studio_gemini: ${status} ${statusText(status)}: ${bodyReason(body, geminiErrorReason)}`, errorClass, opts)
+}
