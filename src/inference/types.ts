@@ -61,6 +61,8 @@ export interface ModelRequest {
   messages: Message[]
   toolParams?: ToolParams
   params: InferenceParams
+  /** The function's type: JSON functions get provider-specific JSON handling (e.g. Anthropic's prefill). */
+  functionType?: 'chat' | 'json'
   /** JSON functions: the schema the output must satisfy (for json_mode strict/tool). */
   outputSchema?: Record<string, unknown>
   stream: boolean

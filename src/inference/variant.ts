@@ -75,6 +75,7 @@ export function buildModelRequest (fn: FunctionConfig, variant: VariantConfig, r
     messages,
     toolParams,
     params,
+    functionType: fn.type,
     outputSchema: fn.type === 'json' ? outputSchema : (req.responseFormat === 'json_schema' ? req.dynamicOutputSchema : undefined),
     stream: req.stream,
     extraBody: extraBody.length > 0 ? extraBody : undefined,

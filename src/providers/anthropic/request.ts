@@ -112,7 +112,7 @@ export function toAnthropicMessages (messages: Message[]): Wire[] {
 
 /** Whether the request is a JSON function's (TensorZero prefills only for those). */
 function isJsonFunction (req: ModelRequest): boolean {
-  const ft = (req as ModelRequest & { functionType?: 'chat' | 'json' }).functionType
+  const ft = req.functionType
   // Without a function type on the request, json_mode on/strict stands for "a JSON answer is wanted".
   return ft === undefined ? true : ft === 'json'
 }
@@ -148,6 +148,7 @@ function toolFields (tp: ToolParams | undefined, beta: boolean): { tools?: Wire[
 
 /** The body as an object (before extra_body), fields in TensorZero's order. */
 export function buildAnthropicBody (req: ModelRequest, ctx: ProviderContext): Wire {
+  if (req.messages.length === 0) throw new ProviderError('anthropic: Anthropic requires at least one message', 'client')
   const model = ctx.provider.modelName
   const p = req.params
   const beta = betaStructuredOutputs(ctx)
@@ -156,10 +157,10 @@ export function buildAnthropicBody (req: ModelRequest, ctx: ProviderContext): Wi
   const body: Wire = { model, messages, max_tokens: p.max_tokens ?? defaultMaxTokens(model), stream: req.stream }
   if (beta && p.json_mode === 'strict' && req.outputSchema !== undefined) body.output_format = { type: 'json_schema', schema: req.outputSchema }
   // Content-block form (not a string) so extra_body can add cache_control, as TensorZero does.
-  if (req.system !== undefined) body.system = [{ type: 'text', text: req.system }]
+  if (req.system !== undefined && req.system !== '') body.system = [{ type: 'text', text: req.system }]
   if (p.temperature !== undefined) body.temperature = p.temperature
   if (p.top_p !== undefined) body.top_p = p.top_p
-  if (p.stop_sequences !== undefined) body.stop_sequences = p.stop_sequences
+  if (p.stop_sequences !== undefined && p.stop_sequences.length > 0) body.stop_sequences = p.stop_sequences
   // Anthropic has no seed, presence/frequency penalty or reasoning_effort: TensorZero drops them (with a warning).
   const { tools, tool_choice: toolChoice } = toolFields(req.toolParams, beta)
   if (toolChoice !== undefined) body.tool_choice = toolChoice

@@ -122,7 +122,7 @@ export function buildGeminiBody (req: ModelRequest): Wire {
   if (toolConfig !== undefined) body.toolConfig = toolConfig
   const p = req.params
   const gen: Wire = {}
-  if (p.stop_sequences !== undefined) gen.stopSequences = p.stop_sequences
+  if (p.stop_sequences !== undefined && p.stop_sequences.length > 0) gen.stopSequences = p.stop_sequences
   if (p.temperature !== undefined) gen.temperature = p.temperature
   if (p.top_p !== undefined) gen.topP = p.top_p
   if (p.presence_penalty !== undefined) gen.presencePenalty = p.presence_penalty
@@ -135,7 +135,7 @@ export function buildGeminiBody (req: ModelRequest): Wire {
   }
   // reasoning_effort is not a Gemini parameter: TensorZero drops it (with a warning).
   body.generationConfig = gen
-  if (req.system !== undefined) body.systemInstruction = { parts: [{ text: req.system }] }
+  if (req.system !== undefined && req.system !== '') body.systemInstruction = { parts: [{ text: req.system }] }
   return body
 }
 
