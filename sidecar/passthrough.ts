@@ -15,6 +15,24 @@ export interface Passthrough {
   close (): void
 }
 
+const TZ_KEY = Buffer.from('"tensorzero::')
+
+/**
+ * An upstream is not TensorZero: `tensorzero::` body fields (episode ids the SDK patch adds, tags…) would be unknown
+ * parameters to it (OpenAI answers 400). Drops them from a JSON object body; any other body is returned as it is.
+ */
+export function withoutTensorZeroFields (body: Buffer): Buffer {
+  if (!body.includes(TZ_KEY)) return body
+  let json: unknown
+  try { json = JSON.parse(body.toString('utf8')) } catch { return body }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return body
+  let dropped = false
+  for (const key of Object.keys(json)) {
+    if (key.startsWith('tensorzero::')) { delete (json as Record<string, unknown>)[key]; dropped = true }
+  }
+  return dropped ? Buffer.from(JSON.stringify(json)) : body
+}
+
 /** `/openai/v1/x` is the same route as `/v1/x` for an upstream that only knows the latter. */
 function upstreamPath (url: string): string {
   return url.startsWith('/openai/v1/') ? url.slice('/openai'.length) : url
@@ -49,7 +67,12 @@ export function createPassthrough (upstream: string | undefined, upstreamAuthori
   return {
     web (req, res, body) {
       req.url = upstreamPath(req.url ?? '/')
-      proxy.web(req, res, body === undefined ? {} : { buffer: Readable.from([body]) })
+      if (body === undefined) { proxy.web(req, res, {}); return }
+      const forwarded = withoutTensorZeroFields(body)
+      // The body was read (and maybe changed): send it with its own length.
+      req.headers['content-length'] = String(forwarded.length)
+      delete req.headers['transfer-encoding']
+      proxy.web(req, res, { buffer: Readable.from([forwarded]) })
     },
     ws (req, socket, head) {
       req.url = upstreamPath(req.url ?? '/')

@@ -252,7 +252,13 @@ export class Sidecar {
       }
       case 'passthrough':
         log.passthrough = true
-        this.passthrough.web(req, res)
+        // JSON bodies are read (bounded) so `tensorzero::` fields never reach a non-TensorZero upstream;
+        // everything else (uploads, GETs) streams through untouched.
+        if (req.method === 'POST' && (req.headers['content-type'] ?? '').includes('json')) {
+          this.passthrough.web(req, res, await readBody(req, this.bodyLimit))
+        } else {
+          this.passthrough.web(req, res)
+        }
         return
       case 'not_found':
         req.resume()

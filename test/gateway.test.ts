@@ -261,6 +261,21 @@ t.test('unmatched models pass through unchanged to passthrough_upstream, minus t
   t.notOk(fake.requests.at(-1)?.headers.authorization)
 })
 
+t.test('tensorzero:: body fields never reach a pass-through upstream; other fields arrive unchanged', async t => {
+  const episode = uuidv7()
+  await client.chat.completions.create({ model: 'headers', messages: user, temperature: 0.2, 'tensorzero::episode_id': episode, 'tensorzero::tags': { a: 'b' } } as any)
+  const sent = fake.requests.at(-1)?.body
+  t.equal(sent.model, 'headers')
+  t.equal(sent.temperature, 0.2)
+  t.notOk(Object.keys(sent).some(k => k.startsWith('tensorzero::')), 'unmatched chat model: stripped')
+  const res = await fetch(`${s.baseURL}/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-x', input: 'hi', 'tensorzero::episode_id': episode }) })
+  t.equal(res.status, 200)
+  const forwarded = fake.requests.at(-1)
+  t.equal(forwarded?.path, '/v1/responses')
+  t.same(forwarded?.body, { model: 'gpt-x', input: 'hi' }, 'a non-intercepted JSON route: stripped, the rest as sent')
+  t.equal(Number(forwarded?.headers['content-length']), JSON.stringify({ model: 'gpt-x', input: 'hi' }).length, 'with its new length')
+})
+
 t.test('the client\'s Authorization never reaches a provider; the provider key comes from its key location', async t => {
   await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user })
   t.equal(fake.requests.at(-1)?.headers.authorization, `Bearer ${PROVIDER_KEY}`)
