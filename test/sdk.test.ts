@@ -241,7 +241,8 @@ for (const { major, make } of MAJORS) {
         for (const r of requests.slice(0, 3)) t.same(episodeOf(r), { body: id, header: id }, `${r.path} carries the episode`)
         t.same(episodeOf(requests[3]), { body: undefined, header: undefined }, 'GET /v1/models is left alone')
         const upstream = fake.requests.filter(r => r.path === '/v1/responses').at(-1)
-        t.equal(upstream?.body?.[EPISODE_FIELD], id, 'passthrough routes forward the body as sent')
+        t.equal(upstream?.body?.[EPISODE_FIELD], undefined, 'a non-TensorZero upstream gets no tensorzero:: body field')
+        t.equal(upstream?.headers['x-tensorzero-episode-id'], id, 'the episode header still goes through')
       })
     })
 
