@@ -9,7 +9,7 @@ import OpenAI from 'openai'
 import { v7 as uuidv7 } from 'uuid'
 import { startChdbServer, startFaultProxy } from './helpers/chdb-server.ts'
 import type { ChdbServer } from './helpers/chdb-server.ts'
-import { startCli } from './helpers/process.ts'
+import { startCli, runCli } from './helpers/process.ts'
 import { startFakeOpenAI } from './helpers/fake-openai.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
 
@@ -81,6 +81,20 @@ async function waitFor<T> (what: string, fn: () => Promise<T | undefined>, limit
 }
 
 const user = [{ role: 'user' as const, content: 'Hello?' }]
+
+t.test('`tz-sidecar migrate` creates the schema in a new database, then finds it all there (idempotent)', async t => {
+  const url = ch.url.replace(/\/tensorzero$/, '/tz_cli_migrate')
+  const first = await runCli(['migrate'], { TENSORZERO_CLICKHOUSE_URL: url })
+  t.equal(first.code, 0, first.stderr)
+  const report = JSON.parse(first.stdout)
+  t.equal(report.managedBy, 'sidecar')
+  t.ok(report.created.includes('ChatInference') && report.created.includes('ModelCallsFlat'), 'tables and the flat view')
+  const again = JSON.parse((await runCli(['migrate'], { TENSORZERO_CLICKHOUSE_URL: url })).stdout)
+  t.same(again.created, [], 'nothing the second time')
+  const missing = await runCli(['migrate'], { TENSORZERO_CLICKHOUSE_URL: '' })
+  t.equal(missing.code, 2)
+  t.match(missing.stderr, /TENSORZERO_CLICKHOUSE_URL/)
+})
 
 t.test('inferences and feedback through the sidecar land in TensorZero\'s tables', async t => {
   const s = await startCli(['--config-file', configFile, '--sidecar-config', sidecarFile], { TENSORZERO_CLICKHOUSE_URL: ch.url })
