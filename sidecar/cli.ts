@@ -48,9 +48,15 @@ async function migrate (): Promise<number> {
   const url = process.env.TENSORZERO_CLICKHOUSE_URL
   if (url === undefined || url === '') { process.stderr.write('migrate needs TENSORZERO_CLICKHOUSE_URL\n'); return 2 }
   const { runMigrate } = await import('../src/observability/clickhouse/migrate.ts')
-  const report = await runMigrate({ url })
-  process.stdout.write(JSON.stringify(report) + '\n')
-  return 0
+  const { redactUrl } = await import('../src/observability/clickhouse/client.ts')
+  try {
+    const report = await runMigrate({ url })
+    process.stdout.write(JSON.stringify(report) + '\n')
+    return 0
+  } catch (err) {
+    process.stderr.write(`migrate failed against ${redactUrl(url)}: ${(err as Error).message}\n`)
+    return 1
+  }
 }
 
 async function main (): Promise<void> {
