@@ -86,4 +86,11 @@ async function main (): Promise<void> {
   }
 }
 
-await main()
+try {
+  await main()
+} catch (err) {
+  // Start-up failures (a port in use, an unusable spool directory, a bad bind address) as one line, not a stack.
+  const e = err as NodeJS.ErrnoException
+  process.stderr.write(`tz-sidecar: ${e.code !== undefined && !e.message.includes(e.code) ? `${e.code} ` : ''}${e.message}\n`)
+  process.exit(1)
+}

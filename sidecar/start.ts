@@ -158,6 +158,7 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
 /** `tz-sidecar serve`: create, listen, and drain on SIGTERM/SIGINT. A bad config prints its diagnostics and exits 1. */
 export async function startSidecar (opts: StartOptions): Promise<Sidecar> {
   const env = opts.env ?? process.env
+  const { host, port } = parseBindAddress(opts.bindAddress ?? env.SIDECAR_BIND_ADDRESS ?? DEFAULT_BIND_ADDRESS)
   let sidecar: Sidecar
   try {
     sidecar = await createSidecar(opts)
@@ -170,7 +171,6 @@ export async function startSidecar (opts: StartOptions): Promise<Sidecar> {
   }
   const logger = sidecar.logger as Logger
   const config = sidecar.gateway.config
-  const { host, port } = parseBindAddress(opts.bindAddress ?? env.SIDECAR_BIND_ADDRESS ?? DEFAULT_BIND_ADDRESS)
   const address = await sidecar.listen(port, host)
   logger.info({
     address: `${address.address}:${address.port}`,

@@ -54,6 +54,22 @@ t.test('validate reports a TOML syntax error with its position', async t => {
   t.match(r.stderr, /syntax\.toml:\d+:\d+: /)
 })
 
+t.test('start-up failures are one clear line and exit 1: a bad bind address, a port in use', async t => {
+  const bad = await runCli(['serve', '--config-file', 'config/quickstart/tensorzero.toml', '--bind-address', 'nonsense'])
+  t.equal(bad.code, 1)
+  t.equal(bad.stderr, 'tz-sidecar: invalid bind address `nonsense`: expected host:port\n')
+  const first = await startCli(['--config-file', 'config/quickstart/tensorzero.toml'])
+  try {
+    const port = new URL(first.url).port
+    const second = await runCli(['serve', '--config-file', 'config/quickstart/tensorzero.toml', '--bind-address', `127.0.0.1:${port}`])
+    t.equal(second.code, 1)
+    t.match(second.stderr, /^tz-sidecar: listen EADDRINUSE/m)
+  } finally {
+    first.child.kill('SIGTERM')
+    await first.exited
+  }
+})
+
 t.test('the offline quickstart answers through its dummy fallback when Ollama is not there', async t => {
   const s = await startCli(['--config-file', 'config/quickstart/tensorzero.toml', '--sidecar-config', 'config/quickstart/sidecar.toml'])
   try {
