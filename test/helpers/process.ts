@@ -12,7 +12,8 @@ export const BIN = path.join(ROOT, 'bin/tz-sidecar.js')
 export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
 export async function runCli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } })
+  const spool = { SIDECAR_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tz-cli-spool-')) }
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...spool, ...env } })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', d => { stdout += d })
