@@ -45,7 +45,10 @@ const smoke = flags.smoke === true
 const PHASES = ['cold', 'writer', 'latency', 'ttfb', 'throughput', 'rss'] as const
 const only = new Set((flags.only ?? PHASES.join(',')).split(',').map(s => s.trim()))
 for (const p of only) if (!(PHASES as readonly string[]).includes(p)) throw new Error(`--only: unknown phase \`${p}\` (phases: ${PHASES.join(', ')})`)
-const nodeArgs = flags['node-arg'] ?? []
+// What the image ships (compose/Dockerfile NODE_OPTIONS): the bench measures the sidecar as it runs there. A
+// --node-arg given on the command line comes after these, so it wins (V8 takes the last value of a flag).
+const SHIPPED_NODE_ARGS = ['--max-semi-space-size=8']
+const nodeArgs = [...SHIPPED_NODE_ARGS, ...(flags['node-arg'] ?? [])]
 const P = smoke
   ? { runs: 1, warmup: 100, latencyEach: 150, ttfbEach: 20, tpRuns: 1, tpSeconds: 0.5, connections: 64, rssTotal: 2000, rssMaxSeconds: 4, coldRuns: 1, writerRuns: 1, writerInferences: 500 }
   : { runs: 5, warmup: 2000, latencyEach: 1500, ttfbEach: 200, tpRuns: 3, tpSeconds: 3, connections: 64, rssTotal: 100_000, rssMaxSeconds: 30, coldRuns: 5, writerRuns: 3, writerInferences: 10_000 }

@@ -92,9 +92,28 @@ export function scrubbing (dest: pino.DestinationStream, secrets: string[]): pin
   return scrubbed as pino.DestinationStream
 }
 
+/**
+ * stdout, written in batches of at least 4 KiB (one write(2) per several request lines instead of one per line: the
+ * request line's cost in a CPU profile at 64 connections went from ~68 to ~32 µs, bench/), and at the latest every 100 ms. A line waits at most that long; at exit
+ * pino flushes what is buffered (and `serve` flushes on SIGTERM); a SIGKILL can lose the last 100 ms of lines.
+ */
+function bufferedStdout (): pino.DestinationStream {
+  const dest = pino.destination({ sync: false, minLength: 4096 })
+  let dirty = false
+  const timer = setInterval(() => {
+    if (!dirty) return
+    dirty = false
+    try { dest.flush() } catch { clearInterval(timer) /* destroyed */ }
+  }, 100)
+  timer.unref()
+  const write = dest.write.bind(dest)
+  dest.write = (line: string): boolean => { dirty = true; return write(line) }
+  return dest
+}
+
 export function createLogger (opts: LoggerOptions): Logger {
   const env = opts.env ?? process.env
-  const dest = opts.destination as pino.DestinationStream | undefined ?? pino.destination({ sync: false })
+  const dest = opts.destination as pino.DestinationStream | undefined ?? bufferedStdout()
   return pino({
     level: opts.level === undefined || opts.level === '' ? 'info' : opts.level.toLowerCase(),
     base: {

@@ -5,7 +5,7 @@ import https from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Readable } from 'node:stream'
-import { createProxyServer } from 'http-proxy-3'
+import { createRequire } from 'node:module'
 import { GatewayError } from '../src/errors.ts'
 import { sendError } from './http/respond.ts'
 
@@ -16,6 +16,10 @@ export interface Passthrough {
 }
 
 const TZ_KEY = Buffer.from('"tensorzero::')
+
+// http-proxy-3 loads only when a `passthrough_upstream` is configured (at construction, never per request): ~60 ms
+// of a cold start otherwise (bench/).
+const requireCjs = createRequire(import.meta.url)
 
 /**
  * An upstream is not TensorZero: `tensorzero::` body fields (episode ids the SDK patch adds, tags…) would be unknown
@@ -50,6 +54,7 @@ export function createPassthrough (upstream: string | undefined, upstreamAuthori
   const target = new URL(upstream)
   // http-proxy's default agent sends `connection: close`; a keep-alive agent keeps upstream sockets warm.
   const agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true })
+  const { createProxyServer } = requireCjs('http-proxy-3') as typeof import('http-proxy-3')
   const proxy = createProxyServer({ target: upstream, changeOrigin: true, agent, xfwd: true, ws: true })
 
   const stripAuthorization = (proxyReq: http.ClientRequest): void => {

@@ -16,6 +16,16 @@ export interface PositionIndex {
   has (path: readonly string[]): boolean
 }
 
+/** A-Z a-z 0-9 _ - */
+function isBareKeyChar (c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 45
+}
+
+/** , ] } # \n \r */
+function isValueEnd (c: number): boolean {
+  return c === 44 || c === 93 || c === 125 || c === 35 || c === 10 || c === 13
+}
+
 const SEP = '\u0000'
 export const pathKey = (path: readonly string[]): string => path.join(SEP)
 
@@ -45,6 +55,38 @@ export function buildPositionIndex (text: string): PositionIndex {
       if (text[i] === '\n' || text[i] === '\r') { advance(); continue }
       return
     }
+  }
+
+  /** Skips a string value starting at `i` (its content is not needed: no copy is built). */
+  const skipString = (): void => {
+    const quote = text[i]
+    const q = quote.charCodeAt(0)
+    const triple = quote === '"' ? '"""' : "'''"
+    if (text.startsWith(triple, i)) {
+      i += 3
+      for (;;) {
+        const end = text.indexOf(triple, i)
+        const stop = end < 0 ? text.length : end
+        // Count the newlines (positions after the string) and, in basic strings, skip escapes (an escaped quote).
+        for (; i < stop; i++) {
+          const c = text.charCodeAt(i)
+          if (c === 10) { line++; lineStart = i + 1 } else if (c === 92 && q === 34) { i++; if (text.charCodeAt(i) === 10) { line++; lineStart = i + 1 } }
+        }
+        if (i > stop) continue // an escape straddled the delimiter: search again from here
+        if (end < 0) { i = text.length; return }
+        let close = i + 3
+        while (text.charCodeAt(close) === q && close - i < 5) close++
+        i = close
+        return
+      }
+    }
+    i++
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      if (c === q || c === 10) break
+      if (c === 92 && q === 34) i++
+    }
+    i++ // closing quote
   }
 
   /** Skips a string starting at `i` and returns its value (only needed for quoted keys). */
@@ -100,7 +142,7 @@ export function buildPositionIndex (text: string): PositionIndex {
         name = readString()
       } else {
         const start = i
-        while (i < text.length && /[A-Za-z0-9_-]/.test(text[i])) i++
+        while (i < text.length && isBareKeyChar(text.charCodeAt(i))) i++
         name = text.slice(start, i)
       }
       segments.push({ name, pos })
@@ -113,7 +155,7 @@ export function buildPositionIndex (text: string): PositionIndex {
   const readValue = (path: string[]): void => {
     skipSpaces()
     const c = text[i]
-    if (c === '"' || c === "'") { readString(); return }
+    if (c === '"' || c === "'") { skipString(); return }
     if (c === '{') {
       i++
       for (;;) {
@@ -138,7 +180,7 @@ export function buildPositionIndex (text: string): PositionIndex {
       }
     }
     // Bare value (number, boolean, date/time; a date may contain a space): runs to a delimiter.
-    while (i < text.length && !',]}#\n\r'.includes(text[i])) i++
+    while (i < text.length && !isValueEnd(text.charCodeAt(i))) i++
   }
 
   const readKeyValue = (table: string[]): void => {

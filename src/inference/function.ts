@@ -60,7 +60,12 @@ export interface StreamingInference extends InferenceMeta {
 export async function runChat (gw: GatewayContext, req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
   return await inSpan('function_inference', () => ({ 'gen_ai.operation.name': 'chat', stream: req.stream }),
     async () => await runChatUntraced(gw, req, signal),
-    (result, span) => { if (result.kind === 'stream') result.deltas = endSpanAfter(result.deltas, span); return result.kind === 'stream' })
+    (result, span) => {
+      // A non-recording span (no SDK registered) needs no ending: no wrapper layer around every delta then.
+      if (result.kind !== 'stream' || !span.isRecording()) return false
+      result.deltas = endSpanAfter(result.deltas, span)
+      return true
+    })
 }
 
 async function * endSpanAfter (deltas: AsyncGenerator<StreamDelta>, span: Span): AsyncGenerator<StreamDelta> {

@@ -1,6 +1,10 @@
 // One place that turns `TENSORZERO_CLICKHOUSE_URL` into a configured @clickhouse/client.
-import { createClient, ClickHouseLogLevel } from '@clickhouse/client'
 import type { ClickHouseClient } from '@clickhouse/client'
+import { createRequire } from 'node:module'
+
+// @clickhouse/client loads with the first client (TENSORZERO_CLICKHOUSE_URL set), not with this module: ~100 ms of a
+// cold start otherwise (bench/). Clients are made at startup and by `migrate`, never per request.
+const requireCjs = createRequire(import.meta.url)
 
 export interface ClickHouseTarget {
   /** Origin only (`http://host:8123`), no credentials, no path. */
@@ -48,6 +52,7 @@ export interface ClientOptions {
  * spooled lines are shipped byte for byte.
  */
 export function makeClient (target: ClickHouseTarget, opts: ClientOptions = {}): ClickHouseClient {
+  const { createClient, ClickHouseLogLevel } = requireCjs('@clickhouse/client') as typeof import('@clickhouse/client')
   return createClient({
     url: target.origin,
     username: target.username,

@@ -17,12 +17,50 @@ export interface Segment {
   bytes: number
   /** Lines (rows) in the file. */
   rows: number
+  /**
+   * The segment's bytes kept in memory by the process that wrote it, so the shipper need not read the file back.
+   * Undefined for segments of a previous process, or when the memory budget was spent or a write failed: those ship
+   * from the file.
+   */
+  mem?: SegmentMemory
+}
+
+/** The UTF-8 chunks written to a segment file, and where each table's raw rows lie in them. */
+export interface SegmentMemory {
+  chunks: Buffer[]
+  /** Per table, triples (chunk index, start, end) of the row bytes, in file order. */
+  rows: Map<string, number[]>
+}
+
+/** Rows of one table as one JSONEachRow body: each row followed by a newline (a copy of the row bytes, no re-encoding). */
+export function memoryBody (mem: SegmentMemory, refs: number[]): Buffer {
+  let total = 0
+  for (let i = 0; i < refs.length; i += 3) total += refs[i + 2] - refs[i + 1] + 1
+  const out = Buffer.allocUnsafe(total)
+  let p = 0
+  for (let i = 0; i < refs.length; i += 3) {
+    p += mem.chunks[refs[i]].copy(out, p, refs[i + 1], refs[i + 2])
+    out[p++] = 10
+  }
+  return out
+}
+
+/** Rows of one table as strings (for the rare paths that need to look at single rows). */
+export function memoryLines (mem: SegmentMemory, refs: number[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < refs.length; i += 3) out.push(mem.chunks[refs[i]].toString('utf8', refs[i + 1], refs[i + 2]))
+  return out
 }
 
 const SEG_RE = /^seg-([0-9a-f-]{36})\.jsonl$/
 
 export function encodeLine (table: string, rowJson: string): string {
-  return `{"t":${JSON.stringify(table)},"r":${rowJson}}\n`
+  return `${linePrefix(table)}${rowJson}}\n`
+}
+
+/** What precedes the row in a line (`encodeLine` = prefix + row + `}` + newline). */
+export function linePrefix (table: string): string {
+  return `{"t":${JSON.stringify(table)},"r":`
 }
 
 /**
