@@ -17,15 +17,19 @@ let fake: FakeOpenAI
 t.before(async () => { fake = await startFakeOpenAI() })
 t.teardown(async () => { await fake.close() })
 
-const provider = (name: string, model: string, extra = ''): string => `
-[models.${name}]
-routing = ["p"]
-[models.${name}.providers.p]
+/** A model whose providers are tried in the given order; each behaves as helpers/fake-openai.ts says, `refused` is a dead port. */
+function chain (name: string, providers: Array<[provider: string, behaviour: string, extra?: string]>): string {
+  const tables = providers.map(([p, behaviour, extra]) => `
+[models.${name}.providers.${p}]
 type = "openai"
-model_name = "${model}"
-api_base = "${fake.url}/v1/"
+model_name = "${behaviour}"
+api_base = "${behaviour === 'refused' ? 'http://127.0.0.1:1' : fake.url}/v1/"
 api_key_location = "none"
-${extra}`
+${extra ?? ''}`)
+  return `\n[models.${name}]\nrouting = [${providers.map(([p]) => `"${p}"`).join(', ')}]\n${tables.join('')}`
+}
+
+const provider = (name: string, behaviour: string): string => chain(name, [['p', behaviour]])
 
 async function withSidecar (toml: string, fn: (client: OpenAI, s: TestSidecar) => Promise<void>, sidecarToml?: string): Promise<void> {
   const s = await startTestSidecar({ toml, sidecarToml })
@@ -127,35 +131,7 @@ model = "m_c"
 })
 
 t.test('providers are tried strictly in routing order; the first success answers', async t => {
-  const toml = `
-[models.chain]
-routing = ["refused", "broken", "limited", "good", "never"]
-[models.chain.providers.refused]
-type = "openai"
-model_name = "ok"
-api_base = "http://127.0.0.1:1/v1/"
-api_key_location = "none"
-[models.chain.providers.broken]
-type = "openai"
-model_name = "error-500"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.chain.providers.limited]
-type = "openai"
-model_name = "rate-limit"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.chain.providers.good]
-type = "openai"
-model_name = "ok"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.chain.providers.never]
-type = "openai"
-model_name = "never-called"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-`
+  const toml = chain('chain', [['refused', 'refused'], ['broken', 'error-500'], ['limited', 'rate-limit'], ['good', 'ok'], ['never', 'never-called']])
   await withSidecar(toml, async client => {
     const before = fake.requests.length
     const { data, response } = await client.chat.completions.create({ model: 'tensorzero::model_name::chain', messages: user }).withResponse()
@@ -168,32 +144,7 @@ api_key_location = "none"
 })
 
 t.test('all providers failing is a 500 listing each one; 429 when the last was rate limited', async t => {
-  const toml = `
-[models.down]
-routing = ["a", "b"]
-[models.down.providers.a]
-type = "openai"
-model_name = "rate-limit"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.down.providers.b]
-type = "openai"
-model_name = "error-500"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.limited]
-routing = ["a", "b"]
-[models.limited.providers.a]
-type = "openai"
-model_name = "error-500"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.limited.providers.b]
-type = "openai"
-model_name = "rate-limit"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-`
+  const toml = chain('down', [['a', 'rate-limit'], ['b', 'error-500']]) + chain('limited', [['a', 'error-500'], ['b', 'rate-limit']])
   await withSidecar(toml, async client => {
     const err = await client.chat.completions.create({ model: 'tensorzero::model_name::down', messages: user }).catch(e => e)
     t.equal(err.status, 500)
@@ -275,21 +226,8 @@ model = "fine"
 })
 
 t.test('timeouts: a provider total_ms moves on to the next provider; a variant limit gives 408 when pinned', async t => {
-  const toml = `
-[models.hanging_first]
-routing = ["hang", "ok"]
-[models.hanging_first.providers.hang]
-type = "openai"
-model_name = "hang"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-timeouts = { non_streaming = { total_ms = 150 }, streaming = { ttft_ms = 150 } }
-[models.hanging_first.providers.ok]
-type = "openai"
-model_name = "ok"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-` + provider('slow', 'slow-3000') + `
+  const toml = chain('hanging_first', [['hang', 'hang', 'timeouts = { non_streaming = { total_ms = 150 }, streaming = { ttft_ms = 150 } }'], ['ok', 'ok']]) +
+    provider('slow', 'slow-3000') + `
 [functions.f]
 type = "chat"
 [functions.f.variants.v]
@@ -312,32 +250,7 @@ timeouts = { non_streaming = { total_ms = 150 }, streaming = { ttft_ms = 150 } }
 })
 
 t.test('a stream never falls back after its first chunk: the failure arrives in-stream', async t => {
-  const toml = `
-[models.cutting]
-routing = ["cut", "spare"]
-[models.cutting.providers.cut]
-type = "openai"
-model_name = "cut-2"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.cutting.providers.spare]
-type = "openai"
-model_name = "spare-never"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.late]
-routing = ["cut", "spare"]
-[models.late.providers.cut]
-type = "openai"
-model_name = "error-500"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-[models.late.providers.spare]
-type = "openai"
-model_name = "ok"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-`
+  const toml = chain('cutting', [['cut', 'cut-2'], ['spare', 'spare-never']]) + chain('late', [['cut', 'error-500'], ['spare', 'ok']])
   await withSidecar(toml, async client => {
     const stream = await client.chat.completions.create({ model: 'tensorzero::model_name::cutting', messages: user, stream: true })
     let text = ''
