@@ -11,6 +11,7 @@ import { startChdbServer, startFaultProxy } from './helpers/chdb-server.ts'
 import type { ChdbServer } from './helpers/chdb-server.ts'
 import { startCli, runCli } from './helpers/process.ts'
 import { startFakeOpenAI } from './helpers/fake-openai.ts'
+import { fakeModel, fakeFunction } from './helpers/toml.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
 
 let ch: ChdbServer
@@ -29,21 +30,8 @@ t.before(async () => {
 [gateway.observability.batch_writes]
 flush_interval_ms = 50
 max_rows = 100
-
-[models.gpt]
-routing = ["upstream"]
-[models.gpt.providers.upstream]
-type = "openai"
-model_name = "ok"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-
-[functions.agent]
-type = "chat"
-[functions.agent.variants.main]
-type = "chat_completion"
-model = "gpt"
-temperature = 0.5
+${fakeModel(fake.url, 'gpt', [['upstream', 'ok']])}
+${fakeFunction('agent', [['main', 'gpt', 'temperature = 0.5']])}
 
 [functions.extract]
 type = "json"

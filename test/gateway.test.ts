@@ -10,6 +10,7 @@ import { startFakeOpenAI } from './helpers/fake-openai.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
 import { startTestSidecar } from './helpers/sidecar.ts'
 import type { TestSidecar } from './helpers/sidecar.ts'
+import { fakeModel, fakeFunction } from './helpers/toml.ts'
 
 let fake: FakeOpenAI
 let s: TestSidecar
@@ -18,23 +19,12 @@ const PROVIDER_KEY = 'sk-provider-secret-123'
 
 t.before(async () => {
   fake = await startFakeOpenAI()
-  const toml = `
-[models.gpt]
-routing = ["upstream"]
-[models.gpt.providers.upstream]
-type = "openai"
-model_name = "ok"
-api_base = "${fake.url}/v1/"
-api_key_location = "env::TEST_PROVIDER_KEY"
-
-[models.keyless]
-routing = ["local"]
-[models.keyless.providers.local]
-type = "openai"
-model_name = "headers"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-
+  const toml =
+    fakeModel(fake.url, 'gpt', [['upstream', 'ok', 'api_key_location = "env::TEST_PROVIDER_KEY"']]) +
+    fakeModel(fake.url, 'keyless', [['local', 'headers']]) +
+    fakeModel(fake.url, 'tooling', [['upstream', 'tool']]) +
+    fakeModel(fake.url, 'dyn', [['upstream', 'headers', 'api_key_location = "dynamic::customer_key"']]) +
+    fakeModel(fake.url, 'embed', [['upstream', 'text-embedding-3-small']], 'embedding_models') + `
 [models.needs_key]
 routing = ["cloud", "local"]
 [models.needs_key.providers.cloud]
@@ -45,51 +35,9 @@ api_key_location = "env::TZ_TEST_UNSET_KEY"
 [models.needs_key.providers.local]
 type = "dummy"
 model_name = "good"
-
-[models.tooling]
-routing = ["upstream"]
-[models.tooling.providers.upstream]
-type = "openai"
-model_name = "tool"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-
-[models.dyn]
-routing = ["upstream"]
-[models.dyn.providers.upstream]
-type = "openai"
-model_name = "headers"
-api_base = "${fake.url}/v1/"
-api_key_location = "dynamic::customer_key"
-
-[embedding_models.embed]
-routing = ["upstream"]
-[embedding_models.embed.providers.upstream]
-type = "openai"
-model_name = "text-embedding-3-small"
-api_base = "${fake.url}/v1/"
-api_key_location = "none"
-
-[functions.agent]
-type = "chat"
-[functions.agent.variants.main]
-type = "chat_completion"
-model = "gpt"
-temperature = 0.3
-max_tokens = 100
-
-[functions.echoer]
-type = "chat"
-[functions.echoer.variants.v]
-type = "chat_completion"
-model = "keyless"
-
-[functions.extract]
-type = "json"
-[functions.extract.variants.v]
-type = "chat_completion"
-model = "dummy::json"
-`
+` + fakeFunction('agent', [['main', 'gpt', 'temperature = 0.3\nmax_tokens = 100']]) +
+    fakeFunction('echoer', [['v', 'keyless']]) +
+    fakeFunction('extract', [['v', 'dummy::json']], 'json')
   const sidecarToml = `
 service = "test-service"
 unmatched = "passthrough"

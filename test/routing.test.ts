@@ -9,6 +9,8 @@ import { startFakeOpenAI } from './helpers/fake-openai.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
 import { startTestSidecar } from './helpers/sidecar.ts'
 import type { TestSidecar } from './helpers/sidecar.ts'
+import { fakeModel, fakeFunction } from './helpers/toml.ts'
+import type { FakeProvider } from './helpers/toml.ts'
 import { episodeDraw, samplingPlan, variantOrder } from '../src/routing/sampling.ts'
 import { retryDelayMs } from '../src/routing/backoff.ts'
 import type { FunctionConfig, VariantConfig } from '../src/config/types.ts'
@@ -17,18 +19,7 @@ let fake: FakeOpenAI
 t.before(async () => { fake = await startFakeOpenAI() })
 t.teardown(async () => { await fake.close() })
 
-/** A model whose providers are tried in the given order; each behaves as helpers/fake-openai.ts says, `refused` is a dead port. */
-function chain (name: string, providers: Array<[provider: string, behaviour: string, extra?: string]>): string {
-  const tables = providers.map(([p, behaviour, extra]) => `
-[models.${name}.providers.${p}]
-type = "openai"
-model_name = "${behaviour}"
-api_base = "${behaviour === 'refused' ? 'http://127.0.0.1:1' : fake.url}/v1/"
-api_key_location = "none"
-${extra ?? ''}`)
-  return `\n[models.${name}]\nrouting = [${providers.map(([p]) => `"${p}"`).join(', ')}]\n${tables.join('')}`
-}
-
+const chain = (name: string, providers: FakeProvider[]): string => fakeModel(fake.url, name, providers)
 const provider = (name: string, behaviour: string): string => chain(name, [['p', behaviour]])
 
 async function withSidecar (toml: string, fn: (client: OpenAI, s: TestSidecar) => Promise<void>, sidecarToml?: string): Promise<void> {
@@ -102,19 +93,8 @@ t.test('retry delays start at 1 s, double, are jittered over the upper half and 
 // ---------- through the sidecar ----------
 
 t.test('the same episode always lands on the same variant; the response names it', async t => {
-  const toml = provider('m_a', 'ok') + provider('m_b', 'ok') + provider('m_c', 'ok') + `
-[functions.f]
-type = "chat"
-[functions.f.variants.a]
-type = "chat_completion"
-model = "m_a"
-[functions.f.variants.b]
-type = "chat_completion"
-model = "m_b"
-[functions.f.variants.c]
-type = "chat_completion"
-model = "m_c"
-`
+  const toml = provider('m_a', 'ok') + provider('m_b', 'ok') + provider('m_c', 'ok') +
+    fakeFunction('f', [['a', 'm_a'], ['b', 'm_b'], ['c', 'm_c']])
   await withSidecar(toml, async client => {
     const seen = new Set<string>()
     for (let e = 0; e < 12; e++) {
@@ -157,37 +137,14 @@ t.test('all providers failing is a 500 listing each one; 429 when the last was r
 })
 
 t.test('variant retries walk the whole routing list again; variant fallback comes after retries; all failing is a 502', async t => {
-  const toml = provider('flaky', 'fail-first-1') + provider('dead', 'error-500') + provider('spare', 'ok') + `
-[functions.retrying]
-type = "chat"
-[functions.retrying.variants.only]
-type = "chat_completion"
-model = "flaky"
-retries = { num_retries = 1, max_delay_s = 0.05 }
-
-[functions.falling]
-type = "chat"
+  const toml = provider('flaky', 'fail-first-1') + provider('dead', 'error-500') + provider('spare', 'ok') +
+    fakeFunction('retrying', [['only', 'flaky', 'retries = { num_retries = 1, max_delay_s = 0.05 }']]) +
+    fakeFunction('falling', [['first', 'dead', 'retries = { num_retries = 2, max_delay_s = 0.01 }'], ['second', 'spare']]) + `
 [functions.falling.experimentation]
 type = "static"
 candidate_variants = ["first"]
 fallback_variants = ["second"]
-[functions.falling.variants.first]
-type = "chat_completion"
-model = "dead"
-retries = { num_retries = 2, max_delay_s = 0.01 }
-[functions.falling.variants.second]
-type = "chat_completion"
-model = "spare"
-
-[functions.hopeless]
-type = "chat"
-[functions.hopeless.variants.x]
-type = "chat_completion"
-model = "dead"
-[functions.hopeless.variants.y]
-type = "chat_completion"
-model = "dead"
-`
+` + fakeFunction('hopeless', [['x', 'dead'], ['y', 'dead']])
   await withSidecar(toml, async client => {
     const retried = await client.chat.completions.create({ model: 'tensorzero::function_name::retrying', messages: user })
     t.equal(retried.choices[0].message.content, 'Hello from fail-first-1', 'the retry succeeded')
@@ -205,16 +162,7 @@ model = "dead"
 })
 
 t.test('a pinned variant is used alone, with no fallback', async t => {
-  const toml = provider('dead', 'error-500') + provider('fine', 'ok') + `
-[functions.f]
-type = "chat"
-[functions.f.variants.broken]
-type = "chat_completion"
-model = "dead"
-[functions.f.variants.working]
-type = "chat_completion"
-model = "fine"
-`
+  const toml = provider('dead', 'error-500') + provider('fine', 'ok') + fakeFunction('f', [['broken', 'dead'], ['working', 'fine']])
   await withSidecar(toml, async client => {
     const err = await client.chat.completions.create({ model: 'tensorzero::function_name::f', messages: user, 'tensorzero::variant_name': 'broken' } as any).catch(e => e)
     t.equal(err.status, 500, 'the variant\'s own error, not a 502 after falling back')
@@ -227,14 +175,7 @@ model = "fine"
 
 t.test('timeouts: a provider total_ms moves on to the next provider; a variant limit gives 408 when pinned', async t => {
   const toml = chain('hanging_first', [['hang', 'hang', 'timeouts = { non_streaming = { total_ms = 150 }, streaming = { ttft_ms = 150 } }'], ['ok', 'ok']]) +
-    provider('slow', 'slow-3000') + `
-[functions.f]
-type = "chat"
-[functions.f.variants.v]
-type = "chat_completion"
-model = "slow"
-timeouts = { non_streaming = { total_ms = 150 }, streaming = { ttft_ms = 150 } }
-`
+    provider('slow', 'slow-3000') + fakeFunction('f', [['v', 'slow', 'timeouts = { non_streaming = { total_ms = 150 }, streaming = { ttft_ms = 150 } }']])
   await withSidecar(toml, async client => {
     const res = await client.chat.completions.create({ model: 'tensorzero::model_name::hanging_first', messages: user }).withResponse()
     t.equal(res.response.headers.get('x-tensorzero-provider'), 'ok', 'non-streaming: fell back after the timeout')
