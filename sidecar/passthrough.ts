@@ -37,8 +37,8 @@ export function withoutTensorZeroFields (body: Buffer): Buffer {
   return dropped ? Buffer.from(JSON.stringify(json)) : body
 }
 
-/** `/openai/v1/x` is the same route as `/v1/x` for an upstream that only knows the latter. */
-function upstreamPath (url: string): string {
+/** `/openai/v1/x` is the same route as `/v1/x`: TensorZero's prefix, which upstreams and our router treat as absent. */
+export function withoutOpenAIPrefix (url: string): string {
   return url.startsWith('/openai/v1/') ? url.slice('/openai'.length) : url
 }
 
@@ -71,7 +71,7 @@ export function createPassthrough (upstream: string | undefined, upstreamAuthori
 
   return {
     web (req, res, body) {
-      req.url = upstreamPath(req.url ?? '/')
+      req.url = withoutOpenAIPrefix(req.url ?? '/')
       if (body === undefined) { proxy.web(req, res, {}); return }
       const forwarded = withoutTensorZeroFields(body)
       // The body was read (and maybe changed): send it with its own length.
@@ -80,7 +80,7 @@ export function createPassthrough (upstream: string | undefined, upstreamAuthori
       proxy.web(req, res, { buffer: Readable.from([forwarded]) })
     },
     ws (req, socket, head) {
-      req.url = upstreamPath(req.url ?? '/')
+      req.url = withoutOpenAIPrefix(req.url ?? '/')
       proxy.ws(req, socket, head)
     },
     close () {

@@ -13,7 +13,7 @@ import { toGatewayError, errorClassOf } from '../src/inference/errors.ts'
 import { startServerSpan, runInContext, traceIds, failSpan } from '../src/observability/tracing.ts'
 import { readBody, parseJson, DEFAULT_BODY_LIMIT } from './http/body.ts'
 import { sendJson, sendError } from './http/respond.ts'
-import { createPassthrough } from './passthrough.ts'
+import { createPassthrough, withoutOpenAIPrefix } from './passthrough.ts'
 import type { Passthrough } from './passthrough.ts'
 import { handleChat } from './routes/chat.ts'
 import type { ChatRouteDeps } from './routes/chat.ts'
@@ -52,7 +52,7 @@ export interface SidecarOptions {
 type Route = 'chat' | 'embeddings' | 'models' | 'feedback' | 'health' | 'status' | 'metrics' | 'passthrough' | 'not_found'
 
 function routeOf (method: string, path: string): Route {
-  const v1 = path.startsWith('/openai/v1/') ? path.slice(7) : path
+  const v1 = withoutOpenAIPrefix(path)
   if (method === 'POST' && v1 === '/v1/chat/completions') return 'chat'
   if (method === 'POST' && v1 === '/v1/embeddings') return 'embeddings'
   if (method === 'GET' && v1 === '/v1/models') return 'models'
@@ -267,9 +267,7 @@ export class Sidecar {
   }
 
   private upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = (req.url ?? '/').split('?')[0]
-    const v1 = path.startsWith('/openai/v1/') ? path.slice(7) : path
-    if (!v1.startsWith('/v1/')) { socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'); return }
+    if (!withoutOpenAIPrefix((req.url ?? '/').split('?')[0]).startsWith('/v1/')) { socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'); return }
     if (!this.authorized(req)) { socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'); return }
     this.passthrough.ws(req, socket, head)
   }

@@ -1,6 +1,5 @@
 // POST /v1/embeddings: resolve `model` to an embedding model and walk its providers.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Gateway } from '../../src/gateway.ts'
 import { modelOf } from '../../src/endpoints/openai/chat-request.ts'
 import { parseEmbeddingRequest, embeddingBody } from '../../src/endpoints/openai/embeddings.ts'
 import { stringMap } from '../../src/endpoints/openai/validate.ts'

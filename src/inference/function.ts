@@ -1,6 +1,6 @@
 // Function inference: choose variants (pinned, or sampled without replacement per episode), run each until one
 // succeeds, and describe the result. Observers hear of each success once it is complete (streams: at their end).
-import { newId as uuidv7 } from './ids.ts'
+import { newId } from './ids.ts'
 import type { FunctionConfig, VariantConfig, TensorZeroConfig } from '../config/types.ts'
 import type { OutputBlock, StreamDelta, Usage, FinishReason, ModelRequest } from './types.ts'
 import type { ChatRequest } from './request.ts'
@@ -82,8 +82,8 @@ async function * endSpanAfter (deltas: AsyncGenerator<StreamDelta>, span: Span):
 async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
   const started = performance.now()
   const { fn, pinned } = functionFor(gw, req)
-  const episodeId = req.episodeId ?? uuidv7()
-  const inferenceId = uuidv7()
+  const episodeId = req.episodeId ?? newId()
+  const inferenceId = newId()
   setActiveAttributes(() => ({ function_name: fn.name, episode_id: episodeId, inference_id: inferenceId, 'gen_ai.conversation.id': episodeId }))
   // Input and tool problems are the client's: 400 before any variant runs, no fallback.
   validateTemplateInput(fn, req.input)

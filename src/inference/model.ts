@@ -1,7 +1,7 @@
 // Model inference: providers strictly in `routing` order; any failure moves on to the next (TENSORZERO.md §4.3).
 // A stream counts as served once its first chunk arrives; failures after that are the caller's to report in-stream.
-import { newId as uuidv7 } from './ids.ts'
-import type { ModelConfig, ProviderConfig, TimeoutsConfig } from '../config/types.ts'
+import { newId } from './ids.ts'
+import type { ModelConfig, ProviderConfig } from '../config/types.ts'
 import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from './types.ts'
 import type { ProviderAdapter, ProviderContext } from '../providers/types.ts'
 import type { InferenceObserver, ModelInferenceRecord } from '../observability/types.ts'
@@ -131,7 +131,7 @@ async function callProviderUntraced (model: ModelConfig, provider: ProviderConfi
       response = adapter.parseResponse(answer.body, pctx)
     }
     const record: ModelInferenceRecord = {
-      id: uuidv7(),
+      id: newId(),
       modelName: model.name,
       providerName: provider.name,
       providerType: provider.type,
@@ -215,7 +215,7 @@ async function startProviderStreamUntraced (model: ModelConfig, provider: Provid
       rest,
       finish (collector) {
         return {
-          id: uuidv7(),
+          id: newId(),
           modelName: model.name,
           providerName: provider.name,
           providerType: provider.type,

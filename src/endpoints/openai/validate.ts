@@ -60,7 +60,3 @@ export function validEpisodeId (id: unknown, now = Date.now()): string {
   if (ms > now + FUTURE_SKEW_MS) throw badRequest(`Invalid Episode ID: Timestamp is in the future`)
   return id.toLowerCase()
 }
-
-export function isUuid (id: unknown): id is string {
-  return typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
-}

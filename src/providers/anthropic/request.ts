@@ -4,7 +4,6 @@ import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../ty
 import { applyExtraBody, applyExtraHeaders } from '../openai/extra.ts'
 import { joinUrl } from '../openai/request.ts'
 
-export const ANTHROPIC_TYPE = 'anthropic'
 /** TensorZero posts to `api_base` itself; its default is the full Messages endpoint. */
 export const ANTHROPIC_DEFAULT_API_BASE = 'https://api.anthropic.com/v1/messages'
 export const ANTHROPIC_API_VERSION = '2023-06-01'

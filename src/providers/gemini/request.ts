@@ -6,7 +6,6 @@ import { applyExtraBody, applyExtraHeaders } from '../openai/extra.ts'
 import { joinUrl } from '../openai/request.ts'
 import { parseDataUrl } from '../anthropic/request.ts'
 
-export const GEMINI_TYPE = 'google_ai_studio_gemini'
 export const GEMINI_DEFAULT_API_BASE = 'https://generativelanguage.googleapis.com/v1beta/'
 
 /** `{api_base}/models/{model}:generateContent`, or `:streamGenerateContent?alt=sse` when streaming. */
