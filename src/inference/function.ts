@@ -1,7 +1,7 @@
 // Function inference: choose variants (pinned, or sampled without replacement per episode), run each until one
 // succeeds, and describe the result. Observers hear of each success once it is complete (streams: at their end).
 import { newId } from './ids.ts'
-import type { FunctionConfig, VariantConfig, TensorZeroConfig } from '../config/types.ts'
+import type { FunctionConfig, VariantConfig, TensorZeroConfig, ModelConfig } from '../config/types.ts'
 import type { OutputBlock, StreamDelta, Usage, FinishReason, ModelRequest } from './types.ts'
 import type { ChatRequest } from './request.ts'
 import type { InferenceObserver, InferenceRecord, ModelInferenceRecord } from '../observability/types.ts'
@@ -101,44 +101,12 @@ async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: Ab
       }
       const model = variant.model === undefined ? undefined : gw.resolver.model(variant.model)
       if (model === undefined) throw new GatewayError(500, `variant \`${variantName}\` names unknown model \`${variant.model ?? ''}\``)
-      const modelRequest = buildModelRequest(fn, variant, req, toolParams, gw.prepareMessages ?? plainMessages)
-      const meta = { inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, fn, variantName) }
-      if (req.stream) {
-        const stream = await streamVariant(model, variant, modelRequest, ctx)
-        const collector = new StreamCollector()
-        const json = fn.type === 'json'
-        const toolMode = isToolMode(modelRequest)
-        const finish = (modelRecord: ModelInferenceRecord): void => {
-          // JSON functions: the collector keeps the model's own output (for ModelInference); clients see the answer.
-          if (json) collector.finishReason = jsonFinishReason(collector.finishReason, toolMode)
-          const output = json ? jsonOutputBlocks(collector.output(), toolMode) : collector.output()
-          if (!req.dryrun) emit(gw, recordFor(req, fn, meta, modelRequest, modelRecord, output, collector.finishReason, started, modelRecord.ttftMs))
-        }
-        return {
-          kind: 'stream',
-          ...meta,
-          modelName: variant.model as string,
-          providerName: stream.providerName,
-          collector,
-          deltas: streamDeltas(stream, collector, finish, json ? d => jsonDelta(d, toolMode) : undefined)
-        }
+      const attempt: VariantAttempt = {
+        gw, req, fn, variant, model, ctx, started,
+        modelRequest: buildModelRequest(fn, variant, req, toolParams, gw.prepareMessages ?? plainMessages),
+        meta: { inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, fn, variantName) }
       }
-      const { response, record } = await inferVariant(model, variant, modelRequest, ctx)
-      if (fn.type === 'json') {
-        const toolMode = isToolMode(modelRequest)
-        response.output = jsonOutputBlocks(response.output, toolMode)
-        response.finishReason = jsonFinishReason(response.finishReason, toolMode)
-      }
-      if (!req.dryrun) emit(gw, recordFor(req, fn, meta, modelRequest, record, response.output, response.finishReason, started))
-      return {
-        kind: 'complete',
-        ...meta,
-        modelName: variant.model as string,
-        providerName: record.providerName,
-        output: response.output,
-        usage: response.usage,
-        finishReason: response.finishReason
-      }
+      return req.stream ? await streamAttempt(attempt) : await completeAttempt(attempt)
     } catch (err) {
       if (signal.aborted) throw signal.reason
       if (pinned !== undefined) throw err
@@ -146,6 +114,59 @@ async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: Ab
     }
   }
   throw new VariantsFailed(fn.name, errors)
+}
+
+/** One variant being tried: everything its non-streaming or streaming run needs. */
+interface VariantAttempt {
+  gw: GatewayContext
+  req: ChatRequest
+  fn: FunctionConfig
+  variant: VariantConfig
+  model: ModelConfig
+  modelRequest: ModelRequest
+  ctx: CallContext
+  meta: { inferenceId: string; episodeId: string; functionName: string; variantName: string; responseModel: string }
+  started: number
+}
+
+async function completeAttempt (a: VariantAttempt): Promise<CompletedInference> {
+  const { response, record } = await inferVariant(a.model, a.variant, a.modelRequest, a.ctx)
+  if (a.fn.type === 'json') {
+    const toolMode = isToolMode(a.modelRequest)
+    response.output = jsonOutputBlocks(response.output, toolMode)
+    response.finishReason = jsonFinishReason(response.finishReason, toolMode)
+  }
+  if (!a.req.dryrun) emit(a.gw, recordFor(a.req, a.fn, a.meta, a.modelRequest, record, response.output, response.finishReason, a.started))
+  return {
+    kind: 'complete',
+    ...a.meta,
+    modelName: a.variant.model as string,
+    providerName: record.providerName,
+    output: response.output,
+    usage: response.usage,
+    finishReason: response.finishReason
+  }
+}
+
+async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
+  const stream = await streamVariant(a.model, a.variant, a.modelRequest, a.ctx)
+  const collector = new StreamCollector()
+  const json = a.fn.type === 'json'
+  const toolMode = isToolMode(a.modelRequest)
+  const finish = (modelRecord: ModelInferenceRecord): void => {
+    // JSON functions: the collector keeps the model's own output (for ModelInference); clients see the answer.
+    if (json) collector.finishReason = jsonFinishReason(collector.finishReason, toolMode)
+    const output = json ? jsonOutputBlocks(collector.output(), toolMode) : collector.output()
+    if (!a.req.dryrun) emit(a.gw, recordFor(a.req, a.fn, a.meta, a.modelRequest, modelRecord, output, collector.finishReason, a.started, modelRecord.ttftMs))
+  }
+  return {
+    kind: 'stream',
+    ...a.meta,
+    modelName: a.variant.model as string,
+    providerName: stream.providerName,
+    collector,
+    deltas: streamDeltas(stream, collector, finish, json ? d => jsonDelta(d, toolMode) : undefined)
+  }
 }
 
 async function * streamDeltas (stream: import('./model.ts').ModelStream, collector: StreamCollector,
