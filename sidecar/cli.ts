@@ -47,8 +47,8 @@ async function validate (flags: Flags): Promise<number> {
 async function migrate (): Promise<number> {
   const url = process.env.TENSORZERO_CLICKHOUSE_URL
   if (url === undefined || url === '') { process.stderr.write('migrate needs TENSORZERO_CLICKHOUSE_URL\n'); return 2 }
-  const { runMigrate } = await import('../src/observability/clickhouse/migrate.ts')
-  const { redactUrl } = await import('../src/observability/clickhouse/client.ts')
+  const { runMigrate } = await import('../src/store/tables.ts')
+  const { redactUrl } = await import('../src/store/client.ts')
   try {
     const report = await runMigrate({ url })
     process.stdout.write(JSON.stringify(report) + '\n')

@@ -3,19 +3,19 @@ import { loadConfig } from '../src/config/load.ts'
 import { ConfigError, formatDiagnostic } from '../src/config/diagnostics.ts'
 import { Sidecar } from './server.ts'
 import type { SidecarOptions } from './server.ts'
-import { createLogger, requestLogListener, secretValues, scrubber } from './logger.ts'
-import { SidecarMetrics } from '../src/observability/metrics/index.ts'
-import { combineObservers } from '../src/observability/combine.ts'
-import type { RequestLog } from './request-log.ts'
+import { createLogger, requestLogListener, secretValues, scrubber } from './ops/logger.ts'
+import { SidecarMetrics } from './ops/metrics.ts'
+import { combineObservers } from '../src/core/observers.ts'
+import type { RequestLog } from './ops/request-log.ts'
 import { DEFAULT_BODY_LIMIT } from './http/body.ts'
-import { createClickHouseSink } from '../src/observability/clickhouse/index.ts'
-import type { ClickHouseSink } from '../src/observability/clickhouse/index.ts'
-import { sinkSpoolStats } from '../src/observability/metrics/index.ts'
-import { handleFeedback } from '../src/feedback/index.ts'
+import { createClickHouseSink } from '../src/store/writer.ts'
+import type { ClickHouseSink } from '../src/store/writer.ts'
+import { sinkSpoolStats } from './ops/metrics.ts'
+import { handleFeedback } from '../src/feedback/handle.ts'
 import { RecentTargets } from '../src/feedback/known-targets.ts'
-import type { InferenceObserver } from '../src/observability/types.ts'
-import type { LoadedConfig } from '../src/config/types.ts'
-import type { Logger } from './logger.ts'
+import type { InferenceObserver } from '../src/core/records.ts'
+import type { LoadedConfig } from '../src/core/config.ts'
+import type { Logger } from './ops/logger.ts'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 
@@ -110,7 +110,7 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
 
   // Traces only when an OTLP endpoint is configured: the SDK is not even loaded otherwise.
   const otlp = (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? '') !== '' || (env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== ''
-  const tracing = otlp && opts.embedded !== true ? (await import('./tracing.ts')).startTracing({ service: config.sidecar.service, env, scrub: scrubber(secrets) }) : undefined
+  const tracing = otlp && opts.embedded !== true ? (await import('./ops/tracing.ts')).startTracing({ service: config.sidecar.service, env, scrub: scrubber(secrets) }) : undefined
   if (tracing !== undefined) logger.info({ otlp_traces_url: tracing.url.replace(/\/\/[^@/]*@/, '//') }, 'tracing enabled')
 
   const metrics = new SidecarMetrics(config, { service: config.sidecar.service })

@@ -1,17 +1,17 @@
 // The gateway as a library: config in, inferences out. The sidecar's HTTP server and the SDK's embedded mode
 // both drive this object; neither needs to know about routing, providers or retries.
-import type { LoadedConfig } from './config/types.ts'
-import type { InferenceObserver } from './observability/types.ts'
-import type { ChatRequest } from './inference/request.ts'
-import type { EmbeddingRequest, EmbeddingResponse } from './inference/types.ts'
-import type { MessagePreparer } from './inference/variant.ts'
-import { TargetResolver } from './resolve/target.ts'
-import { Transport } from './providers/transport.ts'
-import { runChat } from './inference/function.ts'
-import type { CompletedInference, StreamingInference, GatewayContext } from './inference/function.ts'
-import { embedModel } from './inference/model.ts'
-import { GatewayError } from './errors.ts'
-import { templatePreparer } from './templates/prepare.ts'
+import type { LoadedConfig } from './core/config.ts'
+import type { InferenceObserver } from './core/records.ts'
+import type { ChatRequest } from './core/request.ts'
+import type { EmbeddingRequest, EmbeddingResponse } from './core/types.ts'
+import type { MessagePreparer } from './variant/chat-completion.ts'
+import { TargetResolver } from './function/resolve.ts'
+import { Transport } from './providers/http/transport.ts'
+import { runChat } from './function/run.ts'
+import type { CompletedInference, StreamingInference, GatewayContext } from './function/run.ts'
+import { embedModel } from './model/route.ts'
+import { GatewayError } from './core/errors.ts'
+import { templatePreparer } from './variant/templates/prepare.ts'
 
 export interface GatewayOptions {
   observer?: InferenceObserver

@@ -9,10 +9,11 @@ import { createInterface } from 'node:readline'
 import { v7 as uuidv7 } from 'uuid'
 import { startChdbServer, startFaultProxy } from './helpers/chdb-server.ts'
 import type { ChdbServer } from './helpers/chdb-server.ts'
-import { runMigrate } from '../src/observability/clickhouse/migrate.ts'
-import { createClickHouseSink, inferenceRows } from '../src/observability/clickhouse/index.ts'
-import type { SinkLogger } from '../src/observability/clickhouse/index.ts'
-import { encodeLine } from '../src/observability/spool/spool.ts'
+import { runMigrate } from '../src/store/tables.ts'
+import { createClickHouseSink } from '../src/store/writer.ts'
+import { inferenceRows } from '../src/store/rows.ts'
+import type { SinkLogger } from '../src/store/writer.ts'
+import { encodeLine } from '../src/store/spool.ts'
 import { chatToolRecord, modelNameRecord, testConfig } from './fixtures/clickhouse/records.ts'
 
 let ch: ChdbServer
@@ -127,7 +128,7 @@ t.test('a restart ships what a SIGKILLed writer persisted, resumes acked segment
   await proxy.setMode('hang') // the killed process cannot ship: everything it persisted must come from its spool
   // A child process writes records and reports each id once `whenPersisted()` resolved (what the server awaits
   // before sending a response's last bytes); it is SIGKILLed mid-load.
-  const sinkUrl = new URL('../src/observability/clickhouse/sink.ts', import.meta.url).href
+  const sinkUrl = new URL('../src/store/writer.ts', import.meta.url).href
   const fixturesUrl = new URL('./fixtures/clickhouse/records.ts', import.meta.url).href
   const code = `
     import { createClickHouseSink } from ${JSON.stringify(sinkUrl)}

@@ -3,13 +3,13 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { clearCredentialCache, resolveApiKey } from '../src/config/credentials.ts'
+import { clearCredentialCache, resolveApiKey } from '../src/providers/credentials.ts'
 import { ConfigError, formatDiagnostic } from '../src/config/diagnostics.ts'
 import { loadConfig, validateConfigFiles } from '../src/config/load.ts'
-import { DEFAULT_KEY_ENV, KNOWN_PROVIDER_TYPES } from '../src/config/provider-types.ts'
+import { DEFAULT_KEY_ENV, KNOWN_PROVIDER_TYPES } from '../src/providers/provider-types.ts'
 import { globToRegExp, parseTargetString } from '../src/config/sidecar-config.ts'
 import { buildPositionIndex } from '../src/config/toml-positions.ts'
-import type { ConfigDiagnostic } from '../src/config/types.ts'
+import type { ConfigDiagnostic } from '../src/core/config.ts'
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'config')
 const fx = (...p: string[]): string => path.join(FIX, ...p)

@@ -3,12 +3,12 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { ModelRequest, StreamDelta, Message } from '../src/inference/types.ts'
-import type { ProviderConfig } from '../src/config/types.ts'
-import { ProviderError, type HttpProviderAdapter, type LocalProviderAdapter, type ProviderContext, type SseEvent } from '../src/providers/types.ts'
-import { SseParser } from '../src/providers/sse.ts'
+import type { ModelRequest, StreamDelta, Message } from '../src/core/types.ts'
+import type { ProviderConfig } from '../src/core/config.ts'
+import { ProviderError, type HttpProviderAdapter, type LocalProviderAdapter, type ProviderContext, type SseEvent } from '../src/providers/adapter.ts'
+import { SseParser } from '../src/providers/http/sse.ts'
 import { createOpenAICompatibleAdapter, openaiAdapter, joinUrl, parseRetryAfterMs, applyPointer, applyExtraHeaders } from '../src/providers/openai/index.ts'
-import { getAdapter, supportedTypes, unsupportedTypeMessage, OPENAI_COMPATIBLE_TYPES } from '../src/providers/registry.ts'
+import { getAdapter, supportedTypes, unsupportedTypeMessage, OPENAI_COMPATIBLE_TYPES } from '../src/providers/catalog.ts'
 import {
   dummyAdapter, resetDummyState, DUMMY_INFER_RESPONSE_CONTENT, DUMMY_TOOL_ARGUMENTS, DUMMY_STREAM_ERROR_AFTER, wordChunks, dummyEmbedding
 } from '../src/providers/dummy/index.ts'

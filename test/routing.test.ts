@@ -11,9 +11,9 @@ import { startTestSidecar } from './helpers/sidecar.ts'
 import type { TestSidecar } from './helpers/sidecar.ts'
 import { fakeModel, fakeFunction } from './helpers/toml.ts'
 import type { FakeProvider } from './helpers/toml.ts'
-import { episodeDraw, samplingPlan, variantOrder } from '../src/routing/sampling.ts'
-import { retryDelayMs } from '../src/routing/backoff.ts'
-import type { FunctionConfig, VariantConfig } from '../src/config/types.ts'
+import { episodeDraw, samplingPlan, variantOrder } from '../src/function/experimentation.ts'
+import { retryDelayMs } from '../src/core/backoff.ts'
+import type { FunctionConfig, VariantConfig } from '../src/core/config.ts'
 
 let fake: FakeOpenAI
 t.before(async () => { fake = await startFakeOpenAI() })

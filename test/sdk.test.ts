@@ -20,7 +20,7 @@ import { startRecordingFront } from './helpers/recording-front.ts'
 import { testToml, testSidecarToml } from './helpers/sdk-config.ts'
 import { handleFeedback } from '../src/feedback/handle.ts'
 import { RecentTargets } from '../src/feedback/known-targets.ts'
-import type { FeedbackRecord } from '../src/observability/types.ts'
+import type { FeedbackRecord } from '../src/core/records.ts'
 import type { RecordingFront, FrontRequest } from './helpers/recording-front.ts'
 
 let fake: FakeOpenAI

@@ -1,6 +1,6 @@
 // Reading a request body: bounded in size, parsed once, every failure an OpenAI-shaped 4xx.
 import type { IncomingMessage } from 'node:http'
-import { GatewayError, badRequest } from '../../src/errors.ts'
+import { GatewayError, badRequest } from '../../src/core/errors.ts'
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
 

@@ -1,7 +1,7 @@
 // Writing answers: JSON bodies, OpenAI-shaped errors, and stream writes that respect back-pressure.
 import type { ServerResponse } from 'node:http'
 import { once } from 'node:events'
-import { GatewayError, errorBody } from '../../src/errors.ts'
+import { GatewayError, errorBody } from '../../src/core/errors.ts'
 
 export function sendJson (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = JSON.stringify(body)

@@ -4,10 +4,10 @@ import { modelOf } from '../../src/endpoints/openai/chat-request.ts'
 import { parseEmbeddingRequest, embeddingBody } from '../../src/endpoints/openai/embeddings.ts'
 import { stringMap } from '../../src/endpoints/openai/validate.ts'
 import type { Json } from '../../src/endpoints/openai/validate.ts'
-import { GatewayError } from '../../src/errors.ts'
+import { GatewayError } from '../../src/core/errors.ts'
 import { sendJson } from '../http/respond.ts'
 import type { ChatRouteDeps } from './chat.ts'
-import type { RequestLog } from '../request-log.ts'
+import type { RequestLog } from '../ops/request-log.ts'
 
 export async function handleEmbeddings (deps: ChatRouteDeps, req: IncomingMessage, res: ServerResponse, body: Buffer, json: unknown,
   signal: AbortSignal, log: RequestLog): Promise<void> {

@@ -1,5 +1,5 @@
 // GET /v1/models: every name this sidecar can serve, from its routes and the TensorZero config.
-import type { LoadedConfig } from '../../src/config/types.ts'
+import type { LoadedConfig } from '../../src/core/config.ts'
 
 export function modelsBody (config: LoadedConfig): { object: 'list'; data: Array<{ id: string; object: 'model'; created: number; owned_by: string }> } {
   const ids: string[] = []

@@ -2,7 +2,7 @@
 // api_key_location.
 import { describeType, TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
-import type { KeyLocation, RetryConfig, TimeoutsConfig } from './types.ts'
+import type { KeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
 
 /** `timeouts = { non_streaming = { total_ms }, streaming = { ttft_ms, total_ms } }`, all positive integers. */
 export function readTimeouts (parent: TableReader): TimeoutsConfig {

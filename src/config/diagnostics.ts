@@ -1,6 +1,6 @@
 // Collecting config problems. The loader keeps going after the first problem so one `validate` run shows all of them.
 import path from 'node:path'
-import type { ConfigDiagnostic, SourceRef } from './types.ts'
+import type { ConfigDiagnostic, SourceRef } from '../core/config.ts'
 
 /** `file:line:col: message`, or `file:line:col: warning: message`. `cwd` shortens paths below it for humans. */
 export function formatDiagnostic (d: ConfigDiagnostic, cwd?: string): string {

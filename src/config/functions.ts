@@ -1,5 +1,5 @@
 // `[functions.*]`, their variants and experimentation.
-import type { ToolChoice } from '../inference/types.ts'
+import type { ToolChoice } from '../core/types.ts'
 import { readExtraBody, readExtraHeaders, readRetries, readTimeouts } from './common-fields.ts'
 import { ensureModel, RESERVED_PREFIX } from './models.ts'
 import { readSchemaRef, readTemplateRef } from './referenced-files.ts'
@@ -7,7 +7,7 @@ import { describeType, type LoadContext, type TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
 import type {
   Experimentation, FunctionConfig, ModelConfig, SchemaRef, TemplateRef, VariantConfig,
-} from './types.ts'
+} from '../core/config.ts'
 
 /** Variant types TensorZero knows; only `chat_completion` is served here, the rest load and fail at request time. */
 export const VARIANT_TYPES: Readonly<Record<string, { served: boolean }>> = {

@@ -1,7 +1,7 @@
 // `[gateway]`: only the keys the sidecar acts on are checked. TensorZero has many more (export, auth,
 // template_filesystem_access, …); they are the gateway's business and load without comment.
 import type { TableReader } from './reader.ts'
-import type { GatewayConfig } from './types.ts'
+import type { GatewayConfig } from '../core/config.ts'
 
 export function readGateway (r: TableReader | undefined): GatewayConfig {
   const out: GatewayConfig = { batchWrites: { enabled: false, flushIntervalMs: 100, maxRows: 1000 }, debug: false }

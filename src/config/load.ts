@@ -5,9 +5,9 @@ import { ConfigError, Diagnostics } from './diagnostics.ts'
 import type { LoadContext } from './reader.ts'
 import { buildSidecarConfig, defaultSidecarConfig } from './sidecar-config.ts'
 import { buildTensorZeroConfig } from './tensorzero.ts'
-import { checkTemplates } from '../templates/check.ts'
+import { checkTemplates } from '../variant/templates/check.ts'
 import { expandConfigPaths, mergeTomlFiles, parseTomlFile, type ParsedFile } from './toml-files.ts'
-import type { ConfigDiagnostic, LoadedConfig } from './types.ts'
+import type { ConfigDiagnostic, LoadedConfig } from '../core/config.ts'
 
 export interface LoadConfigOptions {
   /** Path or glob (`*`, `**`, `?`) of tensorzero.toml file(s); relative to `cwd`. */

@@ -1,6 +1,6 @@
 // `[metrics.*]`, plus the two built-in metrics every TensorZero deployment has.
 import type { LoadContext, TableReader } from './reader.ts'
-import type { MetricConfig } from './types.ts'
+import type { MetricConfig } from '../core/config.ts'
 
 /** Built in: `comment` takes its level from the id given with the feedback; `demonstration` is per inference. */
 export const RESERVED_METRICS = ['comment', 'demonstration'] as const

@@ -4,9 +4,9 @@ import { parseKeyLocation, readExtraBody, readExtraHeaders, readTimeouts } from 
 import {
   ANY_TYPE_OPTION_KEYS, API_BASE_REQUIRED, COMMON_PROVIDER_KEYS, DEFAULT_KEY_ENV, isKnownProviderType,
   KNOWN_PROVIDER_TYPES, modelKeyFor, PROVIDER_OPTION_KEYS, SHORTHAND_PROVIDER_TYPES,
-} from './provider-types.ts'
+} from '../providers/provider-types.ts'
 import type { LoadContext, TableReader } from './reader.ts'
-import type { KeyLocation, ModelConfig, ProviderConfig, SourceRef } from './types.ts'
+import type { KeyLocation, ModelConfig, ProviderConfig, SourceRef } from '../core/config.ts'
 
 /** Names under this prefix are TensorZero's own (e.g. `tensorzero::default`); configs may not define them. */
 export const RESERVED_PREFIX = 'tensorzero::'

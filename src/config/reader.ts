@@ -2,7 +2,7 @@
 // returns undefined, so a section parser can read every field and report every problem in one pass.
 import type { Diagnostics } from './diagnostics.ts'
 import { isTable, type MergedToml, type Table } from './toml-files.ts'
-import type { SourceRef } from './types.ts'
+import type { SourceRef } from '../core/config.ts'
 
 export interface LoadContext {
   toml: MergedToml

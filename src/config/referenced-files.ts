@@ -6,7 +6,7 @@ import AjvModule from 'ajv'
 import Ajv2019Module from 'ajv/dist/2019.js'
 import Ajv2020Module from 'ajv/dist/2020.js'
 import type { TableReader } from './reader.ts'
-import type { SchemaRef, TemplateRef } from './types.ts'
+import type { SchemaRef, TemplateRef } from '../core/config.ts'
 
 /** Absolute path of a path-valued key, resolved against the directory of the file that wrote the key. */
 export function resolveDeclaredPath (r: TableReader, key: string, value: string): string {

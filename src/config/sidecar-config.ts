@@ -2,10 +2,10 @@
 // names a service sends to TensorZero targets. Kept out of tensorzero.toml, whose gateway rejects unknown keys.
 import { ensureModel } from './models.ts'
 import { parseKeyLocation } from './common-fields.ts'
-import { resolveApiKey } from './credentials.ts'
+import { resolveApiKey } from '../providers/credentials.ts'
 import { TableReader, type LoadContext } from './reader.ts'
 import { isTable } from './toml-files.ts'
-import type { RouteTarget, SidecarConfig, SourceRef, TensorZeroConfig } from './types.ts'
+import type { RouteTarget, SidecarConfig, SourceRef, TensorZeroConfig } from '../core/config.ts'
 
 export function defaultSidecarConfig (env: NodeJS.ProcessEnv): SidecarConfig {
   return {

@@ -6,7 +6,7 @@ import { readMetrics } from './metrics.ts'
 import { readModels } from './models.ts'
 import { TableReader, type LoadContext } from './reader.ts'
 import { readTools } from './tools.ts'
-import type { TensorZeroConfig } from './types.ts'
+import type { TensorZeroConfig } from '../core/config.ts'
 
 const SECTIONS = ['gateway', 'models', 'embedding_models', 'functions', 'metrics', 'tools']
 /** TensorZero sections the sidecar has no use for: accepted silently so one file serves both. */

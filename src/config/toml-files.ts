@@ -4,7 +4,7 @@ import path from 'node:path'
 import { parse, TomlError } from 'smol-toml'
 import { buildPositionIndex, pathKey, type PositionIndex } from './toml-positions.ts'
 import type { Diagnostics } from './diagnostics.ts'
-import type { SourceRef } from './types.ts'
+import type { SourceRef } from '../core/config.ts'
 
 export type Table = Record<string, unknown>
 

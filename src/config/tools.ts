@@ -1,7 +1,7 @@
 // `[tools.*]`: function-calling tools a chat function may offer; parameters is a JSON Schema file.
 import { readSchemaRef } from './referenced-files.ts'
 import type { LoadContext, TableReader } from './reader.ts'
-import type { ToolConfig } from './types.ts'
+import type { ToolConfig } from '../core/config.ts'
 
 export function readTools (section: TableReader | undefined, _ctx: LoadContext): Map<string, ToolConfig> {
   const tools = new Map<string, ToolConfig>()

@@ -2,10 +2,10 @@
 // same messages and status codes. The HTTP route only parses the body and sends back what this returns.
 // Bodies of errors are `{"error":{"message":…}}` (the OpenAI-style shape the sidecar uses on every route).
 import { v7 as uuidv7 } from 'uuid'
-import type { TensorZeroConfig } from '../config/types.ts'
-import type { FeedbackRecord } from '../observability/types.ts'
-import type { ToolDefinition } from '../inference/types.ts'
-import { chatOutputBlocks, validateAgainst } from '../observability/clickhouse/rows.ts'
+import type { TensorZeroConfig } from '../core/config.ts'
+import type { FeedbackRecord } from '../core/records.ts'
+import type { ToolDefinition } from '../core/types.ts'
+import { chatOutputBlocks, validateAgainst } from '../store/rows.ts'
 import type { KnownInference, KnownTargets, TargetLookup } from './known-targets.ts'
 
 export interface FeedbackTiming {

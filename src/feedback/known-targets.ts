@@ -1,7 +1,7 @@
 // Ids this sidecar issued recently, so feedback for them is accepted at once (no ClickHouse round trip, and it works
 // while ClickHouse is down or the row is still in the spool). Bounded: the oldest entries are evicted first.
-import type { InferenceRecord } from '../observability/types.ts'
-import type { ToolDefinition } from '../inference/types.ts'
+import type { InferenceRecord } from '../core/records.ts'
+import type { ToolDefinition } from '../core/types.ts'
 
 export interface KnownInference {
   functionName: string

@@ -1,7 +1,7 @@
 // An OpenAI chat completions body → ChatRequest, with TensorZero's `tensorzero::` extension fields (TENSORZERO.md §1).
-import type { ChatRequest, InferenceTarget } from '../../inference/request.ts'
-import type { InferenceParams, ToolDefinition, ToolChoice, ExtraBodyPatch, ExtraHeader } from '../../inference/types.ts'
-import { badRequest } from '../../errors.ts'
+import type { ChatRequest, InferenceTarget } from '../../core/request.ts'
+import type { InferenceParams, ToolDefinition, ToolChoice, ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
+import { badRequest } from '../../core/errors.ts'
 import { parseMessages } from './messages.ts'
 import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId } from './validate.ts'
 import type { Json } from './validate.ts'

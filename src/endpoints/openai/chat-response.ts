@@ -1,6 +1,6 @@
 // Internal results → OpenAI chat completion bodies and stream chunks, shaped as TensorZero answers (TENSORZERO.md §1).
-import type { OutputBlock, FinishReason, StreamDelta, Usage } from '../../inference/types.ts'
-import type { CompletedInference, InferenceMeta } from '../../inference/function.ts'
+import type { OutputBlock, FinishReason, StreamDelta, Usage } from '../../core/types.ts'
+import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
 
 export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
 

@@ -1,6 +1,6 @@
 // OpenAI embeddings bodies ↔ the internal embedding request/response.
-import type { EmbeddingRequest, EmbeddingResponse } from '../../inference/types.ts'
-import { badRequest } from '../../errors.ts'
+import type { EmbeddingRequest, EmbeddingResponse } from '../../core/types.ts'
+import { badRequest } from '../../core/errors.ts'
 import { optionalInteger, optionalString } from './validate.ts'
 import type { Json } from './validate.ts'
 

@@ -1,7 +1,7 @@
 // OpenAI chat messages → the internal Input (TENSORZERO.md §1): system/developer messages joined with newlines,
 // consecutive tool messages folded into one user turn of tool results.
-import type { Input, Message, ContentBlock, ToolCallBlock } from '../../inference/types.ts'
-import { badRequest } from '../../errors.ts'
+import type { Input, Message, ContentBlock, ToolCallBlock } from '../../core/types.ts'
+import { badRequest } from '../../core/errors.ts'
 import { isObject } from './validate.ts'
 import type { Json } from './validate.ts'
 

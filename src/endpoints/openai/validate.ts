@@ -1,5 +1,5 @@
 // Small runtime checks for wire-format fields; each failure is a 400 naming the field.
-import { badRequest } from '../../errors.ts'
+import { badRequest } from '../../core/errors.ts'
 
 export type Json = Record<string, unknown>
 

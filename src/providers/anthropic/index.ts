@@ -1,5 +1,5 @@
 // The Anthropic Messages API adapter (`type = "anthropic"`), translating as TensorZero's anthropic provider does.
-import type { HttpProviderAdapter } from '../types.ts'
+import type { HttpProviderAdapter } from '../adapter.ts'
 import { ANTHROPIC_DEFAULT_API_BASE, buildAnthropicRequest, wasPrefilled } from './request.ts'
 import { parseAnthropicResponse } from './response.ts'
 import { parseAnthropicStreamEvent } from './stream.ts'

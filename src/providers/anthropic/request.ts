@@ -1,7 +1,7 @@
 // Internal ModelRequest → Anthropic Messages API request (`POST {api_base}` = …/v1/messages), as TensorZero builds it.
-import type { ContentBlock, Message, ModelRequest, ToolParams } from '../../inference/types.ts'
-import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../types.ts'
-import { applyExtraBody, applyExtraHeaders } from '../openai/extra.ts'
+import type { ContentBlock, Message, ModelRequest, ToolParams } from '../../core/types.ts'
+import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
 import { joinUrl } from '../openai/request.ts'
 
 /** TensorZero posts to `api_base` itself; its default is the full Messages endpoint. */

@@ -1,5 +1,5 @@
 // The Google AI Studio Gemini adapter (`type = "google_ai_studio_gemini"`), translating as TensorZero's provider does.
-import type { HttpProviderAdapter } from '../types.ts'
+import type { HttpProviderAdapter } from '../adapter.ts'
 import { GEMINI_DEFAULT_API_BASE, buildGeminiRequest } from './request.ts'
 import { parseGeminiResponse } from './response.ts'
 import { parseGeminiStreamEvent } from './stream.ts'

@@ -1,8 +1,8 @@
 // One Gemini `streamGenerateContent?alt=sse` event → StreamDelta. Every event is a whole GenerateContentResponse;
 // a function call arrives complete in one part, so each one becomes a new tool call (index 0, 1, … per stream).
 import { v7 as uuidv7 } from 'uuid'
-import type { StreamDelta } from '../../inference/types.ts'
-import type { SseEvent, StreamState } from '../types.ts'
+import type { StreamDelta } from '../../core/types.ts'
+import type { SseEvent, StreamState } from '../adapter.ts'
 import { candidateParts, firstCandidate, isObj, mapGeminiFinishReason, parseGeminiJson, parseGeminiUsage } from './response.ts'
 
 /**

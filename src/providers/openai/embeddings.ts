@@ -1,7 +1,7 @@
 // Embeddings: internal EmbeddingRequest → `POST {api_base}/embeddings`, and the answer back.
-import type { EmbeddingRequest, EmbeddingResponse } from '../../inference/types.ts'
-import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../types.ts'
-import { applyExtraBody, applyExtraHeaders } from './extra.ts'
+import type { EmbeddingRequest, EmbeddingResponse } from '../../core/types.ts'
+import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
 import { baseHeaders, joinUrl, resolveApiBase } from './request.ts'
 import { errorMessageOf, excerpt, parseJsonBody, parseUsage } from './response.ts'
 

@@ -1,5 +1,5 @@
 // The OpenAI-compatible adapter: one factory, configured per provider type (see ../registry.ts).
-import type { HttpProviderAdapter } from '../types.ts'
+import type { HttpProviderAdapter } from '../adapter.ts'
 import { buildChatRequest, resolveQuirks, type OpenAICompatibleQuirks } from './request.ts'
 import { parseChatResponse } from './response.ts'
 import { parseChatStreamEvent } from './stream.ts'
@@ -10,7 +10,7 @@ export type { OpenAICompatibleQuirks } from './request.ts'
 export { joinUrl, toOpenAIMessages, buildChatBody } from './request.ts'
 export { mapFinishReason } from './response.ts'
 export { parseRetryAfterMs, classifyStatus } from './errors.ts'
-export { applyPointer, applyExtraBody, applyExtraHeaders, entryApplies } from './extra.ts'
+export { applyPointer, applyExtraBody, applyExtraHeaders, entryApplies } from '../http/extra.ts'
 
 export interface OpenAICompatibleOptions {
   /** Provider `type` in tensorzero.toml; also the prefix of error messages. */

@@ -1,7 +1,7 @@
 // Internal ModelRequest → OpenAI Chat Completions request (URL, headers, JSON body as text).
-import type { ContentBlock, ModelRequest, ToolChoice } from '../../inference/types.ts'
-import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../types.ts'
-import { applyExtraBody, applyExtraHeaders } from './extra.ts'
+import type { ContentBlock, ModelRequest, ToolChoice } from '../../core/types.ts'
+import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
 
 /** Small differences between OpenAI-compatible servers, as options rather than copies of the adapter. */
 export interface OpenAICompatibleQuirks {

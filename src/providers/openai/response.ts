@@ -1,6 +1,6 @@
 // OpenAI Chat Completions response → ProviderResponse.
-import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../inference/types.ts'
-import { ProviderError } from '../types.ts'
+import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../core/types.ts'
+import { ProviderError } from '../adapter.ts'
 
 /** OpenAI finish_reason → internal (TensorZero) finish reason; null/absent → undefined. */
 export function mapFinishReason (r: unknown): FinishReason | undefined {

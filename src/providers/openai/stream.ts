@@ -1,6 +1,6 @@
 // One OpenAI Chat Completions SSE event → StreamDelta.
-import type { StreamDelta } from '../../inference/types.ts'
-import { ProviderError, type SseEvent } from '../types.ts'
+import type { StreamDelta } from '../../core/types.ts'
+import { ProviderError, type SseEvent } from '../adapter.ts'
 import { argumentsText, errorMessageOf, excerpt, mapFinishReason, parseUsage, reasoningText } from './response.ts'
 
 function isObj (v: unknown): v is Record<string, unknown> {

@@ -1,0 +1,91 @@
+// Requests the sidecar does not intercept go unchanged to `passthrough_upstream` (http-proxy-3, keep-alive, WebSockets),
+// minus the client's Authorization header: that belongs to the sidecar, not to an upstream.
+import http from 'node:http'
+import https from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Readable } from 'node:stream'
+import { createRequire } from 'node:module'
+import { GatewayError } from '../../src/core/errors.ts'
+import { sendError } from './respond.ts'
+
+export interface Passthrough {
+  web (req: IncomingMessage, res: ServerResponse, body?: Buffer): void
+  ws (req: IncomingMessage, socket: Duplex, head: Buffer): void
+  close (): void
+}
+
+const TZ_KEY = Buffer.from('"tensorzero::')
+
+// http-proxy-3 loads only when a `passthrough_upstream` is configured (at construction, never per request): ~60 ms
+// of a cold start otherwise (bench/).
+const requireCjs = createRequire(import.meta.url)
+
+/**
+ * An upstream is not TensorZero: `tensorzero::` body fields (episode ids the SDK patch adds, tags…) would be unknown
+ * parameters to it (OpenAI answers 400). Drops them from a JSON object body; any other body is returned as it is.
+ */
+export function withoutTensorZeroFields (body: Buffer): Buffer {
+  if (!body.includes(TZ_KEY)) return body
+  let json: unknown
+  try { json = JSON.parse(body.toString('utf8')) } catch { return body }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return body
+  let dropped = false
+  for (const key of Object.keys(json)) {
+    if (key.startsWith('tensorzero::')) { delete (json as Record<string, unknown>)[key]; dropped = true }
+  }
+  return dropped ? Buffer.from(JSON.stringify(json)) : body
+}
+
+/** `/openai/v1/x` is the same route as `/v1/x`: TensorZero's prefix, which upstreams and our router treat as absent. */
+export function withoutOpenAIPrefix (url: string): string {
+  return url.startsWith('/openai/v1/') ? url.slice('/openai'.length) : url
+}
+
+export function createPassthrough (upstream: string | undefined, upstreamAuthorization?: string): Passthrough {
+  if (upstream === undefined) {
+    const notConfigured = new GatewayError(404, 'This route is not served by the sidecar and no `passthrough_upstream` is configured')
+    return {
+      web (_req, res) { sendError(res, notConfigured) },
+      ws (_req, socket) { socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n') },
+      close () {}
+    }
+  }
+  const target = new URL(upstream)
+  // http-proxy's default agent sends `connection: close`; a keep-alive agent keeps upstream sockets warm.
+  const agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true })
+  const { createProxyServer } = requireCjs('http-proxy-3') as typeof import('http-proxy-3')
+  const proxy = createProxyServer({ target: upstream, changeOrigin: true, agent, xfwd: true, ws: true })
+
+  const stripAuthorization = (proxyReq: http.ClientRequest): void => {
+    proxyReq.removeHeader('authorization')
+    if (upstreamAuthorization !== undefined) proxyReq.setHeader('authorization', upstreamAuthorization)
+  }
+  proxy.on('proxyReq', stripAuthorization)
+  proxy.on('proxyReqWs', stripAuthorization)
+  proxy.on('error', (err: Error, _req: unknown, resOrSocket: unknown) => {
+    const message = `passthrough upstream ${target.origin} failed: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`.trim()
+    if (resOrSocket instanceof http.ServerResponse) sendError(resOrSocket, new GatewayError(502, message))
+    else (resOrSocket as Duplex | undefined)?.destroy()
+  })
+
+  return {
+    web (req, res, body) {
+      req.url = withoutOpenAIPrefix(req.url ?? '/')
+      if (body === undefined) { proxy.web(req, res, {}); return }
+      const forwarded = withoutTensorZeroFields(body)
+      // The body was read (and maybe changed): send it with its own length.
+      req.headers['content-length'] = String(forwarded.length)
+      delete req.headers['transfer-encoding']
+      proxy.web(req, res, { buffer: Readable.from([forwarded]) })
+    },
+    ws (req, socket, head) {
+      req.url = withoutOpenAIPrefix(req.url ?? '/')
+      proxy.ws(req, socket, head)
+    },
+    close () {
+      proxy.close()
+      agent.destroy()
+    }
+  }
+}

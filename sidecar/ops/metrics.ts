@@ -1,0 +1,255 @@
+// Prometheus metrics of one sidecar, on a private prom-client Registry:
+// - TensorZero's own names (TENSORZERO.md §6), with its labels, so TensorZero dashboards work unchanged;
+// - the names PMOVES alerts and dashboards use (seeds/003 §4.2: p95 latency, request rate and error rate by model);
+// - what an operator of a fallback proxy needs: time to first token, in-flight requests, provider attempts by outcome,
+//   retries and fallbacks, spool and ClickHouse shipping, feedback by metric; plus Node's default process metrics.
+// Fed by an InferenceObserver (attempts, inferences, feedback) and a request listener (one call per finished request).
+// Every label value comes from a closed set (ClosedLabels); a name the config does not know is `unknown`.
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
+import type { LoadedConfig } from '../../src/core/config.ts'
+import type { AttemptRecord, FeedbackRecord, InferenceObserver, InferenceRecord } from '../../src/core/records.ts'
+import type { RequestOutcome } from './request-outcome.ts'
+import type { SinkStatus } from '../../src/store/writer.ts'
+import { routingSteps, requestErrorClass, servedBy } from './request-outcome.ts'
+import { ClosedLabels, statusClass, NONE, PASSTHROUGH } from './labels.ts'
+
+/** Seconds, from 5 ms to 5 minutes: LLM calls are slow, and HighLatency alerts at a p95 of 30 s. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300]
+
+/** What the spool and ClickHouse writer report; read at every scrape. Absent fields are not exported. */
+export interface SpoolStats {
+  /** Rows waiting in the spool. */
+  depthRows?: number
+  /** Bytes of the spool on disk. */
+  depthBytes?: number
+  /** Rows inserted into ClickHouse since the process started. */
+  shippedRows?: number
+  /** Rows ClickHouse refused as invalid (moved aside), since the process started. */
+  rejectedRows?: number
+  /** Rows dropped (spool or queue full), since the process started. */
+  droppedRows?: number
+  /** Insert attempts that failed and will be retried, since the process started. */
+  failedBatches?: number
+  /** Whether ClickHouse took the last attempt (connected), did not (unreachable), or is not configured (disabled). */
+  clickhouse?: 'connected' | 'unreachable' | 'disabled'
+}
+
+/** The ClickHouse sink's `status()` as SpoolStats: `metrics.setSpoolSource(() => sinkSpoolStats(sink.status()))`. */
+export function sinkSpoolStats (s: SinkStatus): SpoolStats {
+  return {
+    depthRows: s.spoolDepthRows,
+    depthBytes: s.spoolBytes,
+    shippedRows: s.shippedRows,
+    rejectedRows: s.rejectedRows,
+    droppedRows: s.droppedRows,
+    failedBatches: s.failedBatches,
+    clickhouse: s.clickhouse
+  }
+}
+
+/** Inference routes: the requests PMOVES counts, times and alerts on. */
+const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/v1/embeddings'])
+/** TensorZero's `endpoint` label for them. */
+const TZ_ENDPOINTS: Record<string, string> = { '/v1/chat/completions': 'inference', '/v1/embeddings': 'embeddings' }
+
+const ATTEMPT_OUTCOMES: Record<AttemptRecord['outcome'], string> = {
+  ok: 'ok',
+  timeout: 'timeout',
+  rate_limit: '429',
+  server: '5xx',
+  client: '4xx',
+  connection: 'connection',
+  bad_response: 'bad_response',
+  credentials: 'credentials',
+  unsupported: 'unsupported'
+}
+
+export interface MetricsOptions {
+  /** `service` label on every series (the per-service file's `service`). */
+  service: string
+  /** Node process metrics (default: true). */
+  processMetrics?: boolean
+}
+
+export class SidecarMetrics {
+  readonly registry = new Registry()
+  readonly labels: ClosedLabels
+  /** Plug into the Gateway (combine with other observers). */
+  readonly observer: InferenceObserver
+  private inFlightSource?: () => number
+  private spoolSource?: () => SpoolStats | undefined
+
+  // TensorZero
+  private readonly tzRequests: Counter
+  private readonly tzInferences: Counter
+  private readonly tzInputTokens: Counter
+  private readonly tzOutputTokens: Counter
+  // PMOVES
+  private readonly duration: Histogram
+  private readonly requestCount: Counter
+  private readonly errorCount: Counter
+  private readonly tokenUsage: Counter
+  // sidecar
+  private readonly httpRequests: Counter
+  private readonly requestErrors: Counter
+  private readonly ttft: Histogram
+  private readonly attempts: Counter
+  private readonly attemptDuration: Histogram
+  private readonly inferences: Counter
+  private readonly fallbacks: Counter
+  private readonly retries: Counter
+  private readonly feedback: Counter
+
+  constructor (config: LoadedConfig, opts: MetricsOptions) {
+    this.labels = new ClosedLabels(config)
+    const registers = [this.registry]
+    this.registry.setDefaultLabels({ service: opts.service })
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
+
+    this.tzRequests = new Counter({ name: 'tensorzero_requests_total', help: 'Requests handled by TensorZero', labelNames: ['endpoint', 'function_name', 'model_name', 'metric_name'], registers })
+    this.tzInferences = new Counter({ name: 'tensorzero_inferences_total', help: 'Inferences performed by TensorZero', labelNames: ['endpoint', 'function_name', 'model_name'], registers })
+    this.tzInputTokens = new Counter({ name: 'tensorzero_input_tokens_total', help: 'Input tokens consumed by TensorZero inferences', registers })
+    this.tzOutputTokens = new Counter({ name: 'tensorzero_output_tokens_total', help: 'Output tokens consumed by TensorZero inferences', registers })
+
+    const request = ['route', 'function', 'model']
+    this.duration = new Histogram({ name: 'tensorzero_request_duration_seconds', help: 'Inference request latency (whole response, streams included) by model', labelNames: [...request, 'status_class'], buckets: LATENCY_BUCKETS, registers })
+    this.requestCount = new Counter({ name: 'tensorzero_request_count', help: 'Inference requests by model', labelNames: request, registers })
+    this.errorCount = new Counter({ name: 'tensorzero_error_count', help: 'Failed inference requests by model (labels match tensorzero_request_count; classes in tz_sidecar_request_errors_total)', labelNames: request, registers })
+    this.tokenUsage = new Counter({ name: 'tensorzero_token_usage', help: 'Tokens by model and type (input, output)', labelNames: [...request, 'type'], registers })
+
+    this.httpRequests = new Counter({ name: 'tz_sidecar_http_requests_total', help: 'HTTP requests on every route', labelNames: ['route', 'method', 'status_class'], registers })
+    this.requestErrors = new Counter({ name: 'tz_sidecar_request_errors_total', help: 'Failed inference requests by error class', labelNames: [...request, 'status_class', 'error_class'], registers })
+    this.ttft = new Histogram({ name: 'tz_sidecar_time_to_first_token_seconds', help: 'Streams: time from request to the first chunk sent to the client', labelNames: ['function', 'variant', 'model', 'provider'], buckets: LATENCY_BUCKETS, registers })
+    const inFlight = (): number | undefined => this.inFlightSource?.()
+    this.registry.registerMetric(new Gauge({
+      name: 'tz_sidecar_in_flight_requests', help: 'Requests being served (streams until their end), this scrape included', registers: [],
+      collect () { const n = inFlight(); if (n !== undefined) this.set(n) }
+    }))
+    this.attempts = new Counter({ name: 'tz_sidecar_provider_attempts_total', help: 'Provider attempts by outcome (ok, timeout, 429, 5xx, 4xx, connection, bad_response, credentials, unsupported)', labelNames: ['function', 'variant', 'model', 'provider', 'outcome'], registers })
+    this.attemptDuration = new Histogram({ name: 'tz_sidecar_provider_attempt_duration_seconds', help: 'Provider attempt duration (streams: to the first chunk)', labelNames: ['model', 'provider', 'outcome'], buckets: LATENCY_BUCKETS, registers })
+    this.inferences = new Counter({ name: 'tz_sidecar_inferences_total', help: 'Successful inferences by the variant, model and provider that served them', labelNames: ['function', 'variant', 'model', 'provider', 'stream'], registers })
+    this.fallbacks = new Counter({ name: 'tz_sidecar_fallbacks_total', help: 'Fallbacks taken: kind=provider (next provider of the routing, from/to = model/provider) or kind=variant (from/to = variant)', labelNames: ['kind', 'function', 'from', 'to'], registers })
+    this.retries = new Counter({ name: 'tz_sidecar_retries_total', help: 'Variant retries taken (the model routing walked again)', labelNames: ['function', 'variant', 'model'], registers })
+    this.feedback = new Counter({ name: 'tz_sidecar_feedback_total', help: 'Feedback accepted, by metric', labelNames: ['metric', 'type'], registers })
+
+    this.observer = {
+      onAttempt: a => { this.onAttempt(a) },
+      onInference: r => { this.onInference(r) },
+      onFeedback: f => { this.onFeedback(f) }
+    }
+  }
+
+  /** Where the in-flight gauge reads from (the sidecar's count). */
+  setInFlightSource (source: () => number): void { this.inFlightSource = source }
+
+  /**
+   * Where the spool and ClickHouse metrics read from, at every scrape (e.g. mapped from the ClickHouse sink's `status()`).
+   * They are only exported once a source is set: a sidecar without a spool shows none rather than zeros.
+   */
+  setSpoolSource (source: () => SpoolStats | undefined): void {
+    const first = this.spoolSource === undefined
+    this.spoolSource = source
+    if (!first) return
+    const spool = (): SpoolStats | undefined => this.spoolSource?.()
+    const gauge = (name: string, help: string, field: 'depthRows' | 'depthBytes'): void => {
+      this.registry.registerMetric(new Gauge({ name, help, registers: [], collect () { const v = spool()?.[field]; if (v !== undefined) this.set(v) } }))
+    }
+    gauge('tz_sidecar_spool_rows', 'Rows waiting in the local spool', 'depthRows')
+    gauge('tz_sidecar_spool_bytes', 'Bytes of the local spool on disk', 'depthBytes')
+    this.registry.registerMetric(new Gauge({
+      name: 'tz_sidecar_clickhouse_state', help: '1 for the current ClickHouse state: connected, unreachable (rows wait in the spool) or disabled (no URL)', labelNames: ['state'], registers: [],
+      collect () {
+        const state = spool()?.clickhouse
+        if (state === undefined) return
+        for (const s of ['connected', 'unreachable', 'disabled']) this.set({ state: s }, s === state ? 1 : 0)
+      }
+    }))
+    this.registry.registerMetric(new Counter({
+      name: 'tz_sidecar_clickhouse_rows_shipped_total', help: 'Rows ClickHouse acknowledged since start', registers: [],
+      collect () { const v = spool()?.shippedRows; if (v !== undefined) { this.reset(); this.inc(v) } }
+    }))
+    this.registry.registerMetric(new Counter({
+      name: 'tz_sidecar_clickhouse_rows_failed_total', help: 'Rows that will not reach ClickHouse since start: reason=rejected (invalid, moved aside) or dropped (spool or queue full)', labelNames: ['reason'], registers: [],
+      collect () {
+        const s = spool()
+        this.reset()
+        if (s?.rejectedRows !== undefined) this.inc({ reason: 'rejected' }, s.rejectedRows)
+        if (s?.droppedRows !== undefined) this.inc({ reason: 'dropped' }, s.droppedRows)
+      }
+    }))
+    this.registry.registerMetric(new Counter({
+      name: 'tz_sidecar_clickhouse_failed_batches_total', help: 'ClickHouse insert attempts that failed (their rows stay in the spool and are retried) since start', registers: [],
+      collect () { const v = spool()?.failedBatches; if (v !== undefined) { this.reset(); this.inc(v) } }
+    }))
+  }
+
+  /** GET /metrics. */
+  async render (): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+
+  /** Request listener: one call per finished request. */
+  onRequest (o: RequestOutcome): void {
+    const L = this.labels
+    const route = L.route(o.route)
+    this.httpRequests.inc({ route, method: L.method(o.method), status_class: statusClass(o.status) })
+    if (!INFERENCE_ROUTES.has(route)) return
+
+    const served = servedBy(o)
+    const labels = o.passthrough === true
+      ? { route, function: NONE, model: PASSTHROUGH }
+      : { route, function: L.fn(served.functionName), model: L.model(served.modelName) }
+    const seconds = (performance.now() - o.started) / 1000
+    const errorClass = requestErrorClass(o)
+    const failed = errorClass !== undefined && errorClass !== 'client_closed'
+    this.requestCount.inc(labels)
+    this.duration.observe({ ...labels, status_class: o.streamError === true ? 'stream_error' : statusClass(o.status) }, seconds)
+    if (failed) {
+      this.errorCount.inc(labels)
+      this.requestErrors.inc({ ...labels, status_class: statusClass(o.error?.status ?? o.status), error_class: errorClass })
+    }
+    if (o.usage !== undefined) {
+      const { inputTokens, outputTokens } = o.usage
+      if (inputTokens !== undefined) { this.tokenUsage.inc({ ...labels, type: 'input' }, inputTokens); this.tzInputTokens.inc(inputTokens) }
+      if (outputTokens !== undefined) { this.tokenUsage.inc({ ...labels, type: 'output' }, outputTokens); this.tzOutputTokens.inc(outputTokens) }
+    }
+    if (o.ttftMs !== undefined && o.inference !== undefined) {
+      this.ttft.observe({ function: labels.function, variant: L.variant(served.variantName), model: labels.model, provider: L.provider(served.providerName) }, o.ttftMs / 1000)
+    }
+    // TensorZero counts requests whose target resolved (the function exists), whatever their outcome.
+    if (o.target !== undefined && o.passthrough !== true) {
+      const tz: Record<string, string> = { endpoint: TZ_ENDPOINTS[route] }
+      if (o.target.kind === 'function') tz.function_name = L.fn(o.target.functionName)
+      else if (o.target.kind === 'model') { tz.function_name = 'tensorzero::default'; tz.model_name = L.model(o.target.modelName) } else tz.model_name = L.model(o.target.modelName)
+      this.tzRequests.inc(tz)
+      this.tzInferences.inc(tz)
+    }
+    for (const step of routingSteps(o.attempts, (m, p) => L.routingIndex(m, p))) {
+      const fn = L.fn(step.to.functionName)
+      if (step.kind === 'retry') this.retries.inc({ function: fn, variant: L.variant(step.to.variantName), model: L.model(step.to.modelName) })
+      else if (step.kind === 'variant') this.fallbacks.inc({ kind: 'variant', function: fn, from: L.variant(step.from.variantName), to: L.variant(step.to.variantName) })
+      else this.fallbacks.inc({ kind: 'provider', function: fn, from: `${L.model(step.from.modelName)}/${L.provider(step.from.providerName)}`, to: `${L.model(step.to.modelName)}/${L.provider(step.to.providerName)}` })
+    }
+  }
+
+  private onAttempt (a: AttemptRecord): void {
+    const L = this.labels
+    const outcome = ATTEMPT_OUTCOMES[a.outcome] ?? 'other'
+    const model = L.model(a.modelName)
+    const provider = L.provider(a.providerName)
+    this.attempts.inc({ function: L.fn(a.functionName), variant: L.variant(a.variantName), model, provider, outcome })
+    this.attemptDuration.observe({ model, provider, outcome }, a.durationMs / 1000)
+  }
+
+  private onInference (r: InferenceRecord): void {
+    const L = this.labels
+    const m = r.modelInferences.at(-1)
+    this.inferences.inc({ function: L.fn(r.functionName), variant: L.variant(r.variantName), model: L.model(m?.modelName), provider: L.provider(m?.providerName), stream: String(r.stream) })
+  }
+
+  private onFeedback (f: FeedbackRecord): void {
+    const metric = this.labels.metric(f.metricName)
+    this.feedback.inc({ metric, type: f.metricType })
+    this.tzRequests.inc({ endpoint: 'feedback', metric_name: metric })
+  }
+}

@@ -1,0 +1,165 @@
+// The validated, resolved configuration. The loader checks every field once; everything downstream trusts these types.
+import type { JsonMode, ToolChoice } from './types.ts'
+
+/** Where a config value came from, for `file:line:col` messages. */
+export interface SourceRef { file: string; line: number; col: number }
+
+export interface ConfigDiagnostic extends SourceRef {
+  severity: 'error' | 'warning'
+  message: string
+}
+
+export interface TimeoutsConfig {
+  nonStreamingTotalMs?: number
+  streamingTtftMs?: number
+  streamingTotalMs?: number
+}
+
+/** `api_key_location` parsed. `default` means the adapter's default env var. */
+export type KeyLocation =
+  | { kind: 'env'; name: string }
+  | { kind: 'path'; path: string }
+  | { kind: 'path_from_env'; name: string }
+  | { kind: 'dynamic'; name: string }
+  | { kind: 'none' }
+
+export interface ProviderConfig {
+  name: string
+  type: string
+  modelName: string
+  apiBase?: string
+  /** Resolved: explicit location, else the type's default env var, else none. */
+  keyLocation: KeyLocation
+  timeouts: TimeoutsConfig
+  extraBody?: Array<{ pointer: string; value?: unknown; delete?: boolean }>
+  extraHeaders?: Array<{ name: string; value?: string; delete?: boolean }>
+  /** Keys specific to a provider type (e.g. azure deployment_id, gemini location) kept as given. */
+  options: Record<string, unknown>
+  source: SourceRef
+}
+
+export interface ModelConfig {
+  name: string
+  routing: string[]
+  providers: Map<string, ProviderConfig>
+  timeouts: TimeoutsConfig
+  /** Built from a `provider::model` shorthand rather than a `[models.*]` table. */
+  shorthand: boolean
+  source: SourceRef
+}
+
+export interface EmbeddingModelConfig extends ModelConfig {}
+
+export interface RetryConfig { numRetries: number; maxDelayS: number }
+
+export interface TemplateRef { path: string; source: SourceRef }
+
+export interface VariantConfig {
+  name: string
+  type: string
+  /** Only `chat_completion` is served by the core; other types load and fail clearly at request time. */
+  served: boolean
+  model?: string
+  weight?: number
+  templates: { system?: TemplateRef; user?: TemplateRef; assistant?: TemplateRef; [name: string]: TemplateRef | undefined }
+  temperature?: number
+  maxTokens?: number
+  topP?: number
+  seed?: number
+  presencePenalty?: number
+  frequencyPenalty?: number
+  stopSequences?: string[]
+  jsonMode?: JsonMode
+  /** `reasoning_effort` as given (e.g. "low"); passed to providers that understand it. */
+  reasoningEffort?: string
+  retries: RetryConfig
+  timeouts: TimeoutsConfig
+  extraBody?: Array<{ pointer: string; value?: unknown; delete?: boolean }>
+  extraHeaders?: Array<{ name: string; value?: string; delete?: boolean }>
+  /** The raw table, for variant types the core does not serve (best_of_n, mixture_of_n, dicl, chain_of_thought). */
+  raw: Record<string, unknown>
+  source: SourceRef
+}
+
+export type Experimentation =
+  | { type: 'uniform' }
+  | { type: 'legacy_weights' }
+  | { type: 'static'; candidates: Map<string, number>; fallbacks: string[] }
+
+export interface FunctionConfig {
+  name: string
+  type: 'chat' | 'json'
+  variants: Map<string, VariantConfig>
+  /** Variant names sorted, the order sampling walks. */
+  sortedVariantNames: string[]
+  experimentation: Experimentation
+  schemas: { system?: SchemaRef; user?: SchemaRef; assistant?: SchemaRef; [name: string]: SchemaRef | undefined }
+  tools: string[]
+  toolChoice: ToolChoice
+  parallelToolCalls?: boolean
+  outputSchema?: SchemaRef
+  description?: string
+  source: SourceRef
+}
+
+export interface SchemaRef { path: string; schema: Record<string, unknown>; source: SourceRef }
+
+export interface MetricConfig {
+  name: string
+  type: 'boolean' | 'float' | 'comment' | 'demonstration'
+  optimize: 'max' | 'min'
+  level: 'inference' | 'episode'
+  source: SourceRef
+}
+
+export interface ToolConfig {
+  name: string
+  /** Name sent to the model (`name` key), defaults to the table key. */
+  wireName: string
+  description: string
+  parameters: SchemaRef
+  strict: boolean
+  source: SourceRef
+}
+
+export interface GatewayConfig {
+  bindAddress?: string
+  observabilityEnabled?: boolean
+  batchWrites: { enabled: boolean; flushIntervalMs: number; maxRows: number }
+  debug: boolean
+}
+
+export interface TensorZeroConfig {
+  files: string[]
+  gateway: GatewayConfig
+  models: Map<string, ModelConfig>
+  embeddingModels: Map<string, EmbeddingModelConfig>
+  functions: Map<string, FunctionConfig>
+  metrics: Map<string, MetricConfig>
+  tools: Map<string, ToolConfig>
+}
+
+/** Route target of the per-service file. */
+export type RouteTarget =
+  | { kind: 'function'; functionName: string; variantName?: string }
+  | { kind: 'model'; modelName: string }
+  | { kind: 'embedding_model'; modelName: string }
+
+export interface SidecarConfig {
+  file?: string
+  service: string
+  unmatched: 'reject' | 'passthrough'
+  passthroughUpstream?: string
+  /** `Authorization` value sent to the passthrough upstream (from `passthrough_api_key_location`); the client's is never forwarded. */
+  passthroughAuthorization?: string
+  /** Exact names, checked first. */
+  exactRoutes: Map<string, RouteTarget>
+  /** Glob routes in file order. */
+  globRoutes: Array<{ pattern: string; regex: RegExp; target: RouteTarget }>
+}
+
+export interface LoadedConfig {
+  tensorzero: TensorZeroConfig
+  sidecar: SidecarConfig
+  warnings: ConfigDiagnostic[]
+}

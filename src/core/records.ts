@@ -1,0 +1,71 @@
+// The seam between inference and everything that records it (ClickHouse rows, metrics, logs).
+// The request path calls observers synchronously; an observer must only enqueue, never block.
+import type { Input, OutputBlock, FinishReason, ToolParams, InferenceParams, ModelRequest } from './types.ts'
+
+export interface ModelInferenceRecord {
+  id: string
+  modelName: string
+  providerName: string
+  providerType: string
+  rawRequest: string
+  rawResponse: string
+  inputTokens?: number
+  outputTokens?: number
+  responseTimeMs: number
+  ttftMs?: number
+  /** What the model was actually sent (rendered system and messages). */
+  request: ModelRequest
+  output: OutputBlock[]
+  finishReason?: FinishReason
+  cached: boolean
+}
+
+export interface InferenceRecord {
+  inferenceId: string
+  episodeId: string
+  functionName: string
+  functionType: 'chat' | 'json'
+  variantName: string
+  input: Input
+  output: OutputBlock[]
+  /** JSON functions: the raw text and its parse (null when invalid), and the schema used. */
+  jsonOutput?: { raw: string | null; parsed: unknown }
+  outputSchema?: Record<string, unknown>
+  toolParams?: ToolParams
+  inferenceParams: InferenceParams
+  processingTimeMs: number
+  ttftMs?: number
+  tags: Record<string, string>
+  extraBody?: unknown
+  finishReason?: FinishReason
+  modelInferences: ModelInferenceRecord[]
+  stream: boolean
+}
+
+export interface AttemptRecord {
+  functionName?: string
+  variantName?: string
+  modelName: string
+  providerName: string
+  providerType: string
+  outcome: 'ok' | 'timeout' | 'rate_limit' | 'server' | 'client' | 'connection' | 'bad_response' | 'credentials' | 'unsupported'
+  durationMs: number
+  message?: string
+}
+
+export interface FeedbackRecord {
+  feedbackId: string
+  metricName: string
+  metricType: 'boolean' | 'float' | 'comment' | 'demonstration'
+  targetId: string
+  targetType: 'inference' | 'episode'
+  value: unknown
+  tags: Record<string, string>
+}
+
+/** Receives what happened. Every method is optional and must return quickly. */
+export interface InferenceObserver {
+  onInference? (record: InferenceRecord): void
+  onAttempt? (attempt: AttemptRecord): void
+  onFeedback? (record: FeedbackRecord): void
+}

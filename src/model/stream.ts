@@ -1,0 +1,44 @@
+// Folds stream deltas into the output a non-streaming call would have returned, for the stored rows and usage.
+import type { OutputBlock, StreamDelta, Usage, FinishReason, ToolCallBlock } from '../core/types.ts'
+
+export class StreamCollector {
+  private text = ''
+  private thought = ''
+  private readonly toolCalls = new Map<number, ToolCallBlock>()
+  usage: Usage = {}
+  finishReason?: FinishReason
+  chunks = 0
+
+  add (delta: StreamDelta): void {
+    this.chunks++
+    if (delta.text !== undefined) this.text += delta.text
+    if (delta.thought !== undefined) this.thought += delta.thought
+    if (delta.toolCalls !== undefined) {
+      for (const piece of delta.toolCalls) {
+        let call = this.toolCalls.get(piece.index)
+        if (call === undefined) {
+          call = { type: 'tool_call', id: '', name: '', arguments: '' }
+          this.toolCalls.set(piece.index, call)
+        }
+        if (piece.id !== undefined) call.id += piece.id
+        if (piece.name !== undefined) call.name += piece.name
+        if (piece.arguments !== undefined) call.arguments += piece.arguments
+      }
+    }
+    if (delta.usage !== undefined) {
+      // Providers report usage cumulatively or once at the end; keep the largest figure seen.
+      if (delta.usage.inputTokens !== undefined) this.usage.inputTokens = Math.max(this.usage.inputTokens ?? 0, delta.usage.inputTokens)
+      if (delta.usage.outputTokens !== undefined) this.usage.outputTokens = Math.max(this.usage.outputTokens ?? 0, delta.usage.outputTokens)
+    }
+    if (delta.finishReason !== undefined) this.finishReason = delta.finishReason
+  }
+
+  output (): OutputBlock[] {
+    const blocks: OutputBlock[] = []
+    if (this.thought !== '') blocks.push({ type: 'thought', text: this.thought })
+    if (this.text !== '') blocks.push({ type: 'text', text: this.text })
+    const indexes = [...this.toolCalls.keys()].sort((a, b) => a - b)
+    for (const i of indexes) blocks.push(this.toolCalls.get(i) as ToolCallBlock)
+    return blocks
+  }
+}

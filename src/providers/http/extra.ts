@@ -1,0 +1,101 @@
+// `extra_body` / `extra_headers` application (TensorZero semantics): provider-level entries first, then the
+// request's (variant and inference level, already in precedence order), so later entries win.
+// Provider-agnostic; lives here until a second HTTP adapter needs it.
+import type { ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
+import { ProviderError, type ProviderContext } from '../adapter.ts'
+
+type Filtered = { variantName?: string; modelProviderName?: string }
+
+/** Whether an entry's `variantName` / `modelProviderName` filters select this call. Unset filters match everything. */
+export function entryApplies (entry: Filtered, ctx: ProviderContext): boolean {
+  if (entry.variantName !== undefined && entry.variantName !== ctx.variantName) return false
+  const mp = entry.modelProviderName
+  if (mp !== undefined) {
+    const name = ctx.provider.name
+    if (mp === name) return true
+    if (ctx.modelName !== undefined &&
+      (mp === `tensorzero::model_name::${ctx.modelName}::provider_name::${name}` || mp === `${ctx.modelName}::${name}`)) return true
+    return false
+  }
+  return true
+}
+
+function decodeToken (t: string): string {
+  return t.indexOf('~') < 0 ? t : t.replace(/~1/g, '/').replace(/~0/g, '~')
+}
+
+function isContainer (v: unknown): v is Record<string, unknown> | unknown[] {
+  return typeof v === 'object' && v !== null
+}
+
+/** Set (creating missing objects) or delete the value at a JSON pointer (RFC 6901) inside `root`, in place. */
+export function applyPointer (root: Record<string, unknown>, pointer: string, op: { value?: unknown; delete?: boolean }): void {
+  if (pointer === '' || pointer[0] !== '/') {
+    throw new ProviderError(`extra_body pointer \`${pointer}\` must start with \`/\``, 'client')
+  }
+  const tokens = pointer.slice(1).split('/').map(decodeToken)
+  if (tokens.includes('__proto__')) throw new ProviderError(`extra_body pointer \`${pointer}\` may not contain \`__proto__\``, 'client')
+  let cur: Record<string, unknown> | unknown[] = root
+  for (let i = 0; i < tokens.length - 1; i++) {
+    const tok = tokens[i]
+    const next: unknown = Array.isArray(cur) ? cur[Number(tok)] : cur[tok]
+    if (isContainer(next)) {
+      cur = next
+      continue
+    }
+    if (op.delete === true) return // nothing to delete
+    if (next !== undefined) {
+      throw new ProviderError(`extra_body pointer \`${pointer}\`: \`${tokens.slice(0, i + 1).join('/')}\` is not an object`, 'client')
+    }
+    const created: Record<string, unknown> = {}
+    if (Array.isArray(cur)) cur[Number(tok)] = created
+    else cur[tok] = created
+    cur = created
+  }
+  const last = tokens[tokens.length - 1]
+  if (Array.isArray(cur)) {
+    if (op.delete === true) {
+      const idx = Number(last)
+      if (Number.isInteger(idx) && idx >= 0 && idx < cur.length) cur.splice(idx, 1)
+      return
+    }
+    if (last === '-') cur.push(op.value)
+    else {
+      const idx = Number(last)
+      if (!Number.isInteger(idx) || idx < 0) throw new ProviderError(`extra_body pointer \`${pointer}\`: bad array index \`${last}\``, 'client')
+      cur[idx] = op.value
+    }
+    return
+  }
+  if (op.delete === true) delete cur[last]
+  else cur[last] = op.value
+}
+
+/** Apply provider-level then request-level body patches whose filters match. */
+export function applyExtraBody (
+  body: Record<string, unknown>,
+  providerPatches: Array<{ pointer: string; value?: unknown; delete?: boolean }> | undefined,
+  requestPatches: ExtraBodyPatch[] | undefined,
+  ctx: ProviderContext
+): void {
+  if (providerPatches !== undefined) for (const p of providerPatches) applyPointer(body, p.pointer, p)
+  if (requestPatches !== undefined) {
+    for (const p of requestPatches) if (entryApplies(p, ctx)) applyPointer(body, p.pointer, p)
+  }
+}
+
+/** Apply provider-level then request-level header entries (names lower-cased; `delete` removes). */
+export function applyExtraHeaders (
+  headers: Record<string, string>,
+  providerHeaders: Array<{ name: string; value?: string; delete?: boolean }> | undefined,
+  requestHeaders: ExtraHeader[] | undefined,
+  ctx: ProviderContext
+): void {
+  const apply = (h: { name: string; value?: string; delete?: boolean }): void => {
+    const name = h.name.toLowerCase()
+    if (h.delete === true || h.value === undefined) delete headers[name]
+    else headers[name] = h.value
+  }
+  if (providerHeaders !== undefined) for (const h of providerHeaders) apply(h)
+  if (requestHeaders !== undefined) for (const h of requestHeaders) if (entryApplies(h, ctx)) apply(h)
+}

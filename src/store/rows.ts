@@ -1,0 +1,309 @@
+// Pure row builders: an InferenceRecord / FeedbackRecord becomes rows of TensorZero's ClickHouse tables,
+// in the shapes a TensorZero gateway (2026.x) writes them, so its UI reads sidecar rows as its own.
+//
+// Shapes (read from TensorZero's source, tensorzero-core):
+// - `input`: StoredInput `{"system"?:…, "messages":[{"role","content":[…]}]}`; text blocks are `{"type":"text","text":…}`
+//   (the old `{"type":"text","value":…}` form is legacy), template blocks `{"type":"template","name","arguments"}`,
+//   tool calls `{"type":"tool_call","id","name","arguments"(string)}`, tool results `{"type":"tool_result","name","result","id"}`,
+//   files `{"type":"file","source_url","mime_type","storage_path":{"kind":{"type":"disabled"},"path"},"detail"?}`.
+// - chat `output`: ContentBlockChatOutput; tool calls `{"type":"tool_call","id","raw_name","raw_arguments","name"|null,"arguments"|null}`.
+// - json `output`: `{"raw":…, "parsed":…}`; `auxiliary_content` the other blocks (`[]` when none).
+// - tool columns: `tool_params` (legacy `{"tools_available","tool_choice","parallel_tool_calls"}`, "" when no tools),
+//   `dynamic_tools` (JSON strings of `{"type":"function",…}` for tools not in the function's config),
+//   `allowed_tools` (`{"tools":[config names],"choice":"function_default"}`), `tool_choice` (`auto`, or `{"specific":"t"}`),
+//   `parallel_tool_calls`; all NULL/empty when the inference had no tools.
+// - `inference_params`: `{"chat_completion":{temperature,max_tokens,seed,top_p,presence_penalty,frequency_penalty,json_mode,stop_sequences,reasoning_effort}}`, absent keys skipped.
+// - `extra_body`: the request's extra_body entries as a JSON array (`[]` when none).
+// - ModelInference token counts of 0 are stored as NULL (TensorZero does the same to keep aggregates honest).
+import { createHash } from 'node:crypto'
+import { v7 as uuidv7 } from 'uuid'
+import { Ajv } from 'ajv'
+import type { ValidateFunction } from 'ajv'
+import type { InferenceRecord, ModelInferenceRecord, FeedbackRecord } from '../core/records.ts'
+import type { ContentBlock, Input, InferenceParams, Message, OutputBlock, ToolChoice, ToolDefinition, ToolParams } from '../core/types.ts'
+import type { TensorZeroConfig } from '../core/config.ts'
+
+export type TableName =
+  | 'ChatInference' | 'JsonInference' | 'ModelInference'
+  | 'BooleanMetricFeedback' | 'FloatMetricFeedback' | 'CommentFeedback' | 'DemonstrationFeedback'
+
+/** Tables in the order a segment ships them: inference rows before the rows that refer to them. */
+export const TABLE_ORDER: readonly TableName[] = [
+  'ChatInference', 'JsonInference', 'ModelInference',
+  'BooleanMetricFeedback', 'FloatMetricFeedback', 'CommentFeedback', 'DemonstrationFeedback'
+]
+
+export interface TableRow { table: TableName; row: Record<string, unknown> }
+
+export interface RowContext {
+  /** The sidecar's service name, added as tag `service`. */
+  service: string
+  /** Used to tell a function's configured (static) tools from tools the request added (dynamic). */
+  config?: TensorZeroConfig
+  /** Id generator for ModelInference rows (tests pass a fixed one). Default UUIDv7. */
+  newId?: () => string
+}
+
+// ---------------------------------------------------------------- input
+
+export function storedInput (input: Input): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  if (input.system !== undefined) out.system = input.system
+  out.messages = input.messages.map(storedMessage)
+  return out
+}
+
+export function storedMessage (m: Message): Record<string, unknown> {
+  return { role: m.role, content: m.content.map(storedContentBlock) }
+}
+
+export function storedContentBlock (b: ContentBlock): Record<string, unknown> {
+  switch (b.type) {
+    case 'text': return { type: 'text', text: b.text }
+    case 'raw_text': return { type: 'raw_text', value: b.value }
+    case 'template': return { type: 'template', name: b.name, arguments: b.arguments }
+    case 'tool_call': return { type: 'tool_call', id: b.id, name: b.name, arguments: b.arguments }
+    case 'tool_result': return { type: 'tool_result', name: b.name, result: b.result, id: b.id }
+    case 'image': return storedFile(b.url, b.detail)
+    default: return { ...(b as Record<string, unknown>) }
+  }
+}
+
+const EXT_BY_MIME: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/gif': 'gif', 'image/webp': 'webp', 'application/pdf': 'pdf' }
+
+/**
+ * TensorZero stores files in object storage and keeps a pointer. The sidecar has no object store: it records the
+ * pointer a gateway with `object_storage.type = "disabled"` would record (content-addressed path, nothing uploaded).
+ * For an http(s) URL the sidecar does not download the file, so the path hashes the URL instead of the bytes.
+ */
+function storedFile (url: string, detail?: string): Record<string, unknown> {
+  let mime = 'application/octet-stream'
+  let hashInput: Buffer | string = url
+  let sourceUrl: string | null = url
+  const m = /^data:([^;,]+)?(;base64)?,(.*)$/s.exec(url)
+  if (m !== null) {
+    mime = m[1] ?? 'text/plain'
+    hashInput = m[2] !== undefined ? Buffer.from(m[3], 'base64') : decodeURIComponent(m[3])
+    sourceUrl = null
+  } else {
+    const ext = /\.([a-z0-9]+)(?:\?|#|$)/i.exec(url)?.[1]?.toLowerCase()
+    const byExt = Object.entries(EXT_BY_MIME).find(([, e]) => e === ext || (ext === 'jpeg' && e === 'jpg'))
+    if (byExt !== undefined) mime = byExt[0]
+  }
+  const hash = createHash('sha256').update(hashInput).digest('hex')
+  const ext = EXT_BY_MIME[mime] ?? 'bin'
+  const out: Record<string, unknown> = {
+    type: 'file',
+    source_url: sourceUrl,
+    mime_type: mime,
+    storage_path: { kind: { type: 'disabled' }, path: `observability/files/${hash}.${ext}` }
+  }
+  if (detail !== undefined) out.detail = detail
+  return out
+}
+
+// ---------------------------------------------------------------- output
+
+/** ModelInference `output`: ContentBlockOutput (tool call arguments stay the raw string). */
+export function modelOutputBlock (b: OutputBlock): Record<string, unknown> {
+  switch (b.type) {
+    case 'text': return { type: 'text', text: b.text }
+    case 'tool_call': return { type: 'tool_call', id: b.id, name: b.name, arguments: b.arguments }
+    case 'thought': return { type: 'thought', text: b.text }
+    default: return { ...(b as Record<string, unknown>) }
+  }
+}
+
+const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false })
+const validators = new WeakMap<object, ValidateFunction | null>()
+
+/** Compiles (once per schema object) and runs a JSON Schema; a schema that does not compile accepts nothing. */
+export function validateAgainst (schema: Record<string, unknown>, value: unknown): { ok: boolean; message?: string } {
+  let v = validators.get(schema)
+  if (v === undefined) {
+    try { v = ajv.compile(schema) } catch { v = null }
+    validators.set(schema, v)
+  }
+  if (v === null) return { ok: false, message: 'schema does not compile' }
+  const ok = v(value)
+  return ok ? { ok: true } : { ok: false, message: ajv.errorsText(v.errors) }
+}
+
+/** Chat `output` blocks, with tool calls validated against the tools the inference offered, as TensorZero does. */
+export function chatOutputBlocks (output: OutputBlock[], tools: ToolDefinition[] | undefined): Array<Record<string, unknown>> {
+  return output.map(b => {
+    if (b.type !== 'tool_call') return modelOutputBlock(b)
+    const tool = tools?.find(t => t.name === b.name)
+    let args: unknown = null
+    if (tool !== undefined) {
+      try {
+        const parsed: unknown = JSON.parse(b.arguments)
+        if (validateAgainst(tool.parameters, parsed).ok) args = parsed
+      } catch { /* invalid JSON: arguments stay null */ }
+    }
+    return { type: 'tool_call', id: b.id, raw_name: b.name, raw_arguments: b.arguments, name: tool === undefined ? null : b.name, arguments: args }
+  })
+}
+
+// ---------------------------------------------------------------- params
+
+export function inferenceParamsJson (p: InferenceParams): string {
+  const cc: Record<string, unknown> = {}
+  // TensorZero's ChatCompletionInferenceParams field order; None fields are skipped.
+  for (const key of ['temperature', 'max_tokens', 'seed', 'top_p', 'presence_penalty', 'frequency_penalty', 'json_mode', 'stop_sequences', 'reasoning_effort'] as const) {
+    if (p[key] !== undefined) cc[key] = p[key]
+  }
+  return JSON.stringify({ chat_completion: cc })
+}
+
+function toolChoiceValue (c: ToolChoice): unknown {
+  return typeof c === 'string' ? c : { specific: c.specific }
+}
+
+function functionTool (t: ToolDefinition): Record<string, unknown> {
+  return { description: t.description, parameters: t.parameters, name: t.name, strict: t.strict }
+}
+
+export interface ToolColumns {
+  tool_params: string
+  dynamic_tools: string[]
+  dynamic_provider_tools: string[]
+  allowed_tools: string | null
+  tool_choice: string | null
+  parallel_tool_calls: boolean | null
+}
+
+export function toolColumns (functionName: string, tp: ToolParams | undefined, config?: TensorZeroConfig): ToolColumns {
+  if (tp === undefined || tp.tools.length === 0) {
+    return { tool_params: '', dynamic_tools: [], dynamic_provider_tools: [], allowed_tools: null, tool_choice: null, parallel_tool_calls: null }
+  }
+  const fn = config?.functions.get(functionName)
+  const staticKeys = fn?.tools ?? []
+  const staticWireNames = new Set(staticKeys.map(k => config?.tools.get(k)?.wireName ?? k))
+  const dynamic = tp.tools.filter(t => !staticWireNames.has(t.name))
+  const choice = toolChoiceValue(tp.toolChoice)
+  const parallel = tp.parallelToolCalls ?? null
+  return {
+    tool_params: JSON.stringify({ tools_available: tp.tools.map(functionTool), tool_choice: choice, parallel_tool_calls: parallel }),
+    dynamic_tools: dynamic.map(t => JSON.stringify({ type: 'function', ...functionTool(t) })),
+    dynamic_provider_tools: [],
+    allowed_tools: JSON.stringify({ tools: staticKeys, choice: 'function_default' }),
+    tool_choice: typeof choice === 'string' ? choice : JSON.stringify(choice),
+    parallel_tool_calls: parallel
+  }
+}
+
+/** TensorZero's `extra_body` column: the request-level entries as a JSON array. */
+export function extraBodyJson (extraBody: unknown): string {
+  if (!Array.isArray(extraBody)) return extraBody === undefined || extraBody === null ? '[]' : JSON.stringify(extraBody)
+  return JSON.stringify(extraBody.map((e: Record<string, unknown>) => {
+    const o: Record<string, unknown> = {}
+    if (e.variantName !== undefined) o.variant_name = e.variantName
+    if (e.modelProviderName !== undefined) o.model_provider_name = e.modelProviderName
+    o.pointer = e.pointer
+    if (e.delete === true) o.delete = true
+    else o.value = e.value
+    return o
+  }))
+}
+
+// ---------------------------------------------------------------- rows
+
+function u32 (n: number | undefined | null): number | null {
+  if (n === undefined || n === null || !Number.isFinite(n)) return null
+  return Math.min(0xffffffff, Math.max(0, Math.round(n)))
+}
+
+function tokens (n: number | undefined): number | null {
+  const v = u32(n)
+  return v === null || v === 0 ? null : v
+}
+
+export function modelInferenceRow (rec: InferenceRecord, mi: ModelInferenceRecord, ctx: RowContext): Record<string, unknown> {
+  return {
+    id: mi.id !== '' ? mi.id : (ctx.newId ?? uuidv7)(),
+    inference_id: rec.inferenceId,
+    raw_request: mi.rawRequest,
+    raw_response: mi.rawResponse,
+    model_name: mi.modelName,
+    model_provider_name: mi.providerName,
+    input_tokens: tokens(mi.inputTokens),
+    output_tokens: tokens(mi.outputTokens),
+    response_time_ms: u32(mi.responseTimeMs),
+    ttft_ms: u32(mi.ttftMs),
+    system: mi.request.system ?? null,
+    input_messages: JSON.stringify(mi.request.messages.map(storedMessage)),
+    output: JSON.stringify(mi.output.map(modelOutputBlock)),
+    cached: mi.cached,
+    finish_reason: mi.finishReason ?? null,
+    snapshot_hash: null,
+    cost: null,
+    provider_cache_read_input_tokens: null,
+    provider_cache_write_input_tokens: null,
+    function_name: rec.functionName,
+    variant_name: rec.variantName
+  }
+}
+
+/** One finished inference → its ChatInference/JsonInference row and one ModelInference row per model call. */
+export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[] {
+  const tags = { ...rec.tags, service: ctx.service }
+  const common = {
+    id: rec.inferenceId,
+    function_name: rec.functionName,
+    variant_name: rec.variantName,
+    episode_id: rec.episodeId,
+    input: JSON.stringify(storedInput(rec.input))
+  }
+  const rows: TableRow[] = []
+  if (rec.functionType === 'json') {
+    const json = rec.jsonOutput ?? { raw: rec.output.filter(b => b.type === 'text').map(b => (b as { text: string }).text).join(''), parsed: null }
+    rows.push({
+      table: 'JsonInference',
+      row: {
+        ...common,
+        output: JSON.stringify({ raw: json.raw, parsed: json.parsed ?? null }),
+        output_schema: JSON.stringify(rec.outputSchema ?? {}),
+        inference_params: inferenceParamsJson(rec.inferenceParams),
+        processing_time_ms: u32(rec.processingTimeMs),
+        tags,
+        extra_body: extraBodyJson(rec.extraBody),
+        auxiliary_content: JSON.stringify(rec.output.filter(b => b.type === 'thought').map(modelOutputBlock)),
+        ttft_ms: rec.stream ? u32(rec.ttftMs) : null,
+        snapshot_hash: null
+      }
+    })
+  } else {
+    const { tool_params: toolParams, ...tools } = toolColumns(rec.functionName, rec.toolParams, ctx.config)
+    rows.push({
+      table: 'ChatInference',
+      row: {
+        ...common,
+        output: JSON.stringify(chatOutputBlocks(rec.output, rec.toolParams?.tools)),
+        tool_params: toolParams,
+        inference_params: inferenceParamsJson(rec.inferenceParams),
+        processing_time_ms: u32(rec.processingTimeMs),
+        tags,
+        extra_body: extraBodyJson(rec.extraBody),
+        ttft_ms: rec.stream ? u32(rec.ttftMs) : null,
+        ...tools,
+        snapshot_hash: null
+      }
+    })
+  }
+  for (const mi of rec.modelInferences) rows.push({ table: 'ModelInference', row: modelInferenceRow(rec, mi, ctx) })
+  return rows
+}
+
+export function feedbackRow (f: FeedbackRecord): TableRow {
+  switch (f.metricType) {
+    case 'boolean':
+      return { table: 'BooleanMetricFeedback', row: { id: f.feedbackId, target_id: f.targetId, metric_name: f.metricName, value: f.value === true, tags: f.tags, snapshot_hash: null } }
+    case 'float':
+      return { table: 'FloatMetricFeedback', row: { id: f.feedbackId, target_id: f.targetId, metric_name: f.metricName, value: Number(f.value), tags: f.tags, snapshot_hash: null } }
+    case 'comment':
+      return { table: 'CommentFeedback', row: { id: f.feedbackId, target_id: f.targetId, target_type: f.targetType, value: String(f.value), tags: f.tags, snapshot_hash: null } }
+    case 'demonstration':
+      return { table: 'DemonstrationFeedback', row: { id: f.feedbackId, inference_id: f.targetId, value: typeof f.value === 'string' ? f.value : JSON.stringify(f.value), tags: f.tags, snapshot_hash: null } }
+  }
+}

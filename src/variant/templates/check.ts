@@ -1,0 +1,26 @@
+// Config-time check of every template a function variant names: it must compile (with its includes).
+// Called by the config loader, so `tz-sidecar validate` reports a template that does not parse at its file and line.
+import type { Diagnostics } from '../../config/diagnostics.ts'
+import type { TensorZeroConfig } from '../../core/config.ts'
+import { compileTemplateFile } from './engine.ts'
+
+export function checkTemplates (config: TensorZeroConfig, diags: Diagnostics): void {
+  const seen = new Set<string>()
+  for (const fn of config.functions.values()) {
+    for (const variant of fn.variants.values()) {
+      for (const [name, ref] of Object.entries(variant.templates)) {
+        if (ref === undefined || seen.has(ref.path)) continue
+        seen.add(ref.path)
+        const { problems } = compileTemplateFile(ref.path)
+        const key = ['system', 'user', 'assistant'].includes(name) && variant.raw[`${name}_template`] !== undefined
+          ? `${name}_template`
+          : `templates.${name}.path`
+        for (const p of problems) {
+          diags.error({ file: p.file, line: p.line, col: p.col },
+            `${p.message} (template of \`functions.${fn.name}.variants.${variant.name}.${key}\`, ` +
+            `${ref.source.file}:${ref.source.line}:${ref.source.col})`)
+        }
+      }
+    }
+  }
+}

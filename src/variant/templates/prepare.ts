@@ -1,0 +1,159 @@
+// TensorZero's template semantics for `chat_completion` variants (tensorzero-core variant/chat_completion):
+//
+// System message
+// - variant has a system template:
+//   - declared as `system_template` and the function has no `system_schema` (a "legacy" template): rendered with
+//     `{system_text: <the system text, or null>}`; template arguments are an error;
+//   - otherwise (a schema, or `templates.system.path`): rendered with the arguments object, the text, or null;
+// - no template: text as is; arguments are an error.
+// User/assistant messages, block by block
+// - text: wrapped by the role's legacy template (`user_template` / `assistant_template`) as `{user_text}` /
+//   `{assistant_text}`; otherwise as is;
+// - template arguments (`tensorzero::template` name, or the role for `tensorzero::arguments` / bare objects):
+//   rendered by the variant's template of that name (`<role>_template` or `templates.<name>.path`); a legacy template
+//   without a schema takes text only;
+// - `tensorzero::raw_text`: as is, never wrapped; tool calls, tool results and images: unchanged.
+// Before any variant runs, arguments (and text where a schema applies) are validated against the function's schemas:
+// failure is a 400 `JSON Schema validation failed`, as TensorZero's input validation.
+import type { FunctionConfig, TensorZeroConfig, VariantConfig } from '../../core/config.ts'
+import type { ContentBlock, Input, Message, Role } from '../../core/types.ts'
+import type { MessagePreparer } from '../chat-completion.ts'
+import { GatewayError } from '../../core/errors.ts'
+import { compileTemplateFile, TemplateRenderError } from './engine.ts'
+import type { CompiledTemplate } from './engine.ts'
+import { assertMatchesSchema } from '../../core/json-schema.ts'
+
+const ROLES = ['system', 'user', 'assistant']
+
+/** Compiles every template of every function once; `prepare` only renders. */
+export class TemplateRenderer {
+  private readonly compiled = new Map<string, CompiledTemplate>()
+
+  constructor (config?: TensorZeroConfig) {
+    for (const fn of config?.functions.values() ?? []) {
+      for (const variant of fn.variants.values()) {
+        for (const ref of Object.values(variant.templates)) {
+          if (ref === undefined) continue
+          // A config that skipped the loader's check may hold a broken template: only its variant fails, at request time.
+          try { this.template(ref.path) } catch {}
+        }
+      }
+    }
+  }
+
+  /** The compiled template at `path` (compiled on first use if the config did not list it). */
+  template (file: string): CompiledTemplate {
+    let t = this.compiled.get(file)
+    if (t === undefined) {
+      const { compiled, problems } = compileTemplateFile(file)
+      if (compiled === undefined) {
+        throw new GatewayError(500, `template ${file} does not compile: ${problems.map(p => `${p.file}:${p.line}: ${p.message}`).join('; ')}`)
+      }
+      t = compiled
+      this.compiled.set(file, t)
+    }
+    return t
+  }
+
+  readonly prepare: MessagePreparer = (fn, variant, req) => ({
+    system: this.system(fn, variant, req.input.system),
+    messages: req.input.messages.map(m => this.message(fn, variant, m))
+  })
+
+  private render (fn: FunctionConfig, variant: VariantConfig, file: string, context: unknown): string {
+    try {
+      return this.template(file).render(context)
+    } catch (err) {
+      if (err instanceof TemplateRenderError) {
+        throw new GatewayError(400, `function \`${fn.name}\` variant \`${variant.name}\`: ${err.message}`)
+      }
+      throw err
+    }
+  }
+
+  private system (fn: FunctionConfig, variant: VariantConfig, system: Input['system']): string | undefined {
+    const template = variant.templates.system
+    if (template === undefined) {
+      if (system !== undefined && typeof system !== 'string') {
+        throw new GatewayError(400, `System message content is a template but variant \`${variant.name}\` of function \`${fn.name}\` has no system template`)
+      }
+      return system
+    }
+    if (isLegacy(fn, variant, 'system')) {
+      if (system !== undefined && typeof system !== 'string') {
+        throw new GatewayError(400, `System message content is template arguments, but function \`${fn.name}\` has no \`system_schema\`: ` +
+          `its \`system_template\` (variant \`${variant.name}\`) takes the system text, as \`system_text\``)
+      }
+      return this.render(fn, variant, template.path, { system_text: system ?? null })
+    }
+    return this.render(fn, variant, template.path, system ?? null)
+  }
+
+  private message (fn: FunctionConfig, variant: VariantConfig, message: Message): Message {
+    let changed = false
+    const content = message.content.map((block): ContentBlock => {
+      const out = this.block(fn, variant, message.role, block)
+      if (out !== block) changed = true
+      return out
+    })
+    return changed ? { role: message.role, content } : message
+  }
+
+  private block (fn: FunctionConfig, variant: VariantConfig, role: Role, block: ContentBlock): ContentBlock {
+    switch (block.type) {
+      case 'text': {
+        const template = variant.templates[role]
+        if (template === undefined || !isLegacy(fn, variant, role)) return block
+        return { type: 'text', text: this.render(fn, variant, template.path, { [`${role}_text`]: block.text }) }
+      }
+      case 'raw_text':
+        return { type: 'text', text: block.value }
+      case 'template': {
+        const template = variant.templates[block.name]
+        if (template === undefined) {
+          throw new GatewayError(400, `Template \`${block.name}\` not found: variant \`${variant.name}\` of function \`${fn.name}\` has no ` +
+            (ROLES.includes(block.name) ? `\`${block.name}_template\`` : `\`templates.${block.name}.path\``))
+        }
+        if (isLegacy(fn, variant, block.name)) {
+          throw new GatewayError(400, `${role} message content is template arguments, but function \`${fn.name}\` has no \`${block.name}_schema\`: ` +
+            `its \`${block.name}_template\` (variant \`${variant.name}\`) takes text, as \`${block.name}_text\``)
+        }
+        return { type: 'text', text: this.render(fn, variant, template.path, block.arguments) }
+      }
+      default:
+        return block
+    }
+  }
+}
+
+/** A role template declared as `<role>_template` whose function has no schema for it: it wraps plain text. */
+function isLegacy (fn: FunctionConfig, variant: VariantConfig, name: string): boolean {
+  return ROLES.includes(name) && variant.raw[`${name}_template`] !== undefined && fn.schemas[name] === undefined
+}
+
+/**
+ * Function-level input validation, before any variant runs (a failure is the client's: 400, no fallback):
+ * arguments against the schema of their template name, text against the role's schema where one exists.
+ */
+export function validateTemplateInput (fn: FunctionConfig, input: Input): void {
+  const systemSchema = fn.schemas.system
+  if (systemSchema !== undefined && input.system !== undefined) {
+    assertMatchesSchema(systemSchema.schema, input.system, 'the system message')
+  }
+  input.messages.forEach((message, i) => {
+    for (const block of message.content) {
+      if (block.type === 'template') {
+        const schema = fn.schemas[block.name]
+        if (schema !== undefined) assertMatchesSchema(schema.schema, block.arguments, `input message ${i} (${message.role}, template \`${block.name}\`)`)
+      } else if (block.type === 'text') {
+        const schema = fn.schemas[message.role]
+        if (schema !== undefined) assertMatchesSchema(schema.schema, block.text, `input message ${i} (${message.role} text)`)
+      }
+    }
+  })
+}
+
+/** The default preparer for a config: templates compiled now, rendered per request. */
+export function templatePreparer (config: TensorZeroConfig): MessagePreparer {
+  return new TemplateRenderer(config).prepare
+}
