@@ -4,10 +4,9 @@ import type { Gateway } from '../../src/gateway.ts'
 import type { StreamingInference, InferenceMeta } from '../../src/function/run.ts'
 import { modelOf, parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
 import { completionBody, ChunkWriter } from '../../src/endpoints/openai/chat-response.ts'
-import { toGatewayError, errorClassOf } from '../../src/core/inference-errors.ts'
+import { toGatewayError, errorClassOf, GatewayError } from '../../src/core/errors.ts'
 import type { Json } from '../../src/endpoints/openai/validate.ts'
 import { sendJson, writeChunk } from '../http/respond.ts'
-import { GatewayError } from '../../src/core/errors.ts'
 import type { RequestLog } from '../ops/request-log.ts'
 
 export interface ChatRouteDeps {

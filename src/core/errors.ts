@@ -1,4 +1,6 @@
-// Errors that reach a client. Every HTTP route turns a GatewayError into `{"error":{"message"}}` with its status.
+// Errors of every layer and the one mapping from an error to its class (metrics, logs) and to the status a client sees.
+// Every HTTP route turns a GatewayError into `{"error":{"message"}}` with its status.
+import { TimeoutError } from './deadline.ts'
 
 export class GatewayError extends Error {
   readonly status: number
@@ -27,4 +29,77 @@ export const notFound = (message: string): GatewayError => new GatewayError(404,
 
 export function errorBody (err: GatewayError): { error: { message: string; type: string } } {
   return { error: { message: err.message, type: err.type } }
+}
+
+/** A provider failure, classified so routing and metrics can act on it. */
+export type ErrorClass = 'timeout' | 'rate_limit' | 'server' | 'client' | 'connection' | 'bad_response' | 'credentials' | 'unsupported'
+
+export class ProviderError extends Error {
+  readonly errorClass: ErrorClass
+  readonly status?: number
+  /** Provider's raw body (for `raw_response` and debugging), never shown with credentials. */
+  readonly rawResponse?: string
+  readonly retryAfterMs?: number
+  constructor (message: string, errorClass: ErrorClass, opts: { status?: number; rawResponse?: string; retryAfterMs?: number } = {}) {
+    super(message)
+    this.name = 'ProviderError'
+    this.errorClass = errorClass
+    this.status = opts.status
+    this.rawResponse = opts.rawResponse
+    this.retryAfterMs = opts.retryAfterMs
+  }
+}
+
+// Failures of the routing layers, each keeping the failures beneath it so the final message lists every attempt.
+export class ModelProvidersFailed extends Error {
+  readonly modelName: string
+  readonly errors: Array<{ provider: string; error: Error }>
+  constructor (modelName: string, errors: Array<{ provider: string; error: Error }>) {
+    super(`All model providers failed to infer with errors: ${errors.map(e => `${e.provider}: ${e.error.message}`).join('; ')}`)
+    this.name = 'ModelProvidersFailed'
+    this.modelName = modelName
+    this.errors = errors
+  }
+
+  /** 429 when the last provider was rate limited, so clients back off; otherwise 500 (TensorZero's rule). */
+  get status (): number {
+    const last = this.errors.at(-1)?.error
+    return last instanceof ProviderError && last.errorClass === 'rate_limit' ? 429 : 500
+  }
+}
+
+export class VariantsFailed extends Error {
+  readonly functionName: string
+  readonly errors: Array<{ variant: string; error: Error }>
+  constructor (functionName: string, errors: Array<{ variant: string; error: Error }>) {
+    super(`All variants failed with errors: ${errors.map(e => `${e.variant}: ${e.error.message}`).join('; ')}`)
+    this.name = 'VariantsFailed'
+    this.functionName = functionName
+    this.errors = errors
+  }
+}
+
+/** The status and message a client sees for any failure of an inference. */
+export function toGatewayError (err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err
+  if (err instanceof VariantsFailed) return new GatewayError(502, err.message)
+  if (err instanceof ModelProvidersFailed) return new GatewayError(err.status, err.message)
+  if (err instanceof TimeoutError) return new GatewayError(408, err.message)
+  if (err instanceof ProviderError) return new GatewayError(err.errorClass === 'rate_limit' ? 429 : 500, err.message)
+  return new GatewayError(500, `internal error: ${(err as Error)?.message ?? String(err)}`)
+}
+
+/** Short class of an error for metrics and logs. */
+export function errorClassOf (err: unknown): string {
+  if (err instanceof TimeoutError) return 'timeout'
+  if (err instanceof ProviderError) return err.errorClass
+  if (err instanceof ModelProvidersFailed) return classOfLast(err.errors.map(e => e.error))
+  if (err instanceof VariantsFailed) return classOfLast(err.errors.map(e => e.error))
+  if (err instanceof GatewayError) return err.status < 500 ? 'client' : 'server'
+  return 'internal'
+}
+
+function classOfLast (errors: Error[]): string {
+  const last = errors.at(-1)
+  return last === undefined ? 'internal' : errorClassOf(last)
 }

@@ -42,6 +42,8 @@ export interface InferenceRecord {
   stream: boolean
 }
 
+export type AttemptKind = 'first' | 'retry' | 'provider_fallback' | 'variant_fallback'
+
 export interface AttemptRecord {
   functionName?: string
   variantName?: string
@@ -49,6 +51,11 @@ export interface AttemptRecord {
   providerName: string
   providerType: string
   outcome: 'ok' | 'timeout' | 'rate_limit' | 'server' | 'client' | 'connection' | 'bad_response' | 'credentials' | 'unsupported'
+  /**
+   * Why this attempt was made, decided where it was made: the first try of a request, a variant retry walking its
+   * model's routing again, the next provider of a routing after a failed one, or the next variant after a failed one.
+   */
+  kind: AttemptKind
   durationMs: number
   message?: string
 }

@@ -29,6 +29,15 @@ export async function inSpan<T> (name: string, attributes: () => Attributes, fn:
   })
 }
 
+/**
+ * Wraps `fn` so each call runs inside a span `name` (see `inSpan`): the cross-cutting concern lives here, once, and the
+ * wrapped function keeps its own signature. `attributes` sees the call's arguments and runs only for recording spans.
+ */
+export function traced<A extends unknown[], R> (name: string, attributes: (...args: A) => Attributes, fn: (...args: A) => Promise<R>,
+  handOff?: (result: R, span: Span) => boolean): (...args: A) => Promise<R> {
+  return async (...args: A) => await inSpan(name, () => attributes(...args), async () => await fn(...args), handOff)
+}
+
 /** Marks a span failed: status ERROR, the exception event, and `error.type`. */
 export function failSpan (span: Span, err: unknown): void {
   if (!span.isRecording()) return

@@ -11,9 +11,8 @@ import { cachedSamplingPlan, drawFor, variantOrder } from './experimentation.ts'
 import { buildModelRequest, inferVariant, streamVariant, plainMessages } from '../variant/chat-completion.ts'
 import type { MessagePreparer } from '../variant/chat-completion.ts'
 import type { CallContext } from '../model/route.ts'
-import { VariantsFailed } from '../core/inference-errors.ts'
+import { VariantsFailed, GatewayError } from '../core/errors.ts'
 import { StreamCollector } from '../model/stream.ts'
-import { GatewayError } from '../core/errors.ts'
 import { defaultFunctionFor } from './default-function.ts'
 import { inSpan, setActiveAttributes, failSpan } from '../core/tracing.ts'
 import type { Span } from '@opentelemetry/api'
@@ -93,7 +92,9 @@ async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: Ab
   const order = plan === undefined ? [pinned as string] : variantOrder(plan, drawFor(plan, fn.name, episodeId))
   const errors: Array<{ variant: string; error: Error }> = []
 
+  let i = -1
   for (const variantName of order) {
+    i++
     const variant = fn.variants.get(variantName) as VariantConfig
     try {
       if (!variant.served) {
@@ -102,7 +103,7 @@ async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: Ab
       const model = variant.model === undefined ? undefined : gw.resolver.model(variant.model)
       if (model === undefined) throw new GatewayError(500, `variant \`${variantName}\` names unknown model \`${variant.model ?? ''}\``)
       const attempt: VariantAttempt = {
-        gw, req, fn, variant, model, ctx, started,
+        gw, req, fn, variant, model, ctx: i === 0 ? ctx : { ...ctx, variantIndex: i }, started,
         modelRequest: buildModelRequest(fn, variant, req, toolParams, gw.prepareMessages ?? plainMessages),
         meta: { inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, fn, variantName) }
       }

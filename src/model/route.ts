@@ -4,13 +4,12 @@ import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
 import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from '../core/types.ts'
 import type { ProviderAdapter, ProviderContext } from '../providers/adapter.ts'
-import type { InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
-import { ProviderError } from '../providers/adapter.ts'
+import type { AttemptKind, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
+import { ProviderError, ModelProvidersFailed } from '../core/errors.ts'
 import { getAdapter, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { deadline, TimeoutError } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
-import { ModelProvidersFailed } from '../core/inference-errors.ts'
 import { StreamCollector } from './stream.ts'
 import { inSpan, endOnDispose, usageAttributes } from '../core/tracing.ts'
 import type { Attributes, Span } from '@opentelemetry/api'
@@ -24,6 +23,10 @@ export interface CallContext {
   observer?: InferenceObserver
   functionName?: string
   variantName?: string
+  /** Which try of its variant this walk is (0: the first; n: the n-th retry). */
+  retryIndex?: number
+  /** Position of the variant in the function's sampled order (0: the first chosen; n: the n-th fallback). */
+  variantIndex?: number
 }
 
 export interface ModelCallResult {
@@ -91,16 +94,17 @@ async function inferModelUntraced (model: ModelConfig, req: ModelRequest, ctx: C
   const errors: Array<{ provider: string; error: Error }> = []
   const modelDeadline = deadline(ctx.signal, model.timeouts.nonStreamingTotalMs, `model \`${model.name}\``)
   try {
-    for (const providerName of model.routing) {
+    for (let i = 0; i < model.routing.length; i++) {
+      const providerName = model.routing[i]
       const provider = model.providers.get(providerName) as ProviderConfig
       const started = performance.now()
       try {
         const result = await callProvider(model, provider, req, ctx, modelDeadline.signal, started)
-        report(ctx, model, provider, 'ok', started)
+        report(ctx, model, provider, i, 'ok', started)
         return result
       } catch (err) {
         const error = asError(err)
-        report(ctx, model, provider, outcomeOf(error), started, error.message)
+        report(ctx, model, provider, i, outcomeOf(error), started, error.message)
         errors.push({ provider: providerName, error })
         if (ctx.signal.aborted) throw ctx.signal.reason
         if (modelDeadline.signal.aborted) throw modelDeadline.signal.reason
@@ -158,19 +162,20 @@ async function streamModelUntraced (model: ModelConfig, req: ModelRequest, ctx: 
   const errors: Array<{ provider: string; error: Error }> = []
   const modelTotal = deadline(ctx.signal, model.timeouts.streamingTotalMs, `model \`${model.name}\` stream`)
   const modelTtft = deadline(modelTotal.signal, model.timeouts.streamingTtftMs, `model \`${model.name}\` time to first token`)
-  for (const providerName of model.routing) {
+  for (let i = 0; i < model.routing.length; i++) {
+    const providerName = model.routing[i]
     const provider = model.providers.get(providerName) as ProviderConfig
     const started = performance.now()
     try {
       const stream = await startProviderStream(model, provider, req, ctx, modelTtft.signal, started)
       modelTtft.stopTimer()
-      report(ctx, model, provider, 'ok', started)
+      report(ctx, model, provider, i, 'ok', started)
       const innerDispose = stream.dispose
       stream.dispose = () => { innerDispose(); modelTtft.clear(); modelTotal.clear() }
       return stream
     } catch (err) {
       const error = asError(err)
-      report(ctx, model, provider, outcomeOf(error), started, error.message)
+      report(ctx, model, provider, i, outcomeOf(error), started, error.message)
       errors.push({ provider: providerName, error })
       if (ctx.signal.aborted || modelTtft.signal.aborted) {
         modelTtft.clear(); modelTotal.clear()
@@ -286,7 +291,8 @@ async function embedModelUntraced (model: ModelConfig, req: EmbeddingRequest, ct
   const errors: Array<{ provider: string; error: Error }> = []
   const modelDeadline = deadline(ctx.signal, model.timeouts.nonStreamingTotalMs, `embedding model \`${model.name}\``)
   try {
-    for (const providerName of model.routing) {
+    for (let i = 0; i < model.routing.length; i++) {
+      const providerName = model.routing[i]
       const provider = model.providers.get(providerName) as ProviderConfig
       const started = performance.now()
       const limit = deadline(modelDeadline.signal, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
@@ -305,11 +311,11 @@ async function embedModelUntraced (model: ModelConfig, req: EmbeddingRequest, ct
           if (answer.status < 200 || answer.status >= 300) throw adapter.classifyError(answer.status, answer.body, answer.headers)
           result = { ...adapter.parseEmbeddingResponse(answer.body, pctx), rawRequest: spec.body }
         }
-        report(ctx, model, provider, 'ok', started)
+        report(ctx, model, provider, i, 'ok', started)
         return { ...result, providerName }
       } catch (err) {
         const error = asError(limit.signal.aborted && !modelDeadline.signal.aborted ? limit.signal.reason : err)
-        report(ctx, model, provider, outcomeOf(error), started, error.message)
+        report(ctx, model, provider, i, outcomeOf(error), started, error.message)
         errors.push({ provider: providerName, error })
         if (ctx.signal.aborted) throw ctx.signal.reason
         if (modelDeadline.signal.aborted) throw modelDeadline.signal.reason
@@ -335,7 +341,7 @@ function outcomeOf (err: Error): import('../core/records.ts').AttemptRecord['out
   return 'connection'
 }
 
-function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig, outcome: import('../core/records.ts').AttemptRecord['outcome'],
+function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig, routingIndex: number, outcome: import('../core/records.ts').AttemptRecord['outcome'],
   started: number, message?: string): void {
   ctx.observer?.onAttempt?.({
     functionName: ctx.functionName,
@@ -344,8 +350,15 @@ function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig,
     providerName: provider.name,
     providerType: provider.type,
     outcome,
+    kind: attemptKind(ctx, routingIndex),
     durationMs: performance.now() - started,
     message
   })
 }
 
+function attemptKind (ctx: CallContext, routingIndex: number): AttemptKind {
+  if (routingIndex > 0) return 'provider_fallback'
+  if ((ctx.retryIndex ?? 0) > 0) return 'retry'
+  if ((ctx.variantIndex ?? 0) > 0) return 'variant_fallback'
+  return 'first'
+}

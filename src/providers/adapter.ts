@@ -2,6 +2,7 @@
 // representation and one provider's wire format and never perform I/O; `src/providers/transport.ts` does the I/O.
 import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from '../core/types.ts'
 import type { ProviderConfig } from '../core/config.ts'
+import type { ProviderError } from '../core/errors.ts'
 
 export interface HttpRequestSpec {
   url: string
@@ -23,25 +24,6 @@ export interface ProviderContext {
 
 /** One server-sent event as the transport's incremental parser yields it. */
 export interface SseEvent { event?: string; data: string }
-
-/** A provider failure, classified so routing and metrics can act on it. */
-export type ErrorClass = 'timeout' | 'rate_limit' | 'server' | 'client' | 'connection' | 'bad_response' | 'credentials' | 'unsupported'
-
-export class ProviderError extends Error {
-  readonly errorClass: ErrorClass
-  readonly status?: number
-  /** Provider's raw body (for `raw_response` and debugging), never shown with credentials. */
-  readonly rawResponse?: string
-  readonly retryAfterMs?: number
-  constructor (message: string, errorClass: ErrorClass, opts: { status?: number; rawResponse?: string; retryAfterMs?: number } = {}) {
-    super(message)
-    this.name = 'ProviderError'
-    this.errorClass = errorClass
-    this.status = opts.status
-    this.rawResponse = opts.rawResponse
-    this.retryAfterMs = opts.retryAfterMs
-  }
-}
 
 /** State an adapter keeps across the events of one stream (e.g. Anthropic's content-block indexes). */
 export type StreamState = Record<string, unknown>

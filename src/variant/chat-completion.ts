@@ -105,7 +105,7 @@ async function inferVariantUntraced (model: ModelConfig, variant: VariantConfig,
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await inferModel(model, modelRequest, inner)
+        return await inferModel(model, modelRequest, attempt === 0 ? inner : { ...inner, retryIndex: attempt })
       } catch (err) {
         if (limit.signal.aborted) throw limit.signal.reason
         if (attempt >= variant.retries.numRetries) throw err
@@ -128,7 +128,7 @@ async function streamVariantUntraced (model: ModelConfig, variant: VariantConfig
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        const stream = await streamModel(model, modelRequest, inner)
+        const stream = await streamModel(model, modelRequest, attempt === 0 ? inner : { ...inner, retryIndex: attempt })
         ttft.stopTimer()
         const innerDispose = stream.dispose
         stream.dispose = () => { innerDispose(); ttft.clear(); total.clear() }

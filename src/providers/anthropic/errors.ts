@@ -1,7 +1,7 @@
 // Non-2xx answers → classified ProviderError: 429 rate_limit (with Retry-After), 401/403 credentials, 408/504 timeout,
 // other 4xx client, 5xx and 529 (overloaded) server.
 import { STATUS_CODES } from 'node:http'
-import { ProviderError } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { classifyStatus, parseRetryAfterMs } from '../openai/errors.ts'
 import { excerpt } from '../openai/response.ts'
 import { anthropicErrorReason } from './response.ts'

@@ -1,6 +1,7 @@
 // Internal ModelRequest → Anthropic Messages API request (`POST {api_base}` = …/v1/messages), as TensorZero builds it.
 import type { ContentBlock, Message, ModelRequest, ToolParams } from '../../core/types.ts'
-import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
 import { joinUrl } from '../openai/request.ts'
 

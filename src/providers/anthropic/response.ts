@@ -1,6 +1,6 @@
 // Anthropic Messages response → ProviderResponse.
 import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../core/types.ts'
-import { ProviderError } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { excerpt } from '../openai/response.ts'
 
 export function isObj (v: unknown): v is Record<string, unknown> {

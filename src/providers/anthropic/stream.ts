@@ -1,7 +1,8 @@
 // One Anthropic Messages SSE event → StreamDelta. The stream's state maps content-block indexes to tool call
 // indexes (0, 1, … in order of appearance) and remembers whether the JSON prefill `{` is still owed.
 import type { StreamDelta, Usage } from '../../core/types.ts'
-import { ProviderError, type SseEvent, type StreamState } from '../adapter.ts'
+import { type SseEvent, type StreamState } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { excerpt } from '../openai/response.ts'
 import { anthropicErrorReason, isObj, mapStopReason, parseAnthropicUsage } from './response.ts'
 

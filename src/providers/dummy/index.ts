@@ -2,7 +2,8 @@
 // (same texts, tool call and usage numbers) so configs and tests written for TensorZero behave the same here.
 import { createHash } from 'node:crypto'
 import type { EmbeddingRequest, Message, ModelRequest, OutputBlock, ProviderResponse, StreamDelta, Usage, FinishReason } from '../../core/types.ts'
-import { ProviderError, type LocalProviderAdapter, type ProviderContext } from '../adapter.ts'
+import { type LocalProviderAdapter, type ProviderContext } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 
 export const DUMMY_INFER_RESPONSE_CONTENT = 'Megumin gleefully chanted her spell, unleashing a thunderous explosion that lit up the sky and left a massive crater in its wake.'
 export const ALTERNATE_INFER_RESPONSE_CONTENT = 'Megumin chanted her spell, but instead of an explosion, a gentle rain began to fall.'

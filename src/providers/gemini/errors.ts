@@ -1,7 +1,7 @@
 // Non-2xx answers → classified ProviderError. Google's error body names a status (RESOURCE_EXHAUSTED, …) and, for
 // rate limits, a RetryInfo `retryDelay` used when there is no Retry-After header. An invalid key is a 400 with
 // reason API_KEY_INVALID: classified as a credentials error like 401/403.
-import { ProviderError } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { classifyStatus, parseRetryAfterMs } from '../openai/errors.ts'
 import { bodyReason, statusText } from '../anthropic/errors.ts'
 import { geminiErrorReason, isObj } from './response.ts'

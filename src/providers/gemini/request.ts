@@ -1,7 +1,8 @@
 // Internal ModelRequest → Google AI Studio Gemini `generateContent` / `streamGenerateContent?alt=sse` request,
 // as TensorZero's google_ai_studio_gemini provider builds it.
 import type { ContentBlock, Message, ModelRequest, ToolParams } from '../../core/types.ts'
-import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
 import { joinUrl } from '../openai/request.ts'
 import { parseDataUrl } from '../anthropic/request.ts'

@@ -1,7 +1,7 @@
 // Gemini GenerateContentResponse → ProviderResponse (non-streaming), and the pieces the stream parser shares.
 import { v7 as uuidv7 } from 'uuid'
 import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../core/types.ts'
-import { ProviderError } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { excerpt } from '../openai/response.ts'
 
 export function isObj (v: unknown): v is Record<string, unknown> {

@@ -2,7 +2,8 @@
 // request's (variant and inference level, already in precedence order), so later entries win.
 // Provider-agnostic; lives here until a second HTTP adapter needs it.
 import type { ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
-import { ProviderError, type ProviderContext } from '../adapter.ts'
+import { type ProviderContext } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 
 type Filtered = { variantName?: string; modelProviderName?: string }
 

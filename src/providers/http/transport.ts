@@ -3,7 +3,7 @@
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { HttpRequestSpec, SseEvent } from '../adapter.ts'
-import { ProviderError } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { SseParser } from './sse.ts'
 import { withTraceHeaders } from '../../core/tracing.ts'
 

@@ -1,6 +1,7 @@
 // Embeddings: internal EmbeddingRequest → `POST {api_base}/embeddings`, and the answer back.
 import type { EmbeddingRequest, EmbeddingResponse } from '../../core/types.ts'
-import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
 import { baseHeaders, joinUrl, resolveApiBase } from './request.ts'
 import { errorMessageOf, excerpt, parseJsonBody, parseUsage } from './response.ts'

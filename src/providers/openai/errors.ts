@@ -1,6 +1,6 @@
 // Non-2xx answers → classified ProviderError with the provider's own reason.
 import { STATUS_CODES } from 'node:http'
-import { ProviderError, type ErrorClass } from '../adapter.ts'
+import { ProviderError, type ErrorClass } from '../../core/errors.ts'
 import { errorMessageOf, excerpt } from './response.ts'
 
 type Headers = Record<string, string | string[] | undefined>

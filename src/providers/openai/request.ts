@@ -1,6 +1,7 @@
 // Internal ModelRequest → OpenAI Chat Completions request (URL, headers, JSON body as text).
 import type { ContentBlock, ModelRequest, ToolChoice } from '../../core/types.ts'
-import { ProviderError, type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
 
 /** Small differences between OpenAI-compatible servers, as options rather than copies of the adapter. */

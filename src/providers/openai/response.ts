@@ -1,6 +1,6 @@
 // OpenAI Chat Completions response → ProviderResponse.
 import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../core/types.ts'
-import { ProviderError } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 
 /** OpenAI finish_reason → internal (TensorZero) finish reason; null/absent → undefined. */
 export function mapFinishReason (r: unknown): FinishReason | undefined {

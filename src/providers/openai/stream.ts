@@ -1,6 +1,7 @@
 // One OpenAI Chat Completions SSE event → StreamDelta.
 import type { StreamDelta } from '../../core/types.ts'
-import { ProviderError, type SseEvent } from '../adapter.ts'
+import { type SseEvent } from '../adapter.ts'
+import { ProviderError } from '../../core/errors.ts'
 import { argumentsText, errorMessageOf, excerpt, mapFinishReason, parseUsage, reasoningText } from './response.ts'
 
 function isObj (v: unknown): v is Record<string, unknown> {
