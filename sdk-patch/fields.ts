@@ -4,6 +4,7 @@
 // error. Spread properties are not checked for excess keys, so `{ model, messages, ...tensorzero({ tags }) }` type-checks
 // on every openai major while the SDK's overloads (stream: true → Stream) still see the literal.
 import { isEpisodeId } from './episode.ts'
+import { UUID_TEXT } from '../src/core/ids.ts'
 
 /** TensorZero's cache options (`tensorzero::cache_options`). */
 export interface TensorZeroCacheOptions {
@@ -103,7 +104,6 @@ export function tensorzero (opts: TensorZeroOptions): TensorZeroExtraBody {
 
 // ---------- reading ids back ----------
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 interface HeaderBag { get (name: string): string | null }
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null
@@ -134,7 +134,7 @@ export function tensorzeroIds (result: unknown): TensorZeroIds {
   if (typeof result.episode_id === 'string') {
     ids.episodeId = result.episode_id
     // With `episode_id` present the answer came from TensorZero semantics, where `id` is the inference id.
-    if (typeof result.id === 'string' && UUID.test(result.id)) ids.inferenceId = result.id
+    if (typeof result.id === 'string' && UUID_TEXT.test(result.id)) ids.inferenceId = result.id
   }
   const headers = headersOf(result)
   if (headers !== undefined) {

@@ -25,7 +25,6 @@ function errorTypeFor (status: number): string {
 }
 
 export const badRequest = (message: string): GatewayError => new GatewayError(400, message)
-export const notFound = (message: string): GatewayError => new GatewayError(404, message)
 
 export function errorBody (err: GatewayError): { error: { message: string; type: string } } {
   return { error: { message: err.message, type: err.type } }

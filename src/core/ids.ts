@@ -23,3 +23,8 @@ export function newId (): string {
   }
   return v7({ random, msecs: state.msecs, seq: state.seq })
 }
+
+/** A UUID as TensorZero's parser takes it from a client: hex in any case, hyphens optional. */
+export const UUID_TEXT = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
+/** A hyphenated UUIDv7 (version nibble 7, RFC variant), the only form an episode id may take. */
+export const UUID_V7_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i

@@ -7,6 +7,7 @@ import type { FeedbackRecord } from '../core/records.ts'
 import type { ToolDefinition } from '../core/types.ts'
 import { chatOutputBlocks, validateAgainst } from '../store/rows.ts'
 import type { KnownInference, KnownTargets, TargetLookup } from './known-targets.ts'
+import { UUID_TEXT } from '../core/ids.ts'
 
 export interface FeedbackTiming {
   /** Wait until the target id is this old before concluding it does not exist (TensorZero: 6000 ms). */
@@ -42,7 +43,6 @@ class FeedbackError extends Error {
 
 const bad = (message: string): FeedbackError => new FeedbackError(400, message)
 const FIELDS = ['episode_id', 'inference_id', 'metric_name', 'value', 'internal', 'tags', 'dryrun']
-const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 const PARSE = 'Failed to parse the request body as JSON: '
 
 interface Params {
@@ -67,7 +67,7 @@ function typeName (v: unknown): string {
 function normalizeUuid (field: string, v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'string') throw bad(`${PARSE}${field}: invalid type: ${typeName(v)}, expected UUID`)
-  if (!UUID_RE.test(v)) throw bad(`${PARSE}${field}: UUID parsing failed: invalid UUID ${JSON.stringify(v)}`)
+  if (!UUID_TEXT.test(v)) throw bad(`${PARSE}${field}: UUID parsing failed: invalid UUID ${JSON.stringify(v)}`)
   const hex = v.replace(/-/g, '').toLowerCase()
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }

@@ -32,6 +32,7 @@ import { makeClient, parseClickHouseUrl, redactUrl } from './client.ts'
 import { runMigrate } from './tables.ts'
 import { RecentTargets, DEFAULT_KNOWN_IDS } from '../feedback/known-targets.ts'
 import type { KnownInference, KnownTargets, TargetLookup } from '../feedback/known-targets.ts'
+import { UUID_TEXT } from '../core/ids.ts'
 
 export interface SinkLogger {
   info (obj: object, msg: string): void
@@ -131,7 +132,6 @@ const OPTIONAL_COLUMNS: Partial<Record<TableName, string[]>> = {
   DemonstrationFeedback: ['snapshot_hash']
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** One table's rows of a segment: as one newline-terminated JSONEachRow body, or as single rows. */
 interface TableRows { count: number; body: () => Buffer; lines: () => string[] }
@@ -692,7 +692,7 @@ export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSi
     ? undefined
     : {
         async inference (id) {
-          if (!UUID_RE.test(id)) return null
+          if (!UUID_TEXT.test(id)) return null
           const rs = await client.query({
             query: `SELECT function_name, variant_name, toString(episode_id) AS episode_id, toString(function_type) AS function_type FROM InferenceById WHERE id_uint = toUInt128(toUUID('${id}')) LIMIT 1`,
             format: 'JSONEachRow'
@@ -719,7 +719,7 @@ export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSi
           return info
         },
         async episode (id) {
-          if (!UUID_RE.test(id)) return false
+          if (!UUID_TEXT.test(id)) return false
           const rs = await client.query({ query: `SELECT 1 AS found FROM InferenceByEpisodeId WHERE episode_id_uint = toUInt128(toUUID('${id}')) LIMIT 1`, format: 'JSONEachRow' })
           return (await rs.json()).length > 0
         }

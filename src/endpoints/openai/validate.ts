@@ -1,5 +1,6 @@
 // Small runtime checks for wire-format fields; each failure is a 400 naming the field.
 import { badRequest } from '../../core/errors.ts'
+import { UUID_V7_TEXT } from '../../core/ids.ts'
 
 export type Json = Record<string, unknown>
 
@@ -49,13 +50,12 @@ export function stringMap (v: unknown, key: string): Record<string, string> {
   return v as Record<string, string>
 }
 
-const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
 // Clocks of sidecars and clients drift; TensorZero rejects ids from the future, we allow a little skew.
 const FUTURE_SKEW_MS = 60_000
 
 /** An episode id must be a UUIDv7 whose timestamp is not in the future (TensorZero's rule). */
 export function validEpisodeId (id: unknown, now = Date.now()): string {
-  if (typeof id !== 'string' || !UUID_V7.test(id)) throw badRequest(`Invalid Episode ID: \`${String(id)}\` is not a UUIDv7`)
+  if (typeof id !== 'string' || !UUID_V7_TEXT.test(id)) throw badRequest(`Invalid Episode ID: \`${String(id)}\` is not a UUIDv7`)
   const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
   if (ms > now + FUTURE_SKEW_MS) throw badRequest(`Invalid Episode ID: Timestamp is in the future`)
   return id.toLowerCase()
