@@ -3,7 +3,6 @@
 // call gets its own id.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { v7 as uuidv7 } from 'uuid'
-import { UUID_V7_TEXT } from '../src/core/ids.ts'
 
 interface EpisodeScope { readonly id: string }
 
@@ -13,6 +12,10 @@ const STORE_KEY = Symbol.for('tz-sidecar.sdk-patch.episode-store')
 const globalSlot = globalThis as unknown as Record<symbol, AsyncLocalStorage<EpisodeScope> | undefined>
 const store: AsyncLocalStorage<EpisodeScope> = globalSlot[STORE_KEY] ??= new AsyncLocalStorage<EpisodeScope>()
 
+// The SDK patch loads no gateway code (it runs inside the caller's process), so it keeps the two id forms itself.
+const UUID_V7_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
+/** A hyphenated UUID of any version, as the sidecar writes inference ids. */
+export const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** True for a UUIDv7 string, the only kind of episode id TensorZero accepts. */
 export function isEpisodeId (value: unknown): value is string {

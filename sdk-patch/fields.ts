@@ -3,8 +3,7 @@
 // The openai SDK's param types do not know `tensorzero::…` keys, and an object literal with an unknown key is a type
 // error. Spread properties are not checked for excess keys, so `{ model, messages, ...tensorzero({ tags }) }` type-checks
 // on every openai major while the SDK's overloads (stream: true → Stream) still see the literal.
-import { isEpisodeId } from './episode.ts'
-import { UUID_TEXT } from '../src/core/ids.ts'
+import { isEpisodeId, UUID_TEXT } from './episode.ts'
 
 /** TensorZero's cache options (`tensorzero::cache_options`). */
 export interface TensorZeroCacheOptions {

@@ -1,6 +1,7 @@
-// `tz-sidecar [serve] | validate | migrate`: the contract of ARCHITECTURE.md.
+// `tz-sidecar [serve] | validate | migrate`: serve the config, check it without serving, or create the ClickHouse tables.
 import { parseArgs } from 'node:util'
 import { validateConfigFiles } from '../src/config/load.ts'
+import { checkTemplates } from '../src/variant/templates/check.ts'
 import { formatDiagnostic } from '../src/config/diagnostics.ts'
 import { startSidecar } from './start.ts'
 
@@ -35,7 +36,7 @@ function parse (argv: string[]): { command: string; flags: Flags } {
 
 async function validate (flags: Flags): Promise<number> {
   if (flags.configFile === undefined) { process.stderr.write('validate needs --config-file\n' + USAGE + '\n'); return 2 }
-  const result = await validateConfigFiles({ configFile: flags.configFile, sidecarConfig: flags.sidecarConfig })
+  const result = await validateConfigFiles({ configFile: flags.configFile, sidecarConfig: flags.sidecarConfig, checkTemplates })
   for (const d of result.diagnostics) process.stderr.write(formatDiagnostic(d, process.cwd()) + '\n')
   if (result.config === undefined) return 1
   const tz = result.config.tensorzero
@@ -47,7 +48,7 @@ async function validate (flags: Flags): Promise<number> {
 async function migrate (): Promise<number> {
   const url = process.env.TENSORZERO_CLICKHOUSE_URL
   if (url === undefined || url === '') { process.stderr.write('migrate needs TENSORZERO_CLICKHOUSE_URL\n'); return 2 }
-  const { runMigrate } = await import('../src/store/tables.ts')
+  const { runMigrate } = await import('../src/store/migrate.ts')
   const { redactUrl } = await import('../src/store/client.ts')
   try {
     const report = await runMigrate({ url })

@@ -1,55 +1,95 @@
-// The gateway as a library: config in, inferences out. The sidecar's HTTP server and the SDK's embedded mode
-// both drive this object; neither needs to know about routing, providers or retries.
+// The gateway as a library, and the one place it is put together: config in; inferences, embeddings and feedback out;
+// rows to the store. The sidecar's HTTP server, the bench and the SDK's embedded mode all build it with
+// `createGateway`; none of them needs to know about routing, providers, retries, templates or where rows go.
 import type { LoadedConfig } from './core/config.ts'
 import type { InferenceObserver } from './core/records.ts'
 import type { ChatRequest } from './core/request.ts'
 import type { EmbeddingRequest, EmbeddingResponse } from './core/types.ts'
-import type { MessagePreparer } from './variant/chat-completion.ts'
+import { combineObservers } from './core/observers.ts'
 import { TargetResolver } from './function/resolve.ts'
+import type { Resolution } from './function/resolve.ts'
 import { Transport } from './providers/http/transport.ts'
 import { runChat } from './function/run.ts'
 import type { CompletedInference, StreamingInference, GatewayContext } from './function/run.ts'
 import { embedModel } from './model/route.ts'
-import { GatewayError } from './core/errors.ts'
 import { templatePreparer } from './variant/templates/prepare.ts'
+import type { ClickHouseSink, SinkStatus } from './store/writer.ts'
+import { handleFeedback } from './feedback/handle.ts'
+import type { FeedbackDeps, FeedbackReply } from './feedback/handle.ts'
+import { RecentTargets } from './feedback/known-targets.ts'
 
 export interface GatewayOptions {
-  observer?: InferenceObserver
+  /** Credentials (`env::VAR`) are read here; default process.env. */
   env?: NodeJS.ProcessEnv
-  prepareMessages?: MessagePreparer
+  /** Hears every inference, attempt and feedback besides the store (metrics, logs). */
+  observer?: InferenceObserver
+  /** Where rows go and stored feedback targets are read; absent: nothing is recorded. */
+  store?: ClickHouseSink
 }
 
-export class Gateway {
+/** What /status reports about the store. */
+export type StoreReport = (SinkStatus & { spooling: boolean }) | { clickhouse: 'disabled' }
+
+export interface Gateway {
   readonly config: LoadedConfig
-  readonly resolver: TargetResolver
-  private readonly transport = new Transport()
-  private readonly ctx: GatewayContext
+  /** What a request's `model` names: a function, a model, an embedding model, or the pass-through upstream. */
+  resolve (model: string): Resolution
+  /** `observer` hears this call's events besides the gateway's own observers (e.g. the log of one HTTP request). */
+  chat (req: ChatRequest, signal: AbortSignal, observer?: InferenceObserver): Promise<CompletedInference | StreamingInference>
+  embed (modelName: string, req: EmbeddingRequest, signal: AbortSignal, credentials?: Record<string, string>,
+    observer?: InferenceObserver): Promise<EmbeddingResponse & { providerName: string }>
+  /** `POST /feedback` as TensorZero answers it; the row goes to the store and the observers. */
+  feedback (body: unknown): Promise<FeedbackReply>
+  /** Resolves once every inference and feedback recorded so far is in the spool, so it survives the process dying. */
+  persisted (): Promise<void>
+  status (): StoreReport
+  /** Closes provider connections, then the store (which ships what it can and leaves the rest on disk). */
+  close (): Promise<void>
+}
 
-  constructor (config: LoadedConfig, opts: GatewayOptions = {}) {
-    this.config = config
-    this.resolver = new TargetResolver(config)
-    this.ctx = {
-      config: config.tensorzero,
-      resolver: this.resolver,
-      transport: this.transport,
-      env: opts.env ?? process.env,
-      observer: opts.observer,
-      // Templates are compiled once, here; requests only render them.
-      prepareMessages: opts.prepareMessages ?? templatePreparer(config.tensorzero)
+export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}): Gateway {
+  const { store } = opts
+  const resolver = new TargetResolver(config)
+  const transport = new Transport()
+  // Feedback accepts the ids this process issued at once; others are looked up in the store.
+  const recent = new RecentTargets()
+  const observer = combineObservers({ onInference: rec => { recent.remember(rec) } }, store?.observer, opts.observer)
+  const ctx: GatewayContext = {
+    config: config.tensorzero,
+    resolver,
+    transport,
+    env: opts.env ?? process.env,
+    observer,
+    // Templates are compiled once, here; requests only render them.
+    templates: templatePreparer(config.tensorzero)
+  }
+  const feedbackDeps: FeedbackDeps = {
+    config: config.tensorzero,
+    knownTargets: recent,
+    lookupInClickHouse: store?.reads,
+    enqueue: rec => { observer.onFeedback?.(rec) }
+  }
+  const observerWith = (call: InferenceObserver | undefined): InferenceObserver => call === undefined ? observer : combineObservers(observer, call)
+  const nothingToPersist = Promise.resolve()
+
+  return {
+    config,
+    resolve: model => resolver.resolve(model),
+    chat: (req, signal, call) => runChat(call === undefined ? ctx : { ...ctx, observer: observerWith(call) }, req, signal),
+    async embed (modelName, req, signal, credentials, call) {
+      const model = resolver.embeddingModel(modelName)
+      return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call) })
+    },
+    feedback: async body => await handleFeedback(body, feedbackDeps),
+    persisted: () => store === undefined ? nothingToPersist : store.whenPersisted(),
+    status () {
+      if (store === undefined) return { clickhouse: 'disabled' }
+      const st = store.status()
+      return { ...st, spooling: st.clickhouse !== 'connected' }
+    },
+    async close () {
+      await transport.close()
+      await store?.close()
     }
-  }
-
-  chat (req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
-    return runChat(this.ctx, req, signal)
-  }
-
-  async embed (modelName: string, req: EmbeddingRequest, signal: AbortSignal, credentials?: Record<string, string>): Promise<EmbeddingResponse & { providerName: string }> {
-    const model = this.resolver.embeddingModel(modelName)
-    if (model === undefined) throw new GatewayError(404, `Unknown embedding model: ${modelName}`)
-    return await embedModel(model, req, { transport: this.transport, env: this.ctx.env, credentials, signal, observer: this.ctx.observer })
-  }
-
-  async close (): Promise<void> {
-    await this.transport.close()
   }
 }

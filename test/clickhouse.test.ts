@@ -8,12 +8,13 @@ import { v7 as uuidv7 } from 'uuid'
 import { createHash } from 'node:crypto'
 import { startChdbServer } from './helpers/chdb-server.ts'
 import type { ChdbServer } from './helpers/chdb-server.ts'
-import { runMigrate } from '../src/store/tables.ts'
+import { runMigrate } from '../src/store/migrate.ts'
 import { createClickHouseSink } from '../src/store/writer.ts'
 import { makeClient, parseClickHouseUrl } from '../src/store/client.ts'
 import { inferenceRows } from '../src/store/rows.ts'
 import { handleFeedback } from '../src/feedback/handle.ts'
 import type { FeedbackDeps } from '../src/feedback/handle.ts'
+import { RecentTargets } from '../src/feedback/known-targets.ts'
 import { chatToolRecord, chatStreamRecord, jsonRecord, modelNameRecord, testConfig, EXTRACT_SCHEMA, WEATHER_TOOL, CLOCK_TOOL, WEATHER_PARAMS } from './fixtures/clickhouse/records.ts'
 
 let ch: ChdbServer
@@ -239,13 +240,14 @@ t.test('feedback: each kind stored, or rejected with TensorZero\'s message', asy
   t.teardown(() => sink.close())
   const chat = chatToolRecord()
   const json = jsonRecord()
-  sink.observer.onInference?.(chat)
-  sink.observer.onInference?.(json)
+  // What the gateway wires: the ids this process issued, the store's reads, feedback rows through the observer.
+  const recent = new RecentTargets()
+  for (const r of [chat, json]) { recent.remember(r); sink.observer.onInference?.(r) }
   const deps: FeedbackDeps = {
     config,
-    knownTargets: sink.knownTargets,
-    lookupInClickHouse: sink.lookupInClickHouse,
-    enqueue: r => sink.enqueueFeedback(r),
+    knownTargets: recent,
+    lookupInClickHouse: sink.reads,
+    enqueue: r => sink.observer.onFeedback?.(r),
     timing: { cooldownMs: 300, minWaitMs: 100, pollMs: 50 }
   }
   const ok = async (body: unknown): Promise<string> => {
@@ -297,13 +299,13 @@ t.test('feedback: each kind stored, or rejected with TensorZero\'s message', asy
   const other = createClickHouseSink({ url: ch.url, spoolDir: await tempDir(), service: 'archon', config, flushIntervalMs: 20 })
   t.teardown(() => other.close())
   const viaCh = await handleFeedback({ metric_name: 'demonstration', inference_id: json.inferenceId, value: { name: 'Linus', age: 54 } },
-    { ...deps, knownTargets: other.knownTargets, lookupInClickHouse: other.lookupInClickHouse, enqueue: r => other.enqueueFeedback(r) })
+    { ...deps, knownTargets: new RecentTargets(), lookupInClickHouse: other.reads, enqueue: r => other.observer.onFeedback?.(r) })
   t.equal(viaCh.status, 200, 'json demonstration validated against the schema read back from ClickHouse')
   const viaChBad = await handleFeedback({ metric_name: 'demonstration', inference_id: chat.inferenceId, value: [{ type: 'tool_call', id: 't', name: 'get_weather', arguments: { units: 'kelvin' } }] },
-    { ...deps, knownTargets: other.knownTargets, lookupInClickHouse: other.lookupInClickHouse, enqueue: r => other.enqueueFeedback(r) })
+    { ...deps, knownTargets: new RecentTargets(), lookupInClickHouse: other.reads, enqueue: r => other.observer.onFeedback?.(r) })
   t.equal((viaChBad.body as { error: { message: string } }).error?.message, 'Demonstration contains invalid tool call arguments', 'chat tools read back from ClickHouse')
   const viaEp = await handleFeedback({ metric_name: 'user_rating', episode_id: json.episodeId, value: 2 },
-    { ...deps, knownTargets: other.knownTargets, lookupInClickHouse: other.lookupInClickHouse, enqueue: r => other.enqueueFeedback(r) })
+    { ...deps, knownTargets: new RecentTargets(), lookupInClickHouse: other.reads, enqueue: r => other.observer.onFeedback?.(r) })
   t.equal(viaEp.status, 200, 'episode found in InferenceByEpisodeId')
   await other.flush()
 

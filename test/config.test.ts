@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { clearCredentialCache, resolveApiKey } from '../src/providers/credentials.ts'
 import { ConfigError, formatDiagnostic } from '../src/config/diagnostics.ts'
 import { loadConfig, validateConfigFiles } from '../src/config/load.ts'
-import { DEFAULT_KEY_ENV, KNOWN_PROVIDER_TYPES } from '../src/providers/provider-types.ts'
+import { DEFAULT_KEY_ENV, KNOWN_PROVIDER_TYPES } from '../src/providers/catalog.ts'
 import { globToRegExp, parseTargetString } from '../src/config/sidecar-config.ts'
 import { buildPositionIndex } from '../src/config/toml-positions.ts'
 import type { ConfigDiagnostic } from '../src/core/config.ts'
@@ -34,8 +34,7 @@ t.test('a full valid config parses into the expected structures', async (t) => {
   t.same(cfg.warnings.map((w) => w.message).filter((m) => m.includes('API key')), [], 'all credentials present: no key warnings')
 
   t.test('gateway: given values and TensorZero defaults; unknown gateway keys load', async (t) => {
-    t.same(tz.gateway, { bindAddress: '0.0.0.0:3000', debug: true, observabilityEnabled: true,
-      batchWrites: { enabled: true, flushIntervalMs: 250, maxRows: 1000 } })
+    t.same(tz.gateway, { observabilityEnabled: true, batchWrites: { flushIntervalMs: 250, maxRows: 1000 } })
   })
 
   t.test('models: routing, providers, timeouts at both levels, key locations', async (t) => {
@@ -76,8 +75,8 @@ t.test('a full valid config parses into the expected structures', async (t) => {
     t.equal(f.schemas.system!.path, fx('schemas', 'system.json'))
     t.same(f.schemas.system!.schema.required, ['name'])
     const local = f.variants.get('local')!
-    t.match(local, { type: 'chat_completion', served: true, model: 'local_chat', temperature: 0.2, maxTokens: 512, seed: 42,
-      stopSequences: ['</end>'] })
+    t.match(local, { type: 'chat_completion', served: true, model: 'local_chat', params: { temperature: 0.2, max_tokens: 512, seed: 42,
+      stop_sequences: ['</end>'] } })
     t.same(local.retries, { numRetries: 2, maxDelayS: 5 })
     t.same(local.timeouts, { streamingTtftMs: 3000 })
     t.same(local.extraBody, [{ pointer: '/think', value: false }, { pointer: '/logprobs', delete: true }])
@@ -92,7 +91,7 @@ t.test('a full valid config parses into the expected structures', async (t) => {
     const extract = tz.functions.get('extract')!
     t.equal(extract.type, 'json')
     t.equal(extract.outputSchema!.path, fx('schemas', 'output.json'))
-    t.equal(extract.variants.get('a')!.jsonMode, 'strict')
+    t.equal(extract.variants.get('a')!.params.json_mode, 'strict')
     t.same(tz.functions.get('plain')!.outputSchema!.schema, {}, 'json function without output_schema accepts anything')
   })
 
@@ -286,6 +285,19 @@ t.test('unknown sections and gateway keys load; unknown top-level names warn', a
   const r = await validateConfigFiles({ configFile: path.join(dir, 'tz.toml') })
   t.ok(r.config, 'loads')
   t.same(r.diagnostics.map((d) => [d.line, d.col, d.severity]), [[7, 2, 'warning']])
+})
+
+t.test('gateway keys the sidecar does not keep are still checked as TensorZero checks them', async (t) => {
+  const dir = t.testdir({
+    'tz.toml': '[gateway]\nbind_address = "everywhere"\ndebug = "yes"\nobservability.batch_writes = { enabled = 1 }\n',
+  })
+  const file = path.join(dir, 'tz.toml')
+  const r = await validateConfigFiles({ configFile: file })
+  t.equal(r.config, undefined)
+  expectDiag(t, r.diagnostics, file, 2, 1, '`gateway.bind_address` must be HOST:PORT, got "everywhere"')
+  expectDiag(t, r.diagnostics, file, 3, 1, '`gateway.debug`')
+  expectDiag(t, r.diagnostics, file, 4, 32, '`gateway.observability.batch_writes.enabled` must be a boolean')
+  t.equal(r.diagnostics.length, 3)
 })
 
 t.test('sidecar routes: strings, tables, globs and shorthand targets', async (t) => {

@@ -18,6 +18,7 @@ import type { TestSidecar } from './helpers/sidecar.ts'
 import type { InferenceRecord } from '../src/core/records.ts'
 import { inferenceRows } from '../src/store/rows.ts'
 import { validateConfigFiles } from '../src/config/load.ts'
+import { checkTemplates } from '../src/variant/templates/check.ts'
 import { formatDiagnostic } from '../src/config/diagnostics.ts'
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'functions')
@@ -678,7 +679,7 @@ model = "dummy::good"
 system_template = ${fix('templates/broken/syntax.minijinja')}
 user_template = ${fix('templates/broken/missing-include.minijinja')}
 `)
-  const result = await validateConfigFiles({ configFile: file })
+  const result = await validateConfigFiles({ configFile: file, checkTemplates })
   t.equal(result.config, undefined, 'the config is rejected')
   const lines = result.diagnostics.map(d => formatDiagnostic(d))
   t.match(lines, [

@@ -5,6 +5,9 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import OpenAI from 'openai'
 import { startFakeOpenAI } from './helpers/fake-openai.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
@@ -12,10 +15,11 @@ import { startTestSidecar } from './helpers/sidecar.ts'
 import type { TestSidecar } from './helpers/sidecar.ts'
 import { SidecarMetrics, LATENCY_BUCKETS, sinkSpoolStats } from '../sidecar/ops/metrics.ts'
 import type { SinkStatus } from '../src/store/writer.ts'
-import { routingSteps } from '../sidecar/ops/request-outcome.ts'
 import type { AttemptRecord } from '../src/core/records.ts'
 import { createLogger, secretValues, requestLogListener } from '../sidecar/ops/logger.ts'
-import type { RequestLog } from '../sidecar/ops/request-log.ts'
+import { RequestLog } from '../sidecar/ops/request-log.ts'
+import { loadConfig } from '../src/config/load.ts'
+import { fakeModel, fakeFunction } from './helpers/toml.ts'
 
 const PROVIDER_KEY = 'sk-metrics-test-key-a1b2c3'
 
@@ -85,7 +89,7 @@ t.before(async () => {
   metrics.setInFlightSource(() => sidecar.sidecar.inFlightRequests)
   const destination = new Writable({ write (chunk, _enc, done) { logLines.push(JSON.parse(String(chunk))); done() } })
   const logger = createLogger({ service: 'metrics-test', level: 'info', destination, env: {}, secrets: secretValues(config, { METRICS_TEST_KEY: PROVIDER_KEY }) })
-  log = requestLogListener(logger, config)
+  log = requestLogListener(logger)
   client = new OpenAI({ baseURL: sidecar.baseURL, apiKey: 'x', maxRetries: 0 })
 })
 
@@ -205,19 +209,44 @@ t.test('feedback by metric; a metric name the config lacks is `unknown`', async 
   t.notMatch(text, /made_up_metric/)
 })
 
-t.test('retries and fallbacks are derived from the attempts of one request', async t => {
-  const a = (variantName: string, modelName: string, providerName: string, outcome: AttemptRecord['outcome']): AttemptRecord =>
-    ({ functionName: 'f', variantName, modelName, providerName, providerType: 'openai', outcome, durationMs: 1 })
-  const routing: Record<string, string[]> = { m: ['p1', 'p2'], n: ['q'] }
-  const index = (m: string, p: string): number => routing[m]?.indexOf(p) ?? -1
-  const steps = routingSteps([
-    a('v1', 'm', 'p1', 'server'), // → p2: provider fallback
-    a('v1', 'm', 'p2', 'timeout'), // → p1 again: the variant retries its routing
-    a('v1', 'm', 'p1', 'rate_limit'), // → another variant: variant fallback
-    a('v2', 'n', 'q', 'ok')
-  ], index)
-  t.same(steps.map(s => [s.kind, s.from.providerName, s.to.providerName]), [['provider', 'p1', 'p2'], ['retry', 'p2', 'p1'], ['variant', 'p1', 'q']])
-  t.same(routingSteps([a('v', 'n', 'q', 'ok')], index), [], 'a first-time success took none')
+t.test('retries and fallbacks are counted from the kind each attempt of one request recorded', async t => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tz-sidecar-steps-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  await writeFile(path.join(dir, 'tensorzero.toml'), fakeModel(fake.url, 'm', [['p1', 'ok'], ['p2', 'ok']]) + fakeModel(fake.url, 'n', [['q', 'ok']]) +
+    fakeFunction('f', [['v1', 'm'], ['v2', 'n']]))
+  const config = await loadConfig({ configFile: path.join(dir, 'tensorzero.toml'), env: {} })
+  const steps = new SidecarMetrics(config, { service: 'steps', processMetrics: false })
+  const warnings: Array<Record<string, any>> = []
+  const destination = new Writable({ write (chunk, _enc, done) { const l = JSON.parse(String(chunk)); if (l.level === 'warn') warnings.push(l); done() } })
+  const listen = requestLogListener(createLogger({ service: 'steps', level: 'info', destination, env: {} }))
+  const a = (variantName: string, modelName: string, providerName: string, outcome: AttemptRecord['outcome'], kind: AttemptRecord['kind']): AttemptRecord =>
+    ({ functionName: 'f', variantName, modelName, providerName, providerType: 'openai', outcome, kind, durationMs: 1 })
+  const finished = (attempts: AttemptRecord[]): void => {
+    const log = new RequestLog('/v1/chat/completions', 'POST')
+    for (const attempt of attempts) log.onAttempt(attempt)
+    log.status = 200
+    steps.onRequest(log)
+    listen(log)
+  }
+  const counts = async (): Promise<Array<number | undefined>> => {
+    const text = (await steps.render()).body
+    return [
+      value(text, 'tz_sidecar_fallbacks_total{kind="provider",function="f",from="m/p1",to="m/p2",service="steps"}'),
+      value(text, 'tz_sidecar_retries_total{function="f",variant="v1",model="m",service="steps"}'),
+      value(text, 'tz_sidecar_fallbacks_total{kind="variant",function="f",from="v1",to="v2",service="steps"}')
+    ]
+  }
+  finished([
+    a('v1', 'm', 'p1', 'server', 'first'),
+    a('v1', 'm', 'p2', 'timeout', 'provider_fallback'), // p1 → p2: provider fallback
+    a('v1', 'm', 'p1', 'rate_limit', 'retry'), // p2 → p1 again: the variant retries its routing
+    a('v2', 'n', 'q', 'ok', 'variant_fallback') // → another variant: variant fallback
+  ])
+  t.same(await counts(), [1, 1, 1], 'one provider fallback (m/p1 → m/p2), one retry (v1 on m), one variant fallback (v1 → v2)')
+  t.same(warnings.map(l => [l.kind, l.from.provider, l.to.provider]), [['provider', 'p1', 'p2'], ['retry', 'p2', 'p1'], ['variant', 'p1', 'q']], 'and one warning line each, in order')
+  finished([a('v2', 'n', 'q', 'ok', 'first')])
+  t.same(await counts(), [1, 1, 1], 'a first-time success took none')
+  t.equal(warnings.length, 3, 'and logged no warning')
 })
 
 t.test('request log lines: fields, levels, no key', async t => {

@@ -8,11 +8,12 @@ import { fileURLToPath } from 'node:url'
 import OpenAI from 'openai'
 import type { ModelRequest, StreamDelta, ToolParams } from '../src/core/types.ts'
 import type { ProviderConfig } from '../src/core/config.ts'
-import type { HttpProviderAdapter, ProviderContext, SseEvent } from '../src/providers/adapter.ts'
+import type { ProviderAdapter, ProviderContext, SseEvent } from '../src/providers/adapter.ts'
+import { encodeRequest } from '../src/providers/http/extra.ts'
 import type { ProviderError } from '../src/core/errors.ts'
 import { SseParser } from '../src/providers/http/sse.ts'
 import { StreamCollector } from '../src/model/stream.ts'
-import { getAdapter, supportedTypes } from '../src/providers/catalog.ts'
+import { getAdapter, providerType, supportedTypes } from '../src/providers/catalog.ts'
 import { anthropicAdapter, defaultMaxTokens, messagesUrl, JSON_PREFILL } from '../src/providers/anthropic/index.ts'
 import { geminiAdapter, stripUnsupportedSchemaKeys } from '../src/providers/gemini/index.ts'
 import { startFakeAnthropic, type FakeAnthropic } from './helpers/fake-anthropic.ts'
@@ -47,7 +48,12 @@ const gctx = (over: Partial<ProviderConfig> = {}, extra: Partial<ProviderContext
 function request (over: Partial<ModelRequest> = {}): ModelRequest {
   return { messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }], params: {}, stream: false, ...over }
 }
-const body = (a: HttpProviderAdapter, req: ModelRequest, c: ProviderContext): Record<string, any> => JSON.parse(a.buildRequest(req, c).body)
+/** The request as the model walk sends it: built by the adapter, extra_body/extra_headers applied, serialised. */
+const encoded = <S>(a: ProviderAdapter<S>, req: ModelRequest, c: ProviderContext): ReturnType<typeof encodeRequest> => encodeRequest(a.buildRequest(req, c), req, c)
+const body = <S>(a: ProviderAdapter<S>, req: ModelRequest, c: ProviderContext): Record<string, any> => JSON.parse(encoded(a, req, c).body)
+/** One event parsed on a fresh stream. */
+const oneEvent = <S>(a: ProviderAdapter<S>, ev: SseEvent, c: ProviderContext): ReturnType<ProviderAdapter['parseStreamEvent']> =>
+  a.parseStreamEvent(ev, a.newStreamState(request(), c), request(), c)
 
 const weatherTool = {
   name: 'get_weather',
@@ -60,18 +66,18 @@ const tools = (over: Partial<ToolParams> = {}): ToolParams => ({ tools: [weather
 
 /**
  * Run an SSE transcript through the real SSE parser (cut into `size`-byte pieces) and the adapter, with one state
- * object and one context, into the inference layer's own StreamCollector. Stops at the adapter's end marker.
+ * object, one request and one context, into the inference layer's own StreamCollector. Stops at the adapter's end marker.
  */
-function runStream (a: HttpProviderAdapter, transcript: string, c: ProviderContext, size = 7): { deltas: StreamDelta[]; done: boolean; collector: StreamCollector } {
+function runStream<S> (a: ProviderAdapter<S>, transcript: string, c: ProviderContext, size = 7, req = request()): { deltas: StreamDelta[]; done: boolean; collector: StreamCollector } {
   const p = new SseParser()
-  const state = {}
+  const state = a.newStreamState(req, c)
   const collector = new StreamCollector()
   const deltas: StreamDelta[] = []
   let done = false
   const handle = (evs: SseEvent[]): void => {
     for (const ev of evs) {
       if (done) return
-      const d = a.parseStreamEvent(ev, state, c)
+      const d = a.parseStreamEvent(ev, state, req, c)
       if (d === null) { done = true; return }
       deltas.push(d)
       collector.add(d)
@@ -87,7 +93,7 @@ function runStream (a: HttpProviderAdapter, transcript: string, c: ProviderConte
 // Anthropic
 // =============================================================================================================
 t.test('anthropic buildRequest: URL, headers, body fields in TensorZero form', async t => {
-  const spec = anthropicAdapter.buildRequest(request({
+  const spec = encoded(anthropicAdapter, request({
     system: 'You are terse.',
     params: { temperature: 0.3, top_p: 0.9, max_tokens: 256, stop_sequences: ['\n\nHuman:'], seed: 7, presence_penalty: 0.1, frequency_penalty: 0.2, reasoning_effort: 'low' }
   }), actx({}, { apiKey: 'sk-ant-test' }))
@@ -187,7 +193,7 @@ t.test('anthropic buildRequest: tools and tool_choice', async t => {
   t.same(choice(tools({ parallelToolCalls: true })), { type: 'auto', disable_parallel_tool_use: false }, 'parallel_tool_calls true')
   const none = body(anthropicAdapter, request({ toolParams: tools({ toolChoice: 'none' }), params: { max_tokens: 1 } }), actx())
   t.notOk('tools' in none || 'tool_choice' in none, 'none → no tools and no tool_choice (Anthropic has no "none")')
-  const beta = anthropicAdapter.buildRequest(request({ toolParams: tools(), params: { max_tokens: 1 } }), actx({ options: { beta_structured_outputs: true } }))
+  const beta = encoded(anthropicAdapter, request({ toolParams: tools(), params: { max_tokens: 1 } }), actx({ options: { beta_structured_outputs: true } }))
   t.same(JSON.parse(beta.body).tools.map((x: any) => x.strict), [true, false], 'beta_structured_outputs: each tool carries its strict flag')
   t.equal(beta.headers['anthropic-beta'], 'structured-outputs-2025-11-13', 'beta_structured_outputs: anthropic-beta header')
 })
@@ -202,10 +208,11 @@ t.test('anthropic json_mode: TensorZero\'s prefill, structured outputs, tool mod
   const chat = body(anthropicAdapter, ({ ...request({ params: { json_mode: 'on', max_tokens: 50 } }), functionType: 'chat' }) as ModelRequest, actx())
   t.equal(chat.messages.length, 1, 'a chat function\'s json_mode (when the request says so) is not prefilled, as in TensorZero')
   const betaCtx = actx({ options: { beta_structured_outputs: true } })
-  const betaStrict = body(anthropicAdapter, request({ params: { json_mode: 'strict', max_tokens: 50 }, outputSchema: schema }), betaCtx)
+  const betaStrictRequest = request({ params: { json_mode: 'strict', max_tokens: 50 }, outputSchema: schema })
+  const betaStrict = body(anthropicAdapter, betaStrictRequest, betaCtx)
   t.same(betaStrict.output_format, { type: 'json_schema', schema }, 'beta strict: output_format json_schema')
   t.equal(betaStrict.messages.length, 1, 'beta strict: no prefill (Anthropic rejects prefill with output_format)')
-  t.same(anthropicAdapter.parseResponse(A('messages_text.response.json'), betaCtx).output, [{ type: 'text', text: 'The capital of Japan is Tokyo.' }], 'no `{` added when nothing was prefilled')
+  t.same(anthropicAdapter.parseResponse(A('messages_text.response.json'), betaStrictRequest, betaCtx).output, [{ type: 'text', text: 'The capital of Japan is Tokyo.' }], 'no `{` added when nothing was prefilled')
   const off = body(anthropicAdapter, request({ params: { max_tokens: 50 } }), actx())
   t.equal(off.messages.length, 1, 'json_mode off: no prefill')
   const toolMode = body(anthropicAdapter, request({
@@ -216,16 +223,16 @@ t.test('anthropic json_mode: TensorZero\'s prefill, structured outputs, tool mod
   t.equal(toolMode.messages.length, 1, 'json_mode tool: no prefill')
 
   const c = actx()
-  anthropicAdapter.buildRequest(request({ params: { json_mode: 'on', max_tokens: 50 } }), c)
-  t.same(anthropicAdapter.parseResponse(A('messages_json_prefill.response.json'), c).output,
+  const prefilled = request({ params: { json_mode: 'on', max_tokens: 50 } })
+  t.same(anthropicAdapter.parseResponse(A('messages_json_prefill.response.json'), prefilled, c).output,
     [{ type: 'text', text: '{"answer": "Tokyo",\n  "confidence": 0.98\n}' }], 'prefilled answer: `{` + trimmed text (TensorZero prefill_json_response)')
-  const s = runStream(anthropicAdapter, A('stream_text.sse'), c)
+  const s = runStream(anthropicAdapter, A('stream_text.sse'), c, 7, prefilled)
   t.equal(s.deltas[0].text, '{', 'stream: the first chunk (message_start) carries the prefilled `{`')
   t.same(s.collector.output(), [{ type: 'text', text: '{The capital of Japan is Tokyo.' }], 'stream: `{` then the streamed text')
 })
 
 t.test('anthropic buildRequest: extra_body and extra_headers', async t => {
-  const spec = anthropicAdapter.buildRequest(request({
+  const spec = encoded(anthropicAdapter, request({
     system: 'Long shared prefix',
     params: { max_tokens: 10 },
     extraBody: [{ pointer: '/system/0/cache_control', value: { type: 'ephemeral' } }, { pointer: '/thinking', value: { type: 'enabled', budget_tokens: 1024 } }],
@@ -239,12 +246,12 @@ t.test('anthropic buildRequest: extra_body and extra_headers', async t => {
 })
 
 t.test('anthropic parseResponse: recorded answers', async t => {
-  const text = anthropicAdapter.parseResponse(A('messages_text.response.json'), actx())
+  const text = anthropicAdapter.parseResponse(A('messages_text.response.json'), request(), actx())
   t.same(text.output, [{ type: 'text', text: 'The capital of Japan is Tokyo.' }])
   t.same(text.usage, { inputTokens: 21, outputTokens: 10 }, 'input_tokens/output_tokens (cache token fields not added)')
   t.equal(text.finishReason, 'stop', 'end_turn → stop')
   t.equal(text.rawResponse, A('messages_text.response.json'), 'raw response kept verbatim')
-  const tool = anthropicAdapter.parseResponse(A('messages_tool_use.response.json'), actx())
+  const tool = anthropicAdapter.parseResponse(A('messages_tool_use.response.json'), request(), actx())
   t.same(tool.output, [
     { type: 'text', text: "I'll check the weather in both cities." },
     { type: 'tool_call', id: 'toolu_01A09q90qw90lq917835lq9', name: 'get_weather', arguments: '{"location":"San Francisco, CA","unit":"celsius"}' },
@@ -252,17 +259,17 @@ t.test('anthropic parseResponse: recorded answers', async t => {
   ], 'tool_use blocks → tool calls with Anthropic ids and the input serialised as the arguments')
   t.equal(tool.finishReason, 'tool_call', 'tool_use → tool_call')
   t.same(tool.usage, { inputTokens: 472, outputTokens: 118 })
-  const thinking = anthropicAdapter.parseResponse(A('messages_thinking.response.json'), actx())
+  const thinking = anthropicAdapter.parseResponse(A('messages_thinking.response.json'), request(), actx())
   t.same(thinking.output, [
     { type: 'thought', text: 'The user asks for 27 * 453. 27 * 453 = 27 * 400 + 27 * 53 = 10800 + 1431 = 12231.' },
     { type: 'text', text: '27 × 453 = 12,231.' }
   ], 'thinking → thought; redacted_thinking (signature only) dropped')
-  t.equal(anthropicAdapter.parseResponse(A('messages_max_tokens.response.json'), actx()).finishReason, 'length', 'max_tokens → length')
-  t.equal(anthropicAdapter.parseResponse(A('messages_stop_sequence.response.json'), actx()).finishReason, 'stop_sequence', 'stop_sequence → stop_sequence')
-  t.equal(anthropicAdapter.parseResponse('{"type":"message","content":[],"stop_reason":"refusal","usage":{"input_tokens":1,"output_tokens":0}}', actx()).finishReason, 'unknown', 'other stop reasons → unknown (TensorZero)')
-  t.throws(() => anthropicAdapter.parseResponse(A('error_529.json'), actx()), E('server', { message: /overloaded_error: Overloaded/ }), 'an error object in a 200 body: server error')
-  t.throws(() => anthropicAdapter.parseResponse('{"content": [oops', actx()), E('bad_response'), 'malformed JSON: bad_response')
-  t.throws(() => anthropicAdapter.parseResponse('{"type":"message"}', actx()), E('bad_response', { message: /no content/ }), 'no content: bad_response')
+  t.equal(anthropicAdapter.parseResponse(A('messages_max_tokens.response.json'), request(), actx()).finishReason, 'length', 'max_tokens → length')
+  t.equal(anthropicAdapter.parseResponse(A('messages_stop_sequence.response.json'), request(), actx()).finishReason, 'stop_sequence', 'stop_sequence → stop_sequence')
+  t.equal(anthropicAdapter.parseResponse('{"type":"message","content":[],"stop_reason":"refusal","usage":{"input_tokens":1,"output_tokens":0}}', request(), actx()).finishReason, 'unknown', 'other stop reasons → unknown (TensorZero)')
+  t.throws(() => anthropicAdapter.parseResponse(A('error_529.json'), request(), actx()), E('server', { message: /overloaded_error: Overloaded/ }), 'an error object in a 200 body: server error')
+  t.throws(() => anthropicAdapter.parseResponse('{"content": [oops', request(), actx()), E('bad_response'), 'malformed JSON: bad_response')
+  t.throws(() => anthropicAdapter.parseResponse('{"type":"message"}', request(), actx()), E('bad_response', { message: /no content/ }), 'no content: bad_response')
 })
 
 t.test('anthropic stream: text, usage from message_start and message_delta, end at message_stop', async t => {
@@ -292,7 +299,7 @@ t.test('anthropic stream: tool input JSON split across input_json_delta events',
   t.same(collector.usage, { inputTokens: 472, outputTokens: 89 })
   t.equal(collector.finishReason, 'tool_call')
   const orphan = '{"type":"content_block_delta","index":4,"delta":{"type":"input_json_delta","partial_json":"{}"}}'
-  t.throws(() => anthropicAdapter.parseStreamEvent({ data: orphan }, {}, actx()), E('bad_response', { message: /without current tool id/ }), 'input_json_delta without its tool_use start: bad_response')
+  t.throws(() => oneEvent(anthropicAdapter, { data: orphan }, actx()), E('bad_response', { message: /without current tool id/ }), 'input_json_delta without its tool_use start: bad_response')
 })
 
 t.test('anthropic stream: thinking, signature and message_delta input usage', async t => {
@@ -305,20 +312,20 @@ t.test('anthropic stream: thinking, signature and message_delta input usage', as
 })
 
 t.test('anthropic stream: an error event throws a server error mid-stream', async t => {
-  const state = {}
   const c = actx()
+  const state = anthropicAdapter.newStreamState(request(), c)
   const events = new SseParser().push(A('stream_error.sse'))
   const got: StreamDelta[] = []
   let err: ProviderError | undefined
   for (const ev of events) {
     try {
-      const d = anthropicAdapter.parseStreamEvent(ev, state, c)
+      const d = anthropicAdapter.parseStreamEvent(ev, state, request(), c)
       if (d !== null) got.push(d)
     } catch (e) { err = e as ProviderError; break }
   }
   t.equal(got.map(d => d.text ?? '').join(''), 'Hel', 'deltas before the error are yielded')
   t.match(err, { errorClass: 'server', message: 'anthropic: error in stream: overloaded_error: Overloaded' }, 'error event → ProviderError(server) naming the error type')
-  t.throws(() => anthropicAdapter.parseStreamEvent({ data: 'not json' }, {}, c), E('bad_response'), 'malformed event: bad_response')
+  t.throws(() => oneEvent(anthropicAdapter, { data: 'not json' }, c), E('bad_response'), 'malformed event: bad_response')
 })
 
 t.test('anthropic classifyError: recorded error bodies', async t => {
@@ -337,7 +344,7 @@ t.test('anthropic classifyError: recorded error bodies', async t => {
 // Gemini
 // =============================================================================================================
 t.test('gemini buildRequest: URL, key header, body fields', async t => {
-  const spec = geminiAdapter.buildRequest(request({
+  const spec = encoded(geminiAdapter, request({
     system: 'You are terse.',
     params: { temperature: 0.2, top_p: 0.8, max_tokens: 128, seed: 42, stop_sequences: ['END'], presence_penalty: 0.1, frequency_penalty: 0.3, reasoning_effort: 'low' }
   }), gctx({}, { apiKey: 'AIza-test' }))
@@ -348,7 +355,7 @@ t.test('gemini buildRequest: URL, key header, body fields', async t => {
     generationConfig: { stopSequences: ['END'], temperature: 0.2, topP: 0.8, presencePenalty: 0.1, frequencyPenalty: 0.3, maxOutputTokens: 128, seed: 42 },
     systemInstruction: { parts: [{ text: 'You are terse.' }] }
   }), 'exact body: contents, generationConfig (camelCase), systemInstruction; reasoning_effort dropped')
-  const stream = geminiAdapter.buildRequest(request({ stream: true }), gctx({ apiBase: 'http://fake:9/v1beta', modelName: 'models/gemini-2.5-pro' }))
+  const stream = encoded(geminiAdapter, request({ stream: true }), gctx({ apiBase: 'http://fake:9/v1beta', modelName: 'models/gemini-2.5-pro' }))
   t.equal(stream.url, 'http://fake:9/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse', 'streaming URL with alt=sse; api_base honoured; a models/ prefix not doubled')
   t.same(JSON.parse(stream.body).generationConfig, {}, 'generationConfig always present (TensorZero sends it even empty)')
   t.notOk('stream' in JSON.parse(stream.body), 'no stream field: streaming is the URL')
@@ -404,39 +411,39 @@ t.test('gemini buildRequest: json_mode → responseMimeType / responseSchema', a
   t.same(gen({ params: { json_mode: 'strict' }, outputSchema: schema }), { responseMimeType: 'application/json', responseSchema: { type: 'object', properties: { answer: { type: 'string' } } } }, 'strict: same')
   t.same(gen({ params: { json_mode: 'off' }, outputSchema: schema }), {}, 'off: nothing')
   t.same(gen({ params: { json_mode: 'tool' }, outputSchema: schema }), {}, 'tool: nothing (the respond tool does the work)')
-  const spec = geminiAdapter.buildRequest(request({ extraBody: [{ pointer: '/generationConfig/thinkingConfig', value: { thinkingBudget: 0 } }], extraHeaders: [{ name: 'X-Trace', value: '1' }] }), gctx())
+  const spec = encoded(geminiAdapter, request({ extraBody: [{ pointer: '/generationConfig/thinkingConfig', value: { thinkingBudget: 0 } }], extraHeaders: [{ name: 'X-Trace', value: '1' }] }), gctx())
   t.same(JSON.parse(spec.body).generationConfig, { thinkingConfig: { thinkingBudget: 0 } }, 'extra_body patches generationConfig')
   t.equal(spec.headers['x-trace'], '1', 'extra_headers')
 })
 
 t.test('gemini parseResponse: recorded answers', async t => {
-  const text = geminiAdapter.parseResponse(G('generate_text.response.json'), gctx())
+  const text = geminiAdapter.parseResponse(G('generate_text.response.json'), request(), gctx())
   t.same(text.output, [{ type: 'text', text: 'The capital of Japan is Tokyo.\n' }])
   t.same(text.usage, { inputTokens: 9, outputTokens: 8 }, 'promptTokenCount / candidatesTokenCount')
   t.equal(text.finishReason, 'stop', 'STOP → stop')
-  const tool = geminiAdapter.parseResponse(G('generate_tool_call.response.json'), gctx())
+  const tool = geminiAdapter.parseResponse(G('generate_tool_call.response.json'), request(), gctx())
   t.equal(tool.output.length, 2, 'two function calls, same name: two tool calls')
   for (const o of tool.output) t.match(o, { type: 'tool_call', name: 'get_weather', id: UUID_V7 }, 'generated UUIDv7 id (Gemini has none; TensorZero does the same)')
   t.same(tool.output.map(o => o.type === 'tool_call' && o.arguments), ['{"location":"Paris"}', '{"location":"London"}'], 'args serialised as the arguments')
   t.not(tool.output[0].type === 'tool_call' && tool.output[0].id, tool.output[1].type === 'tool_call' && tool.output[1].id, 'ids differ')
   t.equal(tool.finishReason, 'stop', 'function calls still finish with STOP → stop (as TensorZero)')
-  const thinking = geminiAdapter.parseResponse(G('generate_thinking.response.json'), gctx())
+  const thinking = geminiAdapter.parseResponse(G('generate_thinking.response.json'), request(), gctx())
   t.same(thinking.output, [
     { type: 'thought', text: '**Computing the product**\n\n27 × 453: 27 × 400 = 10800 and 27 × 53 = 1431, total 12231.\n' },
     { type: 'text', text: '27 × 453 = 12,231.' }
   ], 'thought: true parts → thought; the thoughtSignature on a text part is dropped')
   t.same(thinking.usage, { inputTokens: 12, outputTokens: 11 }, 'thoughtsTokenCount not added to output tokens (TensorZero counts candidates only)')
-  const safety = geminiAdapter.parseResponse(G('generate_safety.response.json'), gctx())
+  const safety = geminiAdapter.parseResponse(G('generate_safety.response.json'), request(), gctx())
   t.same(safety.output, [], 'blocked candidate has no content')
   t.equal(safety.finishReason, 'content_filter', 'SAFETY → content_filter')
   t.same(safety.usage, { inputTokens: 15 }, 'no candidatesTokenCount: output tokens left unset')
-  t.throws(() => geminiAdapter.parseResponse(G('generate_blocked_prompt.response.json'), gctx()),
+  t.throws(() => geminiAdapter.parseResponse(G('generate_blocked_prompt.response.json'), request(), gctx()),
     E('bad_response', { message: /no candidates \(prompt blocked: PROHIBITED_CONTENT\)/ }), 'blocked prompt (no candidates): fails like TensorZero, so routing moves on')
-  const fin = (r: string): unknown => geminiAdapter.parseResponse(JSON.stringify({ candidates: [{ finishReason: r }], usageMetadata: {} }), gctx()).finishReason
+  const fin = (r: string): unknown => geminiAdapter.parseResponse(JSON.stringify({ candidates: [{ finishReason: r }], usageMetadata: {} }), request(), gctx()).finishReason
   t.same(['MAX_TOKENS', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'MALFORMED_FUNCTION_CALL', 'OTHER', 'FINISH_REASON_UNSPECIFIED', 'NEW_ONE'].map(fin),
     ['length', 'content_filter', 'content_filter', 'content_filter', 'content_filter', 'tool_call', 'unknown', 'unknown', 'unknown'], 'finish reason map')
-  t.throws(() => geminiAdapter.parseResponse(G('error_503.json'), gctx()), E('server', { message: /UNAVAILABLE: The model is overloaded/ }), 'error object in a 200 body: server')
-  t.throws(() => geminiAdapter.parseResponse('[', gctx()), E('bad_response'), 'malformed JSON')
+  t.throws(() => geminiAdapter.parseResponse(G('error_503.json'), request(), gctx()), E('server', { message: /UNAVAILABLE: The model is overloaded/ }), 'error object in a 200 body: server')
+  t.throws(() => geminiAdapter.parseResponse('[', request(), gctx()), E('bad_response'), 'malformed JSON')
 })
 
 t.test('gemini stream: CRLF events, empty text skipped, usage only with the finish reason', async t => {
@@ -451,7 +458,7 @@ t.test('gemini stream: CRLF events, empty text skipped, usage only with the fini
   t.same(collector.output(), [{ type: 'text', text: 'The capital of Japan is Tokyo.\n' }])
   const max = runStream(geminiAdapter, G('stream_max_tokens.crlf.sse'), gctx())
   t.equal(max.collector.finishReason, 'length', 'MAX_TOKENS → length')
-  t.equal(geminiAdapter.parseStreamEvent({ data: '[DONE]' }, {}, gctx()), null, 'a [DONE] added by a proxy ends the stream')
+  t.equal(oneEvent(geminiAdapter, { data: '[DONE]' }, gctx()), null, 'a [DONE] added by a proxy ends the stream')
 })
 
 t.test('gemini stream: each function call part is a new tool call', async t => {
@@ -473,9 +480,9 @@ t.test('gemini stream: each function call part is a new tool call', async t => {
 t.test('gemini stream: an error event throws a server error', async t => {
   const events = new SseParser().push(G('stream_error.crlf.sse'))
   t.equal(events.length, 2)
-  t.same(geminiAdapter.parseStreamEvent(events[0], {}, gctx()), { text: 'Hel' }, 'first event translated')
-  t.throws(() => geminiAdapter.parseStreamEvent(events[1], {}, gctx()), E('server', { message: 'google_ai_studio_gemini: error in stream event: UNAVAILABLE: The model is overloaded. Please try again later.' }), 'error object → ProviderError(server)')
-  t.throws(() => geminiAdapter.parseStreamEvent({ data: '{"usageMetadata":{}}' }, {}, gctx()), E('bad_response', { message: /no candidates/ }), 'an event without candidates fails like TensorZero')
+  t.same(oneEvent(geminiAdapter, events[0], gctx()), { text: 'Hel' }, 'first event translated')
+  t.throws(() => oneEvent(geminiAdapter, events[1], gctx()), E('server', { message: 'google_ai_studio_gemini: error in stream event: UNAVAILABLE: The model is overloaded. Please try again later.' }), 'error object → ProviderError(server)')
+  t.throws(() => oneEvent(geminiAdapter, { data: '{"usageMetadata":{}}' }, gctx()), E('bad_response', { message: /no candidates/ }), 'an event without candidates fails like TensorZero')
 })
 
 t.test('gemini classifyError: recorded error bodies', async t => {
@@ -489,14 +496,14 @@ t.test('gemini classifyError: recorded error bodies', async t => {
 })
 
 t.test('registry: both native types are served with TensorZero\'s defaults', async t => {
-  const a = getAdapter('anthropic') as HttpProviderAdapter
+  const a = getAdapter('anthropic') as ProviderAdapter
   t.equal(a, anthropicAdapter)
-  t.equal(a.defaultApiKeyEnv, 'ANTHROPIC_API_KEY')
-  t.equal(a.defaultApiBase, 'https://api.anthropic.com/v1/messages')
-  const g = getAdapter('google_ai_studio_gemini') as HttpProviderAdapter
+  t.equal(providerType('anthropic')?.defaultApiKeyEnv, 'ANTHROPIC_API_KEY')
+  t.equal(providerType('anthropic')?.defaultApiBase, 'https://api.anthropic.com/v1/messages')
+  const g = getAdapter('google_ai_studio_gemini') as ProviderAdapter
   t.equal(g, geminiAdapter)
-  t.equal(g.defaultApiKeyEnv, 'GOOGLE_AI_STUDIO_API_KEY')
-  t.equal(g.defaultApiBase, 'https://generativelanguage.googleapis.com/v1beta/')
+  t.equal(providerType('google_ai_studio_gemini')?.defaultApiKeyEnv, 'GOOGLE_AI_STUDIO_API_KEY')
+  t.equal(providerType('google_ai_studio_gemini')?.defaultApiBase, 'https://generativelanguage.googleapis.com/v1beta/')
   t.ok(supportedTypes().includes('anthropic') && supportedTypes().includes('google_ai_studio_gemini'), 'listed as supported')
   t.equal(g.buildEmbeddingRequest, undefined, 'no Gemini embeddings (TensorZero\'s provider has none either)')
 })

@@ -3,15 +3,19 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { ModelRequest, StreamDelta, Message } from '../src/core/types.ts'
+import type { EmbeddingRequest, EmbeddingResponse, ModelRequest, ProviderResponse, StreamDelta, Message } from '../src/core/types.ts'
 import type { ProviderConfig } from '../src/core/config.ts'
-import { type HttpProviderAdapter, type LocalProviderAdapter, type ProviderContext, type SseEvent } from '../src/providers/adapter.ts'
+import type { ProviderAdapter, ProviderContext, SseEvent } from '../src/providers/adapter.ts'
 import { ProviderError } from '../src/core/errors.ts'
 import { SseParser } from '../src/providers/http/sse.ts'
-import { createOpenAICompatibleAdapter, openaiAdapter, joinUrl, parseRetryAfterMs, applyPointer, applyExtraHeaders } from '../src/providers/openai/index.ts'
-import { getAdapter, supportedTypes, unsupportedTypeMessage, OPENAI_COMPATIBLE_TYPES } from '../src/providers/catalog.ts'
+import { createOpenAICompatibleAdapter } from '../src/providers/openai/index.ts'
+import { joinUrl } from '../src/providers/http/url.ts'
+import { parseRetryAfterMs } from '../src/providers/http/errors.ts'
+import { applyPointer, applyExtraHeaders, encodeRequest } from '../src/providers/http/extra.ts'
+import { answerBody, openStream } from '../src/providers/call.ts'
+import { getAdapter, providerType, supportedTypes, unsupportedTypeMessage } from '../src/providers/catalog.ts'
 import {
-  dummyAdapter, resetDummyState, DUMMY_INFER_RESPONSE_CONTENT, DUMMY_TOOL_ARGUMENTS, DUMMY_STREAM_ERROR_AFTER, wordChunks, dummyEmbedding
+  dummyAdapter, dummyTransport, resetDummyState, DUMMY_INFER_RESPONSE_CONTENT, DUMMY_TOOL_ARGUMENTS, DUMMY_STREAM_ERROR_AFTER, wordChunks, dummyEmbedding
 } from '../src/providers/dummy/index.ts'
 
 /** Pattern for t.throws/t.rejects matching a ProviderError's class (and optionally more fields). */
@@ -38,17 +42,23 @@ function ctx (over: Partial<ProviderConfig> = {}, extra: Partial<ProviderContext
 function request (over: Partial<ModelRequest> = {}): ModelRequest {
   return { messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }], params: {}, stream: false, ...over }
 }
-const body = (a: HttpProviderAdapter, req: ModelRequest, c: ProviderContext = ctx()): Record<string, any> => JSON.parse(a.buildRequest(req, c).body)
+const openaiAdapter = getAdapter('openai') as ProviderAdapter
+/** The request as the model walk sends it: built by the adapter, extra_body/extra_headers applied, serialised. */
+const encoded = (a: ProviderAdapter, req: ModelRequest, c: ProviderContext = ctx()): ReturnType<typeof encodeRequest> => encodeRequest(a.buildRequest(req, c), req, c)
+const body = (a: ProviderAdapter, req: ModelRequest, c: ProviderContext = ctx()): Record<string, any> => JSON.parse(encoded(a, req, c).body)
+/** One event parsed on a fresh stream. */
+const oneEvent = (a: ProviderAdapter, ev: SseEvent, c: ProviderContext): ReturnType<ProviderAdapter['parseStreamEvent']> =>
+  a.parseStreamEvent(ev, a.newStreamState(request(), c), request(), c)
 
 /** Run a transcript through the SSE parser (in the given pieces) and the adapter; collect deltas until [DONE]. */
-function runStream (a: HttpProviderAdapter, pieces: Array<string | Buffer>): { deltas: StreamDelta[]; done: boolean } {
+function runStream (a: ProviderAdapter, pieces: Array<string | Buffer>): { deltas: StreamDelta[]; done: boolean } {
   const p = new SseParser()
   const deltas: StreamDelta[] = []
   let done = false
   const handle = (evs: SseEvent[]): void => {
     for (const ev of evs) {
       if (done) return
-      const d = a.parseStreamEvent(ev, {}, ctx())
+      const d = oneEvent(a, ev, ctx())
       if (d === null) done = true
       else deltas.push(d)
     }
@@ -86,13 +96,13 @@ t.test('buildRequest: URL, headers and auth', async t => {
   t.equal(openaiAdapter.buildRequest(request(), ctx({ apiBase: 'http://ollama:11434/v1' })).url, 'http://ollama:11434/v1/chat/completions', 'api_base without trailing slash')
   t.equal(openaiAdapter.buildRequest(request(), ctx({ apiBase: 'http://vllm:8000/v1///' })).url, 'http://vllm:8000/v1/chat/completions', 'repeated trailing slashes collapse')
   t.equal(joinUrl('http://h/v1/', 'embeddings'), 'http://h/v1/embeddings', 'joinUrl keeps one slash')
-  const noKey = openaiAdapter.buildRequest(request(), ctx())
+  const noKey = encoded(openaiAdapter, request())
   t.same(noKey.headers, { 'content-type': 'application/json' }, 'no Authorization header when no key is given')
   t.equal(noKey.method, 'POST', 'POST')
   t.equal(typeof noKey.body, 'string', 'body stays text (stored verbatim as raw_request)')
   const withKey = openaiAdapter.buildRequest(request(), { provider: provider(), apiKey: 'sk-test' })
   t.equal(withKey.headers.authorization, 'Bearer sk-test', 'Bearer key when a key is given')
-  const vllm = getAdapter('vllm') as HttpProviderAdapter
+  const vllm = getAdapter('vllm') as ProviderAdapter
   t.throws(() => vllm.buildRequest(request(), ctx({ type: 'vllm' })), E('client', { message: /needs `api_base`/ }), 'vllm without api_base fails clearly')
 })
 
@@ -162,10 +172,10 @@ t.test('buildRequest: sampling params and max tokens field per type', async t =>
   const b = body(openaiAdapter, request({ params }))
   t.match(b, { temperature: 0.2, max_completion_tokens: 100, top_p: 0.9, seed: 7, presence_penalty: 0.1, frequency_penalty: 0.3, stop: ['END'], reasoning_effort: 'low' }, 'openai: params, max_completion_tokens')
   t.notOk('max_tokens' in b, 'openai: no max_tokens')
-  const v = body(getAdapter('vllm') as HttpProviderAdapter, request({ params }), ctx({ type: 'vllm', apiBase: 'http://vllm:8000/v1' }))
+  const v = body(getAdapter('vllm') as ProviderAdapter, request({ params }), ctx({ type: 'vllm', apiBase: 'http://vllm:8000/v1' }))
   t.equal(v.max_tokens, 100, 'vllm: max_tokens')
   t.notOk('max_completion_tokens' in v, 'vllm: no max_completion_tokens')
-  const m = body(getAdapter('mistral') as HttpProviderAdapter, request({ params }))
+  const m = body(getAdapter('mistral') as ProviderAdapter, request({ params }))
   t.equal(m.random_seed, 7, 'mistral: seed → random_seed')
   t.notOk('seed' in m, 'mistral: no seed')
   const empty = body(openaiAdapter, request({ params: { stop_sequences: [] } }))
@@ -190,7 +200,7 @@ t.test('buildRequest: tools and tool_choice', async t => {
   t.equal(body(openaiAdapter, request({ toolParams: { tools, toolChoice: 'required' } })).tool_choice, 'required', 'required')
   t.same(body(openaiAdapter, request({ toolParams: { tools, toolChoice: { specific: 'get_temperature' } } })).tool_choice,
     { type: 'function', function: { name: 'get_temperature' } }, 'specific tool')
-  t.equal(body(getAdapter('mistral') as HttpProviderAdapter, request({ toolParams: { tools, toolChoice: 'required' } })).tool_choice, 'any', 'mistral: required → any')
+  t.equal(body(getAdapter('mistral') as ProviderAdapter, request({ toolParams: { tools, toolChoice: 'required' } })).tool_choice, 'any', 'mistral: required → any')
   const none = body(openaiAdapter, request({ toolParams: { tools: [], toolChoice: 'auto', parallelToolCalls: true } }))
   t.notOk('tools' in none || 'tool_choice' in none || 'parallel_tool_calls' in none, 'no tools → no tool fields')
   t.notOk('parallel_tool_calls' in body(openaiAdapter, request({ toolParams: { tools, toolChoice: 'auto' } })), 'parallel_tool_calls omitted when unset')
@@ -202,7 +212,7 @@ t.test('buildRequest: json modes', async t => {
   t.same(body(openaiAdapter, request({ params: { json_mode: 'strict' }, outputSchema: schema })).response_format,
     { type: 'json_schema', json_schema: { name: 'response', strict: true, schema } }, 'strict + schema → json_schema')
   t.same(body(openaiAdapter, request({ params: { json_mode: 'strict' } })).response_format, { type: 'json_object' }, 'strict without schema → json_object')
-  t.same(body(getAdapter('deepseek') as HttpProviderAdapter, request({ params: { json_mode: 'strict' }, outputSchema: schema })).response_format,
+  t.same(body(getAdapter('deepseek') as ProviderAdapter, request({ params: { json_mode: 'strict' }, outputSchema: schema })).response_format,
     { type: 'json_object' }, 'deepseek: strict downgrades to json_object')
   const sys = (over: Partial<ModelRequest>): unknown => body(openaiAdapter, request(over)).messages[0]
   t.same(sys({ params: { json_mode: 'on' } }), { role: 'system', content: 'Respond using JSON.' }, 'on without system → "Respond using JSON." system (OpenAI needs the word)')
@@ -234,7 +244,7 @@ t.test('buildRequest: extra_body and extra_headers', async t => {
     ],
     extraHeaders: [{ name: 'X-Gone', delete: true }, { name: 'x-request', value: 'r' }, { name: 'x-skip', value: 's', variantName: 'nope' }]
   })
-  const spec = openaiAdapter.buildRequest(req, c)
+  const spec = encoded(openaiAdapter, req, c)
   const b = JSON.parse(spec.body)
   t.same(b.chat_template_kwargs, { enable_thinking: false }, 'provider-level extra_body creates nested objects')
   t.equal(b.temperature, 0.7, 'request-level patch wins over provider-level and the built value')
@@ -249,7 +259,7 @@ t.test('buildRequest: extra_body and extra_headers', async t => {
   t.notOk('x-gone' in spec.headers, 'header delete')
   t.equal(spec.headers['x-request'], 'r', 'request-level header')
   t.notOk('x-skip' in spec.headers, 'filtered header skipped')
-  t.throws(() => openaiAdapter.buildRequest(request({ extraBody: [{ pointer: 'temperature', value: 1 }] }), ctx()), E('client'), 'pointer must start with /')
+  t.throws(() => encoded(openaiAdapter, request({ extraBody: [{ pointer: 'temperature', value: 1 }] })), E('client'), 'pointer must start with /')
   t.throws(() => applyPointer({}, '/__proto__/x', { value: 1 }), E('client'), '__proto__ refused')
   t.throws(() => applyPointer({ a: 1 }, '/a/b', { value: 1 }), E('client'), 'cannot descend into a scalar')
   const o: Record<string, unknown> = { a: [1, 2, 3] }
@@ -272,37 +282,37 @@ t.test('buildRequest: extra_body and extra_headers', async t => {
 
 // ---------------------------------------------------------------------------------------------------------------
 t.test('parseResponse', async t => {
-  const basic = openaiAdapter.parseResponse(fixture('chat_basic.response.json'), ctx())
+  const basic = openaiAdapter.parseResponse(fixture('chat_basic.response.json'), request(), ctx())
   t.same(basic.output, [{ type: 'text', text: 'Hello! How can I assist you today?' }], 'text content → text block')
   t.same(basic.usage, { inputTokens: 19, outputTokens: 10 }, 'usage prompt/completion tokens')
   t.equal(basic.finishReason, 'stop', 'stop')
   t.equal(basic.rawResponse, fixture('chat_basic.response.json'), 'raw response kept verbatim')
-  const tools = openaiAdapter.parseResponse(fixture('chat_tool_calls.response.json'), ctx())
+  const tools = openaiAdapter.parseResponse(fixture('chat_tool_calls.response.json'), request(), ctx())
   t.same(tools.output, [
     { type: 'tool_call', id: 'call_Rj8v1DqG7xQ2', name: 'get_temperature', arguments: '{"location":"Brooklyn","units":"celsius"}' },
     { type: 'tool_call', id: 'call_Zp3nT9wK0aLm', name: 'get_humidity', arguments: '{"location":"Brooklyn"}' }
   ], 'tool_calls → tool_call blocks; null content → no text block')
   t.equal(tools.finishReason, 'tool_call', 'tool_calls → tool_call')
-  const vllm = openaiAdapter.parseResponse(fixture('chat_reasoning_vllm.response.json'), ctx())
+  const vllm = openaiAdapter.parseResponse(fixture('chat_reasoning_vllm.response.json'), request(), ctx())
   t.same(vllm.output, [{ type: 'thought', text: 'The user asks for 2+2. That is 4.' }, { type: 'text', text: '4' }], 'vLLM reasoning_content → thought block first')
   t.equal(vllm.finishReason, 'length', 'length')
-  const ollama = openaiAdapter.parseResponse(fixture('chat_reasoning_ollama.response.json'), ctx())
+  const ollama = openaiAdapter.parseResponse(fixture('chat_reasoning_ollama.response.json'), request(), ctx())
   t.same(ollama.output[0], { type: 'thought', text: 'The capital of France is Paris.' }, 'Ollama `reasoning` → thought block')
-  const cf = openaiAdapter.parseResponse(fixture('chat_content_filter.response.json'), ctx())
+  const cf = openaiAdapter.parseResponse(fixture('chat_content_filter.response.json'), request(), ctx())
   t.equal(cf.finishReason, 'content_filter', 'content_filter')
   t.same(cf.usage, {}, 'missing usage → empty usage')
   t.same(cf.output, [], 'empty content → no text block')
-  const mk = (fr: unknown): string | undefined => openaiAdapter.parseResponse(JSON.stringify({ choices: [{ message: { content: 'x' }, finish_reason: fr }] }), ctx()).finishReason
+  const mk = (fr: unknown): string | undefined => openaiAdapter.parseResponse(JSON.stringify({ choices: [{ message: { content: 'x' }, finish_reason: fr }] }), request(), ctx()).finishReason
   t.equal(mk('function_call'), 'tool_call', 'function_call → tool_call')
   t.equal(mk('eos'), 'unknown', 'anything else → unknown')
   t.equal(mk(null), undefined, 'null → no finish reason')
-  const obj = openaiAdapter.parseResponse(JSON.stringify({ choices: [{ message: { tool_calls: [{ function: { name: 'f', arguments: { a: 1 } } }] } }] }), ctx())
+  const obj = openaiAdapter.parseResponse(JSON.stringify({ choices: [{ message: { tool_calls: [{ function: { name: 'f', arguments: { a: 1 } } }] } }] }), request(), ctx())
   t.same(obj.output, [{ type: 'tool_call', id: 'call_0', name: 'f', arguments: '{"a":1}' }], 'object arguments stringified; missing id gets a positional id')
-  t.throws(() => openaiAdapter.parseResponse('not json', ctx()), E('bad_response'), 'malformed body → bad_response')
-  t.throws(() => openaiAdapter.parseResponse('{"choices":[]}', ctx()), E('bad_response'), 'no choices → bad_response')
-  t.throws(() => openaiAdapter.parseResponse('[1]', ctx()), E('bad_response'), 'non-object → bad_response')
-  t.throws(() => openaiAdapter.parseResponse('{"choices":[{"index":0}]}', ctx()), E('bad_response'), 'choice without message → bad_response')
-  t.throws(() => openaiAdapter.parseResponse('{"error":{"message":"upstream overloaded","code":502}}', ctx()),
+  t.throws(() => openaiAdapter.parseResponse('not json', request(), ctx()), E('bad_response'), 'malformed body → bad_response')
+  t.throws(() => openaiAdapter.parseResponse('{"choices":[]}', request(), ctx()), E('bad_response'), 'no choices → bad_response')
+  t.throws(() => openaiAdapter.parseResponse('[1]', request(), ctx()), E('bad_response'), 'non-object → bad_response')
+  t.throws(() => openaiAdapter.parseResponse('{"choices":[{"index":0}]}', request(), ctx()), E('bad_response'), 'choice without message → bad_response')
+  t.throws(() => openaiAdapter.parseResponse('{"error":{"message":"upstream overloaded","code":502}}', request(), ctx()),
     E('server', { message: /upstream overloaded/ }), '200 with an error object (OpenRouter) → server')
 })
 
@@ -336,14 +346,14 @@ t.test('parseStreamEvent over recorded transcripts', async t => {
 
   t.throws(() => runStream(openaiAdapter, [fixture('chat_stream_error.sse')]),
     E('server', { message: /CUDA out of memory/ }), 'an {"error":…} chunk mid-stream → ProviderError server with the provider message')
-  t.throws(() => openaiAdapter.parseStreamEvent({ data: '{"choices":[{"delta":' }, {}, ctx()), E('bad_response'), 'malformed JSON → bad_response')
-  t.throws(() => openaiAdapter.parseStreamEvent({ data: '"x"' }, {}, ctx()), E('bad_response'), 'non-object chunk → bad_response')
-  t.throws(() => openaiAdapter.parseStreamEvent({ event: 'error', data: '{"message":"boom"}' }, {}, ctx()), E('server', { message: /boom/ }), 'named error event → server')
-  t.throws(() => openaiAdapter.parseStreamEvent({ event: 'error', data: 'overloaded' }, {}, ctx()), E('server', { message: /overloaded/ }), 'named error event with a text body → server')
-  t.equal(openaiAdapter.parseStreamEvent({ data: ' [DONE] ' }, {}, ctx()), null, '[DONE] with stray spaces')
-  t.same(openaiAdapter.parseStreamEvent({ data: '{"choices":[{"delta":{"content":"a"}}],"x_groq":{"usage":{"prompt_tokens":3,"completion_tokens":4}}}' }, {}, ctx()),
+  t.throws(() => oneEvent(openaiAdapter, { data: '{"choices":[{"delta":' }, ctx()), E('bad_response'), 'malformed JSON → bad_response')
+  t.throws(() => oneEvent(openaiAdapter, { data: '"x"' }, ctx()), E('bad_response'), 'non-object chunk → bad_response')
+  t.throws(() => oneEvent(openaiAdapter, { event: 'error', data: '{"message":"boom"}' }, ctx()), E('server', { message: /boom/ }), 'named error event → server')
+  t.throws(() => oneEvent(openaiAdapter, { event: 'error', data: 'overloaded' }, ctx()), E('server', { message: /overloaded/ }), 'named error event with a text body → server')
+  t.equal(oneEvent(openaiAdapter, { data: ' [DONE] ' }, ctx()), null, '[DONE] with stray spaces')
+  t.same(oneEvent(openaiAdapter, { data: '{"choices":[{"delta":{"content":"a"}}],"x_groq":{"usage":{"prompt_tokens":3,"completion_tokens":4}}}' }, ctx()),
     { text: 'a', usage: { inputTokens: 3, outputTokens: 4 } }, 'Groq x_groq.usage')
-  t.same(openaiAdapter.parseStreamEvent({ data: '{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]}' }, {}, ctx()),
+  t.same(oneEvent(openaiAdapter, { data: '{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]}' }, ctx()),
     { toolCalls: [{ index: 0, arguments: '{}' }] }, 'tool call piece without index uses its position')
 })
 
@@ -369,7 +379,7 @@ t.test('classifyError', async t => {
   t.equal(openaiAdapter.classifyError(504, '', {}).errorClass, 'timeout', '504 → timeout')
   t.equal(openaiAdapter.classifyError(500, '', {}).errorClass, 'server', '500 → server')
   t.equal(openaiAdapter.classifyError(503, '', { 'retry-after': '3' }).retryAfterMs, 3000, 'retry-after parsed on 503 too')
-  const v = (getAdapter('vllm') as HttpProviderAdapter).classifyError(400, fixture('error_400_vllm.json'), {})
+  const v = (getAdapter('vllm') as ProviderAdapter).classifyError(400, fixture('error_400_vllm.json'), {})
   t.equal(v.errorClass, 'client', '400 → client')
   t.match(v.message, /^vllm: 400 Bad Request: This model's maximum context length is 8192 tokens/, 'vLLM top-level `message`, prefixed with the type')
   const html = openaiAdapter.classifyError(502, '<html>' + 'x'.repeat(2000) + '</html>', {})
@@ -382,11 +392,12 @@ t.test('classifyError', async t => {
 
 // ---------------------------------------------------------------------------------------------------------------
 t.test('embeddings', async t => {
-  const spec = openaiAdapter.buildEmbeddingRequest!({ input: ['a', 'b'], dimensions: 256, encodingFormat: 'float' }, { provider: provider({ modelName: 'text-embedding-3-small' }), apiKey: 'k' })
+  const embeddingCtx = { provider: provider({ modelName: 'text-embedding-3-small' }), apiKey: 'k' }
+  const spec = encodeRequest(openaiAdapter.buildEmbeddingRequest!({ input: ['a', 'b'], dimensions: 256, encodingFormat: 'float' }, embeddingCtx), undefined, embeddingCtx)
   t.equal(spec.url, 'https://api.openai.com/v1/embeddings', 'embeddings URL')
   t.same(JSON.parse(spec.body), { model: 'text-embedding-3-small', input: ['a', 'b'], dimensions: 256, encoding_format: 'float' }, 'body')
   t.equal(spec.headers.authorization, 'Bearer k', 'auth')
-  t.same(JSON.parse(openaiAdapter.buildEmbeddingRequest!({ input: 'a' }, ctx()).body), { model: 'gpt-4o-mini', input: 'a' }, 'optional fields omitted')
+  t.same(openaiAdapter.buildEmbeddingRequest!({ input: 'a' }, ctx()).body, { model: 'gpt-4o-mini', input: 'a' }, 'optional fields omitted')
   const r = openaiAdapter.parseEmbeddingResponse!(fixture('embeddings.response.json'), ctx())
   t.same(r.embeddings, [[-0.0069, 0.0153, -0.0107], [0.5, -0.25, 0.125]], 'ordered by index')
   t.same(r.usage, { inputTokens: 8 }, 'usage')
@@ -416,43 +427,61 @@ t.test('registry', async t => {
     tgi: [undefined, undefined]
   }
   for (const [type, [base, env]] of Object.entries(expect)) {
-    const a = getAdapter(type)
-    t.equal(a?.kind, 'http', `${type} is an http adapter`)
-    t.equal(a?.type, type, `${type}: type`)
-    t.equal(a?.defaultApiBase, base, `${type}: default api_base`)
-    t.equal(a?.defaultApiKeyEnv, env, `${type}: default key env var`)
+    const facts = providerType(type)
+    t.ok(facts?.adapter !== undefined && facts.transport === undefined, `${type} is served over HTTP`)
+    t.equal(facts?.type, type, `${type}: type`)
+    t.equal(facts?.defaultApiBase, base, `${type}: default api_base`)
+    t.equal(facts?.defaultApiKeyEnv, env, `${type}: default key env var`)
   }
-  t.equal(OPENAI_COMPATIBLE_TYPES.length + 1, Object.keys(expect).length, 'every OpenAI-compatible type is pinned above')
-  t.equal(getAdapter('dummy')?.kind, 'local', 'dummy is local')
+  const nativeOrLocal = ['anthropic', 'google_ai_studio_gemini', 'dummy']
+  t.equal(supportedTypes().filter(type => !nativeOrLocal.includes(type)).length, Object.keys(expect).length, 'every OpenAI-compatible type is pinned above')
+  t.equal(providerType('dummy')?.transport, dummyTransport, 'dummy is served in-process')
   // anthropic and google_ai_studio_gemini have native adapters: pinned in test/providers-native.test.ts.
   t.equal(getAdapter('gcp_vertex_gemini'), undefined, 'gcp_vertex_gemini not implemented yet')
   t.equal(unsupportedTypeMessage('gcp_vertex_gemini'), 'provider type `gcp_vertex_gemini` is not supported by this sidecar yet', 'clear message for known-but-unsupported types')
   t.match(unsupportedTypeMessage('ollama'), /^unknown provider type `ollama` \(supported: .*openai/, 'unknown types named as unknown')
   t.same(supportedTypes(), [...supportedTypes()].sort(), 'supportedTypes sorted')
-  const url = (type: string): string => (getAdapter(type) as HttpProviderAdapter).buildRequest(request(), ctx({ type })).url
+  const url = (type: string): string => (getAdapter(type) as ProviderAdapter).buildRequest(request(), ctx({ type })).url
   t.equal(url('groq'), 'https://api.groq.com/openai/v1/chat/completions', 'groq URL from default base')
-  t.match((getAdapter('groq') as HttpProviderAdapter).classifyError(500, '', {}).message, /^groq: /, 'errors prefixed with the type')
+  t.match((getAdapter('groq') as ProviderAdapter).classifyError(500, '', {}).message, /^groq: /, 'errors prefixed with the type')
 })
 
 // ---------------------------------------------------------------------------------------------------------------
 const dummyCtx = (modelName: string, name = 'dummy'): ProviderContext => ({ provider: provider({ type: 'dummy', name, modelName }) })
 const signal = (): AbortSignal => new AbortController().signal
-async function collect (a: LocalProviderAdapter, req: ModelRequest, c: ProviderContext, s = signal()): Promise<StreamDelta[]> {
+// The dummy provider as the model walk calls it: the OpenAI translator, answered by the in-process transport.
+async function dummyInfer (req: ModelRequest, c: ProviderContext, s: AbortSignal): Promise<ProviderResponse & { rawRequest: string }> {
+  const spec = encodeRequest(dummyAdapter.buildRequest(req, c), req, c)
+  return { ...dummyAdapter.parseResponse(await answerBody(dummyAdapter, dummyTransport, spec, s), req, c), rawRequest: spec.body }
+}
+function dummyStream (req: ModelRequest, c: ProviderContext, s: AbortSignal): { rawRequest: string; deltas: AsyncIterable<StreamDelta> } {
+  const spec = encodeRequest(dummyAdapter.buildRequest(req, c), req, c)
+  const deltas = async function * (): AsyncGenerator<StreamDelta> {
+    const it = await openStream(dummyAdapter, dummyTransport, spec, req, c, s, [])
+    for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value
+  }
+  return { rawRequest: spec.body, deltas: deltas() }
+}
+async function dummyEmbed (req: EmbeddingRequest, c: ProviderContext, s: AbortSignal): Promise<EmbeddingResponse> {
+  const spec = encodeRequest(dummyAdapter.buildEmbeddingRequest!(req, c), undefined, c)
+  return dummyAdapter.parseEmbeddingResponse!(await answerBody(dummyAdapter, dummyTransport, spec, s), c)
+}
+async function collect (req: ModelRequest, c: ProviderContext, s = signal()): Promise<StreamDelta[]> {
   const out: StreamDelta[] = []
-  for await (const d of a.stream(req, c, s).deltas) out.push(d)
+  for await (const d of dummyStream(req, c, s).deltas) out.push(d)
   return out
 }
 
 t.test('dummy provider', async t => {
   resetDummyState()
-  const good = await dummyAdapter.infer(request(), dummyCtx('good'), signal())
+  const good = await dummyInfer(request(), dummyCtx('good'), signal())
   t.same(good.output, [{ type: 'text', text: DUMMY_INFER_RESPONSE_CONTENT }], 'good: TensorZero dummy text')
   t.same(good.usage, { inputTokens: 10, outputTokens: 1 }, 'good: usage 10 in / 1 per output block (as TensorZero)')
   t.equal(good.finishReason, 'stop', 'good: stop')
-  t.equal(good.rawResponse, DUMMY_INFER_RESPONSE_CONTENT, 'rawResponse is the text')
+  t.equal(JSON.parse(good.rawResponse).choices[0].message.content, DUMMY_INFER_RESPONSE_CONTENT, 'rawResponse is the canned body, carrying the text')
   t.match(JSON.parse(good.rawRequest), { model: 'good', messages: [{ role: 'user' }] }, 'rawRequest is JSON of the request')
-  t.same((await dummyAdapter.infer(request(), dummyCtx('json'), signal())).output, [{ type: 'text', text: '{"answer":"Hello"}' }], 'json')
-  const tool = await dummyAdapter.infer(request(), dummyCtx('tool'), signal())
+  t.same((await dummyInfer(request(), dummyCtx('json'), signal())).output, [{ type: 'text', text: '{"answer":"Hello"}' }], 'json')
+  const tool = await dummyInfer(request(), dummyCtx('tool'), signal())
   t.same(tool.output, [{ type: 'tool_call', id: '0', name: 'get_temperature', arguments: DUMMY_TOOL_ARGUMENTS }], 'tool: get_temperature call')
   t.equal(tool.finishReason, 'tool_call', 'tool: finish tool_call')
   t.same(JSON.parse(DUMMY_TOOL_ARGUMENTS), { location: 'Brooklyn', units: 'celsius' }, 'tool arguments')
@@ -461,36 +490,36 @@ t.test('dummy provider', async t => {
     { role: 'assistant', content: [{ type: 'text', text: 'reply' }] },
     { role: 'user', content: [{ type: 'image', url: 'x' }, { type: 'text', text: 'last words' }] }
   ]
-  t.same((await dummyAdapter.infer(request({ messages: msgs }), dummyCtx('echo'), signal())).output, [{ type: 'text', text: 'last words' }], 'echo: last user message text')
-  t.same((await dummyAdapter.infer(request({ messages: [] }), dummyCtx('echo'), signal())).output, [{ type: 'text', text: '' }], 'echo with no user text → empty')
-  t.same((await dummyAdapter.infer(request(), dummyCtx('reasoner'), signal())).output[0], { type: 'thought', text: 'hmmm' }, 'reasoner: thought first')
-  await t.rejects(dummyAdapter.infer(request(), dummyCtx('error'), signal()), E('server'), 'error → server')
-  await t.rejects(dummyAdapter.infer(request(), dummyCtx('rate_limit'), signal()), E('rate_limit'), 'rate_limit → rate_limit')
-  await t.rejects(dummyAdapter.infer(request(), dummyCtx('timeout'), signal()), E('timeout'), 'timeout → timeout')
+  t.same((await dummyInfer(request({ messages: msgs }), dummyCtx('echo'), signal())).output, [{ type: 'text', text: 'last words' }], 'echo: last user message text')
+  t.same((await dummyInfer(request({ messages: [] }), dummyCtx('echo'), signal())).output, [], 'echo with no user text → an empty answer, which the OpenAI translator keeps no block for')
+  t.same((await dummyInfer(request(), dummyCtx('reasoner'), signal())).output[0], { type: 'thought', text: 'hmmm' }, 'reasoner: thought first')
+  await t.rejects(dummyInfer(request(), dummyCtx('error'), signal()), E('server'), 'error → server')
+  await t.rejects(dummyInfer(request(), dummyCtx('rate_limit'), signal()), E('rate_limit'), 'rate_limit → rate_limit')
+  await t.rejects(dummyInfer(request(), dummyCtx('timeout'), signal()), E('timeout'), 'timeout → timeout')
 
   // flaky: fails every second call, counted per provider instance
   const results: boolean[] = []
-  for (let i = 0; i < 4; i++) results.push(await dummyAdapter.infer(request(), dummyCtx('flaky', 'pA'), signal()).then(() => true, () => false))
+  for (let i = 0; i < 4; i++) results.push(await dummyInfer(request(), dummyCtx('flaky', 'pA'), signal()).then(() => true, () => false))
   t.same(results, [true, false, true, false], 'flaky alternates ok/fail')
-  t.equal(await dummyAdapter.infer(request(), dummyCtx('flaky', 'pB'), signal()).then(() => true, () => false), true, 'another provider has its own counter')
-  await t.rejects(dummyAdapter.infer(request(), dummyCtx('flaky', 'pB'), signal()), E('server', { message: /failed on call number 2/ }), 'flaky failure message')
-  await dummyAdapter.infer(request(), dummyCtx('flaky_rate_limit', 'pC'), signal())
-  await t.rejects(dummyAdapter.infer(request(), dummyCtx('flaky_rate_limit', 'pC'), signal()), E('rate_limit'), 'flaky_rate_limit fails as rate_limit')
+  t.equal(await dummyInfer(request(), dummyCtx('flaky', 'pB'), signal()).then(() => true, () => false), true, 'another provider has its own counter')
+  await t.rejects(dummyInfer(request(), dummyCtx('flaky', 'pB'), signal()), E('server', { message: /failed on call number 2/ }), 'flaky failure message')
+  await dummyInfer(request(), dummyCtx('flaky_rate_limit', 'pC'), signal())
+  await t.rejects(dummyInfer(request(), dummyCtx('flaky_rate_limit', 'pC'), signal()), E('rate_limit'), 'flaky_rate_limit fails as rate_limit')
   resetDummyState()
-  t.equal(await dummyAdapter.infer(request(), dummyCtx('flaky', 'pA'), signal()).then(() => true, () => false), true, 'resetDummyState restarts counters')
+  t.equal(await dummyInfer(request(), dummyCtx('flaky', 'pA'), signal()).then(() => true, () => false), true, 'resetDummyState restarts counters')
 
   // slow: abort rejects promptly with the signal's reason
   const ac = new AbortController()
   const started = Date.now()
-  const p = dummyAdapter.infer(request(), dummyCtx('slow'), ac.signal)
+  const p = dummyInfer(request(), dummyCtx('slow'), ac.signal)
   setTimeout(() => ac.abort(new Error('deadline')), 20)
   await t.rejects(p, { message: 'deadline' }, 'slow: abort rejects with the signal reason')
   t.ok(Date.now() - started < 1000, 'slow: abort is prompt (not 5 s)')
   const pre = new AbortController()
   pre.abort()
-  await t.rejects(dummyAdapter.infer(request(), dummyCtx('slow'), pre.signal), { name: 'AbortError' }, 'already-aborted signal rejects at once')
+  await t.rejects(dummyInfer(request(), dummyCtx('slow'), pre.signal), { name: 'AbortError' }, 'already-aborted signal rejects at once')
   const ac2 = new AbortController()
-  const sp = collect(dummyAdapter, request({ stream: true }), dummyCtx('slow'), ac2.signal)
+  const sp = collect(request({ stream: true }), dummyCtx('slow'), ac2.signal)
   setTimeout(() => ac2.abort(new Error('gone')), 20)
   await t.rejects(sp, { message: 'gone' }, 'slow stream: abort rejects promptly')
 })
@@ -498,7 +527,7 @@ t.test('dummy provider', async t => {
 t.test('dummy provider streaming', async t => {
   resetDummyState()
   const req = request({ stream: true })
-  const s = dummyAdapter.stream(req, dummyCtx('good'), signal())
+  const s = dummyStream(req, dummyCtx('good'), signal())
   t.match(JSON.parse(s.rawRequest), { model: 'good', stream: true }, 'stream rawRequest')
   const deltas: StreamDelta[] = []
   for await (const d of s.deltas) deltas.push(d)
@@ -509,39 +538,39 @@ t.test('dummy provider streaming', async t => {
   t.same(deltas[deltas.length - 1], { finishReason: 'stop', usage: { inputTokens: 10, outputTokens: words.length } }, 'final delta: finish reason + usage (one token per chunk)')
   t.same(wordChunks('a  b'), ['a', '  b'], 'wordChunks keeps runs of spaces')
 
-  const tool = fold(await collect(dummyAdapter, req, dummyCtx('tool')))
+  const tool = fold(await collect(req, dummyCtx('tool')))
   t.same(tool.tools, [{ id: '0', name: 'get_temperature', arguments: DUMMY_TOOL_ARGUMENTS }], 'tool stream: fragments reassemble to the tool call')
   t.equal(tool.finishReason, 'tool_call', 'tool stream: finish tool_call')
-  t.equal(fold(await collect(dummyAdapter, req, dummyCtx('reasoner'))).thought, 'hmmm', 'reasoner stream: thought delta')
+  t.equal(fold(await collect(req, dummyCtx('reasoner'))).thought, 'hmmm', 'reasoner stream: thought delta')
 
   const got: StreamDelta[] = []
-  await t.rejects((async () => { for await (const d of dummyAdapter.stream(req, dummyCtx('stream_error'), signal()).deltas) got.push(d) })(),
+  await t.rejects((async () => { for await (const d of dummyStream(req, dummyCtx('stream_error'), signal()).deltas) got.push(d) })(),
     E('server'), 'stream_error: the stream fails…')
   t.equal(got.length, DUMMY_STREAM_ERROR_AFTER, '…after 3 chunks')
   t.equal(DUMMY_STREAM_ERROR_AFTER, 3, 'three')
-  await t.rejects(collect(dummyAdapter, req, dummyCtx('error')), E('server'), 'error: stream fails before the first chunk')
-  await collect(dummyAdapter, req, dummyCtx('flaky', 'sf'))
-  await t.rejects(collect(dummyAdapter, req, dummyCtx('flaky', 'sf')), E('server'), 'flaky streams alternate too')
+  await t.rejects(collect(req, dummyCtx('error')), E('server'), 'error: stream fails before the first chunk')
+  await collect(req, dummyCtx('flaky', 'sf'))
+  await t.rejects(collect(req, dummyCtx('flaky', 'sf')), E('server'), 'flaky streams alternate too')
   const ac = new AbortController()
   const partial: StreamDelta[] = []
   await t.rejects((async () => {
-    for await (const d of dummyAdapter.stream(req, dummyCtx('good'), ac.signal).deltas) { partial.push(d); if (partial.length === 2) ac.abort(new Error('client gone')) }
+    for await (const d of dummyStream(req, dummyCtx('good'), ac.signal).deltas) { partial.push(d); if (partial.length === 2) ac.abort(new Error('client gone')) }
   })(), { message: 'client gone' }, 'abort mid-stream rejects with the reason')
   t.equal(partial.length, 2, 'no chunk after abort')
 })
 
 t.test('dummy embeddings', async t => {
-  const r = await dummyAdapter.embed!({ input: ['a', 'b'] }, dummyCtx('embed'), signal())
+  const r = await dummyEmbed({ input: ['a', 'b'] }, dummyCtx('embed'), signal())
   t.equal(r.embeddings.length, 2, 'one vector per input')
   t.equal(r.embeddings[0].length, 8, '8 floats')
   t.same(r.embeddings[0], dummyEmbedding('a'), 'deterministic per input')
   t.notSame(r.embeddings[0], r.embeddings[1], 'different inputs differ')
   t.ok(r.embeddings[0].every(x => x >= -1 && x < 1), 'values in [-1, 1)')
   t.same(r.usage, { inputTokens: 10, outputTokens: 0 }, 'usage as TensorZero')
-  t.same((await dummyAdapter.embed!({ input: 'a', dimensions: 3 }, dummyCtx('embed'), signal())).embeddings, [dummyEmbedding('a').slice(0, 3)], 'single input; dimensions truncate')
-  await t.rejects(dummyAdapter.embed!({ input: 'a' }, dummyCtx('error'), signal()), E('server'), 'error model fails')
+  t.same((await dummyEmbed({ input: 'a', dimensions: 3 }, dummyCtx('embed'), signal())).embeddings, [dummyEmbedding('a').slice(0, 3)], 'single input; dimensions truncate')
+  await t.rejects(dummyEmbed({ input: 'a' }, dummyCtx('error'), signal()), E('server'), 'error model fails')
   const ac = new AbortController()
-  const p = dummyAdapter.embed!({ input: 'a' }, dummyCtx('slow'), ac.signal)
+  const p = dummyEmbed({ input: 'a' }, dummyCtx('slow'), ac.signal)
   ac.abort(new Error('stop'))
   await t.rejects(p, { message: 'stop' }, 'slow embedding aborts')
 })

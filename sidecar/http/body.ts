@@ -4,7 +4,7 @@ import { GatewayError, badRequest } from '../../src/core/errors.ts'
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
 
-export class BodyTooLarge extends GatewayError {
+class BodyTooLarge extends GatewayError {
   constructor (limit: number) {
     super(413, `Request body is larger than the limit of ${limit} bytes`)
   }

@@ -25,7 +25,7 @@ const requireCjs = createRequire(import.meta.url)
  * An upstream is not TensorZero: `tensorzero::` body fields (episode ids the SDK patch adds, tags…) would be unknown
  * parameters to it (OpenAI answers 400). Drops them from a JSON object body; any other body is returned as it is.
  */
-export function withoutTensorZeroFields (body: Buffer): Buffer {
+function withoutTensorZeroFields (body: Buffer): Buffer {
   if (!body.includes(TZ_KEY)) return body
   let json: unknown
   try { json = JSON.parse(body.toString('utf8')) } catch { return body }

@@ -2,17 +2,17 @@
 // made up, a metric name) only becomes a label value when the config already names it; anything else is `unknown`,
 // so no request can grow the number of series.
 import type { LoadedConfig, RouteTarget } from '../../src/core/config.ts'
-import { DEFAULT_FUNCTION_NAME } from '../../src/function/default-function.ts'
+import { DEFAULT_FUNCTION_NAME } from '../../src/core/names.ts'
 import { supportedTypes } from '../../src/providers/catalog.ts'
+import { ROUTE_TEMPLATES } from '../router.ts'
 
 /** A value outside the config's names. */
-export const UNKNOWN = 'unknown'
+const UNKNOWN = 'unknown'
 /** Nothing to name (the request failed before routing, or the route has no such thing). */
 export const NONE = 'none'
 /** Requests forwarded unchanged to `passthrough_upstream`. */
 export const PASSTHROUGH = 'passthrough'
 
-const ROUTES = new Set(['/v1/chat/completions', '/v1/embeddings', '/v1/models', '/feedback', '/health', '/status', '/metrics', '/v1/*', 'other'])
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'])
 
 export class ClosedLabels {
@@ -21,8 +21,6 @@ export class ClosedLabels {
   private readonly models = new Set<string>()
   private readonly providers = new Set<string>()
   private readonly metricNames = new Set<string>(['comment', 'demonstration'])
-  /** Provider routing order per model, to tell a retry (routing walked again) from a provider fallback. */
-  private readonly routing = new Map<string, string[]>()
 
   constructor (config: LoadedConfig) {
     const tz = config.tensorzero
@@ -36,7 +34,6 @@ export class ClosedLabels {
     for (const models of [tz.models, tz.embeddingModels]) {
       for (const [name, model] of models) {
         this.models.add(name)
-        this.routing.set(name, model.routing)
         for (const provider of model.providers.keys()) this.providers.add(provider)
       }
     }
@@ -57,13 +54,8 @@ export class ClosedLabels {
   model (name: string | undefined): string { return pick(this.models, name) }
   provider (name: string | undefined): string { return pick(this.providers, name) }
   metric (name: string | undefined): string { return pick(this.metricNames, name) }
-  route (template: string): string { return ROUTES.has(template) ? template : 'other' }
+  route (template: string): string { return ROUTE_TEMPLATES.has(template) ? template : 'other' }
   method (method: string): string { return METHODS.has(method) ? method : 'other' }
-
-  /** Position of a provider in its model's routing (-1 when unknown). */
-  routingIndex (model: string, provider: string): number {
-    return this.routing.get(model)?.indexOf(provider) ?? (provider === model.split('::')[0] ? 0 : -1)
-  }
 }
 
 function pick (set: Set<string>, name: string | undefined): string {

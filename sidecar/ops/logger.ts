@@ -6,9 +6,8 @@ import pino from 'pino'
 import type { Logger } from 'pino'
 import type { LoadedConfig } from '../../src/core/config.ts'
 import { resolveApiKey } from '../../src/providers/credentials.ts'
-import { getAdapter } from '../../src/providers/catalog.ts'
-import { ClosedLabels } from './labels.ts'
-import { routingSteps, requestErrorClass, servedBy } from './request-outcome.ts'
+import { providerType } from '../../src/providers/catalog.ts'
+import { forEachStep, requestErrorClass, servedBy } from './request-log.ts'
 import type { RequestLog, RequestListener } from './request-log.ts'
 
 export type { Logger }
@@ -26,7 +25,7 @@ export interface LoggerOptions {
 const HEADER_KEYS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-goog-api-key']
 const SECRET_KEYS = ['apiKey', 'api_key', 'password', 'secret', 'token', 'access_token', 'credentials', 'passthroughAuthorization']
 
-export const REDACTED_PATHS = [
+const REDACTED_PATHS = [
   ...HEADER_KEYS.flatMap(h => [`["${h}"]`, `*["${h}"]`, `headers["${h}"]`, `*.headers["${h}"]`, `req.headers["${h}"]`]),
   ...SECRET_KEYS.flatMap(k => [k, `*.${k}`]),
   '["tensorzero::credentials"]', '*["tensorzero::credentials"]'
@@ -50,7 +49,7 @@ export function secretValues (config: LoadedConfig | undefined, env: NodeJS.Proc
         for (const provider of model.providers.values()) {
           const key = resolveApiKey(provider.keyLocation, undefined, env)
           if (key.ok) add(key.key)
-          const defaultEnv = getAdapter(provider.type)?.defaultApiKeyEnv
+          const defaultEnv = providerType(provider.type)?.defaultApiKeyEnv
           if (defaultEnv !== undefined) add(env[defaultEnv])
         }
       }
@@ -78,7 +77,7 @@ export function scrubber (secrets: string[]): ((text: string) => string) | undef
 }
 
 /** A destination that scrubs secret values from each line before writing. */
-export function scrubbing (dest: pino.DestinationStream, secrets: string[]): pino.DestinationStream {
+function scrubbing (dest: pino.DestinationStream, secrets: string[]): pino.DestinationStream {
   const scrub = scrubber(secrets)
   if (scrub === undefined) return dest
   const scrubbed = {
@@ -134,31 +133,29 @@ const QUIET_ROUTES = new Set(['/health', '/status', '/metrics'])
  * One JSON line per finished request: info (error for 5xx and failed streams; debug for probes and scrapes), preceded by
  * a warning for every retry and fallback it took. `inference_id` and `trace_id` link the line to its ClickHouse row and trace.
  */
-export function requestLogListener (parent: Logger, config: LoadedConfig): RequestListener {
+export function requestLogListener (parent: Logger): RequestListener {
   // These lines have a closed set of keys, none of them secret, so key-based redaction is switched off for them: with the
   // wildcard paths above, pino ran every top-level value through the redactor (~150–250 µs a line, a fifth of the
   // sidecar's CPU under load; bench/). Values are still scrubbed of secrets by the destination.
   const logger = parent.child({}, { redact: [] })
-  const labels = new ClosedLabels(config)
-  const routingIndex = (m: string, p: string): number => labels.routingIndex(m, p)
   return (log: RequestLog) => {
     const served = servedBy(log)
     const errorClass = requestErrorClass(log)
     const inference = log.inference
-    for (const step of routingSteps(log.attempts, routingIndex)) {
+    forEachStep(log, (kind, from, to) => {
       logger.warn({
         route: log.route,
         inference_id: inference?.inferenceId,
         episode_id: inference?.episodeId,
-        function: step.from.functionName,
-        kind: step.kind,
-        from: { variant: step.from.variantName, model: step.from.modelName, provider: step.from.providerName },
-        to: { variant: step.to.variantName, model: step.to.modelName, provider: step.to.providerName },
-        error_class: step.from.outcome,
-        error: step.from.message,
+        function: from.functionName,
+        kind,
+        from: { variant: from.variantName, model: from.modelName, provider: from.providerName },
+        to: { variant: to.variantName, model: to.modelName, provider: to.providerName },
+        error_class: from.outcome,
+        error: from.message,
         trace_id: log.traceId
-      }, step.kind === 'retry' ? 'retry' : `${step.kind} fallback`)
-    }
+      }, kind === 'retry' ? 'retry' : `${kind} fallback`)
+    })
     const line: Record<string, unknown> = {
       route: log.route,
       method: log.method,

@@ -1,6 +1,7 @@
 // Prometheus metrics of one sidecar, on a private prom-client Registry:
-// - TensorZero's own names (TENSORZERO.md §6), with its labels, so TensorZero dashboards work unchanged;
-// - the names PMOVES alerts and dashboards use (seeds/003 §4.2: p95 latency, request rate and error rate by model);
+// - TensorZero's own names (`tensorzero_requests_total`, `tensorzero_inferences_total`, token totals), with its labels,
+//   so TensorZero dashboards work unchanged;
+// - the names PMOVES alerts and dashboards use (p95 latency, request rate and error rate by model);
 // - what an operator of a fallback proxy needs: time to first token, in-flight requests, provider attempts by outcome,
 //   retries and fallbacks, spool and ClickHouse shipping, feedback by metric; plus Node's default process metrics.
 // Fed by an InferenceObserver (attempts, inferences, feedback) and a request listener (one call per finished request).
@@ -8,10 +9,12 @@
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
 import type { LoadedConfig } from '../../src/core/config.ts'
 import type { AttemptRecord, FeedbackRecord, InferenceObserver, InferenceRecord } from '../../src/core/records.ts'
-import type { RequestOutcome } from './request-outcome.ts'
 import type { SinkStatus } from '../../src/store/writer.ts'
-import { routingSteps, requestErrorClass, servedBy } from './request-outcome.ts'
+import { DEFAULT_FUNCTION_NAME } from '../../src/core/names.ts'
+import type { RequestLog } from './request-log.ts'
+import { forEachStep, requestErrorClass, servedBy } from './request-log.ts'
 import { ClosedLabels, statusClass, NONE, PASSTHROUGH } from './labels.ts'
+import { INFERENCE_ENDPOINTS } from '../router.ts'
 
 /** Seconds, from 5 ms to 5 minutes: LLM calls are slow, and HighLatency alerts at a p95 of 30 s. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300]
@@ -47,10 +50,6 @@ export function sinkSpoolStats (s: SinkStatus): SpoolStats {
   }
 }
 
-/** Inference routes: the requests PMOVES counts, times and alerts on. */
-const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/v1/embeddings'])
-/** TensorZero's `endpoint` label for them. */
-const TZ_ENDPOINTS: Record<string, string> = { '/v1/chat/completions': 'inference', '/v1/embeddings': 'embeddings' }
 
 const ATTEMPT_OUTCOMES: Record<AttemptRecord['outcome'], string> = {
   ok: 'ok',
@@ -189,11 +188,13 @@ export class SidecarMetrics {
   }
 
   /** Request listener: one call per finished request. */
-  onRequest (o: RequestOutcome): void {
+  onRequest (o: RequestLog): void {
     const L = this.labels
     const route = L.route(o.route)
     this.httpRequests.inc({ route, method: L.method(o.method), status_class: statusClass(o.status) })
-    if (!INFERENCE_ROUTES.has(route)) return
+    // Inference routes only: the requests PMOVES counts, times and alerts on.
+    const endpoint = INFERENCE_ENDPOINTS.get(route)
+    if (endpoint === undefined) return
 
     const served = servedBy(o)
     const labels = o.passthrough === true
@@ -218,18 +219,18 @@ export class SidecarMetrics {
     }
     // TensorZero counts requests whose target resolved (the function exists), whatever their outcome.
     if (o.target !== undefined && o.passthrough !== true) {
-      const tz: Record<string, string> = { endpoint: TZ_ENDPOINTS[route] }
+      const tz: Record<string, string> = { endpoint }
       if (o.target.kind === 'function') tz.function_name = L.fn(o.target.functionName)
-      else if (o.target.kind === 'model') { tz.function_name = 'tensorzero::default'; tz.model_name = L.model(o.target.modelName) } else tz.model_name = L.model(o.target.modelName)
+      else if (o.target.kind === 'model') { tz.function_name = DEFAULT_FUNCTION_NAME; tz.model_name = L.model(o.target.modelName) } else tz.model_name = L.model(o.target.modelName)
       this.tzRequests.inc(tz)
       this.tzInferences.inc(tz)
     }
-    for (const step of routingSteps(o.attempts, (m, p) => L.routingIndex(m, p))) {
-      const fn = L.fn(step.to.functionName)
-      if (step.kind === 'retry') this.retries.inc({ function: fn, variant: L.variant(step.to.variantName), model: L.model(step.to.modelName) })
-      else if (step.kind === 'variant') this.fallbacks.inc({ kind: 'variant', function: fn, from: L.variant(step.from.variantName), to: L.variant(step.to.variantName) })
-      else this.fallbacks.inc({ kind: 'provider', function: fn, from: `${L.model(step.from.modelName)}/${L.provider(step.from.providerName)}`, to: `${L.model(step.to.modelName)}/${L.provider(step.to.providerName)}` })
-    }
+    forEachStep(o, (kind, from, to) => {
+      const fn = L.fn(to.functionName)
+      if (kind === 'retry') this.retries.inc({ function: fn, variant: L.variant(to.variantName), model: L.model(to.modelName) })
+      else if (kind === 'variant') this.fallbacks.inc({ kind, function: fn, from: L.variant(from.variantName), to: L.variant(to.variantName) })
+      else this.fallbacks.inc({ kind, function: fn, from: `${L.model(from.modelName)}/${L.provider(from.providerName)}`, to: `${L.model(to.modelName)}/${L.provider(to.providerName)}` })
+    })
   }
 
   private onAttempt (a: AttemptRecord): void {

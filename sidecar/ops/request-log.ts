@@ -1,18 +1,22 @@
 // What one HTTP request did, filled in as it goes; logging and metrics read it when the response is over.
+// The record is also the observer handed in with the request's inference call, so the attempts of this request land
+// here and nowhere else, without a lookup through async context.
 import type { InferenceMeta } from '../../src/function/run.ts'
 import type { Usage } from '../../src/core/types.ts'
 import type { GatewayError } from '../../src/core/errors.ts'
-import type { AttemptRecord, InferenceObserver } from '../../src/core/records.ts'
-import { AsyncLocalStorage } from 'node:async_hooks'
+import type { AttemptKind, AttemptRecord, InferenceObserver } from '../../src/core/records.ts'
+import { DEFAULT_FUNCTION_NAME } from '../../src/core/names.ts'
 
-export interface RequestLog {
+export class RequestLog implements InferenceObserver {
   /** Route template (never the raw URL: it is a metrics label). */
-  route: string
-  method: string
-  started: number
+  readonly route: string
+  readonly method: string
+  /** performance.now() at the start. */
+  readonly started: number
   status?: number
   inference?: InferenceMeta
   usage?: Usage
+  /** Time to the first chunk written to the client (streams), ms. */
   ttftMs?: number
   error?: GatewayError
   /** The error happened after the first chunk and was reported in-stream. */
@@ -22,28 +26,64 @@ export interface RequestLog {
   target?: { kind: string; functionName?: string; modelName?: string }
   /** `errorClassOf` the failure (timeout, rate_limit, server, client, connection, …): `error` alone loses it. */
   errorClass?: string
-  /** Provider attempts made for this request, in order (filled by `collectAttempts`). */
+  /** Provider attempts made for this request, in order. */
   attempts?: AttemptRecord[]
   /** Trace of the request's server span, for log lines (absent when tracing is off and no traceparent came in). */
   traceId?: string
   spanId?: string
-}
 
-/** The RequestLog of the request being served, across its awaits. */
-export const requestScope = new AsyncLocalStorage<RequestLog>()
+  constructor (route: string, method: string, started = performance.now()) {
+    this.route = route
+    this.method = method
+    this.started = started
+  }
 
-/** Wraps an observer so each provider attempt is also appended to the current request's log. */
-export function collectAttempts (observer: InferenceObserver | undefined): InferenceObserver {
-  return {
-    onInference: observer?.onInference?.bind(observer),
-    onFeedback: observer?.onFeedback?.bind(observer),
-    onAttempt (attempt) {
-      const log = requestScope.getStore()
-      if (log !== undefined) (log.attempts ??= []).push(attempt)
-      observer?.onAttempt?.(attempt)
-    }
+  onAttempt (attempt: AttemptRecord): void {
+    (this.attempts ??= []).push(attempt)
   }
 }
 
 /** Called once per finished request (response sent, or client gone). */
 export type RequestListener = (log: RequestLog) => void
+
+/** How metrics and log lines name a retry or fallback. */
+export type StepKind = 'retry' | 'provider' | 'variant'
+
+const STEP_KINDS: Record<AttemptKind, StepKind | undefined> = { first: undefined, retry: 'retry', provider_fallback: 'provider', variant_fallback: 'variant' }
+
+/** Each retry or fallback the request took, as its attempts recorded it, with the attempt it followed. */
+export function forEachStep (log: RequestLog, visit: (kind: StepKind, from: AttemptRecord, to: AttemptRecord) => void): void {
+  const attempts = log.attempts
+  if (attempts === undefined) return
+  for (let i = 1; i < attempts.length; i++) {
+    const kind = STEP_KINDS[attempts[i].kind]
+    if (kind !== undefined) visit(kind, attempts[i - 1], attempts[i])
+  }
+}
+
+const ERROR_CLASSES = new Set(['timeout', 'rate_limit', 'server', 'client', 'connection', 'bad_response', 'credentials', 'unsupported', 'internal', 'client_closed'])
+
+/** The error class of a request, or undefined when it succeeded. A client that went away is `client_closed`. */
+export function requestErrorClass (log: RequestLog): string | undefined {
+  if (log.error === undefined && log.streamError !== true) return undefined
+  if (log.error?.status === 499) return 'client_closed'
+  const cls = log.errorClass ?? ((log.error?.status ?? 500) < 500 ? 'client' : 'server')
+  return ERROR_CLASSES.has(cls) ? cls : 'internal'
+}
+
+/** Function, variant, model and provider a request ended on: what served it, else the last attempt, else its target. */
+export function servedBy (log: RequestLog): { functionName?: string; variantName?: string; modelName?: string; providerName?: string } {
+  if (log.inference !== undefined) {
+    const { functionName, variantName, modelName, providerName } = log.inference
+    return { functionName, variantName, modelName, providerName }
+  }
+  const last = log.attempts?.at(-1)
+  const t = log.target
+  const targetFunction = t?.kind === 'function' ? t.functionName : (t?.kind === 'model' ? DEFAULT_FUNCTION_NAME : undefined)
+  return {
+    functionName: targetFunction,
+    variantName: last?.variantName,
+    modelName: last?.modelName ?? t?.modelName,
+    providerName: last?.providerName
+  }
+}

@@ -17,7 +17,7 @@ export interface Tracing {
   shutdown (): Promise<void>
 }
 
-export function tracesUrl (env: NodeJS.ProcessEnv): string | undefined {
+function tracesUrl (env: NodeJS.ProcessEnv): string | undefined {
   const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
   if (traces !== undefined && traces !== '') return traces
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT

@@ -1,40 +1,35 @@
 // POST /v1/chat/completions: parse, resolve `model`, run the inference, answer as TensorZero does.
-import type { IncomingMessage, ServerResponse } from 'node:http'
+// The last bytes of an answer (the body, or a stream's `[DONE]`) wait for `persisted()`: a response the client saw complete
+// has its rows on disk even if the process is killed right after. Dry runs store nothing and do not wait.
+import type { ServerResponse } from 'node:http'
 import type { Gateway } from '../../src/gateway.ts'
 import type { StreamingInference, InferenceMeta } from '../../src/function/run.ts'
-import { modelOf, parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
+import { parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
 import { completionBody, ChunkWriter } from '../../src/endpoints/openai/chat-response.ts'
 import { toGatewayError, errorClassOf, GatewayError } from '../../src/core/errors.ts'
-import type { Json } from '../../src/endpoints/openai/validate.ts'
 import { sendJson, writeChunk } from '../http/respond.ts'
 import type { RequestLog } from '../ops/request-log.ts'
+import type { RouteHandler } from './context.ts'
+import { servedRequest } from './served-request.ts'
+import { readBody } from '../http/body.ts'
 
-export interface ChatRouteDeps {
-  gateway: Gateway
-  /** Forward the (already read) request to `passthrough_upstream`, for models the config does not match. */
-  passthrough: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
-  /** See SidecarOptions.beforeComplete. */
-  beforeComplete?: () => Promise<void>
-}
-
-export async function handleChat (deps: ChatRouteDeps, req: IncomingMessage, res: ServerResponse, body: Buffer, json: unknown,
-  signal: AbortSignal, log: RequestLog): Promise<void> {
-  const model = modelOf(json)
-  const target = deps.gateway.resolver.resolve(model)
-  if (target.kind === 'passthrough') { log.passthrough = true; deps.passthrough(req, res, body); return }
+export const chat: RouteHandler = async (ctx, req, res, log, signal) => {
+  const read = servedRequest(ctx, req, res, await readBody(req, ctx.bodyLimit), log)
+  if (read === undefined) return
+  const { json, model, target } = read
   if (target.kind === 'embedding_model') throw new GatewayError(400, `\`${model}\` is an embedding model: use /v1/embeddings`)
   log.target = target
   const episodeHeader = req.headers['x-tensorzero-episode-id']
-  const request = parseChatRequest(json as Json, target, typeof episodeHeader === 'string' ? episodeHeader : undefined)
-  const result = await deps.gateway.chat(request, signal)
+  const request = parseChatRequest(json, target, typeof episodeHeader === 'string' ? episodeHeader : undefined)
+  const result = await ctx.gateway.chat(request, signal, log)
   log.inference = result
   if (result.kind === 'complete') {
     log.usage = result.usage
-    if (deps.beforeComplete !== undefined && !request.dryrun) await deps.beforeComplete()
+    if (!request.dryrun) await ctx.gateway.persisted()
     sendJson(res, 200, completionBody(result), inferenceHeaders(result))
     return
   }
-  await writeStream(res, result, request.includeUsage, log, request.dryrun ? undefined : deps.beforeComplete)
+  await writeStream(res, result, request.includeUsage, log, request.dryrun ? undefined : ctx.gateway)
 }
 
 function inferenceHeaders (meta: InferenceMeta): Record<string, string> {
@@ -49,7 +44,7 @@ function inferenceHeaders (meta: InferenceMeta): Record<string, string> {
 }
 
 async function writeStream (res: ServerResponse, stream: StreamingInference, includeUsage: boolean, log: RequestLog,
-  beforeComplete?: () => Promise<void>): Promise<void> {
+  store?: Pick<Gateway, 'persisted'>): Promise<void> {
   res.writeHead(200, {
     ...inferenceHeaders(stream),
     'content-type': 'text/event-stream',
@@ -67,7 +62,7 @@ async function writeStream (res: ServerResponse, stream: StreamingInference, inc
     const usage = stream.collector.usage
     log.usage = usage
     await writeChunk(res, chunks.final(stream.collector.finishReason, includeUsage ? usage : undefined))
-    if (beforeComplete !== undefined) await beforeComplete()
+    if (store !== undefined) await store.persisted()
     await writeChunk(res, ChunkWriter.DONE)
     res.end()
   } catch (err) {

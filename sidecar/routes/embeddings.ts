@@ -1,25 +1,22 @@
 // POST /v1/embeddings: resolve `model` to an embedding model and walk its providers.
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { modelOf } from '../../src/endpoints/openai/chat-request.ts'
 import { parseEmbeddingRequest, embeddingBody } from '../../src/endpoints/openai/embeddings.ts'
 import { stringMap } from '../../src/endpoints/openai/validate.ts'
-import type { Json } from '../../src/endpoints/openai/validate.ts'
 import { GatewayError } from '../../src/core/errors.ts'
 import { sendJson } from '../http/respond.ts'
-import type { ChatRouteDeps } from './chat.ts'
-import type { RequestLog } from '../ops/request-log.ts'
+import type { RouteHandler } from './context.ts'
+import { servedRequest } from './served-request.ts'
+import { readBody } from '../http/body.ts'
 
-export async function handleEmbeddings (deps: ChatRouteDeps, req: IncomingMessage, res: ServerResponse, body: Buffer, json: unknown,
-  signal: AbortSignal, log: RequestLog): Promise<void> {
-  const model = modelOf(json)
-  const target = deps.gateway.resolver.resolve(model)
-  if (target.kind === 'passthrough') { log.passthrough = true; deps.passthrough(req, res, body); return }
+export const embeddings: RouteHandler = async (ctx, req, res, log, signal) => {
+  const read = servedRequest(ctx, req, res, await readBody(req, ctx.bodyLimit), log)
+  if (read === undefined) return
+  const { json, model, target } = read
   if (target.kind !== 'embedding_model') throw new GatewayError(400, `\`${model}\` is not an embedding model`)
   log.target = target
-  const request = parseEmbeddingRequest(json as Json)
-  const rawCredentials = (json as Json)['tensorzero::credentials']
+  const request = parseEmbeddingRequest(json)
+  const rawCredentials = json['tensorzero::credentials']
   const credentials = rawCredentials === undefined ? undefined : stringMap(rawCredentials, 'tensorzero::credentials')
-  const result = await deps.gateway.embed(target.modelName, request, signal, credentials)
+  const result = await ctx.gateway.embed(target.modelName, request, signal, credentials, log)
   log.usage = result.usage
   sendJson(res, 200, embeddingBody(result, `tensorzero::embedding_model_name::${target.modelName}`, request.encodingFormat), {
     'x-tensorzero-model': target.modelName,

@@ -2,7 +2,7 @@
 // api_key_location.
 import { describeType, TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
-import type { KeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
+import type { ExtraBodyEntry, ExtraHeaderEntry, KeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
 
 /** `timeouts = { non_streaming = { total_ms }, streaming = { ttft_ms, total_ms } }`, all positive integers. */
 export function readTimeouts (parent: TableReader): TimeoutsConfig {
@@ -37,45 +37,46 @@ export function readRetries (parent: TableReader): RetryConfig {
 }
 
 /** `extra_body = [{ pointer = "/a/b", value = … } | { pointer, delete = true }]`. */
-export function readExtraBody (parent: TableReader): Array<{ pointer: string; value?: unknown; delete?: boolean }> | undefined {
-  const list = tablesOf(parent, 'extra_body')
-  if (!list) return undefined
-  const out: Array<{ pointer: string; value?: unknown; delete?: boolean }> = []
-  for (const item of list) {
-    item.checkKeys(['pointer', 'value', 'delete'])
+export function readExtraBody (parent: TableReader): ExtraBodyEntry[] | undefined {
+  return readEntries(parent, 'extra_body', ['pointer', 'value', 'delete'], item => {
     const pointer = item.string('pointer', true)
     if (pointer !== undefined && pointer !== '' && !pointer.startsWith('/')) {
       item.error('pointer', `\`${item.name('pointer')}\` must be a JSON Pointer starting with "/", got "${pointer}"`)
-      continue
+      return undefined
     }
     const del = item.boolean('delete')
-    const hasValue = item.has('value')
-    if (hasValue === (del === true)) {
-      item.error(undefined, `\`${item.name()}\` needs exactly one of \`value\` or \`delete = true\``)
-      continue
-    }
-    if (pointer === undefined) continue
-    out.push(del === true ? { pointer, delete: true } : { pointer, value: item.get('value') })
-  }
-  return out
+    if (item.has('value') === (del === true)) return needsValueOrDelete(item)
+    if (pointer === undefined) return undefined
+    return del === true ? { pointer, delete: true } : { pointer, value: item.get('value') }
+  })
 }
 
 /** `extra_headers = [{ name = "X", value = "y" } | { name, delete = true }]`. */
-export function readExtraHeaders (parent: TableReader): Array<{ name: string; value?: string; delete?: boolean }> | undefined {
-  const list = tablesOf(parent, 'extra_headers')
-  if (!list) return undefined
-  const out: Array<{ name: string; value?: string; delete?: boolean }> = []
-  for (const item of list) {
-    item.checkKeys(['name', 'value', 'delete'])
+export function readExtraHeaders (parent: TableReader): ExtraHeaderEntry[] | undefined {
+  return readEntries(parent, 'extra_headers', ['name', 'value', 'delete'], item => {
     const name = item.string('name', true)
     const value = item.string('value')
     const del = item.boolean('delete')
-    if ((value !== undefined) === (del === true)) {
-      item.error(undefined, `\`${item.name()}\` needs exactly one of \`value\` or \`delete = true\``)
-      continue
-    }
-    if (name === undefined) continue
-    out.push(del === true ? { name, delete: true } : { name, value })
+    if ((value !== undefined) === (del === true)) return needsValueOrDelete(item)
+    if (name === undefined) return undefined
+    return del === true ? { name, delete: true } : { name, value }
+  })
+}
+
+function needsValueOrDelete (item: TableReader): undefined {
+  item.error(undefined, `\`${item.name()}\` needs exactly one of \`value\` or \`delete = true\``)
+  return undefined
+}
+
+/** An array of tables under `key`, each checked for `keys` and read by `read` (undefined: reported, left out). */
+function readEntries<T> (parent: TableReader, key: string, keys: string[], read: (item: TableReader) => T | undefined): T[] | undefined {
+  const list = tablesOf(parent, key)
+  if (!list) return undefined
+  const out: T[] = []
+  for (const item of list) {
+    item.checkKeys(keys)
+    const entry = read(item)
+    if (entry !== undefined) out.push(entry)
   }
   return out
 }

@@ -1,7 +1,8 @@
 // `[functions.*]`, their variants and experimentation.
-import type { ToolChoice } from '../core/types.ts'
+import type { InferenceParams, ToolChoice } from '../core/types.ts'
 import { readExtraBody, readExtraHeaders, readRetries, readTimeouts } from './common-fields.ts'
-import { ensureModel, RESERVED_PREFIX } from './models.ts'
+import { ensureModel } from './models.ts'
+import { RESERVED_PREFIX } from '../core/names.ts'
 import { readSchemaRef, readTemplateRef } from './referenced-files.ts'
 import { describeType, type LoadContext, type TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
@@ -10,7 +11,7 @@ import type {
 } from '../core/config.ts'
 
 /** Variant types TensorZero knows; only `chat_completion` is served here, the rest load and fail at request time. */
-export const VARIANT_TYPES: Readonly<Record<string, { served: boolean }>> = {
+const VARIANT_TYPES: Readonly<Record<string, { served: boolean }>> = {
   chat_completion: { served: true },
   experimental_best_of_n_sampling: { served: false },
   experimental_mixture_of_n: { served: false },
@@ -178,6 +179,7 @@ function readVariant (
     type,
     served,
     templates: {},
+    params: {},
     retries: { numRetries: 0, maxDelayS: 10 },
     timeouts: {},
     raw: r.table,
@@ -204,23 +206,33 @@ function readVariant (
   }
   variant.templates = readNamed<TemplateRef>(r, 'template', 'templates', (t, key) => readTemplateRef(t, key, true))
 
-  const set = <K extends keyof VariantConfig>(key: K, value: VariantConfig[K] | undefined): void => {
-    if (value !== undefined) variant[key] = value
-  }
-  set('temperature', r.number('temperature'))
-  set('maxTokens', r.number('max_tokens', { integer: true, positive: true }))
-  set('topP', r.number('top_p'))
-  set('seed', r.number('seed', { integer: true, min: 0 }))
-  set('presencePenalty', r.number('presence_penalty'))
-  set('frequencyPenalty', r.number('frequency_penalty'))
-  set('stopSequences', r.stringArray('stop_sequences'))
-  set('jsonMode', r.oneOf('json_mode', ['off', 'on', 'strict', 'tool'] as const))
-  set('reasoningEffort', r.string('reasoning_effort'))
+  variant.params = readSamplingParams(r)
+  // Checked as TensorZero checks it, but not sent: tz-sidecar does not pass a variant's reasoning effort on.
+  r.string('reasoning_effort')
   variant.retries = readRetries(r)
   variant.timeouts = readTimeouts(r)
-  set('extraBody', readExtraBody(r))
-  set('extraHeaders', readExtraHeaders(r))
+  const extraBody = readExtraBody(r)
+  if (extraBody !== undefined) variant.extraBody = extraBody
+  const extraHeaders = readExtraHeaders(r)
+  if (extraHeaders !== undefined) variant.extraHeaders = extraHeaders
   return variant
+}
+
+/** A variant's sampling keys, as the request-level parameters are named (so merging them is one spread). */
+function readSamplingParams (r: TableReader): InferenceParams {
+  const params: InferenceParams = {}
+  const set = <K extends keyof InferenceParams>(key: K, value: InferenceParams[K] | undefined): void => {
+    if (value !== undefined) params[key] = value
+  }
+  set('temperature', r.number('temperature'))
+  set('max_tokens', r.number('max_tokens', { integer: true, positive: true }))
+  set('top_p', r.number('top_p'))
+  set('seed', r.number('seed', { integer: true, min: 0 }))
+  set('presence_penalty', r.number('presence_penalty'))
+  set('frequency_penalty', r.number('frequency_penalty'))
+  set('stop_sequences', r.stringArray('stop_sequences'))
+  set('json_mode', r.oneOf('json_mode', ['off', 'on', 'strict', 'tool'] as const))
+  return params
 }
 
 function checkVariantModel (r: TableReader, ctx: LoadContext, models: Map<string, ModelConfig>): void {

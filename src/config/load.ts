@@ -5,9 +5,8 @@ import { ConfigError, Diagnostics } from './diagnostics.ts'
 import type { LoadContext } from './reader.ts'
 import { buildSidecarConfig, defaultSidecarConfig } from './sidecar-config.ts'
 import { buildTensorZeroConfig } from './tensorzero.ts'
-import { checkTemplates } from '../variant/templates/check.ts'
 import { expandConfigPaths, mergeTomlFiles, parseTomlFile, type ParsedFile } from './toml-files.ts'
-import type { ConfigDiagnostic, LoadedConfig } from '../core/config.ts'
+import type { ConfigDiagnostic, LoadedConfig, TensorZeroConfig } from '../core/config.ts'
 
 export interface LoadConfigOptions {
   /** Path or glob (`*`, `**`, `?`) of tensorzero.toml file(s); relative to `cwd`. */
@@ -18,6 +17,11 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv
   /** Base for relative `configFile`/`sidecarConfig`; defaults to process.cwd(). */
   cwd?: string
+  /**
+   * Reports templates that do not compile, at their file and line (the template engine lives above the loader, so
+   * it is handed in). Without it, a broken template fails only its variant, at request time.
+   */
+  checkTemplates?: (config: TensorZeroConfig, diags: Diagnostics) => void
 }
 
 export interface ValidationResult {
@@ -55,8 +59,8 @@ export async function validateConfigFiles (opts: LoadConfigOptions): Promise<Val
 
   const ctx: LoadContext = { toml: mergeTomlFiles(parsed, diags), diags, env }
   const tensorzero = buildTensorZeroConfig(ctx)
-  // Templates are compiled here (once; the gateway reuses the compiled result) so a broken one fails `validate`.
-  checkTemplates(tensorzero, diags)
+  // Compiled once here when checked; the gateway reuses the compiled result.
+  opts.checkTemplates?.(tensorzero, diags)
   const sidecar = sidecarFile && sidecarPath
     ? buildSidecarConfig({ toml: mergeTomlFiles([sidecarFile], diags), diags, env }, sidecarPath, tensorzero)
     : defaultSidecarConfig(env)

@@ -1,9 +1,10 @@
 // `[metrics.*]`, plus the two built-in metrics every TensorZero deployment has.
 import type { LoadContext, TableReader } from './reader.ts'
 import type { MetricConfig } from '../core/config.ts'
+import { RESERVED_PREFIX } from '../core/names.ts'
 
 /** Built in: `comment` takes its level from the id given with the feedback; `demonstration` is per inference. */
-export const RESERVED_METRICS = ['comment', 'demonstration'] as const
+const RESERVED_METRICS = ['comment', 'demonstration'] as const
 
 const BUILTIN_SOURCE = { file: '(built-in)', line: 0, col: 0 }
 
@@ -14,8 +15,8 @@ export function readMetrics (section: TableReader | undefined, _ctx: LoadContext
       r.error(undefined, `metric name \`${name}\` is reserved (TensorZero defines it); choose another name`)
       continue
     }
-    if (name.startsWith('tensorzero::')) {
-      r.error(undefined, `metric name \`${name}\` uses the reserved prefix \`tensorzero::\``)
+    if (name.startsWith(RESERVED_PREFIX)) {
+      r.error(undefined, `metric name \`${name}\` uses the reserved prefix \`${RESERVED_PREFIX}\``)
       continue
     }
     r.checkKeys(['type', 'optimize', 'level'], (key) => key === 'description' ? 'ok' : undefined)

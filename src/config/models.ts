@@ -1,18 +1,13 @@
 // `[models.*]` and `[embedding_models.*]`: routing lists, providers, and `provider::model` shorthands.
 import { statSync } from 'node:fs'
 import { parseKeyLocation, readExtraBody, readExtraHeaders, readTimeouts } from './common-fields.ts'
-import {
-  ANY_TYPE_OPTION_KEYS, API_BASE_REQUIRED, COMMON_PROVIDER_KEYS, DEFAULT_KEY_ENV, isKnownProviderType,
-  KNOWN_PROVIDER_TYPES, modelKeyFor, PROVIDER_OPTION_KEYS, SHORTHAND_PROVIDER_TYPES,
-} from '../providers/provider-types.ts'
+import { ANY_TYPE_OPTION_KEYS, API_BASE_REQUIRED, COMMON_PROVIDER_KEYS, DEFAULT_KEY_ENV, isKnownProviderType, KNOWN_PROVIDER_TYPES, modelKeyFor, PROVIDER_OPTION_KEYS, SHORTHAND_PROVIDER_TYPES } from '../providers/catalog.ts'
 import type { LoadContext, TableReader } from './reader.ts'
+import { RESERVED_PREFIX } from '../core/names.ts'
 import type { KeyLocation, ModelConfig, ProviderConfig, SourceRef } from '../core/config.ts'
 
-/** Names under this prefix are TensorZero's own (e.g. `tensorzero::default`); configs may not define them. */
-export const RESERVED_PREFIX = 'tensorzero::'
-
 /** The key location a provider of `type` uses when `api_key_location` is omitted. */
-export function defaultKeyLocation (type: string): KeyLocation {
+function defaultKeyLocation (type: string): KeyLocation {
   const name = DEFAULT_KEY_ENV[type]
   return name === undefined ? { kind: 'none' } : { kind: 'env', name }
 }
@@ -134,7 +129,7 @@ function isHttpUrl (s: string): boolean {
 }
 
 /** A missing credential is a warning only: the provider fails at request time and routing falls back past it. */
-export function warnIfCredentialMissing (
+function warnIfCredentialMissing (
   ctx: LoadContext, loc: KeyLocation, explicit: boolean, at: SourceRef, who: string, type: string,
 ): void {
   const suffix = explicit ? '' : ` (the default for type "${type}"; set api_key_location to change it)`

@@ -11,7 +11,7 @@ export interface LoadContext {
 }
 
 /** `models."gpt-4o".providers.a`: segments quoted when they are not bare TOML keys. */
-export function displayPath (path: readonly string[]): string {
+function displayPath (path: readonly string[]): string {
   return path.map((s) => /^[A-Za-z0-9_-]+$/.test(s) ? s : JSON.stringify(s)).join('.')
 }
 

@@ -2,15 +2,23 @@
 // (TensorZero's rule), so a glob of configs in different folders still finds its files.
 import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
-import AjvModule from 'ajv'
-import Ajv2019Module from 'ajv/dist/2019.js'
-import Ajv2020Module from 'ajv/dist/2020.js'
 import type { TableReader } from './reader.ts'
 import type { SchemaRef, TemplateRef } from '../core/config.ts'
+import { schemaProblem } from '../core/json-schema.ts'
 
 /** Absolute path of a path-valued key, resolved against the directory of the file that wrote the key. */
-export function resolveDeclaredPath (r: TableReader, key: string, value: string): string {
+function resolveDeclaredPath (r: TableReader, key: string, value: string): string {
   return path.resolve(r.ctx.toml.dirOf(r.keyPath(key)), value)
+}
+
+/** The absolute path a key names, when the file exists (else reported). */
+function declaredFile (r: TableReader, key: string, required: boolean, what: 'template' | 'schema'): string | undefined {
+  const value = r.string(key, required)
+  if (value === undefined) return undefined
+  const abs = resolveDeclaredPath(r, key, value)
+  if (isFile(abs)) return abs
+  r.error(key, `${what} file not found: ${abs} (from \`${r.name(key)}\` = "${value}")`)
+  return undefined
 }
 
 function isFile (p: string): boolean {
@@ -19,14 +27,8 @@ function isFile (p: string): boolean {
 
 /** A template path: resolved and checked to exist. Compiling is the template engine's job. */
 export function readTemplateRef (r: TableReader, key: string, required = false): TemplateRef | undefined {
-  const value = r.string(key, required)
-  if (value === undefined) return undefined
-  const abs = resolveDeclaredPath(r, key, value)
-  if (!isFile(abs)) {
-    r.error(key, `template file not found: ${abs} (from \`${r.name(key)}\` = "${value}")`)
-    return undefined
-  }
-  return { path: abs, source: r.at(key) }
+  const abs = declaredFile(r, key, required, 'template')
+  return abs === undefined ? undefined : { path: abs, source: r.at(key) }
 }
 
 // One result per schema file: several functions commonly share a schema.
@@ -34,13 +36,8 @@ const schemaCache = new Map<string, { schema: Record<string, unknown> } | { prob
 
 /** A JSON Schema path: resolved, read, parsed and compiled (to catch invalid schemas at startup). */
 export function readSchemaRef (r: TableReader, key: string, required = false): SchemaRef | undefined {
-  const value = r.string(key, required)
-  if (value === undefined) return undefined
-  const abs = resolveDeclaredPath(r, key, value)
-  if (!isFile(abs)) {
-    r.error(key, `schema file not found: ${abs} (from \`${r.name(key)}\` = "${value}")`)
-    return undefined
-  }
+  const abs = declaredFile(r, key, required, 'schema')
+  if (abs === undefined) return undefined
   const loaded = loadSchemaFile(abs)
   if ('problem' in loaded) {
     r.error(key, loaded.problem)
@@ -49,7 +46,7 @@ export function readSchemaRef (r: TableReader, key: string, required = false): S
   return { path: abs, schema: loaded.schema, source: r.at(key) }
 }
 
-export function loadSchemaFile (abs: string): { schema: Record<string, unknown> } | { problem: string } {
+function loadSchemaFile (abs: string): { schema: Record<string, unknown> } | { problem: string } {
   let mtime = 0
   try { mtime = statSync(abs).mtimeMs } catch {}
   const cacheKey = `${abs}\u0000${mtime}`
@@ -73,24 +70,4 @@ function compileSchemaFile (abs: string): { schema: Record<string, unknown> } | 
   const problem = schemaProblem(schema as Record<string, unknown>)
   if (problem !== undefined) return { problem: `invalid JSON Schema in ${abs}: ${problem}` }
   return { schema: schema as Record<string, unknown> }
-}
-
-/** Compiles with the draft the schema declares; a fresh Ajv each time so equal `$id`s in two files do not clash. */
-export function schemaProblem (schema: Record<string, unknown>): string | undefined {
-  const declared = typeof schema.$schema === 'string' ? schema.$schema : ''
-  const options = { strict: false, logger: false as const, allErrors: false }
-  const ajv = declared.includes('2020-12')
-    ? new Ajv2020Module.default(options)
-    : declared.includes('2019-09')
-      ? new Ajv2019Module.default(options)
-      : new AjvModule.default(options)
-  // Ajv's default class knows draft-07 only; for older drafts (04, 06) check the body without the meta-schema.
-  const known = declared === '' || /draft-07|2019-09|2020-12/.test(declared)
-  const body = known ? schema : { ...schema, $schema: undefined }
-  try {
-    ajv.compile(body)
-    return undefined
-  } catch (err) {
-    return (err as Error).message
-  }
 }

@@ -5,6 +5,7 @@ import { parseKeyLocation } from './common-fields.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { TableReader, type LoadContext } from './reader.ts'
 import { isTable } from './toml-files.ts'
+import { parseTargetName, RESERVED_PREFIX } from '../core/names.ts'
 import type { RouteTarget, SidecarConfig, SourceRef, TensorZeroConfig } from '../core/config.ts'
 
 export function defaultSidecarConfig (env: NodeJS.ProcessEnv): SidecarConfig {
@@ -46,7 +47,7 @@ export function buildSidecarConfig (ctx: LoadContext, file: string, tz: TensorZe
 
   const routes = root.sub('routes')
   for (const key of Object.keys(routes?.table ?? {})) {
-    if (key.startsWith('tensorzero::')) {
+    if (key.startsWith(RESERVED_PREFIX)) {
       // Such names are resolved as TensorZero targets before [routes] is consulted.
       routes!.warning(key, `route "${key}" can never match: \`tensorzero::\` names are resolved before [routes]`)
     }
@@ -84,11 +85,6 @@ function isHttpUrl (s: string): boolean {
   } catch { return false }
 }
 
-const FUNCTION_PREFIX = 'tensorzero::function_name::'
-const MODEL_PREFIX = 'tensorzero::model_name::'
-const EMBEDDING_PREFIX = 'tensorzero::embedding_model_name::'
-const VARIANT_SEP = '::variant_name::'
-
 /** A route's value: a `tensorzero::…` string as clients would send it, or a table naming the target. */
 function readRouteTarget (routes: TableReader, key: string): RouteTarget | undefined {
   const v = routes.get(key)
@@ -123,26 +119,14 @@ function readRouteTarget (routes: TableReader, key: string): RouteTarget | undef
   return given[0] === 'model' ? { kind: 'model', modelName: name } : { kind: 'embedding_model', modelName: name }
 }
 
-/** Parses `tensorzero::function_name::F[::variant_name::V]`, `tensorzero::model_name::M`, `tensorzero::embedding_model_name::E`. */
+/** A `tensorzero::` target string naming something: a route cannot lead to an empty name. */
 export function parseTargetString (s: string): RouteTarget | undefined {
-  if (s.startsWith(FUNCTION_PREFIX)) {
-    const rest = s.slice(FUNCTION_PREFIX.length)
-    const sep = rest.indexOf(VARIANT_SEP)
-    if (sep < 0) return rest ? { kind: 'function', functionName: rest } : undefined
-    const functionName = rest.slice(0, sep)
-    const variantName = rest.slice(sep + VARIANT_SEP.length)
-    return functionName && variantName ? { kind: 'function', functionName, variantName } : undefined
-  }
-  // Model names may themselves contain `::` (shorthands like `openai::gpt-4o`): everything after the prefix is the name.
-  if (s.startsWith(MODEL_PREFIX)) {
-    const name = s.slice(MODEL_PREFIX.length)
-    return name ? { kind: 'model', modelName: name } : undefined
-  }
-  if (s.startsWith(EMBEDDING_PREFIX)) {
-    const name = s.slice(EMBEDDING_PREFIX.length)
-    return name ? { kind: 'embedding_model', modelName: name } : undefined
-  }
-  return undefined
+  const target = parseTargetName(s)
+  if (target === undefined) return undefined
+  const named = target.kind === 'function'
+    ? target.functionName !== '' && target.variantName !== ''
+    : target.modelName !== ''
+  return named ? target : undefined
 }
 
 /** A route must lead somewhere that exists; shorthand model targets are added to the config like variant models. */

@@ -58,7 +58,7 @@ export async function parseTomlFile (file: string, diags: Diagnostics): Promise<
   return parseTomlText(file, text, diags)
 }
 
-export function parseTomlText (file: string, text: string, diags: Diagnostics): ParsedFile | undefined {
+function parseTomlText (file: string, text: string, diags: Diagnostics): ParsedFile | undefined {
   let data: Table
   try {
     data = parse(text) as Table

@@ -1,10 +1,17 @@
-// Retry delays for variant retries: 1 s, doubling, capped at max_delay_s, with full jitter over the upper half
-// so many sidecars retrying the same outage do not stampede in lockstep.
+// Waiting between tries: one capped exponential delay, shaped by each caller's jitter.
 import type { RetryConfig } from './config.ts'
 
+/** `initialMs` doubled once per earlier retry (`attempt` 0 is the first retry), never above `capMs`. */
+export function exponentialDelayMs (attempt: number, initialMs: number, capMs: number): number {
+  return Math.min(capMs, initialMs * 2 ** attempt)
+}
+
+/**
+ * Variant retries: 1 s, doubling, capped at max_delay_s, with full jitter over the upper half so many sidecars
+ * retrying the same outage do not stampede in lockstep.
+ */
 export function retryDelayMs (attempt: number, retries: RetryConfig, random: () => number = Math.random): number {
-  const capMs = retries.maxDelayS * 1000
-  const base = Math.min(1000 * 2 ** attempt, capMs)
+  const base = exponentialDelayMs(attempt, 1000, retries.maxDelayS * 1000)
   return base / 2 + random() * (base / 2)
 }
 

@@ -1,5 +1,5 @@
 // The validated, resolved configuration. The loader checks every field once; everything downstream trusts these types.
-import type { JsonMode, ToolChoice } from './types.ts'
+import type { InferenceParams, ToolChoice } from './types.ts'
 
 /** Where a config value came from, for `file:line:col` messages. */
 export interface SourceRef { file: string; line: number; col: number }
@@ -23,16 +23,24 @@ export type KeyLocation =
   | { kind: 'dynamic'; name: string }
   | { kind: 'none' }
 
-export interface ProviderConfig {
+/** `extra_body` and `extra_headers` entries as a provider or a variant writes them. */
+export interface ExtraBodyEntry { pointer: string; value?: unknown; delete?: boolean }
+export interface ExtraHeaderEntry { name: string; value?: string; delete?: boolean }
+
+/** What a provider or a variant adds to every call through it: its limits, body patches and headers. */
+interface CallSettings {
+  timeouts: TimeoutsConfig
+  extraBody?: ExtraBodyEntry[]
+  extraHeaders?: ExtraHeaderEntry[]
+}
+
+export interface ProviderConfig extends CallSettings {
   name: string
   type: string
   modelName: string
   apiBase?: string
   /** Resolved: explicit location, else the type's default env var, else none. */
   keyLocation: KeyLocation
-  timeouts: TimeoutsConfig
-  extraBody?: Array<{ pointer: string; value?: unknown; delete?: boolean }>
-  extraHeaders?: Array<{ name: string; value?: string; delete?: boolean }>
   /** Keys specific to a provider type (e.g. azure deployment_id, gemini location) kept as given. */
   options: Record<string, unknown>
   source: SourceRef
@@ -54,7 +62,7 @@ export interface RetryConfig { numRetries: number; maxDelayS: number }
 
 export interface TemplateRef { path: string; source: SourceRef }
 
-export interface VariantConfig {
+export interface VariantConfig extends CallSettings {
   name: string
   type: string
   /** Only `chat_completion` is served by the core; other types load and fail clearly at request time. */
@@ -62,20 +70,9 @@ export interface VariantConfig {
   model?: string
   weight?: number
   templates: { system?: TemplateRef; user?: TemplateRef; assistant?: TemplateRef; [name: string]: TemplateRef | undefined }
-  temperature?: number
-  maxTokens?: number
-  topP?: number
-  seed?: number
-  presencePenalty?: number
-  frequencyPenalty?: number
-  stopSequences?: string[]
-  jsonMode?: JsonMode
-  /** `reasoning_effort` as given (e.g. "low"); passed to providers that understand it. */
-  reasoningEffort?: string
+  /** Sampling parameters the variant sets, under their TensorZero names; a request's own override them. */
+  params: InferenceParams
   retries: RetryConfig
-  timeouts: TimeoutsConfig
-  extraBody?: Array<{ pointer: string; value?: unknown; delete?: boolean }>
-  extraHeaders?: Array<{ name: string; value?: string; delete?: boolean }>
   /** The raw table, for variant types the core does not serve (best_of_n, mixture_of_n, dicl, chain_of_thought). */
   raw: Record<string, unknown>
   source: SourceRef
@@ -123,10 +120,9 @@ export interface ToolConfig {
 }
 
 export interface GatewayConfig {
-  bindAddress?: string
+  /** `observability.enabled`: false turns ClickHouse rows off. */
   observabilityEnabled?: boolean
-  batchWrites: { enabled: boolean; flushIntervalMs: number; maxRows: number }
-  debug: boolean
+  batchWrites: { flushIntervalMs: number; maxRows: number }
 }
 
 export interface TensorZeroConfig {

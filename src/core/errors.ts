@@ -65,6 +65,12 @@ export class ModelProvidersFailed extends Error {
     const last = this.errors.at(-1)?.error
     return last instanceof ProviderError && last.errorClass === 'rate_limit' ? 429 : 500
   }
+
+  /** The wait the last provider asked for before trying again (Retry-After), if it asked. */
+  get retryAfterMs (): number | undefined {
+    const last = this.errors.at(-1)?.error
+    return last instanceof ProviderError ? last.retryAfterMs : undefined
+  }
 }
 
 export class VariantsFailed extends Error {

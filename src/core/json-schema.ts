@@ -1,34 +1,50 @@
-// JSON Schema validation at request time (template arguments, JSON outputs, tool arguments), with ajv.
-// Each schema object is compiled once, with the draft it declares.
+// JSON Schema with ajv, set up once: every schema is compiled with the draft it declares (draft-07 by default,
+// 2019-09, 2020-12; older drafts without their meta-schema). Request-time validators (template arguments, JSON outputs,
+// tool arguments) are compiled once per schema object; the config loader checks schema files compile.
 import AjvModule from 'ajv'
 import Ajv2019Module from 'ajv/dist/2019.js'
 import Ajv2020Module from 'ajv/dist/2020.js'
-import type { ErrorObject, ValidateFunction } from 'ajv'
+import type { ErrorObject, Options, ValidateFunction } from 'ajv'
 import { GatewayError } from './errors.ts'
 
 type AnyAjv = { compile: (schema: object) => ValidateFunction }
-const options = { strict: false, logger: false as const, allErrors: true, validateFormats: false }
-let draft07: AnyAjv | undefined
-let draft2019: AnyAjv | undefined
-let draft2020: AnyAjv | undefined
+const VALIDATING: Options = { strict: false, logger: false, allErrors: true, validateFormats: false }
+// The loader reports the first problem only.
+const CHECKING: Options = { strict: false, logger: false, allErrors: false }
+const shared = new Map<string, AnyAjv>()
 
-function ajvFor (schema: Record<string, unknown>): AnyAjv {
+function draftOf (schema: Record<string, unknown>): '2020-12' | '2019-09' | 'draft-07' {
   const declared = typeof schema.$schema === 'string' ? schema.$schema : ''
-  if (declared.includes('2020-12')) return (draft2020 ??= new Ajv2020Module.default(options))
-  if (declared.includes('2019-09')) return (draft2019 ??= new Ajv2019Module.default(options))
-  return (draft07 ??= new AjvModule.default(options))
+  if (declared.includes('2020-12')) return '2020-12'
+  if (declared.includes('2019-09')) return '2019-09'
+  return 'draft-07'
+}
+
+function newAjv (draft: ReturnType<typeof draftOf>, options: Options): AnyAjv {
+  if (draft === '2020-12') return new Ajv2020Module.default(options)
+  if (draft === '2019-09') return new Ajv2019Module.default(options)
+  return new AjvModule.default(options)
+}
+
+/** The schema as ajv can compile it: a draft ajv has no meta-schema for (04, 06) is checked by its body alone. */
+function compilable (schema: Record<string, unknown>): Record<string, unknown> {
+  const known = typeof schema.$schema !== 'string' || /draft-07|2019-09|2020-12/.test(schema.$schema)
+  return known ? schema : { ...schema, $schema: undefined }
 }
 
 const compiled = new WeakMap<object, ValidateFunction | Error>()
 
-function validatorFor (schema: Record<string, unknown>): ValidateFunction | Error {
+/** The request-time validator of a schema object (compiled on first use), or why it does not compile. */
+function compiledValidator (schema: Record<string, unknown>): ValidateFunction | Error {
   let v = compiled.get(schema)
   if (v === undefined) {
     try {
-      const known = typeof schema.$schema !== 'string' || /draft-07|2019-09|2020-12/.test(schema.$schema)
+      const draft = draftOf(schema)
+      let ajv = shared.get(draft)
+      if (ajv === undefined) { ajv = newAjv(draft, VALIDATING); shared.set(draft, ajv) }
       // `$id`s repeat across files; schemas are compiled by object, so drop `$id` to keep one Ajv instance per draft.
-      const { $id: _id, ...rest } = schema
-      v = ajvFor(schema).compile(known ? rest : { ...rest, $schema: undefined })
+      const { $id: _id, ...rest } = compilable(schema)
+      v = ajv.compile(rest)
     } catch (err) {
       v = err instanceof Error ? err : new Error(String(err))
     }
@@ -37,11 +53,21 @@ function validatorFor (schema: Record<string, unknown>): ValidateFunction | Erro
   return v
 }
 
-export interface SchemaResult { ok: boolean; errors: string[] }
+/** Config time: why a schema does not compile, or undefined. A fresh Ajv each time, so equal `$id`s in two files do not clash. */
+export function schemaProblem (schema: Record<string, unknown>): string | undefined {
+  try {
+    newAjv(draftOf(schema), CHECKING).compile(compilable(schema))
+    return undefined
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
+interface SchemaResult { ok: boolean; errors: string[] }
 
 /** ajv's errors as `path: message` lines (`(root)` for the value itself). */
-export function validateWithSchema (schema: Record<string, unknown>, value: unknown): SchemaResult {
-  const v = validatorFor(schema)
+function validateWithSchema (schema: Record<string, unknown>, value: unknown): SchemaResult {
+  const v = compiledValidator(schema)
   if (v instanceof Error) return { ok: false, errors: [`schema does not compile: ${v.message}`] }
   if (v(value)) return { ok: true, errors: [] }
   return { ok: false, errors: (v.errors ?? []).map(describe) }
@@ -62,4 +88,13 @@ export function assertMatchesSchema (schema: Record<string, unknown>, value: unk
 /** True when `value` satisfies the schema (for outputs: parsed stays null otherwise). */
 export function matchesSchema (schema: Record<string, unknown>, value: unknown): boolean {
   return validateWithSchema(schema, value).ok
+}
+
+/** The first error worded as ajv's `errorsText` words it (`data/path message`); undefined when the value fits. */
+export function firstSchemaError (schema: Record<string, unknown>, value: unknown): string | undefined {
+  const v = compiledValidator(schema)
+  if (v instanceof Error) return 'schema does not compile'
+  if (v(value)) return undefined
+  const first = v.errors?.[0]
+  return first === undefined ? 'invalid' : `data${first.instancePath} ${first.message ?? first.keyword}`
 }

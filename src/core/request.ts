@@ -1,10 +1,14 @@
 // A chat inference request after the endpoint parsed it: independent of the wire format it arrived in.
 import type { Input, InferenceParams, ToolDefinition, ToolChoice, ExtraBodyPatch, ExtraHeader } from './types.ts'
+import type { FunctionConfig, ModelConfig, VariantConfig } from './config.ts'
 
-/** What a request is addressed to, after model-name resolution. */
+/**
+ * What a request is addressed to, as the resolver found it: the names, and the function that runs it (a model runs
+ * through the default function). `variant` is set when the request pins one: it runs alone, no sampling, no fallback.
+ */
 export type InferenceTarget =
-  | { kind: 'function'; functionName: string; variantName?: string }
-  | { kind: 'model'; modelName: string }
+  | { kind: 'function'; functionName: string; variantName?: string; fn: FunctionConfig; variant?: VariantConfig }
+  | { kind: 'model'; modelName: string; model: ModelConfig; fn: FunctionConfig; variant: VariantConfig }
 
 export interface ChatRequest {
   target: InferenceTarget
@@ -14,8 +18,6 @@ export interface ChatRequest {
   stream: boolean
   includeUsage: boolean
   episodeId?: string
-  /** `tensorzero::variant_name`: pins the variant, no fallback. */
-  variantName?: string
   tags: Record<string, string>
   dryrun: boolean
   credentials?: Record<string, string>

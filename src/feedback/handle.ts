@@ -5,8 +5,12 @@ import { v7 as uuidv7 } from 'uuid'
 import type { TensorZeroConfig } from '../core/config.ts'
 import type { FeedbackRecord } from '../core/records.ts'
 import type { ToolDefinition } from '../core/types.ts'
-import { chatOutputBlocks, validateAgainst } from '../store/rows.ts'
-import type { KnownInference, KnownTargets, TargetLookup } from './known-targets.ts'
+import { chatOutputBlocks } from '../store/rows.ts'
+import type { StoredInference, TargetReads } from '../store/queries.ts'
+import { firstSchemaError } from '../core/json-schema.ts'
+import { sleep } from '../core/backoff.ts'
+import { GatewayError, badRequest } from '../core/errors.ts'
+import type { KnownTargets } from './known-targets.ts'
 import { UUID_TEXT } from '../core/ids.ts'
 
 export interface FeedbackTiming {
@@ -18,14 +22,14 @@ export interface FeedbackTiming {
   pollMs: number
 }
 
-export const TENSORZERO_FEEDBACK_TIMING: FeedbackTiming = { cooldownMs: 6000, minWaitMs: 1000, pollMs: 2000 }
+const TENSORZERO_FEEDBACK_TIMING: FeedbackTiming = { cooldownMs: 6000, minWaitMs: 1000, pollMs: 2000 }
 
 export interface FeedbackDeps {
   config: TensorZeroConfig
   /** Ids this sidecar issued recently: accepted at once. */
   knownTargets: KnownTargets
   /** Other ids are looked up in ClickHouse (`InferenceById` / `InferenceByEpisodeId`). Absent: they do not exist. */
-  lookupInClickHouse?: TargetLookup
+  lookupInClickHouse?: TargetReads
   /** Receives the row to write (not called for `dryrun`). */
   enqueue: (record: FeedbackRecord) => void
   /** Clock in ms since the epoch (for the age of the target id). */
@@ -36,12 +40,6 @@ export interface FeedbackDeps {
 
 export interface FeedbackReply { status: number; body: { feedback_id: string } | { error: { message: string } } }
 
-class FeedbackError extends Error {
-  readonly status: number
-  constructor (status: number, message: string) { super(message); this.status = status }
-}
-
-const bad = (message: string): FeedbackError => new FeedbackError(400, message)
 const FIELDS = ['episode_id', 'inference_id', 'metric_name', 'value', 'internal', 'tags', 'dryrun']
 const PARSE = 'Failed to parse the request body as JSON: '
 
@@ -66,28 +64,28 @@ function typeName (v: unknown): string {
 
 function normalizeUuid (field: string, v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined
-  if (typeof v !== 'string') throw bad(`${PARSE}${field}: invalid type: ${typeName(v)}, expected UUID`)
-  if (!UUID_TEXT.test(v)) throw bad(`${PARSE}${field}: UUID parsing failed: invalid UUID ${JSON.stringify(v)}`)
+  if (typeof v !== 'string') throw badRequest(`${PARSE}${field}: invalid type: ${typeName(v)}, expected UUID`)
+  if (!UUID_TEXT.test(v)) throw badRequest(`${PARSE}${field}: UUID parsing failed: invalid UUID ${JSON.stringify(v)}`)
   const hex = v.replace(/-/g, '').toLowerCase()
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 function parseParams (body: unknown): Params {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw bad(`${PARSE}invalid type: ${typeName(body)}, expected struct Params`)
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`${PARSE}invalid type: ${typeName(body)}, expected struct Params`)
   const b = body as Record<string, unknown>
   for (const k of Object.keys(b)) {
-    if (!FIELDS.includes(k)) throw bad(`${PARSE}unknown field \`${k}\`, expected one of ${FIELDS.map(f => `\`${f}\``).join(', ')}`)
+    if (!FIELDS.includes(k)) throw badRequest(`${PARSE}unknown field \`${k}\`, expected one of ${FIELDS.map(f => `\`${f}\``).join(', ')}`)
   }
-  if (!('metric_name' in b)) throw bad(`${PARSE}missing field \`metric_name\``)
-  if (typeof b.metric_name !== 'string') throw bad(`${PARSE}metric_name: invalid type: ${typeName(b.metric_name)}, expected a string`)
-  if (!('value' in b)) throw bad(`${PARSE}missing field \`value\``)
-  if (b.internal !== undefined && typeof b.internal !== 'boolean') throw bad(`${PARSE}internal: invalid type: ${typeName(b.internal)}, expected a boolean`)
-  if (b.dryrun !== undefined && b.dryrun !== null && typeof b.dryrun !== 'boolean') throw bad(`${PARSE}dryrun: invalid type: ${typeName(b.dryrun)}, expected a boolean`)
+  if (!('metric_name' in b)) throw badRequest(`${PARSE}missing field \`metric_name\``)
+  if (typeof b.metric_name !== 'string') throw badRequest(`${PARSE}metric_name: invalid type: ${typeName(b.metric_name)}, expected a string`)
+  if (!('value' in b)) throw badRequest(`${PARSE}missing field \`value\``)
+  if (b.internal !== undefined && typeof b.internal !== 'boolean') throw badRequest(`${PARSE}internal: invalid type: ${typeName(b.internal)}, expected a boolean`)
+  if (b.dryrun !== undefined && b.dryrun !== null && typeof b.dryrun !== 'boolean') throw badRequest(`${PARSE}dryrun: invalid type: ${typeName(b.dryrun)}, expected a boolean`)
   const tags: Record<string, string> = {}
   if (b.tags !== undefined) {
-    if (b.tags === null || typeof b.tags !== 'object' || Array.isArray(b.tags)) throw bad(`${PARSE}tags: invalid type: ${typeName(b.tags)}, expected a map`)
+    if (b.tags === null || typeof b.tags !== 'object' || Array.isArray(b.tags)) throw badRequest(`${PARSE}tags: invalid type: ${typeName(b.tags)}, expected a map`)
     for (const [k, v] of Object.entries(b.tags as Record<string, unknown>)) {
-      if (typeof v !== 'string') throw bad(`${PARSE}tags: invalid type: ${typeName(v)}, expected a string`)
+      if (typeof v !== 'string') throw badRequest(`${PARSE}tags: invalid type: ${typeName(v)}, expected a string`)
       tags[k] = v
     }
   }
@@ -106,21 +104,21 @@ type Level = 'inference' | 'episode'
 type Kind = 'boolean' | 'float' | 'comment' | 'demonstration'
 
 function metadata (config: TensorZeroConfig, p: Params): { kind: Kind; level: Level; targetId: string } {
-  if (p.episodeId !== undefined && p.inferenceId !== undefined) throw bad('Both episode_id and inference_id cannot be provided')
+  if (p.episodeId !== undefined && p.inferenceId !== undefined) throw badRequest('Both episode_id and inference_id cannot be provided')
   const metric = config.metrics.get(p.metricName)
   let kind: Kind
   if (metric !== undefined) kind = metric.type
   else if (p.metricName === 'comment' || p.metricName === 'demonstration') kind = p.metricName
-  else throw new FeedbackError(404, `Unknown metric: ${p.metricName}`)
+  else throw new GatewayError(404, `Unknown metric: ${p.metricName}`)
   let level: Level
   if (kind === 'demonstration') level = 'inference'
   else if (kind === 'comment') {
     if (p.inferenceId !== undefined) level = 'inference'
     else if (p.episodeId !== undefined) level = 'episode'
-    else throw bad('Exactly one of inference_id or episode_id must be provided')
+    else throw badRequest('Exactly one of inference_id or episode_id must be provided')
   } else level = (metric as { level: Level }).level
   const targetId = level === 'inference' ? p.inferenceId : p.episodeId
-  if (targetId === undefined) throw bad(`Correct ID was not provided for feedback level "${level}".`)
+  if (targetId === undefined) throw badRequest(`Correct ID was not provided for feedback level "${level}".`)
   return { kind, level, targetId }
 }
 
@@ -132,31 +130,31 @@ function uuidAgeMs (id: string, now: number): number {
   return Math.max(0, now - ms)
 }
 
-async function findTarget (deps: FeedbackDeps, level: Level, id: string): Promise<KnownInference | true> {
+async function findTarget (deps: FeedbackDeps, level: Level, id: string): Promise<StoredInference | true> {
   if (level === 'inference') {
     const known = deps.knownTargets.inference(id)
     if (known !== undefined) return known
   } else if (deps.knownTargets.episode(id)) return true
-  const notFound = (): FeedbackError => bad(`${level === 'inference' ? 'Inference' : 'Episode'} ID: ${id} does not exist`)
+  const notFound = (): GatewayError => badRequest(`${level === 'inference' ? 'Inference' : 'Episode'} ID: ${id} does not exist`)
   const lookup = deps.lookupInClickHouse
   if (lookup === undefined) throw notFound()
   const now = deps.now ?? Date.now
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms)))
+  const nap = deps.sleep ?? sleep
   const t = { ...TENSORZERO_FEEDBACK_TIMING, ...deps.timing }
   // TensorZero polls until the id is `cooldownMs` old (at least `minWaitMs`): the row may still be on its way.
   const deadline = now() + Math.max(t.cooldownMs - uuidAgeMs(id, now()), t.minWaitMs)
   for (;;) {
-    let found: KnownInference | boolean | null
+    let found: StoredInference | boolean | null
     try {
       found = level === 'inference' ? await lookup.inference(id) : await lookup.episode(id)
     } catch (err) {
-      throw new FeedbackError(500, `Failed to look up ${level} ${id} in ClickHouse: ${(err as Error).message}`)
+      throw new GatewayError(500, `Failed to look up ${level} ${id} in ClickHouse: ${(err as Error).message}`)
     }
     if (found !== null && found !== false) return found
     const left = deadline - now()
     if (left <= 0) throw notFound()
     // A local record may appear meanwhile (the inference finished while we waited).
-    await sleep(Math.min(t.pollMs, left))
+    await nap(Math.min(t.pollMs, left))
     if (level === 'inference') {
       const known = deps.knownTargets.inference(id)
       if (known !== undefined) return known
@@ -164,42 +162,42 @@ async function findTarget (deps: FeedbackDeps, level: Level, id: string): Promis
   }
 }
 
-function demonstrationValue (config: TensorZeroConfig, target: KnownInference, value: unknown): string {
+function demonstrationValue (config: TensorZeroConfig, target: StoredInference, value: unknown): string {
   const fn = config.functions.get(target.functionName)
-  if (fn === undefined && target.functionName !== 'tensorzero::default') throw new FeedbackError(404, `Unknown function: ${target.functionName}`)
+  if (fn === undefined && target.functionName !== 'tensorzero::default') throw new GatewayError(404, `Unknown function: ${target.functionName}`)
   const type = fn?.type ?? target.functionType
   if (type === 'json') {
     const schema = target.outputSchema ?? fn?.outputSchema?.schema ?? {}
-    const r = validateAgainst(schema, value)
-    if (!r.ok) throw bad(`Demonstration does not fit function output schema: ${r.message ?? 'invalid'}`)
+    const error = firstSchemaError(schema, value)
+    if (error !== undefined) throw badRequest(`Demonstration does not fit function output schema: ${error}`)
     return JSON.stringify({ raw: JSON.stringify(value), parsed: value })
   }
   let blocks: unknown[]
   if (typeof value === 'string') blocks = [{ type: 'text', text: value }]
   else if (Array.isArray(value)) blocks = value
-  else throw bad('Demonstration must be a string or an array of content blocks')
+  else throw badRequest('Demonstration must be a string or an array of content blocks')
   const output = blocks.map(block => {
-    if (block === null || typeof block !== 'object' || Array.isArray(block)) throw bad(`Invalid demonstration content block: invalid type: ${typeName(block)}, expected internally tagged enum DemonstrationContentBlock`)
+    if (block === null || typeof block !== 'object' || Array.isArray(block)) throw badRequest(`Invalid demonstration content block: invalid type: ${typeName(block)}, expected internally tagged enum DemonstrationContentBlock`)
     const b = block as Record<string, unknown>
-    if (b.type === undefined) throw bad('Invalid demonstration content block: missing field `type`')
+    if (b.type === undefined) throw badRequest('Invalid demonstration content block: missing field `type`')
     if (b.type === 'text') {
-      if (typeof b.text !== 'string') throw bad(`Invalid demonstration content block: ${b.text === undefined ? 'missing field `text`' : `invalid type: ${typeName(b.text)}, expected a string`}`)
+      if (typeof b.text !== 'string') throw badRequest(`Invalid demonstration content block: ${b.text === undefined ? 'missing field `text`' : `invalid type: ${typeName(b.text)}, expected a string`}`)
       return { type: 'text' as const, text: b.text }
     }
     if (b.type === 'tool_call') {
-      for (const f of ['name', 'arguments', 'id']) if (!(f in b)) throw bad(`Invalid demonstration content block: missing field \`${f}\``)
-      if (typeof b.name !== 'string') throw bad(`Invalid demonstration content block: invalid type: ${typeName(b.name)}, expected a string`)
-      if (typeof b.id !== 'string') throw bad(`Invalid demonstration content block: invalid type: ${typeName(b.id)}, expected a string`)
+      for (const f of ['name', 'arguments', 'id']) if (!(f in b)) throw badRequest(`Invalid demonstration content block: missing field \`${f}\``)
+      if (typeof b.name !== 'string') throw badRequest(`Invalid demonstration content block: invalid type: ${typeName(b.name)}, expected a string`)
+      if (typeof b.id !== 'string') throw badRequest(`Invalid demonstration content block: invalid type: ${typeName(b.id)}, expected a string`)
       return { type: 'tool_call' as const, id: b.id, name: b.name, arguments: JSON.stringify(b.arguments) }
     }
-    throw bad(`Invalid demonstration content block: unknown variant \`${String(b.type)}\`, expected \`text\` or \`tool_call\``)
+    throw badRequest(`Invalid demonstration content block: unknown variant \`${String(b.type)}\`, expected \`text\` or \`tool_call\``)
   })
   const tools: ToolDefinition[] | undefined = target.tools
   const parsed = chatOutputBlocks(output, tools)
   for (const block of parsed) {
     if (block.type !== 'tool_call') continue
-    if (block.name === null) throw bad('Demonstration contains invalid tool name')
-    if (block.arguments === null) throw bad('Demonstration contains invalid tool call arguments')
+    if (block.name === null) throw badRequest('Demonstration contains invalid tool name')
+    if (block.arguments === null) throw badRequest('Demonstration contains invalid tool call arguments')
   }
   return JSON.stringify(parsed)
 }
@@ -211,11 +209,11 @@ export async function handleFeedback (body: unknown, deps: FeedbackDeps): Promis
     if (p.internal) p.tags['tensorzero::internal'] = 'true'
     else {
       for (const k of Object.keys(p.tags)) {
-        if (k.startsWith('tensorzero::')) throw bad(`Tag name cannot start with 'tensorzero::': ${k}`)
+        if (k.startsWith('tensorzero::')) throw badRequest(`Tag name cannot start with 'tensorzero::': ${k}`)
       }
     }
     if ('tensorzero::datapoint_id' in p.tags && 'tensorzero::human_feedback' in p.tags && !('tensorzero::evaluator_inference_id' in p.tags)) {
-      throw bad('tensorzero::evaluator_inference_id is required when tensorzero::datapoint_id and tensorzero::human_feedback are provided')
+      throw badRequest('tensorzero::evaluator_inference_id is required when tensorzero::datapoint_id and tensorzero::human_feedback are provided')
     }
     const { kind, level, targetId } = metadata(deps.config, p)
     const feedbackId = uuidv7()
@@ -224,19 +222,19 @@ export async function handleFeedback (body: unknown, deps: FeedbackDeps): Promis
     let value: unknown
     switch (kind) {
       case 'comment':
-        if (typeof p.value !== 'string') throw bad('Feedback value for a comment must be a string')
+        if (typeof p.value !== 'string') throw badRequest('Feedback value for a comment must be a string')
         value = p.value
         break
       case 'boolean':
-        if (typeof p.value !== 'boolean') throw bad(`Feedback value for metric \`${p.metricName}\` must be a boolean`)
+        if (typeof p.value !== 'boolean') throw badRequest(`Feedback value for metric \`${p.metricName}\` must be a boolean`)
         value = p.value
         break
       case 'float':
-        if (typeof p.value !== 'number' || !Number.isFinite(p.value)) throw bad(`Feedback value for metric \`${p.metricName}\` must be a number`)
+        if (typeof p.value !== 'number' || !Number.isFinite(p.value)) throw badRequest(`Feedback value for metric \`${p.metricName}\` must be a number`)
         value = p.value
         break
       case 'demonstration':
-        value = demonstrationValue(deps.config, target as KnownInference, p.value)
+        value = demonstrationValue(deps.config, target as StoredInference, p.value)
         break
     }
     if (!p.dryrun) {
@@ -244,7 +242,7 @@ export async function handleFeedback (body: unknown, deps: FeedbackDeps): Promis
     }
     return { status: 200, body: { feedback_id: feedbackId } }
   } catch (err) {
-    if (err instanceof FeedbackError) return { status: err.status, body: { error: { message: err.message } } }
+    if (err instanceof GatewayError) return { status: err.status, body: { error: { message: err.message } } }
     return { status: 500, body: { error: { message: `Feedback failed: ${(err as Error).message}` } } }
   }
 }

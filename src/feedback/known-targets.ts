@@ -1,42 +1,25 @@
 // Ids this sidecar issued recently, so feedback for them is accepted at once (no ClickHouse round trip, and it works
 // while ClickHouse is down or the row is still in the spool). Bounded: the oldest entries are evicted first.
 import type { InferenceRecord } from '../core/records.ts'
-import type { ToolDefinition } from '../core/types.ts'
-
-export interface KnownInference {
-  functionName: string
-  functionType: 'chat' | 'json'
-  variantName: string
-  episodeId: string
-  /** JSON functions: the output schema the inference used (demonstrations are validated against it). */
-  outputSchema?: Record<string, unknown>
-  /** Chat functions: the tools the inference offered (demonstration tool calls are validated against them). */
-  tools?: ToolDefinition[]
-}
+import type { StoredInference } from '../store/queries.ts'
 
 export interface KnownTargets {
-  inference (id: string): KnownInference | undefined
+  inference (id: string): StoredInference | undefined
   episode (id: string): boolean
-}
-
-/** Looks targets up where a sidecar restart or another sidecar may have written them. */
-export interface TargetLookup {
-  inference (id: string): Promise<KnownInference | null>
-  episode (id: string): Promise<boolean>
 }
 
 /**
  * Default capacity: 20,000 inferences (and episodes). An entry costs ~330 bytes of heap (two ids, the entry, two Map
  * slots; measured), so ~6.5 MB instead of ~31 MB at the former 100,000 — a fifth of the RSS target. The trade-off:
  * feedback for an id older than the last 20,000 inferences of this process is checked against ClickHouse instead
- * (`TargetLookup`: a query, and the row must already be shipped); without ClickHouse it is refused as unknown. At
+ * (`TargetReads`: a query, and the row must already be shipped); without ClickHouse it is refused as unknown. At
  * 20 requests/s that window is ~17 minutes, at 200/s ~100 s.
  */
-export const DEFAULT_KNOWN_IDS = 20_000
+const DEFAULT_KNOWN_IDS = 20_000
 
 export class RecentTargets implements KnownTargets {
   readonly capacity: number
-  private readonly inferences = new Map<string, KnownInference>()
+  private readonly inferences = new Map<string, StoredInference>()
   private readonly episodes = new Map<string, number>()
 
   constructor (capacity = DEFAULT_KNOWN_IDS) {
@@ -60,7 +43,7 @@ export class RecentTargets implements KnownTargets {
     evict(this.episodes, this.capacity)
   }
 
-  inference (id: string): KnownInference | undefined { return this.inferences.get(id.toLowerCase()) }
+  inference (id: string): StoredInference | undefined { return this.inferences.get(id.toLowerCase()) }
   episode (id: string): boolean { return this.episodes.has(id.toLowerCase()) }
   get size (): { inferences: number; episodes: number } { return { inferences: this.inferences.size, episodes: this.episodes.size } }
 }

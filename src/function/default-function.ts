@@ -1,8 +1,7 @@
 // `tensorzero::model_name::M` runs through TensorZero's built-in chat function `tensorzero::default`,
 // with one `chat_completion` variant named after the model.
 import type { FunctionConfig, ModelConfig, VariantConfig } from '../core/config.ts'
-
-export const DEFAULT_FUNCTION_NAME = 'tensorzero::default'
+import { DEFAULT_FUNCTION_NAME } from '../core/names.ts'
 
 // Keyed by the model object, which the resolver keeps for the life of its config.
 const cache = new WeakMap<ModelConfig, FunctionConfig>()
@@ -16,6 +15,7 @@ export function defaultFunctionFor (model: ModelConfig): FunctionConfig {
       served: true,
       model: model.name,
       templates: {},
+      params: {},
       retries: { numRetries: 0, maxDelayS: 10 },
       timeouts: {},
       raw: {},

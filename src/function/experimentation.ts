@@ -1,5 +1,6 @@
-// Variant selection with TensorZero's semantics (TENSORZERO.md §4): one uniform draw per (function, episode),
-// reused for every re-sample, so the same episode always walks the same variant order.
+// Variant selection as TensorZero samples: weighted draws without replacement among the candidates, then the
+// fallbacks in order, from one uniform draw per (function, episode) reused for every re-sample, so the same episode
+// always walks the same variant order.
 import { createHash } from 'node:crypto'
 import type { FunctionConfig } from '../core/config.ts'
 

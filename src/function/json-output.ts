@@ -1,19 +1,47 @@
-// JSON functions (`type = "json"`): the implicit `respond` tool for json_mode `tool`, and the output TensorZero
-// returns and stores: `content` is the model's raw text (the tool call's arguments in tool mode), and the stored
-// output is `{raw, parsed}` with `parsed` null when the text is not JSON or does not satisfy the output schema.
+// What a function's type decides about output, for every variant of a request: JSON functions (`type = "json"`) offer
+// no tools of their own, answer in json_mode `on` unless told otherwise, and in json_mode `tool` are offered one implicit
+// `respond` tool carrying the output schema. Their answer: `content` is the model's raw text (the tool call's arguments
+// in tool mode), and the stored output is `{raw, parsed}` with `parsed` null when the text is not JSON or does not
+// satisfy the output schema.
 import type { OutputBlock, StreamDelta, ToolParams, FinishReason, ModelRequest } from '../core/types.ts'
+import type { FunctionConfig, TensorZeroConfig } from '../core/config.ts'
+import type { ChatRequest } from '../core/request.ts'
+import type { FunctionDecisions } from '../variant/chat-completion.ts'
 import { matchesSchema } from '../core/json-schema.ts'
+import { toolParamsFor } from './tools.ts'
 
-export const IMPLICIT_TOOL_NAME = 'respond'
-export const IMPLICIT_TOOL_DESCRIPTION = 'Respond to the user using the output schema provided.'
+const IMPLICIT_TOOL_NAME = 'respond'
+const IMPLICIT_TOOL_DESCRIPTION = 'Respond to the user using the output schema provided.'
+
+/** What `fn` decides for `req` whichever variant runs it: tools, JSON mode and output schema. Throws the client's 400s. */
+export function functionDecisions (config: TensorZeroConfig, fn: FunctionConfig, req: ChatRequest): FunctionDecisions {
+  if (fn.type === 'json') {
+    const outputSchema = req.dynamicOutputSchema ?? fn.outputSchema?.schema
+    return { defaultJsonMode: 'on', outputSchema, jsonModeTool: implicitToolParams(outputSchema ?? EMPTY_SCHEMA) }
+  }
+  const toolParams = toolParamsFor(config, fn, req)
+  // A chat function asked for JSON through `response_format` gets JSON mode from its providers.
+  if (req.responseFormat === 'json_schema') return { toolParams, defaultJsonMode: 'strict', outputSchema: req.dynamicOutputSchema }
+  if (req.responseFormat === 'json_object') return { toolParams, defaultJsonMode: 'on' }
+  return { toolParams }
+}
+
+const EMPTY_SCHEMA: Record<string, unknown> = {}
+// Keyed by schema object: a function's own output schema gets one implicit tool for the life of its config.
+const implicitTools = new WeakMap<Record<string, unknown>, ToolParams>()
 
 /** json_mode `tool`: one tool carrying the output schema, and the model forced to call it. */
-export function implicitToolParams (outputSchema: Record<string, unknown> | undefined): ToolParams {
-  return {
-    tools: [{ name: IMPLICIT_TOOL_NAME, description: IMPLICIT_TOOL_DESCRIPTION, parameters: outputSchema ?? {}, strict: false }],
-    toolChoice: { specific: IMPLICIT_TOOL_NAME },
-    implicit: true
+function implicitToolParams (outputSchema: Record<string, unknown>): ToolParams {
+  let params = implicitTools.get(outputSchema)
+  if (params === undefined) {
+    params = {
+      tools: [{ name: IMPLICIT_TOOL_NAME, description: IMPLICIT_TOOL_DESCRIPTION, parameters: outputSchema, strict: false }],
+      toolChoice: { specific: IMPLICIT_TOOL_NAME },
+      implicit: true
+    }
+    implicitTools.set(outputSchema, params)
   }
+  return params
 }
 
 export function isToolMode (req: ModelRequest): boolean {

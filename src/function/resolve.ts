@@ -1,16 +1,16 @@
-// Maps a request's `model` to what serves it, in ARCHITECTURE.md's order:
-// tensorzero:: prefixes → [routes] (exact, then globs in file order) → config names → provider::model shorthand → unmatched policy.
-import type { LoadedConfig, RouteTarget, ModelConfig } from '../core/config.ts'
-import { GatewayError } from '../core/errors.ts'
+// Maps a request's `model` to what serves it, in this order: `tensorzero::` names → [routes] (exact, then globs in
+// file order) → config names → `provider::model` shorthand → the unmatched policy. The only place that decides a
+// function, variant or model exists: every answer carries the config objects it found, so nobody looks them up again.
+import type { LoadedConfig, RouteTarget, ModelConfig, EmbeddingModelConfig, FunctionConfig, VariantConfig } from '../core/config.ts'
+import type { InferenceTarget } from '../core/request.ts'
+import { GatewayError, badRequest } from '../core/errors.ts'
+import { parseTargetName, RESERVED_PREFIX, FUNCTION_NAME_PREFIX, MODEL_NAME_PREFIX, EMBEDDING_MODEL_NAME_PREFIX } from '../core/names.ts'
 import { nearestNames } from './nearest.ts'
+import { defaultFunctionFor } from './default-function.ts'
 import { parseShorthand, shorthandModel } from '../config/models.ts'
 
-export type Resolution = RouteTarget | { kind: 'passthrough' }
-
-const FUNCTION_PREFIX = 'tensorzero::function_name::'
-const MODEL_PREFIX = 'tensorzero::model_name::'
-const EMBEDDING_PREFIX = 'tensorzero::embedding_model_name::'
-const VARIANT_INFIX = '::variant_name::'
+export type EmbeddingTarget = { kind: 'embedding_model'; modelName: string; model: EmbeddingModelConfig }
+export type Resolution = InferenceTarget | EmbeddingTarget | { kind: 'passthrough' }
 
 /** Shorthands named in a request rather than in a file. */
 const REQUEST_SOURCE = { file: '<request>', line: 0, col: 0 }
@@ -19,38 +19,52 @@ export class TargetResolver {
   private readonly config: LoadedConfig
   /** Shorthand models built on first use (`openai::gpt-4o-mini`), so later requests reuse one ModelConfig. */
   private readonly shorthands = new Map<string, ModelConfig | null>()
+  /** [routes] targets, each resolved on first use and then reused. */
+  private readonly routes = new WeakMap<RouteTarget, Resolution>()
 
   constructor (config: LoadedConfig) {
     this.config = config
   }
 
   resolve (model: string): Resolution {
-    if (model.startsWith('tensorzero::')) return this.resolvePrefixed(model)
+    if (model.startsWith(RESERVED_PREFIX)) return this.resolvePrefixed(model)
     const { sidecar, tensorzero } = this.config
     const exact = sidecar.exactRoutes.get(model)
-    if (exact !== undefined) return exact
+    if (exact !== undefined) return this.route(exact)
     for (const route of sidecar.globRoutes) {
-      if (route.regex.test(model)) return route.target
+      if (route.regex.test(model)) return this.route(route.target)
     }
-    if (tensorzero.functions.has(model)) return { kind: 'function', functionName: model }
-    if (tensorzero.models.has(model)) return { kind: 'model', modelName: model }
-    if (tensorzero.embeddingModels.has(model)) return { kind: 'embedding_model', modelName: model }
-    if (model.includes('::') && this.model(model) !== undefined) return { kind: 'model', modelName: model }
+    const fn = tensorzero.functions.get(model)
+    if (fn !== undefined) return { kind: 'function', functionName: model, fn }
+    const configured = tensorzero.models.get(model)
+    if (configured !== undefined) return modelTarget(configured)
+    const embedding = tensorzero.embeddingModels.get(model)
+    if (embedding !== undefined) return { kind: 'embedding_model', modelName: model, model: embedding }
+    const shorthand = model.includes('::') ? this.shorthand(model) : undefined
+    if (shorthand !== undefined) return modelTarget(shorthand)
     if (sidecar.unmatched === 'passthrough' && sidecar.passthroughUpstream !== undefined) return { kind: 'passthrough' }
     const suggestions = nearestNames(model, this.knownNames())
     throw new GatewayError(404, `Unknown model \`${model}\`: no route, function or model of that name is configured for this sidecar` +
       (suggestions.length > 0 ? `. Nearest known names: ${suggestions.map(s => `\`${s}\``).join(', ')}` : ''))
   }
 
-  /** A chat model by name: a `[models]` table (wins) or a valid shorthand. */
-  model (name: string): ModelConfig | undefined {
-    const configured = this.config.tensorzero.models.get(name)
-    if (configured !== undefined) return configured
-    return this.shorthand(name)
+  /** The model a variant calls; the loader checked it, so a miss is a config built by hand, not the client's fault. */
+  variantModel (variant: VariantConfig): ModelConfig {
+    const model = variant.model === undefined ? undefined : this.model(variant.model)
+    if (model === undefined) throw new GatewayError(500, `variant \`${variant.name}\` names unknown model \`${variant.model ?? ''}\``)
+    return model
   }
 
-  embeddingModel (name: string): ModelConfig | undefined {
-    return this.config.tensorzero.embeddingModels.get(name) ?? this.shorthand(name)
+  /** An embedding model by name: an `[embedding_models]` table or a valid shorthand. */
+  embeddingModel (name: string): EmbeddingModelConfig {
+    const model = this.config.tensorzero.embeddingModels.get(name) ?? this.shorthand(name)
+    if (model === undefined) throw new GatewayError(404, `Unknown embedding model: ${name}`)
+    return model
+  }
+
+  /** A chat model by name: a `[models]` table (wins) or a valid shorthand. */
+  private model (name: string): ModelConfig | undefined {
+    return this.config.tensorzero.models.get(name) ?? this.shorthand(name)
   }
 
   private shorthand (name: string): ModelConfig | undefined {
@@ -64,31 +78,61 @@ export class TargetResolver {
   }
 
   private resolvePrefixed (model: string): Resolution {
-    if (model.startsWith(FUNCTION_PREFIX)) {
-      const rest = model.slice(FUNCTION_PREFIX.length)
-      const at = rest.indexOf(VARIANT_INFIX)
-      const functionName = at === -1 ? rest : rest.slice(0, at)
-      const variantName = at === -1 ? undefined : rest.slice(at + VARIANT_INFIX.length)
-      const fn = this.config.tensorzero.functions.get(functionName)
-      if (fn === undefined) throw new GatewayError(404, `Unknown function: ${functionName}`)
-      if (variantName !== undefined && !fn.variants.has(variantName)) throw new GatewayError(404, `Unknown variant: ${variantName}`)
-      return { kind: 'function', functionName, variantName }
+    const target = parseTargetName(model)
+    if (target === undefined) {
+      throw new GatewayError(400, `Invalid model name \`${model}\`: a \`tensorzero::\` model must start with \`${FUNCTION_NAME_PREFIX}\`, \`${MODEL_NAME_PREFIX}\` or \`${EMBEDDING_MODEL_NAME_PREFIX}\``)
     }
-    if (model.startsWith(MODEL_PREFIX)) {
-      const modelName = model.slice(MODEL_PREFIX.length)
-      if (this.model(modelName) === undefined) throw new GatewayError(404, `Unknown model: ${modelName}`)
-      return { kind: 'model', modelName }
+    return this.target(target)
+  }
+
+  private route (target: RouteTarget): Resolution {
+    let resolved = this.routes.get(target)
+    if (resolved === undefined) {
+      resolved = this.target(target)
+      this.routes.set(target, resolved)
     }
-    if (model.startsWith(EMBEDDING_PREFIX)) {
-      const modelName = model.slice(EMBEDDING_PREFIX.length)
-      if (this.embeddingModel(modelName) === undefined) throw new GatewayError(404, `Unknown embedding model: ${modelName}`)
-      return { kind: 'embedding_model', modelName }
+    return resolved
+  }
+
+  private target (target: RouteTarget): Resolution {
+    switch (target.kind) {
+      case 'function': {
+        const fn = this.config.tensorzero.functions.get(target.functionName)
+        if (fn === undefined) throw new GatewayError(404, `Unknown function: ${target.functionName}`)
+        const resolved: InferenceTarget = { kind: 'function', functionName: target.functionName, fn }
+        return target.variantName === undefined ? resolved : pinVariant(resolved, target.variantName)
+      }
+      case 'model': {
+        const model = this.model(target.modelName)
+        if (model === undefined) throw new GatewayError(404, `Unknown model: ${target.modelName}`)
+        return modelTarget(model)
+      }
+      case 'embedding_model':
+        return { kind: 'embedding_model', modelName: target.modelName, model: this.embeddingModel(target.modelName) }
     }
-    throw new GatewayError(400, `Invalid model name \`${model}\`: a \`tensorzero::\` model must start with \`${FUNCTION_PREFIX}\`, \`${MODEL_PREFIX}\` or \`${EMBEDDING_PREFIX}\``)
   }
 
   private knownNames (): string[] {
     const { sidecar, tensorzero } = this.config
     return [...sidecar.exactRoutes.keys(), ...tensorzero.functions.keys(), ...tensorzero.models.keys(), ...tensorzero.embeddingModels.keys()]
   }
+}
+
+/** A model runs through TensorZero's default function, pinned to its one variant. */
+function modelTarget (model: ModelConfig): InferenceTarget {
+  const fn = defaultFunctionFor(model)
+  return { kind: 'model', modelName: model.name, model, fn, variant: fn.variants.get(model.name) as VariantConfig }
+}
+
+/** `tensorzero::variant_name`: the variant runs alone, without sampling or fallback. */
+export function pinVariant (target: InferenceTarget, variantName: string): InferenceTarget {
+  if (target.kind === 'model') throw badRequest('`tensorzero::variant_name` cannot be used with a model name target')
+  const variant = variantOf(target.fn, variantName)
+  return { kind: 'function', functionName: target.functionName, variantName, fn: target.fn, variant }
+}
+
+function variantOf (fn: FunctionConfig, name: string): VariantConfig {
+  const variant = fn.variants.get(name)
+  if (variant === undefined) throw new GatewayError(404, `Unknown variant: ${name}`)
+  return variant
 }

@@ -5,19 +5,18 @@ import type { FunctionConfig, VariantConfig, TensorZeroConfig, ModelConfig } fro
 import type { OutputBlock, StreamDelta, Usage, FinishReason, ModelRequest } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import type { InferenceObserver, InferenceRecord, ModelInferenceRecord } from '../core/records.ts'
+import { formatTargetName } from '../core/names.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { TargetResolver } from './resolve.ts'
 import { cachedSamplingPlan, drawFor, variantOrder } from './experimentation.ts'
-import { buildModelRequest, inferVariant, streamVariant, plainMessages } from '../variant/chat-completion.ts'
-import type { MessagePreparer } from '../variant/chat-completion.ts'
-import type { CallContext } from '../model/route.ts'
+import { buildModelRequest, inferVariant, streamVariant } from '../variant/chat-completion.ts'
+import type { TemplateRenderer } from '../variant/templates/prepare.ts'
+import type { CallContext, ModelStream } from '../model/route.ts'
 import { VariantsFailed, GatewayError } from '../core/errors.ts'
 import { StreamCollector } from '../model/stream.ts'
-import { defaultFunctionFor } from './default-function.ts'
-import { inSpan, setActiveAttributes, failSpan } from '../core/tracing.ts'
+import { traced, setActiveAttributes, failSpan } from '../core/tracing.ts'
 import type { Span } from '@opentelemetry/api'
-import { toolParamsFor } from './tools.ts'
-import { isToolMode, jsonDelta, jsonFinishReason, jsonOutputBlocks, jsonOutputRecord, rawJsonText } from './json-output.ts'
+import { functionDecisions, isToolMode, jsonDelta, jsonFinishReason, jsonOutputBlocks, jsonOutputRecord, rawJsonText } from './json-output.ts'
 import { validateTemplateInput } from '../variant/templates/prepare.ts'
 
 export interface GatewayContext {
@@ -26,7 +25,8 @@ export interface GatewayContext {
   transport: Transport
   env: NodeJS.ProcessEnv
   observer?: InferenceObserver
-  prepareMessages?: MessagePreparer
+  /** The config's templates, compiled once; every variant renders through them. */
+  templates: TemplateRenderer
 }
 
 export interface InferenceMeta {
@@ -56,16 +56,15 @@ export interface StreamingInference extends InferenceMeta {
 }
 
 /** A `function_inference` span around the inference; a stream's span ends with its last delta. */
-export async function runChat (gw: GatewayContext, req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
-  return await inSpan('function_inference', () => ({ 'gen_ai.operation.name': 'chat', stream: req.stream }),
-    async () => await runChatUntraced(gw, req, signal),
-    (result, span) => {
-      // A non-recording span (no SDK registered) needs no ending: no wrapper layer around every delta then.
-      if (result.kind !== 'stream' || !span.isRecording()) return false
-      result.deltas = endSpanAfter(result.deltas, span)
-      return true
-    })
-}
+export const runChat = traced('function_inference',
+  (_gw: GatewayContext, req: ChatRequest, _signal: AbortSignal) => ({ 'gen_ai.operation.name': 'chat', stream: req.stream }),
+  chooseAndRun,
+  (result, span) => {
+    // A non-recording span (no SDK registered) needs no ending: no wrapper layer around every delta then.
+    if (result.kind !== 'stream' || !span.isRecording()) return false
+    result.deltas = endSpanAfter(result.deltas, span)
+    return true
+  })
 
 async function * endSpanAfter (deltas: AsyncGenerator<StreamDelta>, span: Span): AsyncGenerator<StreamDelta> {
   try {
@@ -78,18 +77,19 @@ async function * endSpanAfter (deltas: AsyncGenerator<StreamDelta>, span: Span):
   }
 }
 
-async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
+/** The pinned variant alone, or the variants in the episode's sampled order until one succeeds. */
+async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: AbortSignal): Promise<CompletedInference | StreamingInference> {
   const started = performance.now()
-  const { fn, pinned } = functionFor(gw, req)
+  const { fn, variant: pinned } = req.target
   const episodeId = req.episodeId ?? newId()
   const inferenceId = newId()
   setActiveAttributes(() => ({ function_name: fn.name, episode_id: episodeId, inference_id: inferenceId, 'gen_ai.conversation.id': episodeId }))
   // Input and tool problems are the client's: 400 before any variant runs, no fallback.
   validateTemplateInput(fn, req.input)
-  const toolParams = toolParamsFor(gw.config, fn, req)
+  const decisions = functionDecisions(gw.config, fn, req)
   const ctx: CallContext = { transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name }
-  const plan = pinned !== undefined ? undefined : cachedSamplingPlan(fn)
-  const order = plan === undefined ? [pinned as string] : variantOrder(plan, drawFor(plan, fn.name, episodeId))
+  const plan = pinned === undefined ? cachedSamplingPlan(fn) : undefined
+  const order = plan === undefined ? [pinned?.name as string] : variantOrder(plan, drawFor(plan, fn.name, episodeId))
   const errors: Array<{ variant: string; error: Error }> = []
 
   let i = -1
@@ -100,12 +100,10 @@ async function runChatUntraced (gw: GatewayContext, req: ChatRequest, signal: Ab
       if (!variant.served) {
         throw new GatewayError(501, `variant type \`${variant.type}\` is not served by tz-sidecar; configure a \`chat_completion\` variant to fall back to`)
       }
-      const model = variant.model === undefined ? undefined : gw.resolver.model(variant.model)
-      if (model === undefined) throw new GatewayError(500, `variant \`${variantName}\` names unknown model \`${variant.model ?? ''}\``)
       const attempt: VariantAttempt = {
-        gw, req, fn, variant, model, ctx: i === 0 ? ctx : { ...ctx, variantIndex: i }, started,
-        modelRequest: buildModelRequest(fn, variant, req, toolParams, gw.prepareMessages ?? plainMessages),
-        meta: { inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, fn, variantName) }
+        gw, req, fn, variant, model: gw.resolver.variantModel(variant), ctx: i === 0 ? ctx : { ...ctx, variantIndex: i }, started,
+        modelRequest: buildModelRequest(fn, variant, req, decisions, gw.templates),
+        meta: { inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, variantName) }
       }
       return req.stream ? await streamAttempt(attempt) : await completeAttempt(attempt)
     } catch (err) {
@@ -170,7 +168,7 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
   }
 }
 
-async function * streamDeltas (stream: import('../model/route.ts').ModelStream, collector: StreamCollector,
+async function * streamDeltas (stream: ModelStream, collector: StreamCollector,
   finish: (record: ModelInferenceRecord) => void, adapt?: (delta: StreamDelta) => StreamDelta): AsyncGenerator<StreamDelta> {
   try {
     collector.add(stream.first)
@@ -188,24 +186,10 @@ async function * streamDeltas (stream: import('../model/route.ts').ModelStream, 
   }
 }
 
-function functionFor (gw: GatewayContext, req: ChatRequest): { fn: FunctionConfig; pinned?: string } {
-  if (req.target.kind === 'model') {
-    if (req.variantName !== undefined) throw new GatewayError(400, 'Inference requests with a `model_name` target cannot pin a variant (`tensorzero::variant_name`)')
-    const model = gw.resolver.model(req.target.modelName)
-    if (model === undefined) throw new GatewayError(404, `Unknown model: ${req.target.modelName}`)
-    const fn = defaultFunctionFor(model)
-    return { fn, pinned: req.target.modelName }
-  }
-  const fn = gw.config.functions.get(req.target.functionName)
-  if (fn === undefined) throw new GatewayError(404, `Unknown function: ${req.target.functionName}`)
-  const pinned = req.variantName ?? req.target.variantName
-  if (pinned !== undefined && !fn.variants.has(pinned)) throw new GatewayError(404, `Unknown variant: ${pinned}`)
-  return { fn, pinned }
-}
-
-function responseModelFor (req: ChatRequest, fn: FunctionConfig, variantName: string): string {
-  if (req.target.kind === 'model') return `tensorzero::model_name::${req.target.modelName}`
-  return `tensorzero::function_name::${fn.name}::variant_name::${variantName}`
+/** The `model` string TensorZero answers with: the target as the client could have named it, with the variant that ran. */
+function responseModelFor (req: ChatRequest, variantName: string): string {
+  if (req.target.kind === 'model') return formatTargetName(req.target)
+  return formatTargetName({ kind: 'function', functionName: req.target.functionName, variantName })
 }
 
 function emit (gw: GatewayContext, record: InferenceRecord): void {

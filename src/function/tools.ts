@@ -1,13 +1,12 @@
 // The tools an inference offers (TensorZero's ToolCallConfig): the function's `[tools.*]`, restricted by the
 // request's `allowed_tools`, plus the request's dynamic tools; `tool_choice` and `parallel_tool_calls` from the request,
-// else the function's. JSON functions offer no user tools (json_mode `tool` adds its own, see json-output.ts).
+// else the function's. Chat functions only: JSON functions offer no user tools (json-output.ts decides what they get).
 import type { FunctionConfig, TensorZeroConfig } from '../core/config.ts'
 import type { ToolDefinition, ToolParams } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import { GatewayError } from '../core/errors.ts'
 
 export function toolParamsFor (config: TensorZeroConfig, fn: FunctionConfig, req: ChatRequest): ToolParams | undefined {
-  if (fn.type === 'json') return undefined
   const allowed = req.allowedTools
   if (allowed !== undefined) {
     const unknown = allowed.filter(name => !fn.tools.includes(name) && !req.dynamicTools.some(t => t.name === name))

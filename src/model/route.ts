@@ -1,18 +1,21 @@
-// Model inference: providers strictly in `routing` order; any failure moves on to the next (TENSORZERO.md §4.3).
+// Model inference: providers strictly in `routing` order; any failure moves on to the next. Chat, streamed chat and
+// embeddings share one walk; what differs (the model's limits, one provider's attempt) is a `Leg`.
 // A stream counts as served once its first chunk arrives; failures after that are the caller's to report in-stream.
 import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
 import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from '../core/types.ts'
-import type { ProviderAdapter, ProviderContext } from '../providers/adapter.ts'
-import type { AttemptKind, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
+import type { ProviderAdapter, ProviderContext, ProviderTransport } from '../providers/adapter.ts'
+import type { AttemptKind, AttemptRecord, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
 import { ProviderError, ModelProvidersFailed } from '../core/errors.ts'
-import { getAdapter, unsupportedTypeMessage } from '../providers/catalog.ts'
+import { providerType, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
-import { deadline, TimeoutError } from '../core/deadline.ts'
+import { encodeRequest } from '../providers/http/extra.ts'
+import { answerBody, openStream, servesEmbeddings } from '../providers/call.ts'
+import { deadline, TimeoutError, type Deadline } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
-import { StreamCollector } from './stream.ts'
-import { inSpan, endOnDispose, usageAttributes } from '../core/tracing.ts'
-import type { Attributes, Span } from '@opentelemetry/api'
+import type { StreamCollector } from './stream.ts'
+import { traced, endOnDispose, usageAttributes } from '../core/tracing.ts'
+import type { Attributes } from '@opentelemetry/api'
 
 export interface CallContext {
   transport: Transport
@@ -46,12 +49,72 @@ export interface ModelStream {
   dispose (): void
 }
 
-// ---- spans: `model_inference` around the routing walk, `model_provider_inference` around each provider attempt ----
+export type ModelEmbedding = EmbeddingResponse & { providerName: string; rawRequest: string }
 
-const modelAttributes = (model: ModelConfig, operation: string, stream: boolean) => (): Attributes =>
+/** What one kind of call brings to the walk. */
+interface Leg<Q, R> {
+  /** The model-level limit the attempts run under (a stream's: time to first token, inside its total). */
+  modelLimit (model: ModelConfig, signal: AbortSignal): Deadline
+  attempt (model: ModelConfig, provider: ProviderConfig, req: Q, ctx: CallContext, parent: AbortSignal, started: number): Promise<R>
+  /** Takes over the model limit from the walk when the result outlives it (a stream); returns whether it did. */
+  adopt (result: R, limit: Deadline): boolean
+}
+
+async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: CallContext): Promise<R> {
+  const errors: Array<{ provider: string; error: Error }> = []
+  const limit = leg.modelLimit(model, ctx.signal)
+  let adopted = false
+  try {
+    for (let i = 0; i < model.routing.length; i++) {
+      const providerName = model.routing[i]
+      const provider = model.providers.get(providerName) as ProviderConfig
+      const started = performance.now()
+      try {
+        const result = await leg.attempt(model, provider, req, ctx, limit.signal, started)
+        limit.stopTimer()
+        report(ctx, model, provider, i, 'ok', started)
+        adopted = leg.adopt(result, limit)
+        return result
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err))
+        report(ctx, model, provider, i, outcomeOf(error), started, error.message)
+        errors.push({ provider: providerName, error })
+        if (ctx.signal.aborted) throw ctx.signal.reason
+        if (limit.signal.aborted) throw limit.signal.reason
+      }
+    }
+  } finally {
+    if (!adopted) limit.clear()
+  }
+  throw new ModelProvidersFailed(model.name, errors)
+}
+
+interface Prepared { adapter: ProviderAdapter; transport: ProviderTransport; pctx: ProviderContext }
+
+function prepare (model: ModelConfig, provider: ProviderConfig, ctx: CallContext): Prepared {
+  const facts = providerType(provider.type)
+  const adapter = facts?.adapter
+  if (adapter === undefined) throw new ProviderError(unsupportedTypeMessage(provider.type), 'unsupported')
+  const key = resolveApiKey(provider.keyLocation, ctx.credentials, ctx.env)
+  if (!key.ok) throw new ProviderError(key.message, 'credentials')
+  return {
+    adapter,
+    transport: facts?.transport ?? ctx.transport,
+    pctx: { provider, apiKey: key.key, variantName: ctx.variantName, modelName: model.name }
+  }
+}
+
+/** A provider's own limit fired (not an outer one): that TimeoutError is the attempt's error. */
+function ownTimeout (err: unknown, signal: AbortSignal, parent: AbortSignal): unknown {
+  return signal.aborted && !parent.aborted ? signal.reason : err
+}
+
+// ---- spans: `model_inference` around the walk, `model_provider_inference` around each provider attempt ----
+
+const modelAttributes = (operation: string, stream: boolean) => (model: ModelConfig): Attributes =>
   ({ model_name: model.name, 'gen_ai.operation.name': operation, stream })
 
-const providerAttributes = (model: ModelConfig, provider: ProviderConfig, stream: boolean) => (): Attributes => ({
+const providerAttributes = (stream: boolean) => (model: ModelConfig, provider: ProviderConfig): Attributes => ({
   model_name: model.name,
   model_provider_name: provider.name,
   'gen_ai.operation.name': 'chat',
@@ -60,26 +123,105 @@ const providerAttributes = (model: ModelConfig, provider: ProviderConfig, stream
   stream
 })
 
-export async function inferModel (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelCallResult> {
-  return await inSpan('model_inference', modelAttributes(model, 'chat', false), async () => await inferModelUntraced(model, req, ctx))
+const keepsNothing = (): boolean => false
+
+type WalkArgs<Q> = [model: ModelConfig, req: Q, ctx: CallContext]
+type AttemptArgs = [model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext, parent: AbortSignal, started: number]
+
+// ---- chat ----
+
+const inferLeg: Leg<ModelRequest, ModelCallResult> = {
+  modelLimit: (model, signal) => deadline(signal, model.timeouts.nonStreamingTotalMs, `model \`${model.name}\``),
+  attempt: traced<AttemptArgs, ModelCallResult>('model_provider_inference', providerAttributes(false),
+    async (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext, parent: AbortSignal, started: number): Promise<ModelCallResult> => {
+      const { adapter, transport, pctx } = prepare(model, provider, ctx)
+      const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
+      try {
+        const spec = encodeRequest(adapter.buildRequest(req, pctx), req, pctx)
+        const response = adapter.parseResponse(await answerBody(adapter, transport, spec, limit.signal), req, pctx)
+        const record: ModelInferenceRecord = {
+          id: newId(),
+          modelName: model.name,
+          providerName: provider.name,
+          providerType: provider.type,
+          rawRequest: spec.body,
+          rawResponse: response.rawResponse,
+          inputTokens: response.usage.inputTokens,
+          outputTokens: response.usage.outputTokens,
+          responseTimeMs: Math.round(performance.now() - started),
+          request: req,
+          output: response.output,
+          finishReason: response.finishReason,
+          cached: false
+        }
+        return { response, record }
+      } catch (err) {
+        throw ownTimeout(err, limit.signal, parent)
+      } finally {
+        limit.clear()
+      }
+    },
+    (result, span) => { if (span.isRecording()) span.setAttributes(usageAttributes(result.response.usage)); return false }),
+  adopt: keepsNothing
 }
 
-export async function streamModel (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelStream> {
-  return await inSpan('model_inference', modelAttributes(model, 'chat', true), async () => await streamModelUntraced(model, req, ctx), endOnDispose)
-}
+export const inferModel = traced<WalkArgs<ModelRequest>, ModelCallResult>('model_inference', modelAttributes('chat', false),
+  async (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelCallResult> => await walk(inferLeg, model, req, ctx))
 
-async function callProvider (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
-  parent: AbortSignal, started: number): Promise<ModelCallResult> {
-  return await inSpan('model_provider_inference', providerAttributes(model, provider, false),
-    async () => await callProviderUntraced(model, provider, req, ctx, parent, started),
-    (result, span) => { if (span.isRecording()) span.setAttributes(usageAttributes(result.response.usage)); return false })
-}
+// ---- streamed chat ----
 
-async function startProviderStream (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
-  parent: AbortSignal, started: number): Promise<ModelStream> {
-  return await inSpan('model_provider_inference', providerAttributes(model, provider, true),
-    async () => await startProviderStreamUntraced(model, provider, req, ctx, parent, started),
-    (stream, span: Span) => {
+const streamLeg: Leg<ModelRequest, ModelStream> = {
+  modelLimit (model, signal) {
+    const total = deadline(signal, model.timeouts.streamingTotalMs, `model \`${model.name}\` stream`)
+    const ttft = deadline(total.signal, model.timeouts.streamingTtftMs, `model \`${model.name}\` time to first token`)
+    if (model.timeouts.streamingTotalMs === undefined) return ttft
+    return { signal: ttft.signal, stopTimer: () => { ttft.stopTimer() }, clear: () => { ttft.clear(); total.clear() } }
+  },
+  attempt: traced<AttemptArgs, ModelStream>('model_provider_inference', providerAttributes(true),
+    async (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext, parent: AbortSignal, started: number): Promise<ModelStream> => {
+      const { adapter, transport, pctx } = prepare(model, provider, ctx)
+      const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
+      const ttft = deadline(total.signal, provider.timeouts.streamingTtftMs, `provider \`${provider.name}\` time to first token`)
+      const signal = ttft.signal
+      const rawChunks: string[] = []
+      try {
+        const spec = encodeRequest(adapter.buildRequest(req, pctx), req, pctx)
+        const deltas = await openStream(adapter, transport, spec, req, pctx, signal, rawChunks)
+        const first = await deltas.next()
+        if (first.done === true) throw new ProviderError(`provider \`${provider.name}\` ended its stream before the first chunk`, 'bad_response')
+        ttft.stopTimer()
+        const ttftMs = Math.round(performance.now() - started)
+        return {
+          providerName: provider.name,
+          providerType: provider.type,
+          first: first.value,
+          rest: timeoutAware(deltas, signal, parent),
+          finish (collector) {
+            return {
+              id: newId(),
+              modelName: model.name,
+              providerName: provider.name,
+              providerType: provider.type,
+              rawRequest: spec.body,
+              rawResponse: rawChunks.join('\n'),
+              inputTokens: collector.usage.inputTokens,
+              outputTokens: collector.usage.outputTokens,
+              responseTimeMs: Math.round(performance.now() - started),
+              ttftMs,
+              request: req,
+              output: collector.output(),
+              finishReason: collector.finishReason,
+              cached: false
+            }
+          },
+          dispose () { ttft.clear(); total.clear() }
+        }
+      } catch (err) {
+        ttft.clear(); total.clear()
+        throw ownTimeout(err, signal, parent)
+      }
+    },
+    (stream, span) => {
       const finish = stream.finish
       stream.finish = collector => {
         const record = finish(collector)
@@ -87,173 +229,18 @@ async function startProviderStream (model: ModelConfig, provider: ProviderConfig
         return record
       }
       return endOnDispose(stream, span)
-    })
-}
-
-async function inferModelUntraced (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelCallResult> {
-  const errors: Array<{ provider: string; error: Error }> = []
-  const modelDeadline = deadline(ctx.signal, model.timeouts.nonStreamingTotalMs, `model \`${model.name}\``)
-  try {
-    for (let i = 0; i < model.routing.length; i++) {
-      const providerName = model.routing[i]
-      const provider = model.providers.get(providerName) as ProviderConfig
-      const started = performance.now()
-      try {
-        const result = await callProvider(model, provider, req, ctx, modelDeadline.signal, started)
-        report(ctx, model, provider, i, 'ok', started)
-        return result
-      } catch (err) {
-        const error = asError(err)
-        report(ctx, model, provider, i, outcomeOf(error), started, error.message)
-        errors.push({ provider: providerName, error })
-        if (ctx.signal.aborted) throw ctx.signal.reason
-        if (modelDeadline.signal.aborted) throw modelDeadline.signal.reason
-      }
-    }
-  } finally {
-    modelDeadline.clear()
-  }
-  throw new ModelProvidersFailed(model.name, errors)
-}
-
-async function callProviderUntraced (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
-  parent: AbortSignal, started: number): Promise<ModelCallResult> {
-  const { adapter, pctx } = prepare(model, provider, ctx)
-  const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
-  try {
-    let rawRequest: string
-    let response: ProviderResponse
-    if (adapter.kind === 'local') {
-      const answer = await adapter.infer(req, pctx, limit.signal)
-      rawRequest = answer.rawRequest
-      response = answer
-    } else {
-      const spec = adapter.buildRequest(req, pctx)
-      rawRequest = spec.body
-      const answer = await ctx.transport.request(spec, limit.signal)
-      if (answer.status < 200 || answer.status >= 300) throw adapter.classifyError(answer.status, answer.body, answer.headers)
-      response = adapter.parseResponse(answer.body, pctx)
-    }
-    const record: ModelInferenceRecord = {
-      id: newId(),
-      modelName: model.name,
-      providerName: provider.name,
-      providerType: provider.type,
-      rawRequest,
-      rawResponse: response.rawResponse,
-      inputTokens: response.usage.inputTokens,
-      outputTokens: response.usage.outputTokens,
-      responseTimeMs: Math.round(performance.now() - started),
-      request: req,
-      output: response.output,
-      finishReason: response.finishReason,
-      cached: false
-    }
-    return { response, record }
-  } catch (err) {
-    throw limit.signal.aborted && !parent.aborted ? limit.signal.reason : err
-  } finally {
-    limit.clear()
+    }),
+  adopt (stream, limit) {
+    const innerDispose = stream.dispose
+    stream.dispose = () => { innerDispose(); limit.clear() }
+    return true
   }
 }
 
 /** Start a stream on the first provider, in routing order, that yields a first chunk. */
-async function streamModelUntraced (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelStream> {
-  const errors: Array<{ provider: string; error: Error }> = []
-  const modelTotal = deadline(ctx.signal, model.timeouts.streamingTotalMs, `model \`${model.name}\` stream`)
-  const modelTtft = deadline(modelTotal.signal, model.timeouts.streamingTtftMs, `model \`${model.name}\` time to first token`)
-  for (let i = 0; i < model.routing.length; i++) {
-    const providerName = model.routing[i]
-    const provider = model.providers.get(providerName) as ProviderConfig
-    const started = performance.now()
-    try {
-      const stream = await startProviderStream(model, provider, req, ctx, modelTtft.signal, started)
-      modelTtft.stopTimer()
-      report(ctx, model, provider, i, 'ok', started)
-      const innerDispose = stream.dispose
-      stream.dispose = () => { innerDispose(); modelTtft.clear(); modelTotal.clear() }
-      return stream
-    } catch (err) {
-      const error = asError(err)
-      report(ctx, model, provider, i, outcomeOf(error), started, error.message)
-      errors.push({ provider: providerName, error })
-      if (ctx.signal.aborted || modelTtft.signal.aborted) {
-        modelTtft.clear(); modelTotal.clear()
-        throw ctx.signal.aborted ? ctx.signal.reason : modelTtft.signal.reason
-      }
-    }
-  }
-  modelTtft.clear(); modelTotal.clear()
-  throw new ModelProvidersFailed(model.name, errors)
-}
-
-async function startProviderStreamUntraced (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext,
-  parent: AbortSignal, started: number): Promise<ModelStream> {
-  const { adapter, pctx } = prepare(model, provider, ctx)
-  const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
-  const ttft = deadline(total.signal, provider.timeouts.streamingTtftMs, `provider \`${provider.name}\` time to first token`)
-  const signal = ttft.signal
-  const rawChunks: string[] = []
-  let rawRequest: string
-  let deltas: AsyncIterator<StreamDelta>
-  try {
-    if (adapter.kind === 'local') {
-      const s = adapter.stream(req, pctx, signal)
-      rawRequest = s.rawRequest
-      deltas = s.deltas[Symbol.asyncIterator]()
-    } else {
-      const spec = adapter.buildRequest(req, pctx)
-      rawRequest = spec.body
-      const answer = await ctx.transport.stream(spec, signal)
-      if (answer.events === undefined) throw adapter.classifyError(answer.status, answer.body ?? '', answer.headers)
-      deltas = httpDeltas(adapter, answer.events, pctx, rawChunks)
-    }
-    const first = await deltas.next()
-    if (first.done === true) throw new ProviderError(`provider \`${provider.name}\` ended its stream before the first chunk`, 'bad_response')
-    ttft.stopTimer()
-    const ttftMs = Math.round(performance.now() - started)
-    const rest = timeoutAware(deltas, signal, parent)
-    return {
-      providerName: provider.name,
-      providerType: provider.type,
-      first: first.value,
-      rest,
-      finish (collector) {
-        return {
-          id: newId(),
-          modelName: model.name,
-          providerName: provider.name,
-          providerType: provider.type,
-          rawRequest,
-          rawResponse: rawChunks.join('\n'),
-          inputTokens: collector.usage.inputTokens,
-          outputTokens: collector.usage.outputTokens,
-          responseTimeMs: Math.round(performance.now() - started),
-          ttftMs,
-          request: req,
-          output: collector.output(),
-          finishReason: collector.finishReason,
-          cached: false
-        }
-      },
-      dispose () { ttft.clear(); total.clear() }
-    }
-  } catch (err) {
-    ttft.clear(); total.clear()
-    throw signal.aborted && !parent.aborted ? signal.reason : err
-  }
-}
-
-async function * httpDeltas (adapter: Extract<ProviderAdapter, { kind: 'http' }>, events: AsyncIterable<import('../providers/adapter.ts').SseEvent>,
-  pctx: ProviderContext, rawChunks: string[]): AsyncGenerator<StreamDelta> {
-  const state = {}
-  for await (const event of events) {
-    const delta = adapter.parseStreamEvent(event, state, pctx)
-    if (delta === null) return
-    rawChunks.push(event.data)
-    yield delta
-  }
-}
+export const streamModel = traced<WalkArgs<ModelRequest>, ModelStream>('model_inference', modelAttributes('chat', true),
+  async (model: ModelConfig, req: ModelRequest, ctx: CallContext): Promise<ModelStream> => await walk(streamLeg, model, req, ctx),
+  endOnDispose)
 
 /** Mid-stream, an abort caused by a timeout must surface as that TimeoutError rather than a generic abort. */
 function timeoutAware (it: AsyncIterator<StreamDelta>, signal: AbortSignal, parent: AbortSignal): AsyncIterator<StreamDelta> {
@@ -272,76 +259,40 @@ function timeoutAware (it: AsyncIterator<StreamDelta>, signal: AbortSignal, pare
   }
 }
 
-function prepare (model: ModelConfig, provider: ProviderConfig, ctx: CallContext): { adapter: ProviderAdapter; pctx: ProviderContext } {
-  const adapter = getAdapter(provider.type)
-  if (adapter === undefined) throw new ProviderError(unsupportedTypeMessage(provider.type), 'unsupported')
-  const key = resolveApiKey(provider.keyLocation, ctx.credentials, ctx.env)
-  if (!key.ok) throw new ProviderError(key.message, 'credentials')
-  return { adapter, pctx: { provider, apiKey: key.key, variantName: ctx.variantName, modelName: model.name } }
-}
+// ---- embeddings: the same walk, no streams, no spans per provider ----
 
-// ---- embeddings: same routing walk, no streams ----
-
-export async function embedModel (model: ModelConfig, req: EmbeddingRequest, ctx: CallContext): Promise<EmbeddingResponse & { providerName: string; rawRequest: string }> {
-  return await inSpan('model_inference', modelAttributes(model, 'embeddings', false), async () => await embedModelUntraced(model, req, ctx),
-    (result, span) => { if (span.isRecording()) span.setAttributes({ model_provider_name: result.providerName, ...usageAttributes(result.usage) }); return false })
-}
-
-async function embedModelUntraced (model: ModelConfig, req: EmbeddingRequest, ctx: CallContext): Promise<EmbeddingResponse & { providerName: string; rawRequest: string }> {
-  const errors: Array<{ provider: string; error: Error }> = []
-  const modelDeadline = deadline(ctx.signal, model.timeouts.nonStreamingTotalMs, `embedding model \`${model.name}\``)
-  try {
-    for (let i = 0; i < model.routing.length; i++) {
-      const providerName = model.routing[i]
-      const provider = model.providers.get(providerName) as ProviderConfig
-      const started = performance.now()
-      const limit = deadline(modelDeadline.signal, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
-      try {
-        const { adapter, pctx } = prepare(model, provider, ctx)
-        let result: EmbeddingResponse & { rawRequest: string }
-        if (adapter.kind === 'local') {
-          if (adapter.embed === undefined) throw new ProviderError(`provider type \`${provider.type}\` does not serve embeddings`, 'unsupported')
-          result = await adapter.embed(req, pctx, limit.signal)
-        } else {
-          if (adapter.buildEmbeddingRequest === undefined || adapter.parseEmbeddingResponse === undefined) {
-            throw new ProviderError(`provider type \`${provider.type}\` does not serve embeddings`, 'unsupported')
-          }
-          const spec = adapter.buildEmbeddingRequest(req, pctx)
-          const answer = await ctx.transport.request(spec, limit.signal)
-          if (answer.status < 200 || answer.status >= 300) throw adapter.classifyError(answer.status, answer.body, answer.headers)
-          result = { ...adapter.parseEmbeddingResponse(answer.body, pctx), rawRequest: spec.body }
-        }
-        report(ctx, model, provider, i, 'ok', started)
-        return { ...result, providerName }
-      } catch (err) {
-        const error = asError(limit.signal.aborted && !modelDeadline.signal.aborted ? limit.signal.reason : err)
-        report(ctx, model, provider, i, outcomeOf(error), started, error.message)
-        errors.push({ provider: providerName, error })
-        if (ctx.signal.aborted) throw ctx.signal.reason
-        if (modelDeadline.signal.aborted) throw modelDeadline.signal.reason
-      } finally {
-        limit.clear()
-      }
+const embedLeg: Leg<EmbeddingRequest, ModelEmbedding> = {
+  modelLimit: (model, signal) => deadline(signal, model.timeouts.nonStreamingTotalMs, `embedding model \`${model.name}\``),
+  async attempt (model, provider, req, ctx, parent) {
+    const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
+    try {
+      const { adapter, transport, pctx } = prepare(model, provider, ctx)
+      if (!servesEmbeddings(adapter)) throw new ProviderError(`provider type \`${provider.type}\` does not serve embeddings`, 'unsupported')
+      const spec = encodeRequest(adapter.buildEmbeddingRequest(req, pctx), undefined, pctx)
+      const embedding = adapter.parseEmbeddingResponse(await answerBody(adapter, transport, spec, limit.signal), pctx)
+      return { ...embedding, rawRequest: spec.body, providerName: provider.name }
+    } catch (err) {
+      throw ownTimeout(err, limit.signal, parent)
+    } finally {
+      limit.clear()
     }
-  } finally {
-    modelDeadline.clear()
-  }
-  throw new ModelProvidersFailed(model.name, errors)
+  },
+  adopt: keepsNothing
 }
 
-// ---- shared ----
+export const embedModel = traced<WalkArgs<EmbeddingRequest>, ModelEmbedding>('model_inference', modelAttributes('embeddings', false),
+  async (model: ModelConfig, req: EmbeddingRequest, ctx: CallContext): Promise<ModelEmbedding> => await walk(embedLeg, model, req, ctx),
+  (result, span) => { if (span.isRecording()) span.setAttributes({ model_provider_name: result.providerName, ...usageAttributes(result.usage) }); return false })
 
-function asError (err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err))
-}
+// ---- attempts ----
 
-function outcomeOf (err: Error): import('../core/records.ts').AttemptRecord['outcome'] {
+function outcomeOf (err: Error): AttemptRecord['outcome'] {
   if (err instanceof TimeoutError) return 'timeout'
   if (err instanceof ProviderError) return err.errorClass
   return 'connection'
 }
 
-function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig, routingIndex: number, outcome: import('../core/records.ts').AttemptRecord['outcome'],
+function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig, routingIndex: number, outcome: AttemptRecord['outcome'],
   started: number, message?: string): void {
   ctx.observer?.onAttempt?.({
     functionName: ctx.functionName,

@@ -7,10 +7,8 @@ export class StreamCollector {
   private readonly toolCalls = new Map<number, ToolCallBlock>()
   usage: Usage = {}
   finishReason?: FinishReason
-  chunks = 0
 
   add (delta: StreamDelta): void {
-    this.chunks++
     if (delta.text !== undefined) this.text += delta.text
     if (delta.thought !== undefined) this.thought += delta.thought
     if (delta.toolCalls !== undefined) {

@@ -1,12 +1,21 @@
-// The adapter contract every provider folder implements. Adapters are pure: they translate between the internal
-// representation and one provider's wire format and never perform I/O; `src/providers/transport.ts` does the I/O.
+// The contracts of a provider call. An adapter is a pure translator between the internal representation and one
+// wire format; a transport moves the translated request and its answer (`http/transport.ts` over HTTP, `dummy/`
+// in-process). The model walk applies `extra_body`/`extra_headers` between the two, so adapters never do.
 import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from '../core/types.ts'
 import type { ProviderConfig } from '../core/config.ts'
 import type { ProviderError } from '../core/errors.ts'
 
+/** What an adapter builds: the body still an object, so `extra_body` can patch it before it is serialised. */
+export interface ProviderRequest {
+  url: string
+  headers: Record<string, string>
+  body: Record<string, unknown>
+}
+
+/** What a transport sends. */
 export interface HttpRequestSpec {
   url: string
-  method: 'POST' | 'GET'
+  method: 'POST'
   headers: Record<string, string>
   /** Serialised JSON body, kept as text because it is also stored verbatim as `raw_request`. */
   body: string
@@ -25,36 +34,41 @@ export interface ProviderContext {
 /** One server-sent event as the transport's incremental parser yields it. */
 export interface SseEvent { event?: string; data: string }
 
-/** State an adapter keeps across the events of one stream (e.g. Anthropic's content-block indexes). */
-export type StreamState = Record<string, unknown>
+export type ResponseHeaders = Record<string, string | string[] | undefined>
 
-export interface HttpProviderAdapter {
-  kind: 'http'
-  /** Provider `type` in tensorzero.toml. */
-  type: string
-  /** Default `api_base` when the config omits it (undefined: the config must give one). */
-  defaultApiBase?: string
-  /** Env var holding the key when `api_key_location` is omitted (undefined: no key by default). */
-  defaultApiKeyEnv?: string
-  buildRequest (req: ModelRequest, ctx: ProviderContext): HttpRequestSpec
-  parseResponse (body: string, ctx: ProviderContext): ProviderResponse
+/**
+ * One wire format. `S` is the state the adapter keeps across the events of one stream. Parsers receive the request
+ * the answer is for, so nothing about it has to be remembered between building and parsing.
+ */
+export interface ProviderAdapter<S = unknown> {
+  buildRequest (req: ModelRequest, ctx: ProviderContext): ProviderRequest
+  parseResponse (body: string, req: ModelRequest, ctx: ProviderContext): ProviderResponse
+  newStreamState (req: ModelRequest, ctx: ProviderContext): S
   /** Translate one SSE event. Returns null at the provider's end-of-stream marker (`[DONE]`). */
-  parseStreamEvent (event: SseEvent, state: StreamState, ctx: ProviderContext): StreamDelta | null
+  parseStreamEvent (event: SseEvent, state: S, req: ModelRequest, ctx: ProviderContext): StreamDelta | null
   /** Turn a non-2xx answer into a classified error with a message naming the provider's own reason. */
-  classifyError (status: number, body: string, headers: Record<string, string | string[] | undefined>): ProviderError
-  buildEmbeddingRequest? (req: EmbeddingRequest, ctx: ProviderContext): HttpRequestSpec
+  classifyError (status: number, body: string, headers: ResponseHeaders): ProviderError
+  buildEmbeddingRequest? (req: EmbeddingRequest, ctx: ProviderContext): ProviderRequest
   parseEmbeddingResponse? (body: string, ctx: ProviderContext): EmbeddingResponse
 }
 
-/** In-process providers (`dummy`): no wire format, so they answer directly. Still pure with respect to I/O. */
-export interface LocalProviderAdapter {
-  kind: 'local'
-  type: string
-  defaultApiBase?: undefined
-  defaultApiKeyEnv?: undefined
-  infer (req: ModelRequest, ctx: ProviderContext, signal: AbortSignal): Promise<ProviderResponse & { rawRequest: string }>
-  stream (req: ModelRequest, ctx: ProviderContext, signal: AbortSignal): { rawRequest: string; deltas: AsyncIterable<StreamDelta> }
-  embed? (req: EmbeddingRequest, ctx: ProviderContext, signal: AbortSignal): Promise<EmbeddingResponse & { rawRequest: string }>
+export interface HttpAnswer {
+  status: number
+  headers: ResponseHeaders
+  body: string
 }
 
-export type ProviderAdapter = HttpProviderAdapter | LocalProviderAdapter
+export interface HttpStreamAnswer {
+  status: number
+  headers: ResponseHeaders
+  /** Present for 2xx answers. */
+  events?: AsyncIterable<SseEvent>
+  /** Present for non-2xx answers: the whole error body. */
+  body?: string
+}
+
+/** Moves one request and its answer. Rejects when no answer came (connection failure, abort) or, in-process, when the fake upstream fails as asked. */
+export interface ProviderTransport {
+  request (spec: HttpRequestSpec, signal: AbortSignal): Promise<HttpAnswer>
+  stream (spec: HttpRequestSpec, signal: AbortSignal): Promise<HttpStreamAnswer>
+}

@@ -17,21 +17,11 @@
 // - ModelInference token counts of 0 are stored as NULL (TensorZero does the same to keep aggregates honest).
 import { createHash } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
-import { Ajv } from 'ajv'
-import type { ValidateFunction } from 'ajv'
 import type { InferenceRecord, ModelInferenceRecord, FeedbackRecord } from '../core/records.ts'
 import type { ContentBlock, Input, InferenceParams, Message, OutputBlock, ToolChoice, ToolDefinition, ToolParams } from '../core/types.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
-
-export type TableName =
-  | 'ChatInference' | 'JsonInference' | 'ModelInference'
-  | 'BooleanMetricFeedback' | 'FloatMetricFeedback' | 'CommentFeedback' | 'DemonstrationFeedback'
-
-/** Tables in the order a segment ships them: inference rows before the rows that refer to them. */
-export const TABLE_ORDER: readonly TableName[] = [
-  'ChatInference', 'JsonInference', 'ModelInference',
-  'BooleanMetricFeedback', 'FloatMetricFeedback', 'CommentFeedback', 'DemonstrationFeedback'
-]
+import { matchesSchema } from '../core/json-schema.ts'
+import type { TableName } from './tables.ts'
 
 export interface TableRow { table: TableName; row: Record<string, unknown> }
 
@@ -46,18 +36,18 @@ export interface RowContext {
 
 // ---------------------------------------------------------------- input
 
-export function storedInput (input: Input): Record<string, unknown> {
+function storedInput (input: Input): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   if (input.system !== undefined) out.system = input.system
   out.messages = input.messages.map(storedMessage)
   return out
 }
 
-export function storedMessage (m: Message): Record<string, unknown> {
+function storedMessage (m: Message): Record<string, unknown> {
   return { role: m.role, content: m.content.map(storedContentBlock) }
 }
 
-export function storedContentBlock (b: ContentBlock): Record<string, unknown> {
+function storedContentBlock (b: ContentBlock): Record<string, unknown> {
   switch (b.type) {
     case 'text': return { type: 'text', text: b.text }
     case 'raw_text': return { type: 'raw_text', value: b.value }
@@ -105,28 +95,13 @@ function storedFile (url: string, detail?: string): Record<string, unknown> {
 // ---------------------------------------------------------------- output
 
 /** ModelInference `output`: ContentBlockOutput (tool call arguments stay the raw string). */
-export function modelOutputBlock (b: OutputBlock): Record<string, unknown> {
+function modelOutputBlock (b: OutputBlock): Record<string, unknown> {
   switch (b.type) {
     case 'text': return { type: 'text', text: b.text }
     case 'tool_call': return { type: 'tool_call', id: b.id, name: b.name, arguments: b.arguments }
     case 'thought': return { type: 'thought', text: b.text }
     default: return { ...(b as Record<string, unknown>) }
   }
-}
-
-const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false })
-const validators = new WeakMap<object, ValidateFunction | null>()
-
-/** Compiles (once per schema object) and runs a JSON Schema; a schema that does not compile accepts nothing. */
-export function validateAgainst (schema: Record<string, unknown>, value: unknown): { ok: boolean; message?: string } {
-  let v = validators.get(schema)
-  if (v === undefined) {
-    try { v = ajv.compile(schema) } catch { v = null }
-    validators.set(schema, v)
-  }
-  if (v === null) return { ok: false, message: 'schema does not compile' }
-  const ok = v(value)
-  return ok ? { ok: true } : { ok: false, message: ajv.errorsText(v.errors) }
 }
 
 /** Chat `output` blocks, with tool calls validated against the tools the inference offered, as TensorZero does. */
@@ -138,7 +113,7 @@ export function chatOutputBlocks (output: OutputBlock[], tools: ToolDefinition[]
     if (tool !== undefined) {
       try {
         const parsed: unknown = JSON.parse(b.arguments)
-        if (validateAgainst(tool.parameters, parsed).ok) args = parsed
+        if (matchesSchema(tool.parameters, parsed)) args = parsed
       } catch { /* invalid JSON: arguments stay null */ }
     }
     return { type: 'tool_call', id: b.id, raw_name: b.name, raw_arguments: b.arguments, name: tool === undefined ? null : b.name, arguments: args }
@@ -147,7 +122,7 @@ export function chatOutputBlocks (output: OutputBlock[], tools: ToolDefinition[]
 
 // ---------------------------------------------------------------- params
 
-export function inferenceParamsJson (p: InferenceParams): string {
+function inferenceParamsJson (p: InferenceParams): string {
   const cc: Record<string, unknown> = {}
   // TensorZero's ChatCompletionInferenceParams field order; None fields are skipped.
   for (const key of ['temperature', 'max_tokens', 'seed', 'top_p', 'presence_penalty', 'frequency_penalty', 'json_mode', 'stop_sequences', 'reasoning_effort'] as const) {
@@ -164,7 +139,7 @@ function functionTool (t: ToolDefinition): Record<string, unknown> {
   return { description: t.description, parameters: t.parameters, name: t.name, strict: t.strict }
 }
 
-export interface ToolColumns {
+interface ToolColumns {
   tool_params: string
   dynamic_tools: string[]
   dynamic_provider_tools: string[]
@@ -173,7 +148,7 @@ export interface ToolColumns {
   parallel_tool_calls: boolean | null
 }
 
-export function toolColumns (functionName: string, tp: ToolParams | undefined, config?: TensorZeroConfig): ToolColumns {
+function toolColumns (functionName: string, tp: ToolParams | undefined, config?: TensorZeroConfig): ToolColumns {
   if (tp === undefined || tp.tools.length === 0) {
     return { tool_params: '', dynamic_tools: [], dynamic_provider_tools: [], allowed_tools: null, tool_choice: null, parallel_tool_calls: null }
   }
@@ -194,7 +169,7 @@ export function toolColumns (functionName: string, tp: ToolParams | undefined, c
 }
 
 /** TensorZero's `extra_body` column: the request-level entries as a JSON array. */
-export function extraBodyJson (extraBody: unknown): string {
+function extraBodyJson (extraBody: unknown): string {
   if (!Array.isArray(extraBody)) return extraBody === undefined || extraBody === null ? '[]' : JSON.stringify(extraBody)
   return JSON.stringify(extraBody.map((e: Record<string, unknown>) => {
     const o: Record<string, unknown> = {}
@@ -219,7 +194,7 @@ function tokens (n: number | undefined): number | null {
   return v === null || v === 0 ? null : v
 }
 
-export function modelInferenceRow (rec: InferenceRecord, mi: ModelInferenceRecord, ctx: RowContext): Record<string, unknown> {
+function modelInferenceRow (rec: InferenceRecord, mi: ModelInferenceRecord, ctx: RowContext): Record<string, unknown> {
   return {
     id: mi.id !== '' ? mi.id : (ctx.newId ?? uuidv7)(),
     inference_id: rec.inferenceId,

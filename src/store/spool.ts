@@ -25,6 +25,20 @@ export interface Segment {
   mem?: SegmentMemory
 }
 
+/** What the spool holds right now: the segment writer adds to it, the shipper takes from it. */
+export interface SpoolLedger {
+  /** Sealed segments waiting to be shipped, oldest first. */
+  sealed: Segment[]
+  /** Bytes and rows in segment files (sealed and open), not yet in ClickHouse. */
+  bytes: number
+  rows: number
+  /**
+   * Bytes of segments kept in memory for shipping (see `Segment.mem`); beyond the budget (a backlog while ClickHouse
+   * is down or slow) new segments ship from their files.
+   */
+  memBytes: number
+}
+
 /** The UTF-8 chunks written to a segment file, and where each table's raw rows lie in them. */
 export interface SegmentMemory {
   chunks: Buffer[]

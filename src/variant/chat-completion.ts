@@ -1,146 +1,104 @@
-// A `chat_completion` variant: turn the input into a model request (templates come in via `prepareModelRequest`),
-// then call its model with retries and the variant's timeouts.
+// A `chat_completion` variant: render the input through the variant's templates into a model request, then call
+// its model with retries inside the variant's timeouts.
 import type { FunctionConfig, VariantConfig, ModelConfig } from '../core/config.ts'
-import type { ModelRequest, InferenceParams, ToolParams, Message } from '../core/types.ts'
+import type { ModelRequest, InferenceParams, ToolParams, JsonMode } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import { inferModel, streamModel } from '../model/route.ts'
 import type { CallContext, ModelCallResult, ModelStream } from '../model/route.ts'
 import { retryDelayMs, sleep } from '../core/backoff.ts'
 import { deadline } from '../core/deadline.ts'
-import { GatewayError } from '../core/errors.ts'
-import { inSpan, endOnDispose } from '../core/tracing.ts'
-import type { Attributes } from '@opentelemetry/api'
-import { implicitToolParams } from '../function/json-output.ts'
+import { traced, endOnDispose } from '../core/tracing.ts'
+import type { TemplateRenderer } from './templates/prepare.ts'
+import type { Span } from '@opentelemetry/api'
 
-/** Variant defaults, then the request's params (request wins), as TensorZero merges them. */
-export function mergeParams (variant: VariantConfig, request: InferenceParams): InferenceParams {
-  const merged: InferenceParams = {}
-  if (variant.temperature !== undefined) merged.temperature = variant.temperature
-  if (variant.maxTokens !== undefined) merged.max_tokens = variant.maxTokens
-  if (variant.topP !== undefined) merged.top_p = variant.topP
-  if (variant.seed !== undefined) merged.seed = variant.seed
-  if (variant.presencePenalty !== undefined) merged.presence_penalty = variant.presencePenalty
-  if (variant.frequencyPenalty !== undefined) merged.frequency_penalty = variant.frequencyPenalty
-  if (variant.stopSequences !== undefined) merged.stop_sequences = variant.stopSequences
-  if (variant.jsonMode !== undefined) merged.json_mode = variant.jsonMode
-  for (const key of Object.keys(request) as Array<keyof InferenceParams>) {
-    if (request[key] !== undefined) (merged as Record<string, unknown>)[key] = request[key]
-  }
-  return merged
+/** What the function decided for one request: the same whichever of its variants runs it. */
+export interface FunctionDecisions {
+  /** The tools offered (JSON functions offer none of their own). */
+  toolParams?: ToolParams
+  /** JSON functions: the implicit tool carrying the output schema, offered instead when the variant's json_mode is `tool`. */
+  jsonModeTool?: ToolParams
+  /** json_mode when neither the variant nor the request sets one. */
+  defaultJsonMode?: JsonMode
+  /** The schema the output must satisfy (JSON functions, and chat functions asked for `json_schema`). */
+  outputSchema?: Record<string, unknown>
 }
 
-/** Hook for template rendering (TensorZero functions with templates and schemas plug in here). */
-export type MessagePreparer = (fn: FunctionConfig, variant: VariantConfig, req: ChatRequest) => { system?: string; messages: Message[] }
-
-/** Without templates: system text as given, messages as given; template arguments need a template. */
-export const plainMessages: MessagePreparer = (fn, variant, req) => {
-  const system = req.input.system
-  if (system !== undefined && typeof system !== 'string') {
-    throw new GatewayError(400, `function \`${fn.name}\` variant \`${variant.name}\` has no system template, so the system message must be text`)
-  }
-  for (const message of req.input.messages) {
-    for (const block of message.content) {
-      if (block.type === 'template') {
-        throw new GatewayError(400, `function \`${fn.name}\` variant \`${variant.name}\` has no ${message.role} template for template arguments`)
-      }
-    }
-  }
-  const messages = req.input.messages.map(m => m.content.some(b => b.type === 'raw_text')
-    ? { role: m.role, content: m.content.map(b => b.type === 'raw_text' ? { type: 'text' as const, text: b.value } : b) }
-    : m)
-  return { system, messages }
-}
-
-export function buildModelRequest (fn: FunctionConfig, variant: VariantConfig, req: ChatRequest, toolParams: ToolParams | undefined,
-  prepare: MessagePreparer): ModelRequest {
-  const { system, messages } = prepare(fn, variant, req)
-  const params = mergeParams(variant, req.params)
-  if (fn.type === 'json' && params.json_mode === undefined) params.json_mode = 'on'
-  if (fn.type === 'chat' && params.json_mode === undefined && req.responseFormat !== undefined && req.responseFormat !== 'text') {
-    params.json_mode = req.responseFormat === 'json_schema' ? 'strict' : 'on'
-  }
-  const outputSchema = req.dynamicOutputSchema ?? fn.outputSchema?.schema
-  // JSON functions offer no user tools; json_mode `tool` forces the implicit `respond` tool carrying the output schema.
-  if (fn.type === 'json') toolParams = params.json_mode === 'tool' ? implicitToolParams(outputSchema) : undefined
+export function buildModelRequest (fn: FunctionConfig, variant: VariantConfig, req: ChatRequest, decisions: FunctionDecisions,
+  templates: TemplateRenderer): ModelRequest {
+  const { system, messages } = templates.render(fn, variant, req.input)
+  // Variant defaults, then the request's (request wins), as TensorZero merges them.
+  const params: InferenceParams = { ...variant.params, ...req.params }
+  if (params.json_mode === undefined && decisions.defaultJsonMode !== undefined) params.json_mode = decisions.defaultJsonMode
   const extraBody = [
     ...(variant.extraBody ?? []),
-    ...(req.extraBody ?? []).filter(p => p.variantName === undefined || p.variantName === variant.name)
+    ...(req.extraBody ?? [])
   ]
   const extraHeaders = [
     ...(variant.extraHeaders ?? []),
-    ...(req.extraHeaders ?? []).filter(h => h.variantName === undefined || h.variantName === variant.name)
+    ...(req.extraHeaders ?? [])
   ]
   return {
     system,
     messages,
-    toolParams,
+    toolParams: params.json_mode === 'tool' && decisions.jsonModeTool !== undefined ? decisions.jsonModeTool : decisions.toolParams,
     params,
     functionType: fn.type,
-    outputSchema: fn.type === 'json' ? outputSchema : (req.responseFormat === 'json_schema' ? req.dynamicOutputSchema : undefined),
+    outputSchema: decisions.outputSchema,
     stream: req.stream,
     extraBody: extraBody.length > 0 ? extraBody : undefined,
     extraHeaders: extraHeaders.length > 0 ? extraHeaders : undefined
   }
 }
 
-const variantAttributes = (variant: VariantConfig, ctx: CallContext, stream: boolean) => (): Attributes =>
-  ({ function_name: ctx.functionName ?? '', variant_name: variant.name, stream })
+type VariantCall<R> = (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest, ctx: CallContext) => Promise<R>
 
-/** A `variant_inference` span around all attempts of one variant. */
-export async function inferVariant (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
-  ctx: CallContext): Promise<ModelCallResult> {
-  return await inSpan('variant_inference', variantAttributes(variant, ctx, false), async () => await inferVariantUntraced(model, variant, modelRequest, ctx))
+/** A `variant_inference` span around all attempts of one variant (a stream's span ends when the stream is disposed). */
+function tracedVariant<R> (stream: boolean, call: VariantCall<R>, handOff?: (result: R, span: Span) => boolean): VariantCall<R> {
+  return traced('variant_inference', (_model, variant, _request, ctx) =>
+    ({ function_name: ctx.functionName ?? '', variant_name: variant.name, stream }), call, handOff)
 }
 
-export async function streamVariant (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
-  ctx: CallContext): Promise<ModelStream> {
-  return await inSpan('variant_inference', variantAttributes(variant, ctx, true), async () => await streamVariantUntraced(model, variant, modelRequest, ctx), endOnDispose)
+/** Tries `call` once, then up to `num_retries` more times with backoff, until it succeeds or `signal` aborts. */
+async function withRetries<R> (variant: VariantConfig, signal: AbortSignal, call: (retryIndex: number) => Promise<R>): Promise<R> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call(attempt)
+    } catch (err) {
+      if (signal.aborted) throw signal.reason
+      if (attempt >= variant.retries.numRetries) throw err
+      await sleep(Math.min((err as { retryAfterMs?: number }).retryAfterMs ?? retryDelayMs(attempt, variant.retries), variant.retries.maxDelayS * 1000), signal)
+    }
+  }
 }
 
-/** Non-streaming: retry the whole model routing walk `num_retries` times with backoff, inside the variant timeout. */
-async function inferVariantUntraced (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
-  ctx: CallContext): Promise<ModelCallResult> {
+/** Non-streaming: the whole model routing walk is retried, inside the variant's total timeout. */
+export const inferVariant = tracedVariant(false, async (model, variant, modelRequest, ctx): Promise<ModelCallResult> => {
   const limit = deadline(ctx.signal, variant.timeouts.nonStreamingTotalMs, `variant \`${variant.name}\``)
   const inner: CallContext = { ...ctx, signal: limit.signal, variantName: variant.name }
   try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await inferModel(model, modelRequest, attempt === 0 ? inner : { ...inner, retryIndex: attempt })
-      } catch (err) {
-        if (limit.signal.aborted) throw limit.signal.reason
-        if (attempt >= variant.retries.numRetries) throw err
-        await sleep(retryDelayMs(attempt, variant.retries), limit.signal)
-      }
-    }
+    return await withRetries(variant, limit.signal, retryIndex =>
+      inferModel(model, modelRequest, retryIndex === 0 ? inner : { ...inner, retryIndex }))
   } catch (err) {
     throw limit.signal.aborted ? limit.signal.reason : err
   } finally {
     limit.clear()
   }
-}
+})
 
 /** Streaming: retries and fallback only until the first chunk; the variant's ttft/total limits wrap the stream. */
-async function streamVariantUntraced (model: ModelConfig, variant: VariantConfig, modelRequest: ModelRequest,
-  ctx: CallContext): Promise<ModelStream> {
+export const streamVariant = tracedVariant(true, async (model, variant, modelRequest, ctx): Promise<ModelStream> => {
   const total = deadline(ctx.signal, variant.timeouts.streamingTotalMs, `variant \`${variant.name}\` stream`)
   const ttft = deadline(total.signal, variant.timeouts.streamingTtftMs, `variant \`${variant.name}\` time to first token`)
   const inner: CallContext = { ...ctx, signal: ttft.signal, variantName: variant.name }
   try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const stream = await streamModel(model, modelRequest, attempt === 0 ? inner : { ...inner, retryIndex: attempt })
-        ttft.stopTimer()
-        const innerDispose = stream.dispose
-        stream.dispose = () => { innerDispose(); ttft.clear(); total.clear() }
-        return stream
-      } catch (err) {
-        if (ttft.signal.aborted) throw ttft.signal.reason
-        if (attempt >= variant.retries.numRetries) throw err
-        await sleep(retryDelayMs(attempt, variant.retries), ttft.signal)
-      }
-    }
+    const stream = await withRetries(variant, ttft.signal, retryIndex =>
+      streamModel(model, modelRequest, retryIndex === 0 ? inner : { ...inner, retryIndex }))
+    ttft.stopTimer()
+    const innerDispose = stream.dispose
+    stream.dispose = () => { innerDispose(); ttft.clear(); total.clear() }
+    return stream
   } catch (err) {
     ttft.clear(); total.clear()
     throw ttft.signal.aborted ? ttft.signal.reason : err
   }
-}
+}, endOnDispose)

@@ -3,6 +3,10 @@ import { mkdtemp, writeFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { loadConfig } from '../../src/config/load.ts'
+import { checkTemplates } from '../../src/variant/templates/check.ts'
+import { createGateway } from '../../src/gateway.ts'
+import type { Gateway } from '../../src/gateway.ts'
+import type { InferenceObserver } from '../../src/core/records.ts'
 import { Sidecar } from '../../sidecar/server.ts'
 import type { SidecarOptions } from '../../sidecar/server.ts'
 
@@ -16,12 +20,19 @@ export interface TestSidecar {
   close (): Promise<void>
 }
 
+/** Server options, plus what the test's gateway is built with: no store, so nothing is recorded but what `observer` hears. */
+export interface TestSidecarOptions extends Partial<Omit<SidecarOptions, 'gateway'>> {
+  observer?: InferenceObserver
+  /** Stands in for the gateway's own feedback handling. */
+  feedback?: Gateway['feedback']
+}
+
 export async function startTestSidecar (opts: {
   toml: string
   sidecarToml?: string
   files?: Record<string, string>
   env?: NodeJS.ProcessEnv
-  options?: Partial<SidecarOptions>
+  options?: TestSidecarOptions
 }): Promise<TestSidecar> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tz-sidecar-test-'))
   await writeFile(path.join(dir, 'tensorzero.toml'), opts.toml)
@@ -33,9 +44,13 @@ export async function startTestSidecar (opts: {
   const config = await loadConfig({
     configFile: path.join(dir, 'tensorzero.toml'),
     sidecarConfig: opts.sidecarToml === undefined ? undefined : path.join(dir, 'sidecar.toml'),
-    env
+    env,
+    checkTemplates
   })
-  const sidecar = new Sidecar({ config, env, ...opts.options })
+  const { observer, feedback, ...serverOptions } = opts.options ?? {}
+  const door = createGateway(config, { env, observer })
+  const gateway: Gateway = feedback === undefined ? door : { ...door, feedback }
+  const sidecar = new Sidecar({ gateway, ...serverOptions })
   const address = await sidecar.listen(0, '127.0.0.1')
   const url = `http://127.0.0.1:${address.port}`
   return {

@@ -1,7 +1,10 @@
-// An OpenAI chat completions body → ChatRequest, with TensorZero's `tensorzero::` extension fields (TENSORZERO.md §1).
+// An OpenAI chat completions body → ChatRequest, with the `tensorzero::` extension fields TensorZero's
+// OpenAI-compatible endpoint reads (episode, variant pin, tags, dry run, params, credentials, extra body and headers).
 import type { ChatRequest, InferenceTarget } from '../../core/request.ts'
 import type { InferenceParams, ToolDefinition, ToolChoice, ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
 import { badRequest } from '../../core/errors.ts'
+import { pinVariant } from '../../function/resolve.ts'
+import { RESERVED_PREFIX } from '../../core/names.ts'
 import { parseMessages } from './messages.ts'
 import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId } from './validate.ts'
 import type { Json } from './validate.ts'
@@ -40,18 +43,14 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
   const tz = (key: string): unknown => body[`tensorzero::${key}`]
   const episodeRaw = tz('episode_id') ?? episodeHeader
   const variantName = optionalString(body, 'tensorzero::variant_name')
-  if (variantName !== undefined && target.kind === 'model') {
-    throw badRequest('`tensorzero::variant_name` cannot be used with a model name target')
-  }
 
   const request: ChatRequest = {
-    target,
+    target: variantName === undefined ? target : pinVariant(target, variantName),
     input: parseMessages(body.messages),
     params: parseParams(body),
     stream,
     includeUsage,
     episodeId: episodeRaw === undefined || episodeRaw === null ? undefined : validEpisodeId(episodeRaw),
-    variantName,
     tags: parseTags(tz('tags')),
     dryrun: optionalBoolean(body, 'tensorzero::dryrun') ?? false,
     credentials: tz('credentials') === undefined ? undefined : stringMap(tz('credentials'), 'tensorzero::credentials'),
@@ -108,7 +107,7 @@ function parseTags (raw: unknown): Record<string, string> {
   if (raw === undefined || raw === null) return {}
   const tags = stringMap(raw, 'tensorzero::tags')
   for (const key of Object.keys(tags)) {
-    if (key.startsWith('tensorzero::')) throw badRequest(`Tag \`${key}\` is reserved: tag names may not start with \`tensorzero::\``)
+    if (key.startsWith(RESERVED_PREFIX)) throw badRequest(`Tag \`${key}\` is reserved: tag names may not start with \`${RESERVED_PREFIX}\``)
   }
   return { ...tags }
 }

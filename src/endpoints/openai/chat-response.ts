@@ -1,10 +1,11 @@
-// Internal results → OpenAI chat completion bodies and stream chunks, shaped as TensorZero answers (TENSORZERO.md §1).
+// Internal results → OpenAI chat completion bodies and stream chunks, shaped as TensorZero's OpenAI-compatible
+// endpoint answers (its ids, `model` string and extra fields), so clients written against it read ours unchanged.
 import type { OutputBlock, FinishReason, StreamDelta, Usage } from '../../core/types.ts'
 import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
 
-export type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
+type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
 
-export function openAIFinishReason (reason: FinishReason | undefined, hasToolCalls: boolean): OpenAIFinishReason {
+function openAIFinishReason (reason: FinishReason | undefined, hasToolCalls: boolean): OpenAIFinishReason {
   switch (reason) {
     case 'length': return 'length'
     case 'content_filter': return 'content_filter'

@@ -1,4 +1,5 @@
-// OpenAI chat messages → the internal Input (TENSORZERO.md §1): system/developer messages joined with newlines,
+// OpenAI chat messages → the internal Input, as TensorZero's OpenAI-compatible endpoint reads them: system/developer
+// messages joined with newlines,
 // consecutive tool messages folded into one user turn of tool results.
 import type { Input, Message, ContentBlock, ToolCallBlock } from '../../core/types.ts'
 import { badRequest } from '../../core/errors.ts'

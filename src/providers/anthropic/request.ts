@@ -1,16 +1,16 @@
 // Internal ModelRequest → Anthropic Messages API request (`POST {api_base}` = …/v1/messages), as TensorZero builds it.
 import type { ContentBlock, Message, ModelRequest, ToolParams } from '../../core/types.ts'
-import { type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import type { ProviderContext, ProviderRequest } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
-import { joinUrl } from '../openai/request.ts'
+import { joinUrl, parseDataUrl } from '../http/url.ts'
+import { toolArgumentsObject } from '../http/json.ts'
 
 /** TensorZero posts to `api_base` itself; its default is the full Messages endpoint. */
 export const ANTHROPIC_DEFAULT_API_BASE = 'https://api.anthropic.com/v1/messages'
-export const ANTHROPIC_API_VERSION = '2023-06-01'
-export const ANTHROPIC_STRUCTURED_OUTPUTS_BETA = 'structured-outputs-2025-11-13'
+const ANTHROPIC_API_VERSION = '2023-06-01'
+const ANTHROPIC_STRUCTURED_OUTPUTS_BETA = 'structured-outputs-2025-11-13'
 /** TensorZero's filler turn: Anthropic needs a user turn first and continues a trailing assistant turn. */
-export const LISTENING = '[listening]'
+const LISTENING = '[listening]'
 /** TensorZero's JSON prefill (json_mode on/strict of a JSON function); the reply is then prefixed with `{`. */
 export const JSON_PREFILL = 'Here is the JSON requested:\n{'
 
@@ -39,13 +39,6 @@ export function defaultMaxTokens (model: string): number {
     'Please set `max_tokens` in your configuration or inference request.', 'client')
 }
 
-/** `data:<mime>;base64,<data>` → its parts; undefined for any other URL. */
-export function parseDataUrl (url: string): { mimeType: string; data: string } | undefined {
-  const m = /^data:([^;,]+)?((?:;[^;,]*)*?);base64,(.*)$/s.exec(url)
-  if (m === null) return undefined
-  return { mimeType: m[1] ?? 'application/octet-stream', data: m[3] }
-}
-
 type Wire = Record<string, unknown>
 
 function imageBlock (url: string): Wire {
@@ -56,19 +49,6 @@ function imageBlock (url: string): Wire {
   }
   if (url.startsWith('data:')) throw new ProviderError('anthropic: only base64 `data:` URLs can be sent inline', 'client')
   return { type: 'image', source: { type: 'url', url } }
-}
-
-function toolInput (b: Extract<ContentBlock, { type: 'tool_call' }>): unknown {
-  let input: unknown
-  try {
-    input = JSON.parse(b.arguments)
-  } catch (err) {
-    throw new ProviderError(`anthropic: Error parsing tool call arguments as JSON Value: ${(err as Error).message}`, 'client')
-  }
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new ProviderError('anthropic: Tool call arguments must be a JSON object', 'client')
-  }
-  return input
 }
 
 function contentBlock (b: ContentBlock, role: Message['role']): Wire | undefined {
@@ -82,7 +62,7 @@ function contentBlock (b: ContentBlock, role: Message['role']): Wire | undefined
       return imageBlock(b.url)
     case 'tool_call':
       if (role === 'user') throw new ProviderError('anthropic: tool_call blocks are not allowed in user messages', 'client')
-      return { type: 'tool_use', id: b.id, name: b.name, input: toolInput(b) }
+      return { type: 'tool_use', id: b.id, name: b.name, input: toolArgumentsObject('anthropic', b.arguments) }
     case 'tool_result':
       if (role === 'assistant') throw new ProviderError('anthropic: tool_result blocks are not allowed in assistant messages', 'client')
       return { type: 'tool_result', tool_use_id: b.id, content: [{ type: 'text', text: b.result }] }
@@ -94,7 +74,7 @@ function contentBlock (b: ContentBlock, role: Message['role']): Wire | undefined
  * same-role turns), a `[listening]` user turn prepended when the first turn is not the user's and appended after a
  * trailing assistant turn. Empty text blocks and messages left empty are dropped (Anthropic rejects them).
  */
-export function toAnthropicMessages (messages: Message[]): Wire[] {
+function toAnthropicMessages (messages: Message[]): Wire[] {
   const out: Wire[] = []
   for (const m of messages) {
     const content: Wire[] = []
@@ -117,7 +97,7 @@ function isJsonFunction (req: ModelRequest): boolean {
   return ft === undefined ? true : ft === 'json'
 }
 
-export function betaStructuredOutputs (ctx: ProviderContext): boolean {
+function betaStructuredOutputs (ctx: ProviderContext): boolean {
   return ctx.provider.options.beta_structured_outputs === true
 }
 
@@ -146,8 +126,8 @@ function toolFields (tp: ToolParams | undefined, beta: boolean): { tools?: Wire[
   return { tools, tool_choice: toolChoice }
 }
 
-/** The body as an object (before extra_body), fields in TensorZero's order. */
-export function buildAnthropicBody (req: ModelRequest, ctx: ProviderContext): Wire {
+/** The body as an object, fields in TensorZero's order. */
+function buildAnthropicBody (req: ModelRequest, ctx: ProviderContext): Wire {
   if (req.messages.length === 0) throw new ProviderError('anthropic: Anthropic requires at least one message', 'client')
   const model = ctx.provider.modelName
   const p = req.params
@@ -168,29 +148,13 @@ export function buildAnthropicBody (req: ModelRequest, ctx: ProviderContext): Wi
   return body
 }
 
-export function anthropicHeaders (ctx: ProviderContext): Record<string, string> {
+function anthropicHeaders (ctx: ProviderContext): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'anthropic-version': ANTHROPIC_API_VERSION }
   if (ctx.apiKey !== undefined && ctx.apiKey !== '') headers['x-api-key'] = ctx.apiKey
   if (betaStructuredOutputs(ctx)) headers['anthropic-beta'] = ANTHROPIC_STRUCTURED_OUTPUTS_BETA
   return headers
 }
 
-/**
- * Calls whose answer must be prefixed with `{` (JSON prefill). Parsing gets the same ProviderContext object the
- * request was built with, but not the request, so the request builder leaves the flag here.
- */
-const prefilled = new WeakSet<ProviderContext>()
-
-export function wasPrefilled (ctx: ProviderContext): boolean {
-  return prefilled.has(ctx)
-}
-
-export function buildAnthropicRequest (req: ModelRequest, ctx: ProviderContext): HttpRequestSpec {
-  const body = buildAnthropicBody(req, ctx)
-  applyExtraBody(body, ctx.provider.extraBody, req.extraBody, ctx)
-  const headers = anthropicHeaders(ctx)
-  applyExtraHeaders(headers, ctx.provider.extraHeaders, req.extraHeaders, ctx)
-  if (needsJsonPrefill(req, ctx)) prefilled.add(ctx)
-  else prefilled.delete(ctx)
-  return { url: messagesUrl(ctx.provider.apiBase), method: 'POST', headers, body: JSON.stringify(body) }
+export function buildAnthropicRequest (req: ModelRequest, ctx: ProviderContext): ProviderRequest {
+  return { url: messagesUrl(ctx.provider.apiBase), headers: anthropicHeaders(ctx), body: buildAnthropicBody(req, ctx) }
 }

@@ -1,31 +1,20 @@
 // Anthropic Messages response → ProviderResponse.
 import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../core/types.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { excerpt } from '../openai/response.ts'
+import { excerpt, finishReasonFrom, isObj, usageFrom } from '../http/json.ts'
 
-export function isObj (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
+const STOP_REASONS: ReadonlyMap<unknown, FinishReason> = new Map<unknown, FinishReason>([
+  ['end_turn', 'stop'], ['stop_sequence', 'stop_sequence'], ['max_tokens', 'length'], ['tool_use', 'tool_call']
+])
 
 /** TensorZero's map: end_turn→stop, stop_sequence→stop_sequence, max_tokens→length, tool_use→tool_call, others→unknown. */
 export function mapStopReason (r: unknown): FinishReason | undefined {
-  if (r === null || r === undefined) return undefined
-  switch (r) {
-    case 'end_turn': return 'stop'
-    case 'stop_sequence': return 'stop_sequence'
-    case 'max_tokens': return 'length'
-    case 'tool_use': return 'tool_call'
-    default: return 'unknown'
-  }
+  return finishReasonFrom(STOP_REASONS, r)
 }
 
 /** `input_tokens` / `output_tokens` only: cache creation/read tokens are not added (TensorZero ignores them too). */
 export function parseAnthropicUsage (u: unknown): Usage | undefined {
-  if (!isObj(u)) return undefined
-  const usage: Usage = {}
-  if (typeof u.input_tokens === 'number') usage.inputTokens = u.input_tokens
-  if (typeof u.output_tokens === 'number') usage.outputTokens = u.output_tokens
-  return usage
+  return usageFrom(u, 'input_tokens', 'output_tokens')
 }
 
 /** `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}` → `overloaded_error: Overloaded`. */
@@ -39,7 +28,7 @@ export function anthropicErrorReason (v: unknown): string | undefined {
 }
 
 /** One content block of a response (or a content_block_start) → output block; undefined for blocks we do not keep. */
-export function outputBlock (b: unknown): OutputBlock | undefined {
+function outputBlock (b: unknown): OutputBlock | undefined {
   if (!isObj(b)) return undefined
   switch (b.type) {
     case 'text': return typeof b.text === 'string' ? { type: 'text', text: b.text } : undefined
@@ -57,7 +46,7 @@ export function outputBlock (b: unknown): OutputBlock | undefined {
 }
 
 /** TensorZero's `prefill_json_response`: a single text block gets the prefilled `{` back (text trimmed). */
-export function unprefill (output: OutputBlock[]): OutputBlock[] {
+function unprefill (output: OutputBlock[]): OutputBlock[] {
   if (output.length === 1 && output[0].type === 'text') return [{ type: 'text', text: `{${output[0].text.trim()}` }]
   return output
 }

@@ -1,12 +1,12 @@
 // One Anthropic Messages SSE event → StreamDelta. The stream's state maps content-block indexes to tool call
 // indexes (0, 1, … in order of appearance) and remembers whether the JSON prefill `{` is still owed.
 import type { StreamDelta, Usage } from '../../core/types.ts'
-import { type SseEvent, type StreamState } from '../adapter.ts'
+import type { SseEvent } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { excerpt } from '../openai/response.ts'
-import { anthropicErrorReason, isObj, mapStopReason, parseAnthropicUsage } from './response.ts'
+import { excerpt, isObj } from '../http/json.ts'
+import { anthropicErrorReason, mapStopReason, parseAnthropicUsage } from './response.ts'
 
-interface AnthropicStreamState {
+export interface AnthropicStreamState {
   /** content_block index → tool call index */
   tools: Map<number, number>
   nextTool: number
@@ -14,13 +14,8 @@ interface AnthropicStreamState {
   prefillPending: boolean
 }
 
-function stateOf (raw: StreamState, prefilled: boolean): AnthropicStreamState {
-  let s = raw.anthropic as AnthropicStreamState | undefined
-  if (s === undefined) {
-    s = { tools: new Map(), nextTool: 0, prefillPending: prefilled }
-    raw.anthropic = s
-  }
-  return s
+export function newAnthropicStreamState (prefilled: boolean): AnthropicStreamState {
+  return { tools: new Map(), nextTool: 0, prefillPending: prefilled }
 }
 
 function blockIndex (json: Record<string, unknown>): number {
@@ -32,7 +27,7 @@ function blockIndex (json: Record<string, unknown>): number {
  * token count, `message_delta` the final output count (and stop reason); the collector keeps the largest figures.
  * An `error` event throws ProviderError('server'); malformed JSON throws ProviderError('bad_response').
  */
-export function parseAnthropicStreamEvent (event: SseEvent, raw: StreamState, prefilled: boolean): StreamDelta | null {
+export function parseAnthropicStreamEvent (event: SseEvent, s: AnthropicStreamState): StreamDelta | null {
   const data = event.data
   let json: unknown
   try {
@@ -42,7 +37,6 @@ export function parseAnthropicStreamEvent (event: SseEvent, raw: StreamState, pr
     throw new ProviderError(`anthropic: malformed stream event: ${excerpt(data)}`, 'bad_response', { rawResponse: data })
   }
   if (!isObj(json)) throw new ProviderError(`anthropic: stream event is not a JSON object: ${excerpt(data)}`, 'bad_response', { rawResponse: data })
-  const s = stateOf(raw, prefilled)
   const type = typeof json.type === 'string' ? json.type : event.event
   const delta: StreamDelta = {}
   switch (type) {

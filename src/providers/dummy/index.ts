@@ -1,19 +1,24 @@
-// The `dummy` provider: in-process canned answers chosen by `model_name`, mirroring TensorZero's dummy provider
-// (same texts, tool call and usage numbers) so configs and tests written for TensorZero behave the same here.
+// The `dummy` provider: an in-process fake of an OpenAI-compatible upstream, spoken to through the OpenAI translator
+// like any other. Its canned answers are chosen by `model_name` and mirror TensorZero's dummy provider (same texts,
+// tool call and usage numbers) so configs and tests written for TensorZero behave the same here.
 import { createHash } from 'node:crypto'
-import type { EmbeddingRequest, Message, ModelRequest, OutputBlock, ProviderResponse, StreamDelta, Usage, FinishReason } from '../../core/types.ts'
-import { type LocalProviderAdapter, type ProviderContext } from '../adapter.ts'
+import type { FinishReason, OutputBlock, Usage } from '../../core/types.ts'
+import type { HttpAnswer, HttpRequestSpec, HttpStreamAnswer, ProviderAdapter, ProviderContext, ProviderRequest, ProviderTransport, SseEvent } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
+import { isObj } from '../http/json.ts'
+import { createOpenAICompatibleAdapter } from '../openai/index.ts'
 
 export const DUMMY_INFER_RESPONSE_CONTENT = 'Megumin gleefully chanted her spell, unleashing a thunderous explosion that lit up the sky and left a massive crater in its wake.'
-export const ALTERNATE_INFER_RESPONSE_CONTENT = 'Megumin chanted her spell, but instead of an explosion, a gentle rain began to fall.'
-export const DUMMY_JSON_RESPONSE_RAW = '{"answer":"Hello"}'
+const ALTERNATE_INFER_RESPONSE_CONTENT = 'Megumin chanted her spell, but instead of an explosion, a gentle rain began to fall.'
+const DUMMY_JSON_RESPONSE_RAW = '{"answer":"Hello"}'
 export const DUMMY_TOOL_ARGUMENTS = '{"location":"Brooklyn","units":"celsius"}'
 /** TensorZero streams the tool arguments in these fragments. */
-export const DUMMY_STREAMING_TOOL_RESPONSE = ['{"location"', ':"Brooklyn"', ',"units"', ':"celsius', '"}']
-export const DUMMY_SLOW_DELAY_MS = 5000
+const DUMMY_STREAMING_TOOL_RESPONSE = ['{"location"', ':"Brooklyn"', ',"units"', ':"celsius', '"}']
+const DUMMY_SLOW_DELAY_MS = 5000
 /** `stream_error` yields this many chunks, then fails. */
 export const DUMMY_STREAM_ERROR_AFTER = 3
+
+const DUMMY_SCHEME = 'dummy://'
 
 /** Call counters of `flaky*` models, keyed by provider name and model name (one counter per provider instance). */
 const flakyCounters = new Map<string, number>()
@@ -21,6 +26,31 @@ const flakyCounters = new Map<string, number>()
 /** Reset the `flaky*` counters (tests). */
 export function resetDummyState (): void {
   flakyCounters.clear()
+}
+
+const translator = createOpenAICompatibleAdapter({ type: 'dummy', defaultApiBase: `${DUMMY_SCHEME}upstream/` })
+
+/** Each dummy provider is its own fake upstream, addressed by name, so `flaky*` models count per provider. */
+function addressed (built: ProviderRequest, ctx: ProviderContext, endpoint: string): ProviderRequest {
+  built.url = `${DUMMY_SCHEME}${encodeURIComponent(ctx.provider.name)}/${endpoint}`
+  return built
+}
+
+const buildEmbeddingRequest = translator.buildEmbeddingRequest as NonNullable<typeof translator.buildEmbeddingRequest>
+
+export const dummyAdapter: ProviderAdapter<undefined> = {
+  ...translator,
+  buildRequest: (req, ctx) => addressed(translator.buildRequest(req, ctx), ctx, 'chat/completions'),
+  buildEmbeddingRequest: (req, ctx) => addressed(buildEmbeddingRequest(req, ctx), ctx, 'embeddings')
+}
+
+interface DummyCall { provider: string; endpoint: string; model: string; body: Record<string, unknown> }
+
+function callOf (spec: HttpRequestSpec): DummyCall {
+  const address = spec.url.slice(DUMMY_SCHEME.length)
+  const slash = address.indexOf('/')
+  const body = JSON.parse(spec.body) as Record<string, unknown>
+  return { provider: decodeURIComponent(address.slice(0, slash)), endpoint: address.slice(slash + 1), model: String(body.model), body }
 }
 
 function abortError (signal: AbortSignal): unknown {
@@ -47,17 +77,20 @@ function tick (): Promise<void> {
   return new Promise(resolve => setImmediate(resolve))
 }
 
-function lastUserText (messages: Message[]): string {
+/** The first text of the last user message of an OpenAI-shaped body. */
+function lastUserText (messages: unknown): string {
+  if (!Array.isArray(messages)) return ''
   for (let i = messages.length - 1; i >= 0; i--) {
-    const m = messages[i]
-    if (m.role !== 'user') continue
-    for (const b of m.content) if (b.type === 'text') return b.text
+    const m: unknown = messages[i]
+    if (!isObj(m) || m.role !== 'user') continue
+    if (typeof m.content === 'string') return m.content
+    if (Array.isArray(m.content)) for (const p of m.content) if (isObj(p) && p.type === 'text' && typeof p.text === 'string') return p.text
     return ''
   }
   return ''
 }
 
-/** Errors a model name asks for before answering (shared by infer and stream). Counts `flaky*` calls. */
+/** Errors a model name asks for before answering (shared by all endpoints). Counts `flaky*` calls. */
 function failureFor (model: string, providerName: string): ProviderError | undefined {
   if (model.startsWith('flaky')) {
     const key = `${providerName}\0${model}`
@@ -75,41 +108,45 @@ function failureFor (model: string, providerName: string): ProviderError | undef
   return undefined
 }
 
-interface Canned { output: OutputBlock[]; rawResponse: string; finishReason: FinishReason }
+interface Canned { output: OutputBlock[]; finishReason: FinishReason }
 
-function cannedAnswer (model: string, req: ModelRequest): Canned {
-  const text = (t: string): Canned => ({ output: [{ type: 'text', text: t }], rawResponse: t, finishReason: 'stop' })
-  switch (model) {
+function cannedAnswer (call: DummyCall): Canned {
+  const text = (t: string): Canned => ({ output: [{ type: 'text', text: t }], finishReason: 'stop' })
+  switch (call.model) {
     case 'json': return text(DUMMY_JSON_RESPONSE_RAW)
     case 'tool':
-      return {
-        output: [{ type: 'tool_call', id: '0', name: 'get_temperature', arguments: DUMMY_TOOL_ARGUMENTS }],
-        rawResponse: DUMMY_TOOL_ARGUMENTS,
-        finishReason: 'tool_call'
-      }
-    case 'echo': return text(lastUserText(req.messages))
+      return { output: [{ type: 'tool_call', id: '0', name: 'get_temperature', arguments: DUMMY_TOOL_ARGUMENTS }], finishReason: 'tool_call' }
+    case 'echo': return text(lastUserText(call.body.messages))
     case 'empty': return text('')
-    case 'null': return { output: [], rawResponse: '', finishReason: 'stop' }
+    case 'null': return { output: [], finishReason: 'stop' }
     case 'alternate': return text(ALTERNATE_INFER_RESPONSE_CONTENT)
-    case 'reasoner':
-      return {
-        output: [{ type: 'thought', text: 'hmmm' }, { type: 'text', text: DUMMY_INFER_RESPONSE_CONTENT }],
-        rawResponse: DUMMY_INFER_RESPONSE_CONTENT,
-        finishReason: 'stop'
-      }
+    case 'reasoner': return { output: [{ type: 'thought', text: 'hmmm' }, { type: 'text', text: DUMMY_INFER_RESPONSE_CONTENT }], finishReason: 'stop' }
     default: return text(DUMMY_INFER_RESPONSE_CONTENT) // good, slow, flaky*, stream_error, …
   }
 }
 
 /** TensorZero's dummy usage: 10 input tokens, one output token per output block (per chunk when streaming). */
-function usageFor (model: string, outputTokens: number): Usage {
-  if (model === 'input_tokens_zero') return { inputTokens: 0, outputTokens }
-  if (model === 'output_tokens_zero') return { inputTokens: 10, outputTokens: 0 }
-  return { inputTokens: 10, outputTokens }
+function usageOf (model: string, outputTokens: number): { prompt_tokens: number; completion_tokens: number } {
+  if (model === 'input_tokens_zero') return { prompt_tokens: 0, completion_tokens: outputTokens }
+  if (model === 'output_tokens_zero') return { prompt_tokens: 10, completion_tokens: 0 }
+  return { prompt_tokens: 10, completion_tokens: outputTokens }
 }
 
-function rawRequestOf (req: ModelRequest, ctx: ProviderContext): string {
-  return JSON.stringify({ model: ctx.provider.modelName, system: req.system, messages: req.messages, params: req.params, stream: req.stream })
+const WIRE_FINISH: Record<FinishReason, string> = {
+  stop: 'stop', stop_sequence: 'stop', length: 'length', tool_call: 'tool_calls', content_filter: 'content_filter', unknown: 'unknown'
+}
+
+/** The canned answer as an OpenAI Chat Completions message. */
+function wireMessage (c: Canned): Record<string, unknown> {
+  const message: Record<string, unknown> = { role: 'assistant', content: null }
+  const toolCalls: unknown[] = []
+  for (const b of c.output) {
+    if (b.type === 'thought') message.reasoning_content = b.text
+    else if (b.type === 'text') message.content = b.text
+    else if (b.type === 'tool_call') toolCalls.push({ id: b.id, type: 'function', function: { name: b.name, arguments: b.arguments } })
+  }
+  if (toolCalls.length > 0) message.tool_calls = toolCalls
+  return message
 }
 
 /** Split into word chunks, each word keeping its leading space ("a b" → ["a", " b"]). */
@@ -126,47 +163,39 @@ export function wordChunks (text: string): string[] {
   return out
 }
 
-async function infer (req: ModelRequest, ctx: ProviderContext, signal: AbortSignal): Promise<ProviderResponse & { rawRequest: string }> {
-  const model = ctx.provider.modelName
-  const rawRequest = rawRequestOf(req, ctx)
-  if (model === 'slow') await sleep(DUMMY_SLOW_DELAY_MS, signal)
-  else await tick()
-  if (signal.aborted) throw abortError(signal)
-  const failure = failureFor(model, ctx.provider.name)
-  if (failure !== undefined) throw failure
-  const c = cannedAnswer(model, req)
-  return { output: c.output, usage: usageFor(model, c.output.length), finishReason: c.finishReason, rawResponse: c.rawResponse, rawRequest }
-}
-
-async function * streamDeltas (req: ModelRequest, ctx: ProviderContext, signal: AbortSignal): AsyncGenerator<StreamDelta> {
-  const model = ctx.provider.modelName
-  if (model === 'slow') await sleep(DUMMY_SLOW_DELAY_MS, signal)
-  const failure = failureFor(model, ctx.provider.name)
-  if (failure !== undefined) throw failure
-  const c = cannedAnswer(model, req)
-  const deltas: StreamDelta[] = []
+/** The stream's chunk deltas, before the final chunk carrying the finish reason and usage. */
+function streamedDeltas (c: Canned): Array<Record<string, unknown>> {
+  const deltas: Array<Record<string, unknown>> = []
   for (const b of c.output) {
-    if (b.type === 'thought') deltas.push({ thought: b.text })
-    else if (b.type === 'text') for (const w of wordChunks(b.text)) deltas.push({ text: w })
-    else {
+    if (b.type === 'thought') deltas.push({ reasoning_content: b.text })
+    else if (b.type === 'text') for (const w of wordChunks(b.text)) deltas.push({ content: w })
+    else if (b.type === 'tool_call') {
       DUMMY_STREAMING_TOOL_RESPONSE.forEach((frag, i) => {
-        deltas.push({ toolCalls: [i === 0 ? { index: 0, id: b.id, name: b.name, arguments: frag } : { index: 0, arguments: frag }] })
+        const fn = i === 0 ? { name: b.name, arguments: frag } : { arguments: frag }
+        deltas.push({ tool_calls: [i === 0 ? { index: 0, id: b.id, type: 'function', function: fn } : { index: 0, function: fn }] })
       })
     }
   }
+  return deltas
+}
+
+async function * chunkEvents (call: DummyCall, c: Canned, signal: AbortSignal): AsyncGenerator<SseEvent> {
+  const deltas = streamedDeltas(c)
   let n = 0
-  for (const d of deltas) {
+  for (const delta of deltas) {
     await tick()
     if (signal.aborted) throw abortError(signal)
-    if (model === 'stream_error' && n === DUMMY_STREAM_ERROR_AFTER) {
-      throw new ProviderError(`dummy: stream of model '${model}' failed after ${n} chunks`, 'server')
+    if (call.model === 'stream_error' && n === DUMMY_STREAM_ERROR_AFTER) {
+      throw new ProviderError(`dummy: stream of model '${call.model}' failed after ${n} chunks`, 'server')
     }
     n++
-    yield d
+    yield { data: JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta }] }) }
   }
   await tick()
   if (signal.aborted) throw abortError(signal)
-  yield { finishReason: c.finishReason, usage: usageFor(model, deltas.length) }
+  const finish = { index: 0, delta: {}, finish_reason: WIRE_FINISH[c.finishReason] }
+  yield { data: JSON.stringify({ object: 'chat.completion.chunk', choices: [finish], usage: usageOf(call.model, deltas.length) }) }
+  yield { data: '[DONE]' }
 }
 
 /** 8 deterministic floats in [-1, 1) from SHA-256 of the text. */
@@ -177,24 +206,42 @@ export function dummyEmbedding (text: string): number[] {
   return out
 }
 
-async function embed (req: EmbeddingRequest, ctx: ProviderContext, signal: AbortSignal): Promise<{ embeddings: number[][]; usage: Usage; rawResponse: string; rawRequest: string }> {
-  const model = ctx.provider.modelName
-  const rawRequest = JSON.stringify({ model, input: req.input })
-  if (model.includes('slow')) await sleep(DUMMY_SLOW_DELAY_MS, signal)
-  else await tick()
-  if (signal.aborted) throw abortError(signal)
-  const failure = failureFor(model, ctx.provider.name)
-  if (failure !== undefined) throw failure
-  const inputs = typeof req.input === 'string' ? [req.input] : req.input
-  let embeddings = inputs.map(dummyEmbedding)
-  if (req.dimensions !== undefined) embeddings = embeddings.map(e => e.slice(0, req.dimensions))
-  return { embeddings, usage: { inputTokens: 10, outputTokens: 0 }, rawResponse: JSON.stringify({ embeddings }), rawRequest }
+function embeddingsBody (call: DummyCall): string {
+  const input = call.body.input
+  const inputs = typeof input === 'string' ? [input] : input as string[]
+  const dimensions = typeof call.body.dimensions === 'number' ? call.body.dimensions : undefined
+  const data = inputs.map((text, index) => {
+    const embedding = dummyEmbedding(text)
+    return { object: 'embedding', index, embedding: dimensions !== undefined ? embedding.slice(0, dimensions) : embedding }
+  })
+  return JSON.stringify({ object: 'list', data, model: call.model, usage: { prompt_tokens: 10, completion_tokens: 0 } })
 }
 
-export const dummyAdapter: LocalProviderAdapter = {
-  kind: 'local',
-  type: 'dummy',
-  infer,
-  stream: (req, ctx, signal) => ({ rawRequest: rawRequestOf(req, ctx), deltas: streamDeltas(req, ctx, signal) }),
-  embed
+function completionBody (call: DummyCall): string {
+  const c = cannedAnswer(call)
+  const choice = { index: 0, message: wireMessage(c), finish_reason: WIRE_FINISH[c.finishReason] }
+  return JSON.stringify({ object: 'chat.completion', model: call.model, choices: [choice], usage: usageOf(call.model, c.output.length) })
+}
+
+const OK_HEADERS = { 'content-type': 'application/json' }
+
+/** The transport the `dummy` type is served by: answers in-process, with the delays and failures its models ask for. */
+export const dummyTransport: ProviderTransport = {
+  async request (spec, signal): Promise<HttpAnswer> {
+    const call = callOf(spec)
+    const embeddings = call.endpoint === 'embeddings'
+    if (embeddings ? call.model.includes('slow') : call.model === 'slow') await sleep(DUMMY_SLOW_DELAY_MS, signal)
+    else await tick()
+    if (signal.aborted) throw abortError(signal)
+    const failure = failureFor(call.model, call.provider)
+    if (failure !== undefined) throw failure
+    return { status: 200, headers: OK_HEADERS, body: embeddings ? embeddingsBody(call) : completionBody(call) }
+  },
+  async stream (spec, signal): Promise<HttpStreamAnswer> {
+    const call = callOf(spec)
+    if (call.model === 'slow') await sleep(DUMMY_SLOW_DELAY_MS, signal)
+    const failure = failureFor(call.model, call.provider)
+    if (failure !== undefined) throw failure
+    return { status: 200, headers: OK_HEADERS, events: chunkEvents(call, cannedAnswer(call), signal) }
+  }
 }

@@ -2,11 +2,10 @@
 // rate limits, a RetryInfo `retryDelay` used when there is no Retry-After header. An invalid key is a 400 with
 // reason API_KEY_INVALID: classified as a credentials error like 401/403.
 import { ProviderError } from '../../core/errors.ts'
-import { classifyStatus, parseRetryAfterMs } from '../openai/errors.ts'
-import { bodyReason, statusText } from '../anthropic/errors.ts'
-import { geminiErrorReason, isObj } from './response.ts'
-
-type Headers = Record<string, string | string[] | undefined>
+import type { ResponseHeaders } from '../adapter.ts'
+import { bodyReason, classifyStatus, errorDetails, parseRetryAfterMs, statusText } from '../http/errors.ts'
+import { isObj } from '../http/json.ts'
+import { geminiErrorReason } from './response.ts'
 
 function details (body: string): Array<Record<string, unknown>> {
   try {
@@ -17,7 +16,7 @@ function details (body: string): Array<Record<string, unknown>> {
 }
 
 /** `retryDelay: "23s"` (or "1.5s") of a google.rpc.RetryInfo detail, in ms. */
-export function retryInfoMs (body: string): number | undefined {
+function retryInfoMs (body: string): number | undefined {
   for (const d of details(body)) {
     if (typeof d.retryDelay !== 'string') continue
     const m = /^(\d+(?:\.\d+)?)s$/.exec(d.retryDelay.trim())
@@ -26,11 +25,10 @@ export function retryInfoMs (body: string): number | undefined {
   return undefined
 }
 
-export function classifyGeminiError (status: number, body: string, headers: Headers, now?: number): ProviderError {
-  const opts: { status: number; rawResponse: string; retryAfterMs?: number } = { status, rawResponse: body }
+export function classifyGeminiError (status: number, body: string, headers: ResponseHeaders, now?: number): ProviderError {
   const retryAfterMs = parseRetryAfterMs(headers, now) ?? (status === 429 ? retryInfoMs(body) : undefined)
-  if (retryAfterMs !== undefined) opts.retryAfterMs = retryAfterMs
   let errorClass = classifyStatus(status)
   if (status === 400 && details(body).some(d => d.reason === 'API_KEY_INVALID')) errorClass = 'credentials'
-  return new ProviderError(`google_ai_studio_gemini: ${status} ${statusText(status)}: ${bodyReason(body, geminiErrorReason)}`, errorClass, opts)
+  return new ProviderError(`google_ai_studio_gemini: ${status} ${statusText(status)}: ${bodyReason(body, geminiErrorReason)}`, errorClass,
+    errorDetails(status, body, retryAfterMs))
 }

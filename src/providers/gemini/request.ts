@@ -1,16 +1,15 @@
 // Internal ModelRequest → Google AI Studio Gemini `generateContent` / `streamGenerateContent?alt=sse` request,
 // as TensorZero's google_ai_studio_gemini provider builds it.
 import type { ContentBlock, Message, ModelRequest, ToolParams } from '../../core/types.ts'
-import { type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import type { ProviderContext, ProviderRequest } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
-import { joinUrl } from '../openai/request.ts'
-import { parseDataUrl } from '../anthropic/request.ts'
+import { joinUrl, parseDataUrl } from '../http/url.ts'
+import { toolArgumentsObject } from '../http/json.ts'
 
 export const GEMINI_DEFAULT_API_BASE = 'https://generativelanguage.googleapis.com/v1beta/'
 
 /** `{api_base}/models/{model}:generateContent`, or `:streamGenerateContent?alt=sse` when streaming. */
-export function geminiUrl (ctx: ProviderContext, stream: boolean): string {
+function geminiUrl (ctx: ProviderContext, stream: boolean): string {
   const base = ctx.provider.apiBase !== undefined && ctx.provider.apiBase !== '' ? ctx.provider.apiBase : GEMINI_DEFAULT_API_BASE
   const model = ctx.provider.modelName.replace(/^models\//, '')
   return joinUrl(base, `models/${encodeURIComponent(model)}:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`)
@@ -48,19 +47,6 @@ function imagePart (url: string): Wire {
   return { fileData: mimeType !== undefined ? { mimeType, fileUri: url } : { fileUri: url } }
 }
 
-function toolArgs (b: Extract<ContentBlock, { type: 'tool_call' }>): unknown {
-  let args: unknown
-  try {
-    args = JSON.parse(b.arguments)
-  } catch (err) {
-    throw new ProviderError(`google_ai_studio_gemini: Error parsing tool call arguments as JSON Value: ${(err as Error).message}`, 'client')
-  }
-  if (typeof args !== 'object' || args === null || Array.isArray(args)) {
-    throw new ProviderError('google_ai_studio_gemini: Tool call arguments must be a JSON object', 'client')
-  }
-  return args
-}
-
 function part (b: ContentBlock, role: Message['role']): Wire | undefined {
   switch (b.type) {
     case 'text': return { text: b.text }
@@ -71,7 +57,7 @@ function part (b: ContentBlock, role: Message['role']): Wire | undefined {
       return imagePart(b.url)
     case 'tool_call':
       if (role === 'user') throw new ProviderError('google_ai_studio_gemini: tool_call blocks are not allowed in user messages', 'client')
-      return { functionCall: { name: b.name, args: toolArgs(b) } }
+      return { functionCall: { name: b.name, args: toolArgumentsObject('google_ai_studio_gemini', b.arguments) } }
     case 'tool_result':
       if (role === 'assistant') throw new ProviderError('google_ai_studio_gemini: tool_result blocks are not allowed in assistant messages', 'client')
       // Gemini matches results to calls by name (it has no call ids); TensorZero wraps the result like this.
@@ -80,7 +66,7 @@ function part (b: ContentBlock, role: Message['role']): Wire | undefined {
 }
 
 /** Roles user/model; messages without parts are dropped (as TensorZero does). */
-export function toGeminiContents (messages: Message[]): Wire[] {
+function toGeminiContents (messages: Message[]): Wire[] {
   const out: Wire[] = []
   for (const m of messages) {
     const parts: Wire[] = []
@@ -98,7 +84,7 @@ export function toGeminiContents (messages: Message[]): Wire[] {
  * the request restricted `allowed_tools`, since Gemini rejects allowedFunctionNames with AUTO), required → ANY,
  * a specific tool → ANY limited to it.
  */
-export function geminiToolFields (tp: ToolParams | undefined): { tools?: Wire[]; toolConfig?: Wire } {
+function geminiToolFields (tp: ToolParams | undefined): { tools?: Wire[]; toolConfig?: Wire } {
   if (tp === undefined || tp.tools.length === 0) return {}
   const tools = [{
     functionDeclarations: tp.tools.map(t => ({ name: t.name, description: t.description, parameters: stripUnsupportedSchemaKeys(t.parameters) }))
@@ -113,7 +99,7 @@ export function geminiToolFields (tp: ToolParams | undefined): { tools?: Wire[];
   return { tools, toolConfig: { functionCallingConfig: config } }
 }
 
-export function buildGeminiBody (req: ModelRequest): Wire {
+function buildGeminiBody (req: ModelRequest): Wire {
   const contents = toGeminiContents(req.messages)
   if (contents.length === 0) throw new ProviderError('google_ai_studio_gemini: Google AI Studio Gemini requires at least one message', 'client')
   const body: Wire = { contents }
@@ -140,16 +126,13 @@ export function buildGeminiBody (req: ModelRequest): Wire {
 }
 
 /** The key goes in the `x-goog-api-key` header (TensorZero appends `?key=`; the header keeps it out of URLs and proxy logs). */
-export function geminiHeaders (ctx: ProviderContext): Record<string, string> {
+function geminiHeaders (ctx: ProviderContext): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (ctx.apiKey !== undefined && ctx.apiKey !== '') headers['x-goog-api-key'] = ctx.apiKey
   return headers
 }
 
-export function buildGeminiRequest (req: ModelRequest, ctx: ProviderContext): HttpRequestSpec {
+export function buildGeminiRequest (req: ModelRequest, ctx: ProviderContext): ProviderRequest {
   const body = buildGeminiBody(req)
-  applyExtraBody(body, ctx.provider.extraBody, req.extraBody, ctx)
-  const headers = geminiHeaders(ctx)
-  applyExtraHeaders(headers, ctx.provider.extraHeaders, req.extraHeaders, ctx)
-  return { url: geminiUrl(ctx, req.stream), method: 'POST', headers, body: JSON.stringify(body) }
+  return { url: geminiUrl(ctx, req.stream), headers: geminiHeaders(ctx), body }
 }

@@ -2,41 +2,26 @@
 import { v7 as uuidv7 } from 'uuid'
 import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../core/types.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { excerpt } from '../openai/response.ts'
-
-export function isObj (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
+import { excerpt, finishReasonFrom, isObj, usageFrom } from '../http/json.ts'
 
 /**
  * TensorZero's map: STOP→stop, MAX_TOKENS→length, SAFETY/BLOCKLIST/PROHIBITED_CONTENT/SPII→content_filter,
  * MALFORMED_FUNCTION_CALL→tool_call, OTHER/unspecified/unknown→unknown. RECITATION→content_filter here (TensorZero maps it
  * to tool_call, which reads as a slip: recitation is a content block).
  */
+const FINISH_REASONS: ReadonlyMap<unknown, FinishReason> = new Map([
+  ['STOP', 'stop'], ['MAX_TOKENS', 'length'],
+  ...['SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY'].map((r): [string, FinishReason] => [r, 'content_filter']),
+  ['MALFORMED_FUNCTION_CALL', 'tool_call']
+])
+
 export function mapGeminiFinishReason (r: unknown): FinishReason | undefined {
-  if (r === null || r === undefined) return undefined
-  switch (r) {
-    case 'STOP': return 'stop'
-    case 'MAX_TOKENS': return 'length'
-    case 'SAFETY':
-    case 'RECITATION':
-    case 'BLOCKLIST':
-    case 'PROHIBITED_CONTENT':
-    case 'SPII':
-    case 'IMAGE_SAFETY':
-      return 'content_filter'
-    case 'MALFORMED_FUNCTION_CALL': return 'tool_call'
-    default: return 'unknown'
-  }
+  return finishReasonFrom(FINISH_REASONS, r)
 }
 
 /** `usageMetadata` → Usage: promptTokenCount in, candidatesTokenCount out (thought tokens not added, as in TensorZero). */
 export function parseGeminiUsage (u: unknown): Usage | undefined {
-  if (!isObj(u)) return undefined
-  const usage: Usage = {}
-  if (typeof u.promptTokenCount === 'number') usage.inputTokens = u.promptTokenCount
-  if (typeof u.candidatesTokenCount === 'number') usage.outputTokens = u.candidatesTokenCount
-  return usage
+  return usageFrom(u, 'promptTokenCount', 'candidatesTokenCount')
 }
 
 /** `{"error":{"code":429,"message":"…","status":"RESOURCE_EXHAUSTED"}}` → `RESOURCE_EXHAUSTED: …`. */
@@ -69,7 +54,7 @@ export function candidateParts (c: Record<string, unknown>): Array<Record<string
  * UUIDv7 id (Gemini has no call ids; TensorZero generates them the same way). Signature-only parts, inline data,
  * code execution and unknown parts are dropped.
  */
-export function partOutput (p: Record<string, unknown>): OutputBlock | undefined {
+function partOutput (p: Record<string, unknown>): OutputBlock | undefined {
   if (p.thought === true) return typeof p.text === 'string' ? { type: 'thought', text: p.text } : undefined
   if (typeof p.text === 'string') return { type: 'text', text: p.text }
   if (isObj(p.functionCall)) {

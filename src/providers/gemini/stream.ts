@@ -2,15 +2,19 @@
 // a function call arrives complete in one part, so each one becomes a new tool call (index 0, 1, … per stream).
 import { v7 as uuidv7 } from 'uuid'
 import type { StreamDelta } from '../../core/types.ts'
-import type { SseEvent, StreamState } from '../adapter.ts'
-import { candidateParts, firstCandidate, isObj, mapGeminiFinishReason, parseGeminiJson, parseGeminiUsage } from './response.ts'
+import type { SseEvent } from '../adapter.ts'
+import { isObj } from '../http/json.ts'
+import { candidateParts, firstCandidate, mapGeminiFinishReason, parseGeminiJson, parseGeminiUsage } from './response.ts'
+
+/** Gemini has no call indexes: the stream numbers its function calls itself. */
+export interface GeminiStreamState { nextTool: number }
 
 /**
  * Returns a (possibly empty) delta per event; the stream ends at EOF (Gemini sends no `[DONE]`, which is still
  * honoured if a proxy adds one). Gemini repeats the running usage in every event: as TensorZero does, usage is only
  * taken from the event that carries the finish reason. An error object throws ProviderError('server').
  */
-export function parseGeminiStreamEvent (event: SseEvent, state: StreamState): StreamDelta | null {
+export function parseGeminiStreamEvent (event: SseEvent, state: GeminiStreamState): StreamDelta | null {
   const data = event.data
   if (data.trim() === '[DONE]') return null
   const json = parseGeminiJson(data, 'stream event')
@@ -25,8 +29,7 @@ export function parseGeminiStreamEvent (event: SseEvent, state: StreamState): St
     } else if (typeof p.text === 'string') {
       text += p.text
     } else if (isObj(p.functionCall)) {
-      const index = typeof state.nextTool === 'number' ? state.nextTool : 0
-      state.nextTool = index + 1
+      const index = state.nextTool++
       const fc = p.functionCall
       calls.push({ index, id: uuidv7(), name: typeof fc.name === 'string' ? fc.name : '', arguments: JSON.stringify(fc.args ?? {}) })
     }

@@ -1,14 +1,14 @@
 // `extra_body` / `extra_headers` application (TensorZero semantics): provider-level entries first, then the
-// request's (variant and inference level, already in precedence order), so later entries win.
-// Provider-agnostic; lives here until a second HTTP adapter needs it.
+// request's (variant and inference level, already in precedence order), so later entries win. Applied once per
+// call, to whatever the adapter built, whichever wire format it is.
 import type { ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
-import { type ProviderContext } from '../adapter.ts'
+import type { HttpRequestSpec, ProviderContext, ProviderRequest } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
 
 type Filtered = { variantName?: string; modelProviderName?: string }
 
 /** Whether an entry's `variantName` / `modelProviderName` filters select this call. Unset filters match everything. */
-export function entryApplies (entry: Filtered, ctx: ProviderContext): boolean {
+function entryApplies (entry: Filtered, ctx: ProviderContext): boolean {
   if (entry.variantName !== undefined && entry.variantName !== ctx.variantName) return false
   const mp = entry.modelProviderName
   if (mp !== undefined) {
@@ -73,7 +73,7 @@ export function applyPointer (root: Record<string, unknown>, pointer: string, op
 }
 
 /** Apply provider-level then request-level body patches whose filters match. */
-export function applyExtraBody (
+function applyExtraBody (
   body: Record<string, unknown>,
   providerPatches: Array<{ pointer: string; value?: unknown; delete?: boolean }> | undefined,
   requestPatches: ExtraBodyPatch[] | undefined,
@@ -99,4 +99,17 @@ export function applyExtraHeaders (
   }
   if (providerHeaders !== undefined) for (const h of providerHeaders) apply(h)
   if (requestHeaders !== undefined) for (const h of requestHeaders) if (entryApplies(h, ctx)) apply(h)
+}
+
+/**
+ * The request as the transport sends it: the adapter's request with the provider's and then the request's
+ * `extra_body`/`extra_headers` applied (embeddings have no request-level entries), the body serialised.
+ */
+export function encodeRequest (
+  built: ProviderRequest, extra: { extraBody?: ExtraBodyPatch[]; extraHeaders?: ExtraHeader[] } | undefined, ctx: ProviderContext
+): HttpRequestSpec {
+  const { provider } = ctx
+  applyExtraBody(built.body, provider.extraBody, extra?.extraBody, ctx)
+  applyExtraHeaders(built.headers, provider.extraHeaders, extra?.extraHeaders, ctx)
+  return { url: built.url, method: 'POST', headers: built.headers, body: JSON.stringify(built.body) }
 }

@@ -2,31 +2,16 @@
 // (non-streaming) or handed over chunk by chunk through the SSE parser (streaming).
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
-import type { HttpRequestSpec, SseEvent } from '../adapter.ts'
+import type { HttpAnswer, HttpRequestSpec, HttpStreamAnswer, ProviderTransport, SseEvent } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
 import { SseParser } from './sse.ts'
 import { withTraceHeaders } from '../../core/tracing.ts'
-
-export interface HttpAnswer {
-  status: number
-  headers: Record<string, string | string[] | undefined>
-  body: string
-}
-
-export interface HttpStreamAnswer {
-  status: number
-  headers: Record<string, string | string[] | undefined>
-  /** Present for 2xx answers. */
-  events?: AsyncIterable<SseEvent>
-  /** Present for non-2xx answers: the whole error body. */
-  body?: string
-}
 
 // LLM calls can legitimately take minutes; the config's timeouts are enforced with AbortSignals.
 // These only stop a dead socket from hanging forever when no timeout is configured.
 const SAFETY_TIMEOUT_MS = 15 * 60 * 1000
 
-export class Transport {
+export class Transport implements ProviderTransport {
   private readonly pools = new Map<string, Pool>()
   private readonly connections: number
 
@@ -56,7 +41,7 @@ export class Transport {
         path: url.pathname + url.search,
         method: spec.method,
         headers: withTraceHeaders(spec.headers),
-        body: spec.method === 'GET' ? undefined : spec.body,
+        body: spec.body,
         signal
       })
     } catch (err) {

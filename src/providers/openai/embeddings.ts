@@ -1,19 +1,17 @@
 // Embeddings: internal EmbeddingRequest → `POST {api_base}/embeddings`, and the answer back.
 import type { EmbeddingRequest, EmbeddingResponse } from '../../core/types.ts'
-import { type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import type { ProviderContext, ProviderRequest } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
-import { baseHeaders, joinUrl, resolveApiBase } from './request.ts'
-import { errorMessageOf, excerpt, parseJsonBody, parseUsage } from './response.ts'
+import { excerpt, parseJsonBody } from '../http/json.ts'
+import { joinUrl } from '../http/url.ts'
+import { baseHeaders, resolveApiBase } from './request.ts'
+import { errorMessageOf, parseUsage } from './response.ts'
 
-export function buildEmbeddingsRequest (req: EmbeddingRequest, ctx: ProviderContext, type: string, defaultApiBase: string | undefined): HttpRequestSpec {
+export function buildEmbeddingsRequest (req: EmbeddingRequest, ctx: ProviderContext, type: string, defaultApiBase: string | undefined): ProviderRequest {
   const body: Record<string, unknown> = { model: ctx.provider.modelName, input: req.input }
   if (req.dimensions !== undefined) body.dimensions = req.dimensions
   if (req.encodingFormat !== undefined) body.encoding_format = req.encodingFormat
-  applyExtraBody(body, ctx.provider.extraBody, undefined, ctx)
-  const headers = baseHeaders(ctx)
-  applyExtraHeaders(headers, ctx.provider.extraHeaders, undefined, ctx)
-  return { url: joinUrl(resolveApiBase(ctx, defaultApiBase, type), 'embeddings'), method: 'POST', headers, body: JSON.stringify(body) }
+  return { url: joinUrl(resolveApiBase(ctx, defaultApiBase, type), 'embeddings'), headers: baseHeaders(ctx), body }
 }
 
 function decodeBase64Floats (s: string): number[] {

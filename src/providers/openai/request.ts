@@ -1,8 +1,8 @@
 // Internal ModelRequest → OpenAI Chat Completions request (URL, headers, JSON body as text).
 import type { ContentBlock, ModelRequest, ToolChoice } from '../../core/types.ts'
-import { type HttpRequestSpec, type ProviderContext } from '../adapter.ts'
+import type { ProviderContext, ProviderRequest } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { applyExtraBody, applyExtraHeaders } from '../http/extra.ts'
+import { joinUrl } from '../http/url.ts'
 
 /** Small differences between OpenAI-compatible servers, as options rather than copies of the adapter. */
 export interface OpenAICompatibleQuirks {
@@ -34,13 +34,6 @@ export function resolveQuirks (q: OpenAICompatibleQuirks | undefined): ResolvedQ
     seedField: q?.seedField ?? 'seed',
     requiredToolChoice: q?.requiredToolChoice ?? 'required'
   }
-}
-
-/** `${base}/${path}` with exactly one slash between them, whatever the config wrote. */
-export function joinUrl (base: string, path: string): string {
-  let end = base.length
-  while (end > 0 && base.charCodeAt(end - 1) === 47) end--
-  return `${base.slice(0, end)}/${path}`
 }
 
 export function resolveApiBase (ctx: ProviderContext, defaultApiBase: string | undefined, type: string): string {
@@ -95,7 +88,7 @@ function systemText (req: ModelRequest, messages: WireMessage[]): string | undef
 }
 
 /** Messages in OpenAI wire form: system first, tool results as `tool` messages placed before the user's other content. */
-export function toOpenAIMessages (req: ModelRequest, type: string): WireMessage[] {
+function toOpenAIMessages (req: ModelRequest, type: string): WireMessage[] {
   const out: WireMessage[] = []
   for (const msg of req.messages) {
     const parts: Part[] = []
@@ -141,8 +134,7 @@ function toolChoiceWire (c: ToolChoice, q: ResolvedQuirks): unknown {
   return c
 }
 
-/** The request body as an object (before extra_body). Exposed for tests and for adapters that extend it. */
-export function buildChatBody (req: ModelRequest, ctx: ProviderContext, type: string, q: ResolvedQuirks): Record<string, unknown> {
+function buildChatBody (req: ModelRequest, ctx: ProviderContext, type: string, q: ResolvedQuirks): Record<string, unknown> {
   const body: Record<string, unknown> = { model: ctx.provider.modelName, messages: toOpenAIMessages(req, type) }
   const p = req.params
   if (p.temperature !== undefined) body.temperature = p.temperature
@@ -180,11 +172,7 @@ export function buildChatBody (req: ModelRequest, ctx: ProviderContext, type: st
 
 export function buildChatRequest (
   req: ModelRequest, ctx: ProviderContext, type: string, defaultApiBase: string | undefined, q: ResolvedQuirks
-): HttpRequestSpec {
+): ProviderRequest {
   const url = joinUrl(resolveApiBase(ctx, defaultApiBase, type), 'chat/completions')
-  const body = buildChatBody(req, ctx, type, q)
-  applyExtraBody(body, ctx.provider.extraBody, req.extraBody, ctx)
-  const headers = baseHeaders(ctx)
-  applyExtraHeaders(headers, ctx.provider.extraHeaders, req.extraHeaders, ctx)
-  return { url, method: 'POST', headers, body: JSON.stringify(body) }
+  return { url, headers: baseHeaders(ctx), body: buildChatBody(req, ctx, type, q) }
 }

@@ -1,6 +1,7 @@
 // OpenAI Chat Completions response → ProviderResponse.
 import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../core/types.ts'
 import { ProviderError } from '../../core/errors.ts'
+import { isObj, parseJsonBody, excerpt } from '../http/json.ts'
 
 /** OpenAI finish_reason → internal (TensorZero) finish reason; null/absent → undefined. */
 export function mapFinishReason (r: unknown): FinishReason | undefined {
@@ -13,10 +14,6 @@ export function mapFinishReason (r: unknown): FinishReason | undefined {
     case 'content_filter': return 'content_filter'
     default: return 'unknown'
   }
-}
-
-function isObj (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 function num (v: unknown): number | undefined {
@@ -56,18 +53,6 @@ export function errorMessageOf (v: unknown): string | undefined {
   if (typeof v.message === 'string') return v.message
   if (typeof v.detail === 'string') return v.detail
   return undefined
-}
-
-export function parseJsonBody (body: string, type: string, what: string): unknown {
-  try {
-    return JSON.parse(body)
-  } catch {
-    throw new ProviderError(`${type}: ${what} is not valid JSON: ${excerpt(body)}`, 'bad_response', { rawResponse: body })
-  }
-}
-
-export function excerpt (s: string, max = 500): string {
-  return s.length <= max ? s : `${s.slice(0, max)}…`
 }
 
 export function parseChatResponse (body: string, type: string): ProviderResponse {

@@ -1,12 +1,9 @@
 // One OpenAI Chat Completions SSE event → StreamDelta.
 import type { StreamDelta } from '../../core/types.ts'
-import { type SseEvent } from '../adapter.ts'
+import type { SseEvent } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { argumentsText, errorMessageOf, excerpt, mapFinishReason, parseUsage, reasoningText } from './response.ts'
-
-function isObj (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
+import { excerpt, isObj } from '../http/json.ts'
+import { argumentsText, errorMessageOf, mapFinishReason, parseUsage, reasoningText } from './response.ts'
 
 /**
  * Returns null at `data: [DONE]`, a (possibly empty) delta otherwise. Usage in a delta is the provider's running

@@ -1,5 +1,6 @@
 // Config-time check of every template a function variant names: it must compile (with its includes).
-// Called by the config loader, so `tz-sidecar validate` reports a template that does not parse at its file and line.
+// Handed to the config loader by `tz-sidecar validate` and `serve`, so a template that does not parse is reported at
+// its file and line before anything runs.
 import type { Diagnostics } from '../../config/diagnostics.ts'
 import type { TensorZeroConfig } from '../../core/config.ts'
 import { compileTemplateFile } from './engine.ts'

@@ -49,7 +49,7 @@ const STATEMENT = /\{%[-+]?\s*(include|import|from|extends)\b([\s\S]*?)[-+]?%\}/
 const STRING_LITERAL = /"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'/g
 
 /** The literal template names a source refers to through include/import/from/extends. */
-export function referencedNames (source: string): string[] {
+function referencedNames (source: string): string[] {
   const names: string[] = []
   for (const m of source.matchAll(STATEMENT)) {
     let body = m[2]
@@ -102,6 +102,15 @@ export function compileTemplateFile (file: string): { compiled?: CompiledTemplat
   const entry: CacheEntry = { stamp, ...compile(abs) }
   cache.set(abs, entry)
   return entry
+}
+
+/**
+ * The compiled template at `file` (an absolute path), from the cache without touching the disk once it compiled:
+ * what requests use. A file that did not compile is looked at again, so fixing it needs no restart.
+ */
+export function compiledTemplate (file: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
+  const hit = cache.get(file)
+  return hit?.compiled !== undefined ? hit : compileTemplateFile(file)
 }
 
 function compile (abs: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {

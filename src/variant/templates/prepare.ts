@@ -17,52 +17,38 @@
 // failure is a 400 `JSON Schema validation failed`, as TensorZero's input validation.
 import type { FunctionConfig, TensorZeroConfig, VariantConfig } from '../../core/config.ts'
 import type { ContentBlock, Input, Message, Role } from '../../core/types.ts'
-import type { MessagePreparer } from '../chat-completion.ts'
 import { GatewayError } from '../../core/errors.ts'
-import { compileTemplateFile, TemplateRenderError } from './engine.ts'
-import type { CompiledTemplate } from './engine.ts'
+import { compileTemplateFile, compiledTemplate, TemplateRenderError } from './engine.ts'
 import { assertMatchesSchema } from '../../core/json-schema.ts'
 
 const ROLES = ['system', 'user', 'assistant']
 
-/** Compiles every template of every function once; `prepare` only renders. */
+/** Renders a request's input for one variant; the templates are compiled when it is made, requests only render. */
 export class TemplateRenderer {
-  private readonly compiled = new Map<string, CompiledTemplate>()
-
-  constructor (config?: TensorZeroConfig) {
-    for (const fn of config?.functions.values() ?? []) {
+  constructor (config: TensorZeroConfig) {
+    for (const fn of config.functions.values()) {
       for (const variant of fn.variants.values()) {
-        for (const ref of Object.values(variant.templates)) {
-          if (ref === undefined) continue
-          // A config that skipped the loader's check may hold a broken template: only its variant fails, at request time.
-          try { this.template(ref.path) } catch {}
-        }
+        // Compiled now (or found unchanged since the loader's check); a broken one fails only its variant, at request time.
+        for (const ref of Object.values(variant.templates)) if (ref !== undefined) compileTemplateFile(ref.path)
       }
     }
   }
 
-  /** The compiled template at `path` (compiled on first use if the config did not list it). */
-  template (file: string): CompiledTemplate {
-    let t = this.compiled.get(file)
-    if (t === undefined) {
-      const { compiled, problems } = compileTemplateFile(file)
-      if (compiled === undefined) {
-        throw new GatewayError(500, `template ${file} does not compile: ${problems.map(p => `${p.file}:${p.line}: ${p.message}`).join('; ')}`)
-      }
-      t = compiled
-      this.compiled.set(file, t)
+  /** System text and messages of plain blocks, as the variant's templates make them. */
+  render (fn: FunctionConfig, variant: VariantConfig, input: Input): { system?: string; messages: Message[] } {
+    return {
+      system: this.system(fn, variant, input.system),
+      messages: input.messages.map(m => this.message(fn, variant, m))
     }
-    return t
   }
 
-  readonly prepare: MessagePreparer = (fn, variant, req) => ({
-    system: this.system(fn, variant, req.input.system),
-    messages: req.input.messages.map(m => this.message(fn, variant, m))
-  })
-
-  private render (fn: FunctionConfig, variant: VariantConfig, file: string, context: unknown): string {
+  private renderFile (fn: FunctionConfig, variant: VariantConfig, file: string, context: unknown): string {
+    const { compiled, problems } = compiledTemplate(file)
+    if (compiled === undefined) {
+      throw new GatewayError(500, `template ${file} does not compile: ${problems.map(p => `${p.file}:${p.line}: ${p.message}`).join('; ')}`)
+    }
     try {
-      return this.template(file).render(context)
+      return compiled.render(context)
     } catch (err) {
       if (err instanceof TemplateRenderError) {
         throw new GatewayError(400, `function \`${fn.name}\` variant \`${variant.name}\`: ${err.message}`)
@@ -84,9 +70,9 @@ export class TemplateRenderer {
         throw new GatewayError(400, `System message content is template arguments, but function \`${fn.name}\` has no \`system_schema\`: ` +
           `its \`system_template\` (variant \`${variant.name}\`) takes the system text, as \`system_text\``)
       }
-      return this.render(fn, variant, template.path, { system_text: system ?? null })
+      return this.renderFile(fn, variant, template.path, { system_text: system ?? null })
     }
-    return this.render(fn, variant, template.path, system ?? null)
+    return this.renderFile(fn, variant, template.path, system ?? null)
   }
 
   private message (fn: FunctionConfig, variant: VariantConfig, message: Message): Message {
@@ -104,7 +90,7 @@ export class TemplateRenderer {
       case 'text': {
         const template = variant.templates[role]
         if (template === undefined || !isLegacy(fn, variant, role)) return block
-        return { type: 'text', text: this.render(fn, variant, template.path, { [`${role}_text`]: block.text }) }
+        return { type: 'text', text: this.renderFile(fn, variant, template.path, { [`${role}_text`]: block.text }) }
       }
       case 'raw_text':
         return { type: 'text', text: block.value }
@@ -118,7 +104,7 @@ export class TemplateRenderer {
           throw new GatewayError(400, `${role} message content is template arguments, but function \`${fn.name}\` has no \`${block.name}_schema\`: ` +
             `its \`${block.name}_template\` (variant \`${variant.name}\`) takes text, as \`${block.name}_text\``)
         }
-        return { type: 'text', text: this.render(fn, variant, template.path, block.arguments) }
+        return { type: 'text', text: this.renderFile(fn, variant, template.path, block.arguments) }
       }
       default:
         return block
@@ -153,7 +139,7 @@ export function validateTemplateInput (fn: FunctionConfig, input: Input): void {
   })
 }
 
-/** The default preparer for a config: templates compiled now, rendered per request. */
-export function templatePreparer (config: TensorZeroConfig): MessagePreparer {
-  return new TemplateRenderer(config).prepare
+/** The config's templates, compiled now and rendered per request: what the gateway hands every variant. */
+export function templatePreparer (config: TensorZeroConfig): TemplateRenderer {
+  return new TemplateRenderer(config)
 }

@@ -1,0 +1,19 @@
+// The start both inference routes share once the body is read: parse it, resolve its `model`, and hand a model the
+// config does not match to the pass-through upstream with that body.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Resolution } from '../../src/function/resolve.ts'
+import { modelOf } from '../../src/endpoints/openai/chat-request.ts'
+import type { Json } from '../../src/endpoints/openai/validate.ts'
+import { parseJson } from '../http/body.ts'
+import type { RequestLog } from '../ops/request-log.ts'
+import type { RouteContext } from './context.ts'
+
+/** The request and what its `model` names; undefined when it went to the pass-through upstream. */
+export function servedRequest (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, body: Buffer, log: RequestLog):
+  { json: Json; model: string; target: Exclude<Resolution, { kind: 'passthrough' }> } | undefined {
+  const json = parseJson(body)
+  const model = modelOf(json)
+  const target = ctx.gateway.resolve(model)
+  if (target.kind === 'passthrough') { log.passthrough = true; ctx.passthrough.web(req, res, body); return undefined }
+  return { json: json as Json, model, target }
+}

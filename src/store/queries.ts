@@ -1,0 +1,69 @@
+// Every read the sidecar makes from ClickHouse: the tables a database has, the columns of one, and the inferences and
+// episodes feedback targets (written by this process before a restart, or by another sidecar).
+import type { StoreClient } from './client.ts'
+import type { ToolDefinition } from '../core/types.ts'
+import { UUID_TEXT } from '../core/ids.ts'
+
+/** What feedback needs to know about the inference it targets. */
+export interface StoredInference {
+  functionName: string
+  functionType: 'chat' | 'json'
+  variantName: string
+  episodeId: string
+  /** JSON functions: the output schema the inference used (demonstrations are validated against it). */
+  outputSchema?: Record<string, unknown>
+  /** Chat functions: the tools the inference offered (demonstration tool calls are validated against them). */
+  tools?: ToolDefinition[]
+}
+
+/** Feedback targets looked up in ClickHouse (`InferenceById` / `InferenceByEpisodeId`). */
+export interface TargetReads {
+  inference (id: string): Promise<StoredInference | null>
+  episode (id: string): Promise<boolean>
+}
+
+export async function tableNames (client: StoreClient): Promise<Set<string>> {
+  const rows = await client.select<{ name: string }>('SELECT name FROM system.tables WHERE database = currentDatabase()')
+  return new Set(rows.map(r => r.name))
+}
+
+/** The columns of `table` in the current database; empty when the table does not exist. */
+export async function columnNames (client: StoreClient, table: string): Promise<Set<string>> {
+  const rows = await client.select<{ name: string }>(`SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '${table}'`)
+  return new Set(rows.map(r => r.name))
+}
+
+interface InferenceByIdRow { function_name: string; variant_name: string; episode_id: string; function_type: 'chat' | 'json' }
+type StoredTool = { name: string; description: string; parameters: Record<string, unknown>; strict?: boolean }
+
+export function targetReads (client: StoreClient): TargetReads {
+  return {
+    async inference (id) {
+      if (!UUID_TEXT.test(id)) return null
+      const rows = await client.select<InferenceByIdRow>(
+        `SELECT function_name, variant_name, toString(episode_id) AS episode_id, toString(function_type) AS function_type FROM InferenceById WHERE id_uint = toUInt128(toUUID('${id}')) LIMIT 1`)
+      if (rows.length === 0) return null
+      const r = rows[0]
+      const info: StoredInference = { functionName: r.function_name, variantName: r.variant_name, episodeId: r.episode_id, functionType: r.function_type }
+      const fn = r.function_name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")
+      if (r.function_type === 'json') {
+        const s = await client.select<{ output_schema: string }>(`SELECT output_schema FROM JsonInference WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
+        if (s.length > 0) { try { info.outputSchema = JSON.parse(s[0].output_schema) } catch { /* keep the config's */ } }
+      } else {
+        const s = await client.select<{ tool_params: string }>(`SELECT tool_params FROM ChatInference WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
+        if (s.length > 0 && s[0].tool_params !== '') {
+          try {
+            const tp = JSON.parse(s[0].tool_params) as { tools_available?: StoredTool[] }
+            info.tools = (tp.tools_available ?? []).map(t => ({ name: t.name, description: t.description, parameters: t.parameters, strict: t.strict === true }))
+          } catch { /* no tools */ }
+        }
+      }
+      return info
+    },
+    async episode (id) {
+      if (!UUID_TEXT.test(id)) return false
+      const rows = await client.select(`SELECT 1 AS found FROM InferenceByEpisodeId WHERE episode_id_uint = toUInt128(toUUID('${id}')) LIMIT 1`)
+      return rows.length > 0
+    }
+  }
+}
