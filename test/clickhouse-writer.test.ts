@@ -73,7 +73,12 @@ t.test('ClickHouse refusing, answering 500, hanging and losing answers during lo
     const failedBefore = sink.status().failedBatches
     await proxy.setMode(mode)
     await produce(120)
-    await sleep(700) // longer than the request timeout: a hung insert times out at least once
+    // At least longer than the request timeout (a hung insert times out at least once), and then until the fault
+    // has been met however slow the machine is (bounded: the assertions below report what did not happen).
+    await sleep(700)
+    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(50)) {
+      if (sink.status().failedBatches > failedBefore && (mode === 'refuse' || proxy.hits[mode] > 0)) break
+    }
     t.ok(sink.status().failedBatches > failedBefore, `${mode}: inserts failed and are being retried`)
     if (mode !== 'refuse') t.ok(proxy.hits[mode] > 0, `${mode}: the fault was hit`)
     t.equal(sink.status().clickhouse, 'unreachable', `${mode}: status says unreachable`)

@@ -60,10 +60,9 @@ export class ModelProvidersFailed extends Error {
     this.errors = errors
   }
 
-  /** 429 when the last provider was rate limited, so clients back off; otherwise 500 (TensorZero's rule). */
+  /** The last provider's failure decides: see `providerFailureStatus`. */
   get status (): number {
-    const last = this.errors.at(-1)?.error
-    return last instanceof ProviderError && last.errorClass === 'rate_limit' ? 429 : 500
+    return providerFailureStatus(this.errors.at(-1)?.error)
   }
 
   /** The wait the last provider asked for before trying again (Retry-After), if it asked. */
@@ -90,21 +89,26 @@ export function toGatewayError (err: unknown): GatewayError {
   if (err instanceof VariantsFailed) return new GatewayError(502, err.message)
   if (err instanceof ModelProvidersFailed) return new GatewayError(err.status, err.message)
   if (err instanceof TimeoutError) return new GatewayError(408, err.message)
-  if (err instanceof ProviderError) return new GatewayError(err.errorClass === 'rate_limit' ? 429 : 500, err.message)
+  if (err instanceof ProviderError) return new GatewayError(providerFailureStatus(err), err.message)
   return new GatewayError(500, `internal error: ${(err as Error)?.message ?? String(err)}`)
 }
 
-/** Short class of an error for metrics and logs. */
-export function errorClassOf (err: unknown): string {
-  if (err instanceof TimeoutError) return 'timeout'
-  if (err instanceof ProviderError) return err.errorClass
-  if (err instanceof ModelProvidersFailed) return classOfLast(err.errors.map(e => e.error))
-  if (err instanceof VariantsFailed) return classOfLast(err.errors.map(e => e.error))
-  if (err instanceof GatewayError) return err.status < 500 ? 'client' : 'server'
-  return 'internal'
+/** 429 when a provider was rate limited, so clients back off; any other provider failure is a 500 (TensorZero's rule). */
+function providerFailureStatus (err: Error | undefined): number {
+  return err instanceof ProviderError && err.errorClass === 'rate_limit' ? 429 : 500
 }
 
-function classOfLast (errors: Error[]): string {
-  const last = errors.at(-1)
-  return last === undefined ? 'internal' : errorClassOf(last)
+/**
+ * Short class of an error for metrics and logs: a routing failure takes the class of its last attempt. `unclassified`
+ * names what any other error is: `internal` for a request; a provider attempt passes `connection` (the transport threw).
+ */
+export function errorClassOf (err: unknown, unclassified: ErrorClass | 'internal' = 'internal'): ErrorClass | 'internal' {
+  if (err instanceof TimeoutError) return 'timeout'
+  if (err instanceof ProviderError) return err.errorClass
+  if (err instanceof ModelProvidersFailed || err instanceof VariantsFailed) {
+    const last = err.errors.at(-1)?.error
+    return last === undefined ? 'internal' : errorClassOf(last)
+  }
+  if (err instanceof GatewayError) return err.status < 500 ? 'client' : 'server'
+  return unclassified
 }

@@ -1,6 +1,7 @@
 // The seam between inference and everything that records it (ClickHouse rows, metrics, logs).
 // The request path calls observers synchronously; an observer must only enqueue, never block.
 import type { Input, OutputBlock, FinishReason, ToolParams, InferenceParams, ModelRequest } from './types.ts'
+import type { ErrorClass } from './errors.ts'
 
 export interface ModelInferenceRecord {
   id: string
@@ -50,7 +51,7 @@ export interface AttemptRecord {
   modelName: string
   providerName: string
   providerType: string
-  outcome: 'ok' | 'timeout' | 'rate_limit' | 'server' | 'client' | 'connection' | 'bad_response' | 'credentials' | 'unsupported'
+  outcome: 'ok' | ErrorClass
   /**
    * Why this attempt was made, decided where it was made: the first try of a request, a variant retry walking its
    * model's routing again, the next provider of a routing after a failed one, or the next variant after a failed one.

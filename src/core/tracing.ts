@@ -1,7 +1,8 @@
 // OpenTelemetry spans of the inference path, through `@opentelemetry/api` only. Until a process registers an SDK
 // (the `tz-sidecar` command does when OTEL_EXPORTER_OTLP_ENDPOINT is set) every span is a non-recording no-op:
 // attributes are only computed for recording spans, so the request path pays a few allocations at most.
-// Span names and GenAI attributes follow TensorZero's (TENSORZERO.md §6).
+// Span names (function_inference → variant_inference → model_inference → model_provider_inference) and the GenAI
+// attributes (gen_ai.operation.name, gen_ai.provider.name, gen_ai.request.model, gen_ai.usage.*) are TensorZero's.
 import { trace, context, propagation, SpanKind, SpanStatusCode, ROOT_CONTEXT } from '@opentelemetry/api'
 import type { Attributes, Span, Context } from '@opentelemetry/api'
 
@@ -10,11 +11,16 @@ const tracer = trace.getTracer('tz-sidecar')
 /**
  * Runs `fn` inside a child span of the active one. The span ends when `fn` settles, unless `handOff` returns true:
  * then whoever `handOff` gave the span to must end it (streams end their spans when they are disposed).
+ * A span that does not record (no SDK registered, or its trace not sampled) costs one object: `fn` runs as it is, with
+ * no context switch, attributes or hand-off, since nothing of it would be exported (its children record nothing either).
  */
-export async function inSpan<T> (name: string, attributes: () => Attributes, fn: () => Promise<T>,
+export function inSpan<T> (name: string, attributes: () => Attributes, fn: () => Promise<T>,
   handOff?: (result: T, span: Span) => boolean): Promise<T> {
-  return await tracer.startActiveSpan(name, async span => {
-    if (span.isRecording()) span.setAttributes(attributes())
+  const parent = context.active()
+  const span = tracer.startSpan(name, undefined, parent)
+  if (!span.isRecording()) return fn()
+  span.setAttributes(attributes())
+  return context.with(trace.setSpan(parent, span), async () => {
     let open = false
     try {
       const result = await fn()
@@ -35,7 +41,7 @@ export async function inSpan<T> (name: string, attributes: () => Attributes, fn:
  */
 export function traced<A extends unknown[], R> (name: string, attributes: (...args: A) => Attributes, fn: (...args: A) => Promise<R>,
   handOff?: (result: R, span: Span) => boolean): (...args: A) => Promise<R> {
-  return async (...args: A) => await inSpan(name, () => attributes(...args), async () => await fn(...args), handOff)
+  return (...args: A) => inSpan(name, () => attributes(...args), () => fn(...args), handOff)
 }
 
 /** Marks a span failed: status ERROR, the exception event, and `error.type`. */

@@ -6,7 +6,8 @@ import type { ModelConfig, ProviderConfig } from '../core/config.ts'
 import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from '../core/types.ts'
 import type { ProviderAdapter, ProviderContext, ProviderTransport } from '../providers/adapter.ts'
 import type { AttemptKind, AttemptRecord, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
-import { ProviderError, ModelProvidersFailed } from '../core/errors.ts'
+import { ProviderError, ModelProvidersFailed, errorClassOf } from '../core/errors.ts'
+import type { ErrorClass } from '../core/errors.ts'
 import { providerType, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { encodeRequest } from '../providers/http/extra.ts'
@@ -77,7 +78,7 @@ async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: Call
         return result
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err))
-        report(ctx, model, provider, i, outcomeOf(error), started, error.message)
+        report(ctx, model, provider, i, attemptOutcome(error), started, error.message)
         errors.push({ provider: providerName, error })
         if (ctx.signal.aborted) throw ctx.signal.reason
         if (limit.signal.aborted) throw limit.signal.reason
@@ -286,11 +287,6 @@ export const embedModel = traced<WalkArgs<EmbeddingRequest>, ModelEmbedding>('mo
 
 // ---- attempts ----
 
-function outcomeOf (err: Error): AttemptRecord['outcome'] {
-  if (err instanceof TimeoutError) return 'timeout'
-  if (err instanceof ProviderError) return err.errorClass
-  return 'connection'
-}
 
 function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig, routingIndex: number, outcome: AttemptRecord['outcome'],
   started: number, message?: string): void {
@@ -312,4 +308,10 @@ function attemptKind (ctx: CallContext, routingIndex: number): AttemptKind {
   if ((ctx.retryIndex ?? 0) > 0) return 'retry'
   if ((ctx.variantIndex ?? 0) > 0) return 'variant_fallback'
   return 'first'
+}
+
+/** An attempt's error class; an error of no class of its own came from the transport. */
+function attemptOutcome (err: Error): ErrorClass {
+  const cls = errorClassOf(err, 'connection')
+  return cls === 'internal' ? 'connection' : cls
 }

@@ -4,6 +4,7 @@ import type { ProviderContext, ProviderRequest } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
 import { joinUrl, parseDataUrl } from '../http/url.ts'
 import { toolArgumentsObject } from '../http/json.ts'
+import { wireTurns } from '../http/messages.ts'
 
 /** TensorZero posts to `api_base` itself; its default is the full Messages endpoint. */
 export const ANTHROPIC_DEFAULT_API_BASE = 'https://api.anthropic.com/v1/messages'
@@ -75,15 +76,7 @@ function contentBlock (b: ContentBlock, role: Message['role']): Wire | undefined
  * trailing assistant turn. Empty text blocks and messages left empty are dropped (Anthropic rejects them).
  */
 function toAnthropicMessages (messages: Message[]): Wire[] {
-  const out: Wire[] = []
-  for (const m of messages) {
-    const content: Wire[] = []
-    for (const b of m.content) {
-      const w = contentBlock(b, m.role)
-      if (w !== undefined) content.push(w)
-    }
-    if (content.length > 0) out.push({ role: m.role, content })
-  }
+  const out = wireTurns(messages, contentBlock, (role, content): Wire => ({ role, content }))
   const listening = (): Wire => ({ role: 'user', content: [{ type: 'text', text: LISTENING }] })
   if (out.length === 0 || out[0].role !== 'user') out.unshift(listening())
   if (out[out.length - 1].role === 'assistant') out.push(listening())

@@ -5,6 +5,7 @@ import type { ProviderContext, ProviderRequest } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
 import { joinUrl, parseDataUrl } from '../http/url.ts'
 import { toolArgumentsObject } from '../http/json.ts'
+import { wireTurns } from '../http/messages.ts'
 
 export const GEMINI_DEFAULT_API_BASE = 'https://generativelanguage.googleapis.com/v1beta/'
 
@@ -67,16 +68,7 @@ function part (b: ContentBlock, role: Message['role']): Wire | undefined {
 
 /** Roles user/model; messages without parts are dropped (as TensorZero does). */
 function toGeminiContents (messages: Message[]): Wire[] {
-  const out: Wire[] = []
-  for (const m of messages) {
-    const parts: Wire[] = []
-    for (const b of m.content) {
-      const p = part(b, m.role)
-      if (p !== undefined) parts.push(p)
-    }
-    if (parts.length > 0) out.push({ role: m.role === 'assistant' ? 'model' : 'user', parts })
-  }
-  return out
+  return wireTurns(messages, part, (role, parts): Wire => ({ role: role === 'assistant' ? 'model' : 'user', parts }))
 }
 
 /**
