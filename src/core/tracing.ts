@@ -14,7 +14,7 @@ const tracer = trace.getTracer('tz-sidecar')
  * A span that does not record (no SDK registered, or its trace not sampled) costs one object: `fn` runs as it is, with
  * no context switch, attributes or hand-off, since nothing of it would be exported (its children record nothing either).
  */
-export function inSpan<T> (name: string, attributes: () => Attributes, fn: () => Promise<T>,
+function inSpan<T> (name: string, attributes: () => Attributes, fn: () => Promise<T>,
   handOff?: (result: T, span: Span) => boolean): Promise<T> {
   const parent = context.active()
   const span = tracer.startSpan(name, undefined, parent)
