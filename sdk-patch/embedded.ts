@@ -2,6 +2,7 @@
 // logging and /feedback), listening on an ephemeral loopback port that only this process is told about; the patched
 // client is pointed at it. Server code is imported here lazily, so importing `sdk-patch` alone loads none of it.
 import { randomBytes } from 'node:crypto'
+import path from 'node:path'
 import type { Sidecar } from '../sidecar/server.ts'
 
 export interface EmbeddedOptions {
@@ -35,8 +36,54 @@ export function checkEmbeddedOptions (opts: EmbeddedOptions): void {
   }
 }
 
+/**
+ * Patched clients of one process that ask for the same embedded gateway (same files, ClickHouse and environment)
+ * share one: a spool folder belongs to one writer, and two gateways on it would take each other's segments.
+ * The gateway stops when the last client sharing it closes.
+ */
+interface Shared { env: NodeJS.ProcessEnv | undefined; gateway: Promise<EmbeddedGateway>; users: number }
+const shared = new Map<string, Shared[]>()
+/** Gateways still shutting down: one started for the same key waits, since the old one holds the spool until it is closed. */
+const closing = new Map<string, Promise<void>>()
+
 export async function startEmbeddedGateway (opts: EmbeddedOptions): Promise<EmbeddedGateway> {
   checkEmbeddedOptions(opts)
+  const key = JSON.stringify([path.resolve(opts.configFile), opts.sidecarConfig === undefined ? null : path.resolve(opts.sidecarConfig), opts.clickhouseUrl ?? null])
+  const entries = shared.get(key) ?? []
+  let entry = entries.find(e => e.env === opts.env)
+  if (entry === undefined) {
+    const previous = closing.get(key) ?? Promise.resolve()
+    entry = { env: opts.env, gateway: previous.then(async () => await startServing(opts)), users: 0 }
+    entries.push(entry)
+    shared.set(key, entries)
+    const started = entry
+    started.gateway.catch(() => { forget(key, started) })
+  }
+  entry.users++
+  const mine = entry
+  const gateway = await mine.gateway
+  let closed: Promise<void> | undefined
+  return {
+    baseURL: gateway.baseURL,
+    authorization: gateway.authorization,
+    close: () => (closed ??= (async () => {
+      if (--mine.users > 0) return
+      forget(key, mine)
+      const done = gateway.close()
+      const settled = done.catch(() => undefined)
+      closing.set(key, settled)
+      try { await done } finally { if (closing.get(key) === settled) closing.delete(key) }
+    })())
+  }
+}
+
+function forget (key: string, entry: Shared): void {
+  const rest = (shared.get(key) ?? []).filter(e => e !== entry)
+  if (rest.length === 0) shared.delete(key)
+  else shared.set(key, rest)
+}
+
+async function startServing (opts: EmbeddedOptions): Promise<EmbeddedGateway> {
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) }
   if (opts.clickhouseUrl !== undefined) env.TENSORZERO_CLICKHOUSE_URL = opts.clickhouseUrl
   // The loopback port is reachable by every local process: require a secret only the patched client sends.

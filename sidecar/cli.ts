@@ -11,7 +11,12 @@ const USAGE = `Usage:
   tz-sidecar migrate
 
 Environment: TENSORZERO_CLICKHOUSE_URL, SIDECAR_BIND_ADDRESS, SIDECAR_SERVICE, SIDECAR_SPOOL_DIR,
-SIDECAR_API_KEY, OTEL_EXPORTER_OTLP_ENDPOINT, LOG_LEVEL`
+SIDECAR_API_KEY, OTEL_EXPORTER_OTLP_ENDPOINT, LOG_LEVEL
+Limits (0 = none): SIDECAR_HEADERS_TIMEOUT_MS, SIDECAR_REQUEST_TIMEOUT_MS, SIDECAR_KEEP_ALIVE_TIMEOUT_MS,
+SIDECAR_MAX_CONNECTIONS, SIDECAR_MAX_IN_FLIGHT, SIDECAR_BODY_LIMIT_BYTES, SIDECAR_DRAIN_TIMEOUT_MS
+
+Exit codes: 0 ok (serve: stopped with every request drained); 1 a bad config, a start-up failure, or a drain
+timeout that cut requests still in flight; 2 a usage error.`
 
 interface Flags { configFile?: string; sidecarConfig?: string; bindAddress?: string; help: boolean }
 

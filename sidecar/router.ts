@@ -1,6 +1,7 @@
 // The route table: for each route its method, paths, template (the label metrics and log lines carry, never the raw
 // URL), whether it is open (served without the API key: probes and scrapes), TensorZero's `endpoint` label for the
-// inference routes (the requests the request metrics count and time), and its handler in routes/.
+// inference routes (the requests the request metrics count and time), whether its body must be JSON (415 otherwise),
+// and its handler in routes/.
 // Every `/v1/…` path also answers under `/openai/v1/…`, TensorZero's prefix for its OpenAI-compatible routes.
 import { withoutOpenAIPrefix } from './http/passthrough.ts'
 import { GatewayError } from '../src/core/errors.ts'
@@ -19,28 +20,31 @@ export interface Route {
   open: boolean
   /** Matched by a rule rather than a path of its own: its server span is named by the template, not the path. */
   wildcard: boolean
+  /** Its body must be sent as `Content-Type: application/json`. */
+  jsonBody: boolean
   handle: RouteHandler
 }
 
-interface Row { method: 'GET' | 'POST'; paths: string[]; template: string; open: boolean; endpoint?: string; handle: RouteHandler }
+interface Row { method: 'GET' | 'POST'; paths: string[]; template: string; open: boolean; endpoint?: string; jsonBody?: true; handle: RouteHandler }
 
 const TABLE: Row[] = [
-  { method: 'POST', paths: ['/v1/chat/completions'], template: '/v1/chat/completions', open: false, endpoint: 'inference', handle: chat },
-  { method: 'POST', paths: ['/v1/embeddings'], template: '/v1/embeddings', open: false, endpoint: 'embeddings', handle: embeddings },
+  { method: 'POST', paths: ['/v1/chat/completions'], template: '/v1/chat/completions', open: false, endpoint: 'inference', jsonBody: true, handle: chat },
+  { method: 'POST', paths: ['/v1/embeddings'], template: '/v1/embeddings', open: false, endpoint: 'embeddings', jsonBody: true, handle: embeddings },
   { method: 'GET', paths: ['/v1/models'], template: '/v1/models', open: false, handle: models },
-  { method: 'POST', paths: ['/feedback', '/v1/feedback'], template: '/feedback', open: false, handle: feedback },
+  { method: 'POST', paths: ['/feedback', '/v1/feedback'], template: '/feedback', open: false, jsonBody: true, handle: feedback },
   { method: 'GET', paths: ['/health'], template: '/health', open: true, handle: health },
   { method: 'GET', paths: ['/status'], template: '/status', open: true, handle: status },
   { method: 'GET', paths: ['/metrics'], template: '/metrics', open: true, handle: metrics }
 ]
 
 /** Any other `/v1/…` request, whatever its method, goes to `passthrough_upstream`. */
-const PASSTHROUGH: Route = { template: '/v1/*', open: false, wildcard: true, handle: passthrough }
+const PASSTHROUGH: Route = { template: '/v1/*', open: false, wildcard: true, jsonBody: false, handle: passthrough }
 
 const NOT_FOUND: Route = {
   template: 'other',
   open: false,
   wildcard: true,
+  jsonBody: false,
   handle: (_ctx, req) => {
     req.resume()
     throw new GatewayError(404, `Route not found: ${req.method ?? ''} ${req.url ?? ''}`)
@@ -49,10 +53,10 @@ const NOT_FOUND: Route = {
 
 /** Path → method → route. */
 const BY_PATH = new Map<string, Map<string, Route>>()
-for (const { method, paths, template, open, handle } of TABLE) {
+for (const { method, paths, template, open, jsonBody, handle } of TABLE) {
   for (const path of paths) {
     const byMethod = BY_PATH.get(path) ?? new Map<string, Route>()
-    byMethod.set(method, { template, open, wildcard: false, handle })
+    byMethod.set(method, { template, open, wildcard: false, jsonBody: jsonBody === true, handle })
     BY_PATH.set(path, byMethod)
   }
 }

@@ -1,5 +1,5 @@
-// The sidecar's HTTP server over a Gateway: lifecycle, auth, the server span and a draining shutdown; the routes
-// themselves are rows of router.ts.
+// The sidecar's HTTP server over a Gateway: lifecycle, limits, admission (auth, content type, capacity), the server
+// span and a draining shutdown; the routes themselves are rows of router.ts.
 import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -8,14 +8,19 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Gateway } from '../src/gateway.ts'
 import { GatewayError, toGatewayError, errorClassOf } from '../src/core/errors.ts'
 import { startServerSpan, runInContext, traceIds, failSpan } from '../src/core/tracing.ts'
-import { DEFAULT_BODY_LIMIT } from './http/body.ts'
+import { DEFAULT_BODY_LIMIT, isJsonContentType } from './http/body.ts'
 import { sendError } from './http/respond.ts'
-import { createPassthrough } from './http/passthrough.ts'
+import { createPassthrough, confinementError, pathOf } from './http/passthrough.ts'
+import { DEFAULT_LIMITS, serverOptions } from './http/limits.ts'
+import type { ServerLimits } from './http/limits.ts'
+import { answerAndDestroy, answerClientError } from './http/socket-answers.ts'
 import type { Passthrough } from './http/passthrough.ts'
 import { routeFor, passesThrough } from './router.ts'
+import type { Route } from './router.ts'
 import type { MetricsSource, RouteContext, ServerState } from './routes/context.ts'
 import { RequestLog } from './ops/request-log.ts'
 import type { RequestListener } from './ops/request-log.ts'
+import type { Logger } from './ops/logger.ts'
 
 export interface SidecarOptions {
   /** What the routes serve: inferences, embeddings, feedback, the store's /status facts (see `createGateway`). */
@@ -23,13 +28,21 @@ export interface SidecarOptions {
   /** When set, every inference route needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string
   bodyLimit?: number
+  /** Timeouts, connection and concurrency caps (`DEFAULT_LIMITS` for what is not given). */
+  limits?: Partial<ServerLimits>
   onRequest?: RequestListener
   metrics?: MetricsSource
   /** Releases what the process owns besides the gateway (the trace exporter) once requests have drained. */
   onShutdown?: () => Promise<void>
-  /** The process logger, for callers that need it after construction. */
-  logger?: unknown
+  /** The process logger: warnings of the server itself (dropped connections), and for callers after construction. */
+  logger?: Logger
 }
+
+/** After the drain timeout, how long cut requests get to write their in-stream error event before sockets close. */
+const CUT_GRACE_MS = 2000
+/** Connections dropped at the cap are logged at most once in this long (with the total so far). */
+const DROP_LOG_INTERVAL_MS = 10_000
+const RETRY_AFTER_MS = 1000
 
 export class Sidecar implements ServerState {
   readonly gateway: Gateway
@@ -38,9 +51,16 @@ export class Sidecar implements ServerState {
   private readonly passthrough: Passthrough
   private readonly apiKey?: Buffer
   private readonly routeDeps: RouteContext
+  private readonly maxInFlight: number
   private inFlight = 0
+  /** Requests past admission that do work (every route but the open probes), for the concurrency cap. */
+  private working = 0
+  /** Abort controllers of the requests being served: a drain timeout cuts them. */
+  private readonly running = new Set<AbortController>()
   private stopping = false
   private idleWaiters: Array<() => void> = []
+  private droppedConnections = 0
+  private lastDropLog = -Infinity
 
   constructor (opts: SidecarOptions) {
     this.opts = opts
@@ -55,12 +75,13 @@ export class Sidecar implements ServerState {
       server: this
     }
     this.apiKey = opts.apiKey === undefined || opts.apiKey === '' ? undefined : Buffer.from(`Bearer ${opts.apiKey}`)
-    this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => { void this.handle(req, res) })
+    const limits = { ...DEFAULT_LIMITS, ...opts.limits }
+    this.maxInFlight = limits.maxInFlight > 0 ? limits.maxInFlight : Infinity
+    this.server = http.createServer(serverOptions(limits), (req, res) => { void this.handle(req, res) })
+    if (limits.maxConnections > 0) this.server.maxConnections = limits.maxConnections
+    this.server.on('drop', () => { this.connectionDropped(limits.maxConnections) })
     this.server.on('upgrade', (req, socket, head) => { this.upgrade(req, socket, head) })
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-      else socket.destroy()
-    })
+    this.server.on('clientError', answerClientError)
   }
 
   async listen (port: number, host = '127.0.0.1'): Promise<AddressInfo> {
@@ -71,29 +92,54 @@ export class Sidecar implements ServerState {
     return this.server.address() as AddressInfo
   }
 
-  /** Stop accepting, let in-flight requests and streams finish (at most `drainMs`), then close everything. */
-  async shutdown (drainMs = 30_000): Promise<{ drained: boolean }> {
+  /**
+   * Drain: the listener stays open for probes (`/status` answers 503 `draining`), new work is refused with 503, what is
+   * in flight finishes for at most `drainMs`. Past it the rest is cut: streams end with an in-stream error event, other
+   * answers with a 503. `drained` says whether everything finished by itself; `cut` counts what did not.
+   */
+  async shutdown (drainMs = 30_000): Promise<{ drained: boolean; cut: number }> {
     this.stopping = true
-    const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
     this.server.closeIdleConnections()
-    let drained = true
-    if (this.inFlight > 0) {
-      let timer: NodeJS.Timeout | undefined
-      drained = await Promise.race([
-        new Promise<boolean>(resolve => this.idleWaiters.push(() => resolve(true))),
-        new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), drainMs) })
-      ])
-      clearTimeout(timer)
+    const drained = await this.whenIdle(drainMs)
+    const cut = drained ? 0 : this.running.size
+    if (!drained) {
+      const reason = new GatewayError(503, `The sidecar is shutting down and its drain timeout (${drainMs} ms) passed`)
+      for (const controller of this.running) controller.abort(reason)
+      await this.whenIdle(CUT_GRACE_MS)
     }
+    const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
     this.server.closeAllConnections()
     await closed
     this.passthrough.close()
     await this.gateway.close()
     await this.opts.onShutdown?.()
-    return { drained }
+    return { drained, cut }
   }
 
-  get logger (): unknown { return this.opts.logger }
+  /** Resolves true once no request is in flight, false if `ms` pass first. */
+  private async whenIdle (ms: number): Promise<boolean> {
+    if (this.inFlight === 0) return true
+    let timer: NodeJS.Timeout | undefined
+    let wake: (() => void) | undefined
+    const idle = await Promise.race([
+      new Promise<boolean>(resolve => { wake = () => resolve(true); this.idleWaiters.push(wake) }),
+      new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), ms) })
+    ])
+    clearTimeout(timer)
+    this.idleWaiters = this.idleWaiters.filter(w => w !== wake)
+    return idle
+  }
+
+  private connectionDropped (max: number): void {
+    this.droppedConnections++
+    const now = performance.now()
+    if (now - this.lastDropLog < DROP_LOG_INTERVAL_MS) return
+    this.lastDropLog = now
+    this.opts.logger?.warn({ dropped_connections: this.droppedConnections, max_connections: max },
+      'connection cap reached (SIDECAR_MAX_CONNECTIONS): new connections are closed at once')
+  }
+
+  get logger (): Logger | undefined { return this.opts.logger }
 
   /** Requests being served right now (streams until they end). */
   get inFlightRequests (): number { return this.inFlight }
@@ -108,10 +154,21 @@ export class Sidecar implements ServerState {
     return buf.length === this.apiKey.length && timingSafeEqual(buf, this.apiKey)
   }
 
+  /** Whether a request may start: the API key, a JSON body where the route takes one, and room for its work. */
+  private admit (route: Route, req: IncomingMessage): void {
+    if (route.open) return
+    if (!this.authorized(req)) throw unauthorized()
+    if (route.jsonBody && !isJsonContentType(req.headers['content-type'])) {
+      throw new GatewayError(415, `Unsupported Content-Type \`${(req.headers['content-type'] ?? '(none)').slice(0, 100)}\`: send \`Content-Type: application/json\``)
+    }
+    if (this.stopping) throw shuttingDown()
+    if (this.working >= this.maxInFlight) {
+      throw new GatewayError(503, `The sidecar is serving its limit of ${this.maxInFlight} requests at once (SIDECAR_MAX_IN_FLIGHT): try again shortly`, { retryAfterMs: RETRY_AFTER_MS })
+    }
+  }
+
   private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = req.url ?? '/'
-    const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
+    const path = pathOf(req.url ?? '/')
     const method = req.method ?? 'GET'
     const route = routeFor(method, path)
     const log = new RequestLog(route.template, method)
@@ -122,6 +179,8 @@ export class Sidecar implements ServerState {
     if (ids !== undefined) { log.traceId = ids.traceId; log.spanId = ids.spanId }
     this.inFlight++
     const controller = new AbortController()
+    this.running.add(controller)
+    let working = false
     // The listener hears of the request once the response is closed and the handler has settled (a client that
     // leaves closes the response first; the handler then records the abort). Unanswered, the status is 499.
     let closed = false
@@ -134,6 +193,8 @@ export class Sidecar implements ServerState {
     }
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new GatewayError(499, 'client closed the connection'))
+      this.running.delete(controller)
+      if (working) this.working--
       this.inFlight--
       if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake()
       closed = true
@@ -141,16 +202,15 @@ export class Sidecar implements ServerState {
     })
     if (this.stopping) res.setHeader('connection', 'close')
     try {
-      if (!route.open && !this.authorized(req)) {
-        req.resume()
-        throw new GatewayError(401, 'Missing or invalid API key: send `Authorization: Bearer <SIDECAR_API_KEY>`')
-      }
+      this.admit(route, req)
+      if (!route.open) { this.working++; working = true }
       await runInContext(server.context, () => route.handle(this.routeDeps, req, res, log, controller.signal))
     } catch (err) {
       const error = toGatewayError(err)
       log.error = error
       log.errorClass = errorClassOf(err)
-      if (error.status === 413 || error.status === 401) req.resume()
+      // A body nobody read must not be left on the socket (a refused request, a 413): read and discard it.
+      if (!req.complete) req.resume()
       if (!res.destroyed) sendError(res, error)
     } finally {
       settled = true
@@ -158,12 +218,19 @@ export class Sidecar implements ServerState {
     }
   }
 
+  /** WebSocket upgrades: only to pass-through paths, admitted and confined to `/v1/` like any other pass-through request. */
   private upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (!passesThrough((req.url ?? '/').split('?')[0])) { socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'); return }
-    if (!this.authorized(req)) { socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'); return }
+    const path = pathOf(req.url ?? '/')
+    let refusal = passesThrough(path) ? undefined : new GatewayError(404, `Route not found: WebSocket upgrades go to pass-through \`/v1/…\` paths only`)
+    refusal ??= this.authorized(req) ? undefined : unauthorized()
+    refusal ??= this.stopping ? shuttingDown() : confinementError(path)
+    if (refusal !== undefined) { answerAndDestroy(socket, refusal); return }
     this.passthrough.ws(req, socket, head)
   }
 }
+
+const unauthorized = (): GatewayError => new GatewayError(401, 'Missing or invalid API key: send `Authorization: Bearer <SIDECAR_API_KEY>`')
+const shuttingDown = (): GatewayError => new GatewayError(503, 'The sidecar is shutting down: send new requests to another instance', { retryAfterMs: RETRY_AFTER_MS })
 
 function endServerSpan (span: import('@opentelemetry/api').Span, log: RequestLog): void {
   if (!span.isRecording()) return

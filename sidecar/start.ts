@@ -7,9 +7,12 @@ import { createLogger, requestLogListener, secretValues, scrubber } from './ops/
 import { SidecarMetrics, sinkSpoolStats } from './ops/metrics.ts'
 import type { RequestLog } from './ops/request-log.ts'
 import { DEFAULT_BODY_LIMIT } from './http/body.ts'
+import { serverLimitsFromEnv } from './http/limits.ts'
 import { openStore } from '../src/store/open.ts'
 import { createGateway } from '../src/gateway.ts'
 import { numberFromEnv } from '../src/core/env.ts'
+import { combineObservers } from '../src/core/observers.ts'
+import type { InferenceObserver } from '../src/core/records.ts'
 import type { Logger } from './ops/logger.ts'
 
 export interface CreateOptions {
@@ -67,12 +70,20 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
   const logRequest = requestLogListener(logger)
   const store = await openStore(config, env, logger)
   if (store !== undefined) metrics.setSpoolSource(() => sinkSpoolStats(store.status()))
-  const gateway = createGateway(config, { env, observer: metrics.observer, store })
+  // Circuit changes are rare and matter to an operator: one line each (a provider skipped is a warning).
+  const logCircuit: InferenceObserver = {
+    onCircuit: e => {
+      const line = { model: e.modelName, provider: e.providerName, from: e.from, to: e.to, reason: e.reason, cooldown_ms: e.cooldownMs }
+      if (e.to === 'open') logger.warn(line, 'circuit open: provider skipped'); else logger.info(line, `circuit ${e.to}`)
+    }
+  }
+  const gateway = createGateway(config, { env, observer: combineObservers(metrics.observer, logCircuit), store })
 
   const sidecar = new Sidecar({
     gateway,
     apiKey: env.SIDECAR_API_KEY,
     bodyLimit: numberFromEnv(env, 'SIDECAR_BODY_LIMIT_BYTES', DEFAULT_BODY_LIMIT),
+    limits: serverLimitsFromEnv(env),
     onRequest: (log: RequestLog) => { metrics.onRequest(log); logRequest(log) },
     metrics: async () => await metrics.render(),
     onShutdown: async () => {
@@ -84,7 +95,10 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
   return sidecar
 }
 
-/** `tz-sidecar serve`: create, listen, and drain on SIGTERM/SIGINT. A bad config prints its diagnostics and exits 1. */
+/**
+ * `tz-sidecar serve`: create, listen, and drain on SIGTERM/SIGINT. A bad config prints its diagnostics and exits 1.
+ * After a drain the exit code says how it went: 0 when every request finished by itself, 1 when the drain timeout cut some.
+ */
 export async function startSidecar (opts: StartOptions): Promise<Sidecar> {
   const env = opts.env ?? process.env
   const { host, port } = parseBindAddress(opts.bindAddress ?? env.SIDECAR_BIND_ADDRESS ?? DEFAULT_BIND_ADDRESS)
@@ -114,11 +128,13 @@ export async function startSidecar (opts: StartOptions): Promise<Sidecar> {
     if (stopping) return
     stopping = true
     logger.info({ signal, drain_timeout_ms: drainMs }, 'draining')
-    sidecar.shutdown(drainMs).then(({ drained }) => {
-      logger.info({ drained }, 'stopped')
+    sidecar.shutdown(drainMs).then(({ drained, cut }) => {
+      if (drained) logger.info({ drained }, 'stopped')
+      else logger.warn({ drained, cut_requests: cut, drain_timeout_ms: drainMs }, 'stopped: the drain timeout cut requests still in flight')
+      const code = drained ? 0 : 1
       // Exit once the last lines are written (the stdout destination is asynchronous).
-      setTimeout(() => process.exit(0), 2000).unref()
-      logger.flush(() => process.exit(0))
+      setTimeout(() => process.exit(code), 2000).unref()
+      logger.flush(() => process.exit(code))
     }, (err: unknown) => {
       logger.error({ err }, 'shutdown failed')
       logger.flush()

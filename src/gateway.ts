@@ -8,10 +8,11 @@ import type { EmbeddingRequest, EmbeddingResponse } from './core/types.ts'
 import { combineObservers } from './core/observers.ts'
 import { TargetResolver } from './function/resolve.ts'
 import type { Resolution } from './function/resolve.ts'
-import { Transport } from './providers/http/transport.ts'
+import { Transport, transportSettingsFromEnv } from './providers/http/transport.ts'
 import { runChat } from './function/run.ts'
 import type { CompletedInference, StreamingInference, GatewayContext } from './function/run.ts'
 import { embedModel } from './model/route.ts'
+import { ProviderHealth } from './model/health.ts'
 import { templatePreparer } from './variant/templates/prepare.ts'
 import type { ClickHouseSink, SinkStatus } from './store/writer.ts'
 import { handleFeedback } from './feedback/handle.ts'
@@ -50,10 +51,13 @@ export interface Gateway {
 export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}): Gateway {
   const { store } = opts
   const resolver = new TargetResolver(config)
-  const transport = new Transport()
+  const transport = new Transport(transportSettingsFromEnv(opts.env ?? process.env))
   // Feedback accepts the ids this process issued at once; others are looked up in the store.
   const recent = new RecentTargets()
   const observer = combineObservers({ onInference: rec => { recent.remember(rec) } }, store?.observer, opts.observer)
+  // One set of circuits for every request: a provider that keeps failing is skipped by all of them.
+  const settings = config.sidecar.health
+  const health = settings.enabled ? new ProviderHealth(settings, { onChange: e => { observer.onCircuit?.(e) } }) : undefined
   const ctx: GatewayContext = {
     config: config.tensorzero,
     resolver,
@@ -61,7 +65,8 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     env: opts.env ?? process.env,
     observer,
     // Templates are compiled once, here; requests only render them.
-    templates: templatePreparer(config.tensorzero)
+    templates: templatePreparer(config.tensorzero),
+    health
   }
   const feedbackDeps: FeedbackDeps = {
     config: config.tensorzero,
@@ -78,7 +83,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     chat: (req, signal, call) => runChat(call === undefined ? ctx : { ...ctx, observer: observerWith(call) }, req, signal),
     async embed (modelName, req, signal, credentials, call) {
       const model = resolver.embeddingModel(modelName)
-      return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call) })
+      return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call), health })
     },
     feedback: async body => await handleFeedback(body, feedbackDeps),
     persisted: () => store === undefined ? nothingToPersist : store.whenPersisted(),

@@ -85,7 +85,7 @@ t.test('the offline quickstart answers through its dummy fallback when Ollama is
   }
 })
 
-t.test('SIGTERM: in-flight requests and streams finish, new connections are refused, exit code 0', async t => {
+t.test('SIGTERM: in-flight requests and streams finish, probes answer 503 draining, new work is refused, exit code 0', async t => {
   const fake = await startFakeOpenAI()
   const file = path.join(dir, 'slow.toml')
   await writeFile(file, `
@@ -93,7 +93,7 @@ t.test('SIGTERM: in-flight requests and streams finish, new connections are refu
 routing = ["p"]
 [models.slow.providers.p]
 type = "openai"
-model_name = "slow-800"
+model_name = "slow-3000"
 api_base = "${fake.url}/v1/"
 api_key_location = "none"
 [functions.f]
@@ -114,10 +114,17 @@ model = "slow"
     })()
     while (fake.requests.length < 2) await new Promise(resolve => setTimeout(resolve, 20))
     s.child.kill('SIGTERM')
-    await new Promise(resolve => setTimeout(resolve, 100))
-    const refused = await fetch(`${s.url}/health`).then(() => 'answered', (e: Error) => e.message)
-    t.not(refused, 'answered', 'no new connections once draining')
-    t.equal((await plain).choices[0].message.content, 'Hello from slow-800', 'the in-flight request finished')
+    // Draining keeps the listener for probes (issue 14): /status turns 503 `draining`, new inference work is refused.
+    let status = await fetch(`${s.url}/status`)
+    for (let i = 0; i < 200 && status.status !== 503; i++) {
+      await new Promise(resolve => setTimeout(resolve, 25))
+      status = await fetch(`${s.url}/status`)
+    }
+    t.equal(status.status, 503, 'probes are answered while draining: /status is 503')
+    t.equal((await status.json() as { status: string }).status, 'draining')
+    const refused = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'f', messages: [{ role: 'user', content: 'late' }] }) })
+    t.equal(refused.status, 503, 'new inference work is refused while draining')
+    t.equal((await plain).choices[0].message.content, 'Hello from slow-3000', 'the in-flight request finished')
     t.equal(await streamed, 'Hello from the fake upstream', 'the in-flight stream finished')
     const exit = await s.exited
     t.equal(exit.code, 0, 'clean exit')

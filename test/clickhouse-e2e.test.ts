@@ -13,6 +13,7 @@ import { startCli, runCli } from './helpers/process.ts'
 import { startFakeOpenAI } from './helpers/fake-openai.ts'
 import { fakeModel, fakeFunction } from './helpers/toml.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
+import { waitFor } from './helpers/wait.ts'
 
 let ch: ChdbServer
 let fake: FakeOpenAI
@@ -57,16 +58,6 @@ t.teardown(async () => {
   await ch.close()
   await rm(dir, { recursive: true, force: true })
 })
-
-async function waitFor<T> (what: string, fn: () => Promise<T | undefined>, limitMs = 30_000): Promise<T> {
-  const until = Date.now() + limitMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined) return v
-    if (Date.now() > until) throw new Error(`gave up waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
 
 const user = [{ role: 'user' as const, content: 'Hello?' }]
 

@@ -121,7 +121,10 @@ t.test('a full valid config parses into the expected structures', async (t) => {
   })
 
   t.test('sidecar defaults without a per-service file', async (t) => {
-    t.same(cfg.sidecar, { service: 'tz-sidecar', unmatched: 'reject', exactRoutes: new Map(), globRoutes: [] })
+    t.same(cfg.sidecar, {
+      service: 'tz-sidecar', unmatched: 'reject', exactRoutes: new Map(), globRoutes: [],
+      health: { enabled: true, consecutiveFailures: 5, errorRate: 0.8, windowMs: 60_000, minRequests: 20, cooldownMs: 30_000, maxCooldownMs: 300_000 }
+    })
     const withEnv = await loadConfig({ configFile: fx('valid', 'tensorzero.toml'), env: { ...FULL_ENV, SIDECAR_SERVICE: 'archon' } })
     t.equal(withEnv.sidecar.service, 'archon', 'SIDECAR_SERVICE names the service')
   })

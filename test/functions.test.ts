@@ -324,7 +324,7 @@ t.test('legacy templates without schemas wrap text as {system,user,assistant}_te
 t.test('legacy templates without schemas refuse template arguments, clearly', async t => {
   const before = fake.requests.length
   const res = await post({ model: 'tensorzero::function_name::wrapped', messages: [{ role: 'user', content: [{ type: 'text', 'tensorzero::arguments': { a: 1 } }] }] })
-  t.equal(res.status, 502, 'the variant fails (TensorZero fails it in the variant too), and no variant is left')
+  t.equal(res.status, 400, 'the variant fails (TensorZero fails it in the variant too), no variant is left, and every failure was the request\'s: a 400 (issue 14 item 10), not a 502')
   t.match(res.json.error.message, /main: user message content is template arguments, but function `wrapped` has no `user_schema`/)
   const pinned = await post({ model: 'tensorzero::function_name::wrapped', 'tensorzero::variant_name': 'main', messages: [{ role: 'system', content: [{ type: 'text', 'tensorzero::arguments': { a: 1 } }] }] })
   t.equal(pinned.status, 400, 'a pinned variant reports its own error')

@@ -12,7 +12,7 @@ import { createOpenAICompatibleAdapter } from '../src/providers/openai/index.ts'
 import { joinUrl } from '../src/providers/http/url.ts'
 import { parseRetryAfterMs } from '../src/providers/http/errors.ts'
 import { applyPointer, applyExtraHeaders, encodeRequest } from '../src/providers/http/extra.ts'
-import { answerBody, openStream } from '../src/providers/call.ts'
+import { parsedAnswer, openStream } from '../src/providers/call.ts'
 import { getAdapter, providerType, supportedTypes, unsupportedTypeMessage } from '../src/providers/catalog.ts'
 import {
   dummyAdapter, dummyTransport, resetDummyState, DUMMY_INFER_RESPONSE_CONTENT, DUMMY_TOOL_ARGUMENTS, DUMMY_STREAM_ERROR_AFTER, wordChunks, dummyEmbedding
@@ -20,6 +20,7 @@ import {
 
 /** Pattern for t.throws/t.rejects matching a ProviderError's class (and optionally more fields). */
 const E = (errorClass: string, more: Record<string, unknown> = {}): Error => ({ errorClass, ...more }) as unknown as Error
+const E400 = { status: 400 } as unknown as Error
 
 const FIX = fileURLToPath(new URL('./fixtures/providers/openai/', import.meta.url))
 const fixture = (name: string): string => readFileSync(FIX + name, 'utf8')
@@ -259,9 +260,9 @@ t.test('buildRequest: extra_body and extra_headers', async t => {
   t.notOk('x-gone' in spec.headers, 'header delete')
   t.equal(spec.headers['x-request'], 'r', 'request-level header')
   t.notOk('x-skip' in spec.headers, 'filtered header skipped')
-  t.throws(() => encoded(openaiAdapter, request({ extraBody: [{ pointer: 'temperature', value: 1 }] })), E('client'), 'pointer must start with /')
-  t.throws(() => applyPointer({}, '/__proto__/x', { value: 1 }), E('client'), '__proto__ refused')
-  t.throws(() => applyPointer({ a: 1 }, '/a/b', { value: 1 }), E('client'), 'cannot descend into a scalar')
+  t.throws(() => encoded(openaiAdapter, request({ extraBody: [{ pointer: 'temperature', value: 1 }] })), E400, 'pointer must start with / (a 400: the request is at fault)')
+  t.throws(() => applyPointer({}, '/__proto__/x', { value: 1 }), E400, '__proto__ refused (a 400: the request is at fault)')
+  t.throws(() => applyPointer({ a: 1 }, '/a/b', { value: 1 }), E400, 'cannot descend into a scalar (a 400: the request is at fault)')
   const o: Record<string, unknown> = { a: [1, 2, 3] }
   applyPointer(o, '/a/1', { delete: true })
   applyPointer(o, '/missing/deep', { delete: true })
@@ -270,7 +271,7 @@ t.test('buildRequest: extra_body and extra_headers', async t => {
   applyPointer(o, '/a/5', { delete: true })
   applyPointer(o, '/b/0/c', { value: 1 })
   t.same(o, { a: [9, 3], b: { 0: { c: 1 } } }, 'array index set; out-of-range delete ignored; missing parents are objects')
-  t.throws(() => applyPointer(o, '/a/x', { value: 1 }), E('client'), 'non-numeric array index refused')
+  t.throws(() => applyPointer(o, '/a/x', { value: 1 }), E400, 'non-numeric array index refused (a 400: the request is at fault)')
   const arr: Record<string, unknown> = { l: [{}] }
   applyPointer(arr, '/l/0/k', { value: 2 })
   applyPointer(arr, '/l/1/k', { value: 3 })
@@ -452,7 +453,7 @@ const signal = (): AbortSignal => new AbortController().signal
 // The dummy provider as the model walk calls it: the OpenAI translator, answered by the in-process transport.
 async function dummyInfer (req: ModelRequest, c: ProviderContext, s: AbortSignal): Promise<ProviderResponse & { rawRequest: string }> {
   const spec = encodeRequest(dummyAdapter.buildRequest(req, c), req, c)
-  return { ...dummyAdapter.parseResponse(await answerBody(dummyAdapter, dummyTransport, spec, s), req, c), rawRequest: spec.body }
+  return { ...await parsedAnswer(dummyAdapter, dummyTransport, spec, s, body => dummyAdapter.parseResponse(body, req, c)), rawRequest: spec.body }
 }
 function dummyStream (req: ModelRequest, c: ProviderContext, s: AbortSignal): { rawRequest: string; deltas: AsyncIterable<StreamDelta> } {
   const spec = encodeRequest(dummyAdapter.buildRequest(req, c), req, c)
@@ -464,7 +465,7 @@ function dummyStream (req: ModelRequest, c: ProviderContext, s: AbortSignal): { 
 }
 async function dummyEmbed (req: EmbeddingRequest, c: ProviderContext, s: AbortSignal): Promise<EmbeddingResponse> {
   const spec = encodeRequest(dummyAdapter.buildEmbeddingRequest!(req, c), undefined, c)
-  return dummyAdapter.parseEmbeddingResponse!(await answerBody(dummyAdapter, dummyTransport, spec, s), c)
+  return await parsedAnswer(dummyAdapter, dummyTransport, spec, s, body => dummyAdapter.parseEmbeddingResponse!(body, c))
 }
 async function collect (req: ModelRequest, c: ProviderContext, s = signal()): Promise<StreamDelta[]> {
   const out: StreamDelta[] = []

@@ -42,6 +42,34 @@ export function withoutOpenAIPrefix (url: string): string {
   return url.startsWith('/openai/v1/') ? url.slice('/openai'.length) : url
 }
 
+/** The path of a request target, without its query. */
+export function pathOf (url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+const MAX_DECODES = 4
+const SHOWN_PATH_CHARS = 200
+
+/**
+ * Why a pass-through path may not be forwarded, or undefined when it is a plain path. An upstream resolves `.` and `..`
+ * segments (raw or percent-encoded, even encoded more than once) and may decode `%2f` or `\\` into a separator, which
+ * would take the request out of `/v1/` to any route of `passthrough_upstream` (for Ollama, `/api/delete`).
+ */
+export function confinementError (path: string): GatewayError | undefined {
+  const refuse = (why: string): GatewayError => new GatewayError(400,
+    `Pass-through path \`${path.slice(0, SHOWN_PATH_CHARS)}${path.length > SHOWN_PATH_CHARS ? '…' : ''}\` is not forwarded: ${why}`)
+  for (const raw of path.split('/')) {
+    let segment = raw
+    for (let i = 0; i < MAX_DECODES && segment.includes('%'); i++) {
+      try { segment = decodeURIComponent(segment) } catch { return refuse('malformed percent-encoding') }
+    }
+    if (segment === '.' || segment === '..') return refuse('`.` and `..` segments (raw or percent-encoded) are not allowed')
+    if (segment.includes('/') || segment.includes('\\')) return refuse('an encoded `/` or a `\\` inside a segment is not allowed')
+  }
+  return undefined
+}
+
 export function createPassthrough (upstream: string | undefined, upstreamAuthorization?: string): Passthrough {
   if (upstream === undefined) {
     const notConfigured = new GatewayError(404, 'This route is not served by the sidecar and no `passthrough_upstream` is configured')

@@ -1,7 +1,7 @@
 // Writing answers: JSON bodies, OpenAI-shaped errors, and stream writes that respect back-pressure.
 import type { ServerResponse } from 'node:http'
 import { once } from 'node:events'
-import { GatewayError, errorBody } from '../../src/core/errors.ts'
+import { GatewayError, errorBody, retryAfterHeader } from '../../src/core/errors.ts'
 
 export function sendJson (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = JSON.stringify(body)
@@ -13,7 +13,7 @@ export function sendError (res: ServerResponse, err: GatewayError, headers?: Rec
   if (res.headersSent) { res.destroy(); return }
   // A body we refused to read must not be left on the socket: close it after answering.
   const close = err.status === 413 ? { connection: 'close' } : undefined
-  sendJson(res, err.status, errorBody(err), { ...headers, ...close })
+  sendJson(res, err.status, errorBody(err), { ...retryAfterHeader(err), ...headers, ...close })
 }
 
 /** Write a chunk; wait for 'drain' when the socket's buffer is full. Returns false once the client is gone. */

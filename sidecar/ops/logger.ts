@@ -1,16 +1,16 @@
 // JSON logs on stdout (Loki-ready): static labels `service`, `tier`, `environment`; one line per request; warnings for
 // fallbacks and retries. Secrets are kept out twice: by key (pino redaction of Authorization headers, API keys,
 // credentials, passwords) and by value (every line is scrubbed of the credential values the config resolves to,
-// the sidecar API key and the ClickHouse password, wherever they appear, e.g. echoed in a provider's error message).
+// the sidecar API key and the ClickHouse password, wherever they appear; `src/providers/secrets.ts`).
 import pino from 'pino'
 import type { Logger } from 'pino'
-import type { LoadedConfig } from '../../src/core/config.ts'
-import { resolveApiKey } from '../../src/providers/credentials.ts'
-import { providerType } from '../../src/providers/catalog.ts'
+import { scrubber } from '../../src/providers/secrets.ts'
 import { forEachStep, requestErrorClass, servedBy } from './request-log.ts'
 import type { RequestLog, RequestListener } from './request-log.ts'
 
 export type { Logger }
+// The one scrubbing mechanism lives with the providers, whose answers it cleans too; the process wires it here.
+export { secretValues, scrubber } from '../../src/providers/secrets.ts'
 
 export interface LoggerOptions {
   service: string
@@ -30,51 +30,6 @@ const REDACTED_PATHS = [
   ...SECRET_KEYS.flatMap(k => [k, `*.${k}`]),
   '["tensorzero::credentials"]', '*["tensorzero::credentials"]'
 ]
-
-/** Shorter values are not scrubbed by value (too likely to match ordinary text); keys still redact them. */
-const MIN_SECRET_LENGTH = 6
-const SECRET_ENV = /(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS)$/i
-
-/**
- * Values the logs must never contain: every key the config resolves to (env, path, path_from_env, the types' default
- * env vars), SIDECAR_API_KEY, the passthrough Authorization, the ClickHouse URL's password, and any env var named like
- * a secret (`*_API_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD`).
- */
-export function secretValues (config: LoadedConfig | undefined, env: NodeJS.ProcessEnv): string[] {
-  const out = new Set<string>()
-  const add = (v: string | undefined): void => { if (v !== undefined && v.length >= MIN_SECRET_LENGTH) out.add(v) }
-  if (config !== undefined) {
-    for (const models of [config.tensorzero.models, config.tensorzero.embeddingModels]) {
-      for (const model of models.values()) {
-        for (const provider of model.providers.values()) {
-          const key = resolveApiKey(provider.keyLocation, undefined, env)
-          if (key.ok) add(key.key)
-          const defaultEnv = providerType(provider.type)?.defaultApiKeyEnv
-          if (defaultEnv !== undefined) add(env[defaultEnv])
-        }
-      }
-    }
-    const pass = config.sidecar.passthroughAuthorization
-    add(pass); add(pass?.replace(/^Bearer\s+/i, ''))
-  }
-  add(env.SIDECAR_API_KEY)
-  try {
-    const url = env.TENSORZERO_CLICKHOUSE_URL
-    if (url !== undefined && url !== '') { const u = new URL(url); add(decodeURIComponent(u.password)); add(u.password) }
-  } catch { /* not a URL: nothing to take from it */ }
-  for (const [name, value] of Object.entries(env)) if (SECRET_ENV.test(name)) add(value)
-  return [...out]
-}
-
-/** Replaces every secret value (raw or JSON-escaped) in a text by `[redacted]`; undefined when there is nothing to hide. */
-export function scrubber (secrets: string[]): ((text: string) => string) | undefined {
-  const needles = [...new Set(secrets.flatMap(s => [s, JSON.stringify(s).slice(1, -1)]))].sort((a, b) => b.length - a.length)
-  if (needles.length === 0) return undefined
-  return text => {
-    for (const n of needles) if (text.includes(n)) text = text.split(n).join('[redacted]')
-    return text
-  }
-}
 
 /** A destination that scrubs secret values from each line before writing. */
 function scrubbing (dest: pino.DestinationStream, secrets: string[]): pino.DestinationStream {

@@ -3,12 +3,13 @@
 //   so TensorZero dashboards work unchanged;
 // - the names PMOVES alerts and dashboards use (p95 latency, request rate and error rate by model);
 // - what an operator of a fallback proxy needs: time to first token, in-flight requests, provider attempts by outcome,
-//   retries and fallbacks, spool and ClickHouse shipping, feedback by metric; plus Node's default process metrics.
+//   retries and fallbacks, circuits of model providers, spool and ClickHouse shipping, feedback by metric; plus Node's
+//   default process metrics.
 // Fed by an InferenceObserver (attempts, inferences, feedback) and a request listener (one call per finished request).
 // Every label value comes from a closed set (ClosedLabels); a name the config does not know is `unknown`.
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
 import type { LoadedConfig } from '../../src/core/config.ts'
-import type { AttemptRecord, FeedbackRecord, InferenceObserver, InferenceRecord } from '../../src/core/records.ts'
+import type { AttemptRecord, CircuitEvent, FeedbackRecord, InferenceObserver, InferenceRecord } from '../../src/core/records.ts'
 import type { SinkStatus } from '../../src/store/writer.ts'
 import { DEFAULT_FUNCTION_NAME } from '../../src/core/names.ts'
 import type { RequestLog } from './request-log.ts'
@@ -60,7 +61,8 @@ const ATTEMPT_OUTCOMES: Record<AttemptRecord['outcome'], string> = {
   connection: 'connection',
   bad_response: 'bad_response',
   credentials: 'credentials',
-  unsupported: 'unsupported'
+  unsupported: 'unsupported',
+  circuit_open: 'circuit_open'
 }
 
 export interface MetricsOptions {
@@ -98,6 +100,8 @@ export class SidecarMetrics {
   private readonly fallbacks: Counter
   private readonly retries: Counter
   private readonly feedback: Counter
+  private readonly circuitOpen: Gauge
+  private readonly circuitTransitions: Counter
 
   constructor (config: LoadedConfig, opts: MetricsOptions) {
     this.labels = new ClosedLabels(config)
@@ -124,17 +128,20 @@ export class SidecarMetrics {
       name: 'tz_sidecar_in_flight_requests', help: 'Requests being served (streams until their end), this scrape included', registers: [],
       collect () { const n = inFlight(); if (n !== undefined) this.set(n) }
     }))
-    this.attempts = new Counter({ name: 'tz_sidecar_provider_attempts_total', help: 'Provider attempts by outcome (ok, timeout, 429, 5xx, 4xx, connection, bad_response, credentials, unsupported)', labelNames: ['function', 'variant', 'model', 'provider', 'outcome'], registers })
+    this.attempts = new Counter({ name: 'tz_sidecar_provider_attempts_total', help: 'Provider attempts by outcome (ok, timeout, 429, 5xx, 4xx, connection, bad_response, credentials, unsupported, circuit_open: skipped without a call)', labelNames: ['function', 'variant', 'model', 'provider', 'outcome'], registers })
     this.attemptDuration = new Histogram({ name: 'tz_sidecar_provider_attempt_duration_seconds', help: 'Provider attempt duration (streams: to the first chunk)', labelNames: ['model', 'provider', 'outcome'], buckets: LATENCY_BUCKETS, registers })
     this.inferences = new Counter({ name: 'tz_sidecar_inferences_total', help: 'Successful inferences by the variant, model and provider that served them', labelNames: ['function', 'variant', 'model', 'provider', 'stream'], registers })
     this.fallbacks = new Counter({ name: 'tz_sidecar_fallbacks_total', help: 'Fallbacks taken: kind=provider (next provider of the routing, from/to = model/provider) or kind=variant (from/to = variant)', labelNames: ['kind', 'function', 'from', 'to'], registers })
     this.retries = new Counter({ name: 'tz_sidecar_retries_total', help: 'Variant retries taken (the model routing walked again)', labelNames: ['function', 'variant', 'model'], registers })
     this.feedback = new Counter({ name: 'tz_sidecar_feedback_total', help: 'Feedback accepted, by metric', labelNames: ['metric', 'type'], registers })
+    this.circuitOpen = new Gauge({ name: 'tz_sidecar_circuit_open', help: 'Health-aware routing: 1 while a model provider is skipped (circuit open or half-open, one probe at a time), 0 once closed again', labelNames: ['model', 'provider'], registers })
+    this.circuitTransitions = new Counter({ name: 'tz_sidecar_circuit_transitions_total', help: 'Circuit state changes of model providers, by the state entered (open, half_open, closed)', labelNames: ['model', 'provider', 'to'], registers })
 
     this.observer = {
       onAttempt: a => { this.onAttempt(a) },
       onInference: r => { this.onInference(r) },
-      onFeedback: f => { this.onFeedback(f) }
+      onFeedback: f => { this.onFeedback(f) },
+      onCircuit: e => { this.onCircuit(e) }
     }
   }
 
@@ -246,6 +253,12 @@ export class SidecarMetrics {
     const L = this.labels
     const m = r.modelInferences.at(-1)
     this.inferences.inc({ function: L.fn(r.functionName), variant: L.variant(r.variantName), model: L.model(m?.modelName), provider: L.provider(m?.providerName), stream: String(r.stream) })
+  }
+
+  private onCircuit (e: CircuitEvent): void {
+    const labels = { model: this.labels.model(e.modelName), provider: this.labels.provider(e.providerName) }
+    this.circuitOpen.set(labels, e.to === 'closed' ? 0 : 1)
+    this.circuitTransitions.inc({ ...labels, to: e.to })
   }
 
   private onFeedback (f: FeedbackRecord): void {

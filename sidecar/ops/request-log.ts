@@ -61,7 +61,7 @@ export function forEachStep (log: RequestLog, visit: (kind: StepKind, from: Atte
   }
 }
 
-const ERROR_CLASSES = new Set(['timeout', 'rate_limit', 'server', 'client', 'connection', 'bad_response', 'credentials', 'unsupported', 'internal', 'client_closed'])
+const ERROR_CLASSES = new Set(['timeout', 'rate_limit', 'server', 'client', 'connection', 'bad_response', 'credentials', 'unsupported', 'circuit_open', 'internal', 'client_closed'])
 
 /** The error class of a request, or undefined when it succeeded. A client that went away is `client_closed`. */
 export function requestErrorClass (log: RequestLog): string | undefined {

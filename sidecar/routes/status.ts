@@ -1,4 +1,5 @@
-// GET /status: readiness (503 while draining), with the config's size and the store's facts (ClickHouse, spool).
+// GET /status: readiness (503 while draining, or while the spool cannot be written), with the config's size and the
+// store's facts (ClickHouse, spool).
 import type { RouteHandler } from './context.ts'
 import { sendJson } from '../http/respond.ts'
 
@@ -6,8 +7,12 @@ export const status: RouteHandler = (ctx, _req, res) => {
   const { draining, inFlightRequests } = ctx.server
   const { config } = ctx.gateway
   const tz = config.tensorzero
-  sendJson(res, draining ? 503 : 200, {
-    status: draining ? 'draining' : 'ready',
+  const store = ctx.gateway.status()
+  const spoolError = 'spoolError' in store ? store.spoolError : undefined
+  const state = draining ? 'draining' : spoolError !== undefined ? 'not_ready' : 'ready'
+  sendJson(res, state === 'ready' ? 200 : 503, {
+    status: state,
+    ...(state === 'not_ready' ? { reason: `the spool cannot be written, observability rows are being dropped: ${spoolError}` } : {}),
     service: config.sidecar.service,
     config: {
       files: tz.files,
@@ -17,6 +22,6 @@ export const status: RouteHandler = (ctx, _req, res) => {
     },
     // This request is not load.
     in_flight: inFlightRequests - 1,
-    ...ctx.gateway.status()
+    ...store
   })
 }

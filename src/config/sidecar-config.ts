@@ -6,7 +6,18 @@ import { resolveApiKey } from '../providers/credentials.ts'
 import { TableReader, type LoadContext } from './reader.ts'
 import { isTable } from './toml-files.ts'
 import { parseTargetName, RESERVED_PREFIX } from '../core/names.ts'
-import type { RouteTarget, SidecarConfig, SourceRef, TensorZeroConfig } from '../core/config.ts'
+import type { HealthConfig, RouteTarget, SidecarConfig, SourceRef, TensorZeroConfig } from '../core/config.ts'
+
+/** `[health]` when the file does not say: conservative, a provider must fail often before it is skipped, and is probed again soon. */
+export const DEFAULT_HEALTH: HealthConfig = {
+  enabled: true,
+  consecutiveFailures: 5,
+  errorRate: 0.8,
+  windowMs: 60_000,
+  minRequests: 20,
+  cooldownMs: 30_000,
+  maxCooldownMs: 300_000
+}
 
 export function defaultSidecarConfig (env: NodeJS.ProcessEnv): SidecarConfig {
   return {
@@ -14,6 +25,7 @@ export function defaultSidecarConfig (env: NodeJS.ProcessEnv): SidecarConfig {
     unmatched: 'reject',
     exactRoutes: new Map(),
     globRoutes: [],
+    health: { ...DEFAULT_HEALTH }
   }
 }
 
@@ -27,7 +39,7 @@ export function buildSidecarConfig (ctx: LoadContext, file: string, tz: TensorZe
   const out = defaultSidecarConfig(ctx.env)
   out.file = file
   const root = new TableReader(ctx, ctx.toml.data, [])
-  root.checkKeys(['service', 'unmatched', 'passthrough_upstream', 'passthrough_api_key_location', 'routes'])
+  root.checkKeys(['service', 'unmatched', 'passthrough_upstream', 'passthrough_api_key_location', 'routes', 'health'])
 
   const service = root.string('service')
   if (service !== undefined) {
@@ -44,6 +56,8 @@ export function buildSidecarConfig (ctx: LoadContext, file: string, tz: TensorZe
   }
 
   readPassthroughKey(root, ctx.env, out)
+  const health = root.sub('health')
+  if (health !== undefined) out.health = readHealth(health)
 
   const routes = root.sub('routes')
   for (const key of Object.keys(routes?.table ?? {})) {
@@ -76,6 +90,29 @@ function readPassthroughKey (root: TableReader, env: NodeJS.ProcessEnv, out: Sid
   const key = resolveApiKey(location, undefined, env)
   if (!key.ok) root.warning('passthrough_api_key_location', key.message)
   else if (key.key !== undefined) out.passthroughAuthorization = `Bearer ${key.key}`
+}
+
+/** `[health]`: the circuit breaker's thresholds; every key is optional and falls back to its default. */
+function readHealth (t: TableReader): HealthConfig {
+  t.checkKeys(['enabled', 'consecutive_failures', 'error_rate', 'window_ms', 'min_requests', 'cooldown_ms', 'max_cooldown_ms'])
+  const d = DEFAULT_HEALTH
+  const count = (key: string): number | undefined => t.number(key, { integer: true, min: 1 })
+  const ms = (key: string): number | undefined => t.number(key, { integer: true, positive: true })
+  const health: HealthConfig = {
+    enabled: t.boolean('enabled') ?? d.enabled,
+    consecutiveFailures: count('consecutive_failures') ?? d.consecutiveFailures,
+    errorRate: t.number('error_rate', { positive: true }) ?? d.errorRate,
+    windowMs: ms('window_ms') ?? d.windowMs,
+    minRequests: count('min_requests') ?? d.minRequests,
+    cooldownMs: ms('cooldown_ms') ?? d.cooldownMs,
+    maxCooldownMs: ms('max_cooldown_ms') ?? d.maxCooldownMs
+  }
+  if (health.errorRate > 1) t.error('error_rate', `\`${t.name('error_rate')}\` is a fraction of calls: it must be at most 1, got ${health.errorRate}`)
+  if (health.maxCooldownMs < health.cooldownMs) {
+    t.error(t.has('max_cooldown_ms') ? 'max_cooldown_ms' : 'cooldown_ms',
+      `\`${t.name('max_cooldown_ms')}\` (${health.maxCooldownMs}) must be at least \`${t.name('cooldown_ms')}\` (${health.cooldownMs})`)
+  }
+  return health
 }
 
 function isHttpUrl (s: string): boolean {

@@ -152,6 +152,24 @@ export interface SidecarConfig {
   exactRoutes: Map<string, RouteTarget>
   /** Glob routes in file order. */
   globRoutes: Array<{ pattern: string; regex: RegExp; target: RouteTarget }>
+  /** `[health]`: when a model provider that keeps failing is skipped (the circuit breaker). */
+  health: HealthConfig
+}
+
+/**
+ * `[health]` of the per-service file. A provider (model name + provider name) opens after `consecutiveFailures`
+ * failures in a row, or when at least `minRequests` calls in the last `windowMs` failed at `errorRate` or more; it is
+ * skipped for a cool-down, then one request probes it. Each failed probe doubles the cool-down, up to `maxCooldownMs`.
+ */
+export interface HealthConfig {
+  enabled: boolean
+  consecutiveFailures: number
+  /** A fraction in (0, 1]. */
+  errorRate: number
+  windowMs: number
+  minRequests: number
+  cooldownMs: number
+  maxCooldownMs: number
 }
 
 export interface LoadedConfig {

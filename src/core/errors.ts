@@ -6,11 +6,14 @@ export class GatewayError extends Error {
   readonly status: number
   /** OpenAI-style `error.type`, for SDKs that read it. */
   readonly type: string
-  constructor (status: number, message: string, type = errorTypeFor(status)) {
+  /** How long the client should wait before trying again, sent as `Retry-After` (a provider asked for it). */
+  readonly retryAfterMs?: number
+  constructor (status: number, message: string, opts: { type?: string; retryAfterMs?: number } = {}) {
     super(message)
     this.name = 'GatewayError'
     this.status = status
-    this.type = type
+    this.type = opts.type ?? errorTypeFor(status)
+    if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs
   }
 }
 
@@ -30,8 +33,15 @@ export function errorBody (err: GatewayError): { error: { message: string; type:
   return { error: { message: err.message, type: err.type } }
 }
 
+/** The `Retry-After` header (whole seconds, rounded up) for an error that carries a wait, else none. */
+export function retryAfterHeader (err: GatewayError): { 'retry-after': string } | undefined {
+  return err.retryAfterMs === undefined ? undefined : { 'retry-after': String(Math.ceil(err.retryAfterMs / 1000)) }
+}
+
 /** A provider failure, classified so routing and metrics can act on it. */
 export type ErrorClass = 'timeout' | 'rate_limit' | 'server' | 'client' | 'connection' | 'bad_response' | 'credentials' | 'unsupported'
+  /** Not called: the provider's circuit is open (it kept failing), so the walk moved on at once. */
+  | 'circuit_open'
 
 export class ProviderError extends Error {
   readonly errorClass: ErrorClass
@@ -60,15 +70,14 @@ export class ModelProvidersFailed extends Error {
     this.errors = errors
   }
 
-  /** The last provider's failure decides: see `providerFailureStatus`. */
+  /** The last provider's failure decides: see `attemptStatus`. */
   get status (): number {
-    return providerFailureStatus(this.errors.at(-1)?.error)
+    return attemptStatus(this.errors.at(-1)?.error)
   }
 
   /** The wait the last provider asked for before trying again (Retry-After), if it asked. */
   get retryAfterMs (): number | undefined {
-    const last = this.errors.at(-1)?.error
-    return last instanceof ProviderError ? last.retryAfterMs : undefined
+    return retryAfterOf(this.errors.at(-1)?.error)
   }
 }
 
@@ -81,21 +90,47 @@ export class VariantsFailed extends Error {
     this.functionName = functionName
     this.errors = errors
   }
+
+  /**
+   * 502 when any variant failed on the server's side. When every variant failed with a 4xx (the request's own fault, a
+   * timeout, a rate limit), nothing is wrong upstream that a retry of the same request would fix: the last one's status.
+   */
+  get status (): number {
+    const statuses = this.errors.map(e => attemptStatus(e.error))
+    return statuses.length > 0 && statuses.every(s => s < 500) ? statuses[statuses.length - 1] : 502
+  }
+
+  get retryAfterMs (): number | undefined {
+    return retryAfterOf(this.errors.at(-1)?.error)
+  }
 }
 
 /** The status and message a client sees for any failure of an inference. */
 export function toGatewayError (err: unknown): GatewayError {
   if (err instanceof GatewayError) return err
-  if (err instanceof VariantsFailed) return new GatewayError(502, err.message)
-  if (err instanceof ModelProvidersFailed) return new GatewayError(err.status, err.message)
-  if (err instanceof TimeoutError) return new GatewayError(408, err.message)
-  if (err instanceof ProviderError) return new GatewayError(providerFailureStatus(err), err.message)
+  if (err instanceof VariantsFailed || err instanceof ModelProvidersFailed) {
+    return new GatewayError(err.status, err.message, { retryAfterMs: err.retryAfterMs })
+  }
+  if (err instanceof TimeoutError || err instanceof ProviderError) {
+    return new GatewayError(attemptStatus(err), err.message, { retryAfterMs: retryAfterOf(err) })
+  }
   return new GatewayError(500, `internal error: ${(err as Error)?.message ?? String(err)}`)
 }
 
-/** 429 when a provider was rate limited, so clients back off; any other provider failure is a 500 (TensorZero's rule). */
-function providerFailureStatus (err: Error | undefined): number {
-  return err instanceof ProviderError && err.errorClass === 'rate_limit' ? 429 : 500
+/**
+ * The status one failed attempt answers with (TensorZero's rules): a timeout at any level 408; a rate-limited provider
+ * 429, so clients back off; a mistake in the request (a GatewayError 4xx, e.g. a template it names that the variant
+ * lacks) keeps its status; any other provider failure 500.
+ */
+function attemptStatus (err: Error | undefined): number {
+  if (err instanceof TimeoutError) return 408
+  if (err instanceof ProviderError) return err.errorClass === 'rate_limit' ? 429 : 500
+  if (err instanceof GatewayError || err instanceof ModelProvidersFailed || err instanceof VariantsFailed) return err.status
+  return 500
+}
+
+function retryAfterOf (err: Error | undefined): number | undefined {
+  return err instanceof ProviderError || err instanceof GatewayError || err instanceof ModelProvidersFailed ? err.retryAfterMs : undefined
 }
 
 /**

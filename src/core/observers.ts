@@ -6,6 +6,7 @@ export function combineObservers (...observers: Array<InferenceObserver | undefi
   return {
     onInference (record) { for (const o of list) { try { o.onInference?.(record) } catch {} } },
     onAttempt (attempt) { for (const o of list) { try { o.onAttempt?.(attempt) } catch {} } },
-    onFeedback (record) { for (const o of list) { try { o.onFeedback?.(record) } catch {} } }
+    onFeedback (record) { for (const o of list) { try { o.onFeedback?.(record) } catch {} } },
+    onCircuit (event) { for (const o of list) { try { o.onCircuit?.(event) } catch {} } }
   }
 }

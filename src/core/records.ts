@@ -71,9 +71,24 @@ export interface FeedbackRecord {
   tags: Record<string, string>
 }
 
+/** A model provider's circuit: closed (called), open (skipped), half_open (one probe call in flight or due). */
+export type CircuitState = 'closed' | 'open' | 'half_open'
+
+/** A circuit changed state (health-aware routing, `model/health.ts`). */
+export interface CircuitEvent {
+  modelName: string
+  providerName: string
+  from: CircuitState
+  to: CircuitState
+  reason: string
+  /** How long the provider is skipped (to: open). */
+  cooldownMs?: number
+}
+
 /** Receives what happened. Every method is optional and must return quickly. */
 export interface InferenceObserver {
   onInference? (record: InferenceRecord): void
   onAttempt? (attempt: AttemptRecord): void
   onFeedback? (record: FeedbackRecord): void
+  onCircuit? (event: CircuitEvent): void
 }

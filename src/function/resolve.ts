@@ -5,12 +5,15 @@ import type { LoadedConfig, RouteTarget, ModelConfig, EmbeddingModelConfig, Func
 import type { InferenceTarget } from '../core/request.ts'
 import { GatewayError, badRequest } from '../core/errors.ts'
 import { parseTargetName, RESERVED_PREFIX, FUNCTION_NAME_PREFIX, MODEL_NAME_PREFIX, EMBEDDING_MODEL_NAME_PREFIX } from '../core/names.ts'
-import { nearestNames } from './nearest.ts'
+import { nearestNames, echoedName } from './nearest.ts'
 import { defaultFunctionFor } from './default-function.ts'
 import { parseShorthand, shorthandModel } from '../config/models.ts'
 
 export type EmbeddingTarget = { kind: 'embedding_model'; modelName: string; model: EmbeddingModelConfig }
 export type Resolution = InferenceTarget | EmbeddingTarget | { kind: 'passthrough' }
+
+/** Longer shorthand names are resolved each time rather than cached (a cache of client-chosen megabytes is a leak). */
+const MAX_CACHED_NAME_LENGTH = 512
 
 /** Shorthands named in a request rather than in a file. */
 const REQUEST_SOURCE = { file: '<request>', line: 0, col: 0 }
@@ -44,7 +47,7 @@ export class TargetResolver {
     if (shorthand !== undefined) return modelTarget(shorthand)
     if (sidecar.unmatched === 'passthrough' && sidecar.passthroughUpstream !== undefined) return { kind: 'passthrough' }
     const suggestions = nearestNames(model, this.knownNames())
-    throw new GatewayError(404, `Unknown model \`${model}\`: no route, function or model of that name is configured for this sidecar` +
+    throw new GatewayError(404, `Unknown model \`${echoedName(model)}\`: no route, function or model of that name is configured for this sidecar` +
       (suggestions.length > 0 ? `. Nearest known names: ${suggestions.map(s => `\`${s}\``).join(', ')}` : ''))
   }
 
@@ -58,7 +61,7 @@ export class TargetResolver {
   /** An embedding model by name: an `[embedding_models]` table or a valid shorthand. */
   embeddingModel (name: string): EmbeddingModelConfig {
     const model = this.config.tensorzero.embeddingModels.get(name) ?? this.shorthand(name)
-    if (model === undefined) throw new GatewayError(404, `Unknown embedding model: ${name}`)
+    if (model === undefined) throw new GatewayError(404, `Unknown embedding model: ${echoedName(name)}`)
     return model
   }
 
@@ -72,15 +75,15 @@ export class TargetResolver {
     if (cached !== undefined) return cached ?? undefined
     const parsed = parseShorthand(name)
     const model = parsed === undefined || 'problem' in parsed ? null : shorthandModel(name, parsed.type, parsed.modelName, REQUEST_SOURCE)
-    // Bounded, because clients choose these names.
-    if (this.shorthands.size < 10_000) this.shorthands.set(name, model)
+    // Bounded in count and size, because clients choose these names.
+    if (this.shorthands.size < 10_000 && name.length <= MAX_CACHED_NAME_LENGTH) this.shorthands.set(name, model)
     return model ?? undefined
   }
 
   private resolvePrefixed (model: string): Resolution {
     const target = parseTargetName(model)
     if (target === undefined) {
-      throw new GatewayError(400, `Invalid model name \`${model}\`: a \`tensorzero::\` model must start with \`${FUNCTION_NAME_PREFIX}\`, \`${MODEL_NAME_PREFIX}\` or \`${EMBEDDING_MODEL_NAME_PREFIX}\``)
+      throw new GatewayError(400, `Invalid model name \`${echoedName(model)}\`: a \`tensorzero::\` model must start with \`${FUNCTION_NAME_PREFIX}\`, \`${MODEL_NAME_PREFIX}\` or \`${EMBEDDING_MODEL_NAME_PREFIX}\``)
     }
     return this.target(target)
   }
@@ -98,13 +101,13 @@ export class TargetResolver {
     switch (target.kind) {
       case 'function': {
         const fn = this.config.tensorzero.functions.get(target.functionName)
-        if (fn === undefined) throw new GatewayError(404, `Unknown function: ${target.functionName}`)
+        if (fn === undefined) throw new GatewayError(404, `Unknown function: ${echoedName(target.functionName)}`)
         const resolved: InferenceTarget = { kind: 'function', functionName: target.functionName, fn }
         return target.variantName === undefined ? resolved : pinVariant(resolved, target.variantName)
       }
       case 'model': {
         const model = this.model(target.modelName)
-        if (model === undefined) throw new GatewayError(404, `Unknown model: ${target.modelName}`)
+        if (model === undefined) throw new GatewayError(404, `Unknown model: ${echoedName(target.modelName)}`)
         return modelTarget(model)
       }
       case 'embedding_model':
@@ -133,6 +136,6 @@ export function pinVariant (target: InferenceTarget, variantName: string): Infer
 
 function variantOf (fn: FunctionConfig, name: string): VariantConfig {
   const variant = fn.variants.get(name)
-  if (variant === undefined) throw new GatewayError(404, `Unknown variant: ${name}`)
+  if (variant === undefined) throw new GatewayError(404, `Unknown variant: ${echoedName(name)}`)
   return variant
 }

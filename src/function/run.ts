@@ -12,6 +12,7 @@ import { cachedSamplingPlan, drawFor, variantOrder } from './experimentation.ts'
 import { buildModelRequest, inferVariant, streamVariant } from '../variant/chat-completion.ts'
 import type { TemplateRenderer } from '../variant/templates/prepare.ts'
 import type { CallContext, ModelStream } from '../model/route.ts'
+import type { ProviderHealth } from '../model/health.ts'
 import { VariantsFailed, GatewayError } from '../core/errors.ts'
 import { StreamCollector } from '../model/stream.ts'
 import { traced, setActiveAttributes, failSpan } from '../core/tracing.ts'
@@ -27,6 +28,8 @@ export interface GatewayContext {
   observer?: InferenceObserver
   /** The config's templates, compiled once; every variant renders through them. */
   templates: TemplateRenderer
+  /** The providers' circuits, shared by every request of this gateway (absent: `[health] enabled = false`). */
+  health?: ProviderHealth
 }
 
 export interface InferenceMeta {
@@ -85,9 +88,9 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   const inferenceId = newId()
   setActiveAttributes(() => ({ function_name: fn.name, episode_id: episodeId, inference_id: inferenceId, 'gen_ai.conversation.id': episodeId }))
   // Input and tool problems are the client's: 400 before any variant runs, no fallback.
-  validateTemplateInput(fn, req.input)
+  validateTemplateInput(fn, req.input, pinned)
   const decisions = functionDecisions(gw.config, fn, req)
-  const ctx: CallContext = { transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name }
+  const ctx: CallContext = { transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name, health: gw.health }
   const plan = pinned === undefined ? cachedSamplingPlan(fn) : undefined
   const order = plan === undefined ? [pinned?.name as string] : variantOrder(plan, drawFor(plan, fn.name, episodeId))
   const errors: Array<{ variant: string; error: Error }> = []

@@ -11,10 +11,12 @@ import type { ErrorClass } from '../core/errors.ts'
 import { providerType, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { encodeRequest } from '../providers/http/extra.ts'
-import { answerBody, openStream, servesEmbeddings } from '../providers/call.ts'
+import { parsedAnswer, openStream, servesEmbeddings } from '../providers/call.ts'
 import { deadline, TimeoutError, type Deadline } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { StreamCollector } from './stream.ts'
+import { verdictOf } from './health.ts'
+import type { ProviderHealth } from './health.ts'
 import { traced, endOnDispose, usageAttributes } from '../core/tracing.ts'
 import type { Attributes } from '@opentelemetry/api'
 
@@ -31,6 +33,8 @@ export interface CallContext {
   retryIndex?: number
   /** Position of the variant in the function's sampled order (0: the first chosen; n: the n-th fallback). */
   variantIndex?: number
+  /** The providers' circuits (`[health]`); absent: every provider is always called. */
+  health?: ProviderHealth
 }
 
 export interface ModelCallResult {
@@ -70,14 +74,24 @@ async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: Call
       const providerName = model.routing[i]
       const provider = model.providers.get(providerName) as ProviderConfig
       const started = performance.now()
+      const admission = ctx.health?.admit(provider) ?? 'pass'
+      if (admission === 'skip') {
+        // A fast failure in the routing order: no call, the walk moves on at once.
+        const skipped = new ProviderError(ctx.health?.skipMessage(provider) as string, 'circuit_open')
+        report(ctx, model, provider, i, 'circuit_open', started, skipped.message)
+        errors.push({ provider: providerName, error: skipped })
+        continue
+      }
       try {
         const result = await leg.attempt(model, provider, req, ctx, limit.signal, started)
         limit.stopTimer()
+        ctx.health?.settle(model.name, provider, admission, 'success')
         report(ctx, model, provider, i, 'ok', started)
         adopted = leg.adopt(result, limit)
         return result
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err))
+        ctx.health?.settle(model.name, provider, admission, verdictOf(error, ctx.signal))
         report(ctx, model, provider, i, attemptOutcome(error), started, error.message)
         errors.push({ provider: providerName, error })
         if (ctx.signal.aborted) throw ctx.signal.reason
@@ -139,7 +153,7 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
       const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
       try {
         const spec = encodeRequest(adapter.buildRequest(req, pctx), req, pctx)
-        const response = adapter.parseResponse(await answerBody(adapter, transport, spec, limit.signal), req, pctx)
+        const response = await parsedAnswer(adapter, transport, spec, limit.signal, body => adapter.parseResponse(body, req, pctx))
         const record: ModelInferenceRecord = {
           id: newId(),
           modelName: model.name,
@@ -270,7 +284,7 @@ const embedLeg: Leg<EmbeddingRequest, ModelEmbedding> = {
       const { adapter, transport, pctx } = prepare(model, provider, ctx)
       if (!servesEmbeddings(adapter)) throw new ProviderError(`provider type \`${provider.type}\` does not serve embeddings`, 'unsupported')
       const spec = encodeRequest(adapter.buildEmbeddingRequest(req, pctx), undefined, pctx)
-      const embedding = adapter.parseEmbeddingResponse(await answerBody(adapter, transport, spec, limit.signal), pctx)
+      const embedding = await parsedAnswer(adapter, transport, spec, limit.signal, body => adapter.parseEmbeddingResponse(body, pctx))
       return { ...embedding, rawRequest: spec.body, providerName: provider.name }
     } catch (err) {
       throw ownTimeout(err, limit.signal, parent)

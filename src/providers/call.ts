@@ -1,14 +1,26 @@
 // One exchange with one provider: the encoded request through its transport, the answer through its adapter.
 // Routing, timeouts and records are the model walk's; this is only the protocol between adapter and transport.
+// A failed answer is scrubbed of the credentials the call sent before it becomes an error (an upstream that echoes the
+// key it received must not hand it to the client, the logs, the spans or the rows).
 import type { ModelRequest, StreamDelta } from '../core/types.ts'
+import { ProviderError } from '../core/errors.ts'
 import type { HttpRequestSpec, ProviderAdapter, ProviderContext, ProviderTransport, SseEvent } from './adapter.ts'
+import { scrubbedProviderError, withoutSentSecrets } from './secrets.ts'
 
-/** The body of a 2xx answer; any other answer is thrown as the adapter's classified error. */
-export async function answerBody (adapter: ProviderAdapter, transport: ProviderTransport, spec: HttpRequestSpec,
-  signal: AbortSignal): Promise<string> {
+/** What a stream keeps of its raw events for `raw_response`: past this many characters the rest is dropped, and said so. */
+const RAW_STREAM_KEEP_CHARS = 1024 * 1024
+
+/** A 2xx answer through `parse`; any other answer is thrown as the adapter's classified error. */
+export async function parsedAnswer<T> (adapter: ProviderAdapter, transport: ProviderTransport, spec: HttpRequestSpec,
+  signal: AbortSignal, parse: (body: string) => T): Promise<T> {
   const answer = await transport.request(spec, signal)
-  if (answer.status < 200 || answer.status >= 300) throw adapter.classifyError(answer.status, answer.body, answer.headers)
-  return answer.body
+  if (answer.status < 200 || answer.status >= 300) throw failedAnswer(adapter, spec, answer.status, answer.body, answer.headers)
+  try {
+    return parse(answer.body)
+  } catch (err) {
+    // A 2xx body can be an error in disguise (some proxies answer 200 with the error), quoting what it received.
+    throw err instanceof ProviderError ? scrubbedProviderError(err, spec.headers) : err
+  }
 }
 
 export type EmbeddingAdapter = ProviderAdapter & Required<Pick<ProviderAdapter, 'buildEmbeddingRequest' | 'parseEmbeddingResponse'>>
@@ -19,22 +31,36 @@ export function servesEmbeddings (adapter: ProviderAdapter): adapter is Embeddin
 
 /**
  * The stream's deltas as they arrive, up to the adapter's end marker. The data of every translated event is kept in
- * `rawChunks` (the stored raw response).
+ * `rawChunks` (the stored raw response), up to `RAW_STREAM_KEEP_CHARS`, then one line marking the truncation.
  */
 export async function openStream (adapter: ProviderAdapter, transport: ProviderTransport, spec: HttpRequestSpec,
   req: ModelRequest, ctx: ProviderContext, signal: AbortSignal, rawChunks: string[]): Promise<AsyncIterator<StreamDelta>> {
   const answer = await transport.stream(spec, signal)
-  if (answer.events === undefined) throw adapter.classifyError(answer.status, answer.body ?? '', answer.headers)
-  return translated(adapter, answer.events, req, ctx, rawChunks)
+  if (answer.events === undefined) throw failedAnswer(adapter, spec, answer.status, answer.body ?? '', answer.headers)
+  return translated(adapter, answer.events, spec, req, ctx, rawChunks)
 }
 
-async function * translated (adapter: ProviderAdapter, events: AsyncIterable<SseEvent>, req: ModelRequest,
+function failedAnswer (adapter: ProviderAdapter, spec: HttpRequestSpec, status: number, body: string,
+  headers: Parameters<ProviderAdapter['classifyError']>[2]): ProviderError {
+  return adapter.classifyError(status, withoutSentSecrets(body, spec.headers), headers)
+}
+
+async function * translated (adapter: ProviderAdapter, events: AsyncIterable<SseEvent>, spec: HttpRequestSpec, req: ModelRequest,
   ctx: ProviderContext, rawChunks: string[]): AsyncGenerator<StreamDelta> {
   const state = adapter.newStreamState(req, ctx)
-  for await (const event of events) {
-    const delta = adapter.parseStreamEvent(event, state, req, ctx)
-    if (delta === null) return
-    rawChunks.push(event.data)
-    yield delta
+  let kept = 0
+  try {
+    for await (const event of events) {
+      const delta = adapter.parseStreamEvent(event, state, req, ctx)
+      if (delta === null) return
+      if (kept <= RAW_STREAM_KEEP_CHARS) {
+        kept += event.data.length
+        rawChunks.push(kept <= RAW_STREAM_KEEP_CHARS ? event.data : `[raw_response truncated: the stream passed ${RAW_STREAM_KEEP_CHARS} characters]`)
+      }
+      yield delta
+    }
+  } catch (err) {
+    // An error event in the stream may quote what the provider received, as an error answer may.
+    throw err instanceof ProviderError ? scrubbedProviderError(err, spec.headers) : err
   }
 }

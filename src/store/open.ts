@@ -35,7 +35,15 @@ export async function openStore (config: LoadedConfig, env: NodeJS.ProcessEnv, l
     migrate: url !== undefined && flagFromEnv(env, 'SIDECAR_MIGRATE', true),
     logger: logger.child({ component: 'clickhouse' })
   })
-  await store.ready
+  // A spool folder that cannot be written or is held by another sidecar fails the start, in one line: the operator's
+  // volume is wrong, and a sidecar that starts anyway would drop every row. (A spool that breaks later is reported by
+  // /status as not ready, and recovers by itself.)
+  try {
+    await store.ready
+  } catch (err) {
+    await store.close()
+    throw err
+  }
   if (url === undefined) logger.warn({}, 'TENSORZERO_CLICKHOUSE_URL is unset: rows stay in the local spool')
   return store
 }

@@ -8,14 +8,11 @@ import type { Segment, SegmentMemory, SpoolDir, SpoolLedger } from './spool.ts'
 import { inferenceRows, feedbackRow } from './rows.ts'
 import type { RowContext, TableRow } from './rows.ts'
 import { errorText } from './client.ts'
+import type { SinkLogger, SpoolHealth } from './spool-health.ts'
 
 export type QueuedRecord = { kind: 'inference'; rec: InferenceRecord } | { kind: 'feedback'; rec: FeedbackRecord }
 
-export interface SinkLogger {
-  info (obj: object, msg: string): void
-  warn (obj: object, msg: string): void
-  error (obj: object, msg: string): void
-}
+export type { SinkLogger } from './spool-health.ts'
 
 export interface SegmentWriterOptions {
   spool: SpoolDir
@@ -28,8 +25,8 @@ export interface SegmentWriterOptions {
   memBudget: number
   fsync: boolean
   log: SinkLogger
-  /** Counts rows that could not be kept. */
-  drop: (rows: number, reason: string) => void
+  /** Counts rows that could not be kept; hears whether the spool can be written. */
+  health: SpoolHealth
   /** A segment was sealed and joined `ledger.sealed`. */
   onSealed: () => void
 }
@@ -69,9 +66,11 @@ export class SegmentWriter {
     return Date.now() - cur.openedAt >= maxAgeMs || cur.seg.rows >= this.opts.maxRows ? cur.seg : undefined
   }
 
-  /** Appends the records' rows; rows over the spool cap, or whose write failed, are dropped and counted. */
+  /**
+   * Appends the records' rows; rows over the spool cap, or whose write failed, are dropped and counted. Never throws:
+   * whatever the disk does, the batch ends and the writer can tell its waiters.
+   */
   async write (records: QueuedRecord[]): Promise<void> {
-    // A batch whose write threw (the spool directory unusable) leaves nothing behind for the next one.
     this.chunk = this.scratch
     this.pos = 0
     this.tables = []
@@ -82,7 +81,7 @@ export class SegmentWriter {
         rows = item.kind === 'inference' ? inferenceRows(item.rec, this.opts.rowContext) : [feedbackRow(item.rec)]
       } catch (err) {
         this.opts.log.error({ err: errorText(err) }, 'could not build observability rows')
-        this.opts.drop(1, 'row build failed')
+        this.opts.health.drop(1, 'row build failed')
         continue
       }
       for (const r of rows) await this.append(r)
@@ -95,10 +94,11 @@ export class SegmentWriter {
     const cur = this.current
     if (cur === undefined || (which !== undefined && cur.seg !== which)) return
     this.current = undefined
-    try {
-      if (this.opts.fsync) await cur.fh.datasync()
-    } finally { await cur.fh.close() }
-    if (cur.seg.rows === 0) { await this.opts.spool.remove(cur.seg); return }
+    // The rows counted in the segment are in the kernel already: a failing fsync or close loses none of them for a
+    // running process, so the segment is sealed and shipped regardless.
+    if (this.opts.fsync) await cur.fh.datasync().catch(err => { this.opts.log.warn({ err: errorText(err), path: cur.seg.path }, 'fsync of a spool segment failed') })
+    await cur.fh.close().catch(() => undefined)
+    if (cur.seg.rows === 0) { await this.opts.spool.remove(cur.seg).catch(() => undefined); return }
     this.opts.ledger.sealed.push(cur.seg)
     this.opts.onSealed()
   }
@@ -115,7 +115,7 @@ export class SegmentWriter {
     const rowEnd = pos
     chunk[pos++] = 0x7d // }
     chunk[pos++] = 0x0a // \n
-    if (this.opts.ledger.bytes + pos > this.opts.spoolMaxBytes) { this.opts.drop(1, 'spool full'); return }
+    if (this.opts.ledger.bytes + pos > this.opts.spoolMaxBytes) { this.opts.health.drop(1, 'spool full'); return }
     if ((this.current?.seg.rows ?? 0) + this.tables.length >= this.opts.maxRows) {
       // The segment is full: this line opens the next one.
       const line = Buffer.from(chunk.subarray(start, pos))
@@ -144,31 +144,43 @@ export class SegmentWriter {
   private async flush (): Promise<void> {
     const rows = this.tables.length
     if (rows === 0) return
-    const cur = this.current ?? await this.openSegment()
     // A copy of exactly the bytes (the scratch buffer is reused): what the file write and the shipper hold.
     const data = Buffer.from(this.chunk.subarray(0, this.pos))
     const { tables, spans } = this
     this.pos = 0
     this.tables = []
     this.spans = []
-    const { ledger } = this.opts
+    const { ledger, health } = this.opts
+    let cur = this.current
     try {
-      await cur.fh.write(data)
-      cur.seg.bytes += data.length
-      cur.seg.rows += rows
-      ledger.bytes += data.length
-      ledger.rows += rows
-      if (cur.seg.mem !== undefined) {
-        rememberRows(cur.seg.mem, data, tables, spans)
-        ledger.memBytes += data.length
-      }
+      cur ??= await this.openSegment()
+      const { bytesWritten } = await cur.fh.write(data)
+      // A disk that fills up mid-write writes part of the lines and reports no error.
+      if (bytesWritten < data.length) throw new Error(`ENOSPC: short write (${bytesWritten} of ${data.length} bytes), the disk is full`)
     } catch (err) {
-      // What reached the file is unknown: that segment ships from the file, as a leftover would.
-      if (cur.seg.mem !== undefined) { ledger.memBytes -= cur.seg.bytes; cur.seg.mem = undefined }
-      this.opts.drop(rows, `spool write failed: ${errorText(err)}`)
-      this.opts.log.error({ err: errorText(err), path: cur.seg.path }, 'spool write failed')
-      await this.seal().catch(() => undefined)
+      health.drop(rows, `spool write failed: ${errorText(err)}`)
+      health.writeFailed(err, cur?.seg.path ?? this.opts.spool.dir)
+      if (cur !== undefined) await this.abandon(cur)
+      return
     }
+    cur.seg.bytes += data.length
+    cur.seg.rows += rows
+    ledger.bytes += data.length
+    ledger.rows += rows
+    if (cur.seg.mem !== undefined) {
+      rememberRows(cur.seg.mem, data, tables, spans)
+      ledger.memBytes += data.length
+    }
+    health.writable()
+  }
+
+  /**
+   * After a failed write: cuts what part of the lines reached the file (which also gives the space back), then seals
+   * the segment with the rows it held before. If the cut fails too, a later reader skips the partial last line.
+   */
+  private async abandon (cur: OpenSegment): Promise<void> {
+    await cur.fh.truncate(cur.seg.bytes).catch(() => undefined)
+    await this.seal()
   }
 
   private async openSegment (): Promise<OpenSegment> {

@@ -4,6 +4,11 @@
 // one JSONEachRow stream: no per-row parsing or re-encoding. Retries with capped exponential backoff while ClickHouse
 // is down, slow or answering errors; rows ClickHouse refuses as invalid are set aside; a segment is deleted once all
 // its tables are in. Without ClickHouse nothing ships: rows wait in the spool.
+//
+// On a full disk the shipper must free space, not need it: a segment whose tables all went in is deleted without
+// writing anything; `.ack` files are written only for a segment that stays (some of its tables failed), and a failed
+// ack or delete is logged, never taken for a failed insert (the tables already in are remembered in memory, and a
+// replay after a restart carries the same deduplication tokens).
 import type { StoreClient } from './client.ts'
 import { errorText, isDataError, redactUrl } from './client.ts'
 import { decodeLine, splitSegment, memoryBody, memoryLines } from './spool.ts'
@@ -14,6 +19,7 @@ import { columnNames } from './queries.ts'
 import type { MigrateResult } from './migrate.ts'
 import type { SinkLogger } from './segment-writer.ts'
 import { exponentialDelayMs, sleep } from '../core/backoff.ts'
+import { isCode } from './spool-lock.ts'
 
 export interface ShipStats {
   clickhouse: 'connected' | 'unreachable' | 'disabled'
@@ -40,6 +46,8 @@ export interface ShipperOptions {
   migrate?: () => Promise<MigrateResult>
   /** Resolves once leftover segments of a previous process are in `ledger.sealed`. */
   ready: Promise<void>
+  /** Counts rows that can no longer be shipped (their segment file vanished). */
+  lost: (rows: number, reason: string) => void
 }
 
 export interface Shipper {
@@ -87,6 +95,9 @@ class ClickHouseShipper implements Shipper {
   private readonly stripped = new Map<TableName, readonly string[]>()
   /** Segments whose damaged lines were already counted. */
   private readonly inspected = new Set<string>()
+  /** Per segment that failed part-way, the tables already in ClickHouse (whether or not their ack was written). */
+  private readonly inserted = new Map<string, Set<string>>()
+  private lastDiskWarn = 0
 
   constructor (opts: ShipperOptions) {
     this.opts = opts
@@ -157,15 +168,8 @@ class ClickHouseShipper implements Shipper {
     const { ledger, log } = this.opts
     try {
       await this.shipSegment(seg)
-      ledger.sealed.shift()
-      if (seg.mem !== undefined) { ledger.memBytes -= seg.bytes; seg.mem = undefined }
-      await this.opts.spool.remove(seg)
-      ledger.bytes -= seg.bytes
-      ledger.rows -= seg.rows
-      if (this.stats.clickhouse !== 'connected' && this.failures > 0) log.info({ backlogSegments: ledger.sealed.length }, 'ClickHouse reachable again; shipping the spool')
-      this.stats.clickhouse = 'connected'
-      this.failures = 0
     } catch (err) {
+      if (seg.mem === undefined && isCode(err, 'ENOENT')) { this.forget(seg, `segment file vanished: ${errorText(err)}`); return }
       this.failures++
       this.stats.failedBatches++
       this.stats.clickhouse = 'unreachable'
@@ -173,7 +177,40 @@ class ClickHouseShipper implements Shipper {
       this.warnRateLimited({ err: this.stats.lastError, url: redactUrl(this.opts.url), backlogSegments: ledger.sealed.length, attempt: this.failures },
         'ClickHouse insert failed; rows stay in the spool and will be retried')
       if (!this.stopping) await this.nap(this.backoffMs() * (0.8 + Math.random() * 0.4))
+      return
     }
+    this.takeOut(seg)
+    await this.opts.spool.remove(seg).catch(err => { this.diskWarn({ err: errorText(err), path: seg.path }, 'could not delete a shipped spool segment') })
+    if (this.stats.clickhouse !== 'connected' && this.failures > 0) log.info({ backlogSegments: ledger.sealed.length }, 'ClickHouse reachable again; shipping the spool')
+    this.stats.clickhouse = 'connected'
+    this.failures = 0
+  }
+
+  /** A segment leaves the spool's books (shipped, or gone). */
+  private takeOut (seg: Segment): void {
+    const { ledger } = this.opts
+    const at = ledger.sealed.indexOf(seg)
+    if (at >= 0) ledger.sealed.splice(at, 1)
+    if (seg.mem !== undefined) { ledger.memBytes -= seg.bytes; seg.mem = undefined }
+    ledger.bytes -= seg.bytes
+    ledger.rows -= seg.rows
+    this.inserted.delete(seg.id)
+    this.inspected.delete(seg.id)
+  }
+
+  /** A segment whose file is gone (removed by hand, or by another process before the lock existed): its rows are lost. */
+  private forget (seg: Segment, reason: string): void {
+    this.takeOut(seg)
+    this.opts.lost(seg.rows, reason)
+    this.opts.log.error({ segment: seg.id, rows: seg.rows, err: reason }, 'a spool segment vanished before it was shipped; its rows are lost')
+  }
+
+  /** Disk trouble on the shipper's side (a delete or an ack that failed): logged at most every 10 s, never retried. */
+  private diskWarn (obj: object, msg: string): void {
+    const now = Date.now()
+    if (now - this.lastDiskWarn < 10_000) return
+    this.opts.log.warn(obj, msg)
+    this.lastDiskWarn = now
   }
 
   private backoffMs (): number {
@@ -202,16 +239,20 @@ class ClickHouseShipper implements Shipper {
       this.inspected.add(seg.id)
       this.countDamaged(seg, byTable, damaged)
     }
-    const acked = await this.opts.spool.acks(seg)
+    const done = this.inserted.get(seg.id) ?? await this.opts.spool.acks(seg)
     // The tables of one segment go in parallel (each in its own INSERT, each in order); segments go one after another.
     const results = await Promise.allSettled(WRITTEN_TABLES.map(async table => {
       const rows = byTable.get(table)
-      if (rows === undefined || rows.count === 0 || acked.has(table)) return
+      if (rows === undefined || rows.count === 0 || done.has(table)) return
       await this.shipTable(seg, table, rows)
+      done.add(table)
     }))
     const failed = results.find(r => r.status === 'rejected')
-    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
-    this.inspected.delete(seg.id)
+    if (failed === undefined) return
+    // The segment stays: remember what is in, and write it down for a restart (best effort: the tokens cover a replay).
+    this.inserted.set(seg.id, done)
+    for (const table of done) await this.opts.spool.ack(seg, table).catch(err => { this.diskWarn({ err: errorText(err), path: seg.path }, 'could not write a spool ack') })
+    throw (failed as PromiseRejectedResult).reason
   }
 
   /** A segment's rows by table, from memory or its file, and how many of its lines were damaged. */
@@ -265,14 +306,14 @@ class ClickHouseShipper implements Shipper {
     }
     if (result.rejected.length > 0) {
       const reason = result.reason ?? 'refused'
-      const path = await this.opts.spool.reject(seg, table, result.rejected, reason)
       this.stats.rejectedRows += result.rejected.length
       this.stats.lastError = reason
+      // On a full disk they cannot be set aside: logged and counted as rejected, not retried forever.
+      const path = await this.opts.spool.reject(seg, table, result.rejected, reason).catch(err => `not saved: ${errorText(err)}`)
       this.opts.log.error({ table, rows: result.rejected.length, err: reason, path }, 'ClickHouse refused rows as invalid; moved them aside')
     }
     this.stats.shippedRows += result.shipped
     if (result.shipped > 0) this.stats.lastShippedAt = new Date().toISOString()
-    await this.opts.spool.ack(seg, table)
   }
 
   /**

@@ -3,12 +3,15 @@
 // A segment is appended to while open, then sealed (never written again) and shipped; `<segment>.ack` records the
 // tables of a segment already inserted, so a restart resumes where the previous process stopped. Shipped segments
 // are deleted. Segment ids are UUIDv7s: unique across sidecars (they are part of the insert deduplication token) and
-// sorted by creation time (leftovers ship in order).
-import { mkdir, open, readdir, readFile, rm, stat, appendFile, rename } from 'node:fs/promises'
+// sorted by creation time (leftovers ship in order). One process per folder: see `spool-lock.ts`.
+import { mkdir, open, readdir, readFile, rm, stat, appendFile, rename, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { createReadStream } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { v7 as uuidv7 } from 'uuid'
+import { errorText } from './client.ts'
+import { isCode, lockSpool, SpoolInUseError } from './spool-lock.ts'
+import type { SpoolLock } from './spool-lock.ts'
 
 export interface Segment {
   id: string
@@ -19,7 +22,7 @@ export interface Segment {
   rows: number
   /**
    * The segment's bytes kept in memory by the process that wrote it, so the shipper need not read the file back.
-   * Undefined for segments of a previous process, or when the memory budget was spent or a write failed: those ship
+   * Undefined for segments of a previous process, or when the memory budget was spent: those ship
    * from the file.
    */
   mem?: SegmentMemory
@@ -101,10 +104,42 @@ export function decodeLine (line: string): { table: string; row: string } | null
 
 export class SpoolDir {
   readonly dir: string
+  private lock: SpoolLock | undefined
   constructor (dir: string) { this.dir = dir }
 
-  async init (): Promise<Segment[]> {
-    await mkdir(this.dir, { recursive: true })
+  /**
+   * Creates the folder, takes its lock (which proves it can be written) and lists the segments an earlier process
+   * left. Throws one line saying why the folder cannot be used (read-only, not permitted, held by another process).
+   */
+  async init (): Promise<{ leftovers: Segment[]; staleHolder?: number }> {
+    try {
+      await makeDir(this.dir)
+      this.lock = await lockSpool(this.dir)
+    } catch (err) {
+      if (err instanceof SpoolInUseError) throw err
+      throw new Error(`spool folder ${this.dir} cannot be written: ${errorText(err)}`)
+    }
+    return { leftovers: await this.leftovers(), staleHolder: this.lock.staleHolder }
+  }
+
+  /** Lets the next process take the folder. */
+  async release (): Promise<void> {
+    await this.lock?.release()
+    this.lock = undefined
+  }
+
+  /**
+   * Whether the folder can be written again after a failure (read-only, removed, full): recreates it if it was
+   * removed, then writes and removes a small file. Throws the reason while it cannot.
+   */
+  async probe (): Promise<void> {
+    await makeDir(this.dir)
+    const path = join(this.dir, '.write-probe')
+    await writeFile(path, 'ok\n')
+    await rm(path, { force: true })
+  }
+
+  private async leftovers (): Promise<Segment[]> {
     const names = (await readdir(this.dir)).filter(n => SEG_RE.test(n)).sort()
     const segs: Segment[] = []
     for (const name of names) {
@@ -161,6 +196,20 @@ export class SpoolDir {
   }
 
   private ackPath (seg: Segment): string { return join(this.dir, `seg-${seg.id}.ack`) }
+}
+
+/**
+ * `mkdir -p` that reports why: Node's recursive mkdir answers ENOENT when a parent is read-only or not permitted;
+ * retried one level at a time, the real reason (EROFS, EACCES) comes out.
+ */
+async function makeDir (dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true })
+  } catch (err) {
+    if (!isCode(err, 'ENOENT') || dirname(dir) === dir) throw err
+    await makeDir(dirname(dir))
+    try { await mkdir(dir) } catch (e) { if (!isCode(e, 'EEXIST')) throw e }
+  }
 }
 
 async function countLines (path: string): Promise<number> {

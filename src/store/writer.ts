@@ -12,8 +12,9 @@
 // the kernel writes back. `fsync: true` fsyncs each segment when it is sealed (every `flushIntervalMs`), narrowing that
 // window to one interval at the cost of an fsync per interval.
 //
-// Size cap: the spool (segment files + rows waiting to be written) never exceeds `spoolMaxBytes`. Rows beyond it are
-// dropped, counted (`droppedRows`) and reported in a warning at most every 10 s: never blocking, never silent.
+// Size cap: the spool (segment files + rows waiting to be written) never exceeds `spoolMaxBytes`. Rows beyond it, and
+// rows the disk refuses (full, read-only, folder removed), are dropped, counted (`droppedRows`) and logged once per
+// burst (`spool-health.ts`): never blocking, never silent. `whenPersisted()` settles whatever the disk does.
 import type { InferenceObserver } from '../core/records.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
 import { SpoolDir } from './spool.ts'
@@ -24,6 +25,7 @@ import { createShipper } from './shipper.ts'
 import type { Shipper, ShipStats } from './shipper.ts'
 import { errorText, storeClient } from './client.ts'
 import { runMigrate } from './migrate.ts'
+import { SpoolHealth } from './spool-health.ts'
 import { targetReads } from './queries.ts'
 import type { TargetReads } from './queries.ts'
 
@@ -70,8 +72,10 @@ export interface SinkStatus extends ShipStats {
   spoolMaxBytes: number
   /** Segments waiting to be shipped (sealed) plus the open one. */
   spoolSegments: number
-  /** Rows dropped: spool full, queue full, or recorded after close. */
+  /** Rows dropped: spool full, disk full or unwritable, queue full, or recorded after close. */
   droppedRows: number
+  /** Set while the spool folder cannot be written (rows are dropped), saying why: the sidecar is not ready. */
+  spoolError?: string
 }
 
 export interface ClickHouseSink {
@@ -116,6 +120,10 @@ class ClickHouseWriter implements ClickHouseSink {
   private readonly segments: SegmentWriter
   private readonly shipper: Shipper
   private readonly sealTimer: NodeJS.Timeout
+  private readonly health: SpoolHealth
+  private readonly spool: SpoolDir
+  private spoolUsable = false
+  private lastProbe = 0
   private queue: QueuedRecord[] = []
   private enqueued = 0
   private persisted = 0
@@ -124,9 +132,6 @@ class ClickHouseWriter implements ClickHouseSink {
   private writeScheduled = false
   private closed = false
   private closing: Promise<void> | undefined
-  private droppedRows = 0
-  private dropsSinceWarn = 0
-  private lastDropWarn = 0
 
   constructor (opts: ClickHouseSinkOptions) {
     const flushIntervalMs = Math.max(1, opts.flushIntervalMs ?? 100)
@@ -137,7 +142,8 @@ class ClickHouseWriter implements ClickHouseSink {
     const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000
     const client = storeClient(opts.url, { requestTimeoutMs })
     if (client.enabled) this.reads = targetReads(client)
-    const spool = new SpoolDir(opts.spoolDir)
+    this.health = new SpoolHealth(this.log, () => ({ spoolBytes: this.ledger.bytes, spoolMaxBytes: this.spoolMaxBytes }))
+    const spool = this.spool = new SpoolDir(opts.spoolDir)
     this.ready = this.findLeftovers(spool)
     this.segments = new SegmentWriter({
       spool,
@@ -148,7 +154,7 @@ class ClickHouseWriter implements ClickHouseSink {
       memBudget: Math.min(this.spoolMaxBytes, 16 * 1024 * 1024),
       fsync: opts.fsync === true,
       log: this.log,
-      drop: (rows, reason) => { this.drop(rows, reason) },
+      health: this.health,
       onSealed: () => { this.shipper.wake() }
     })
     this.shipper = createShipper({
@@ -160,15 +166,18 @@ class ClickHouseWriter implements ClickHouseSink {
       dedup: opts.dedupTokens ?? true,
       retry: { initialMs: opts.retry?.initialMs ?? 200, maxMs: opts.retry?.maxMs ?? 10_000 },
       migrate: opts.migrate === true ? async () => await runMigrate({ url: opts.url as string, requestTimeoutMs }) : undefined,
-      ready: this.ready
+      ready: this.ready,
+      lost: (rows, reason) => { this.health.drop(rows, reason) }
     })
-    this.ready.catch(err => {
-      this.shipper.stats.lastError = `spool: ${errorText(err)}`
+    this.ready.then(() => { this.spoolUsable = true }, err => {
+      this.health.writeError = this.shipper.stats.lastError = errorText(err)
       this.log.error({ err: errorText(err), dir: opts.spoolDir }, 'spool directory unusable')
     })
     this.sealTimer = setInterval(() => {
       const due = this.segments.dueForSeal(flushIntervalMs)
       if (due !== undefined) void this.fileOp(async () => { await this.segments.seal(due) })
+      this.health.tick()
+      this.probeIfUnwritable()
     }, Math.min(50, flushIntervalMs))
     this.sealTimer.unref()
   }
@@ -189,7 +198,8 @@ class ClickHouseWriter implements ClickHouseSink {
       spoolBytes: ledger.bytes,
       spoolMaxBytes: this.spoolMaxBytes,
       spoolSegments: ledger.sealed.length + (this.segments.hasOpenSegment ? 1 : 0),
-      droppedRows: this.droppedRows,
+      droppedRows: this.health.droppedRows,
+      ...(this.health.writeError !== undefined ? { spoolError: this.health.writeError } : {}),
       shippedRows: stats.shippedRows,
       failedBatches: stats.failedBatches,
       rejectedRows: stats.rejectedRows,
@@ -218,11 +228,14 @@ class ClickHouseWriter implements ClickHouseSink {
     clearInterval(this.sealTimer)
     await this.shipper.close(this.closeTimeoutMs)
     for (const w of this.persistWaiters.splice(0)) w.resolve()
+    this.health.endBurst()
+    await this.spool.release().catch(() => undefined)
     if (this.ledger.sealed.length > 0) this.log.info({ segments: this.ledger.sealed.length, rows: this.ledger.rows }, 'stopping with rows still in the spool; the next start ships them')
   }
 
   private async findLeftovers (spool: SpoolDir): Promise<void> {
-    const leftovers = await spool.init()
+    const { leftovers, staleHolder } = await spool.init()
+    if (staleHolder !== undefined) this.log.info({ dir: spool.dir, pid: staleHolder }, 'took over the spool lock of a process that is gone')
     for (const seg of leftovers) {
       this.ledger.sealed.push(seg)
       this.ledger.bytes += seg.bytes
@@ -233,20 +246,9 @@ class ClickHouseWriter implements ClickHouseSink {
     }
   }
 
-  private drop (n: number, reason: string): void {
-    this.droppedRows += n
-    this.dropsSinceWarn += n
-    const now = Date.now()
-    if (now - this.lastDropWarn >= 10_000) {
-      this.log.warn({ droppedRows: this.dropsSinceWarn, droppedTotal: this.droppedRows, reason, spoolBytes: this.ledger.bytes, spoolMaxBytes: this.spoolMaxBytes }, 'observability rows dropped')
-      this.lastDropWarn = now
-      this.dropsSinceWarn = 0
-    }
-  }
-
   private push (item: QueuedRecord): void {
-    if (this.closed) { this.drop(rowsOf(item), 'sink closed'); return }
-    if (this.queue.length >= this.maxQueued) { this.drop(rowsOf(item), 'queue full'); return }
+    if (this.closed) { this.health.drop(rowsOf(item), 'sink closed'); return }
+    if (this.queue.length >= this.maxQueued) { this.health.drop(rowsOf(item), 'queue full'); return }
     this.queue.push(item)
     this.enqueued++
     this.scheduleWrite()
@@ -269,18 +271,39 @@ class ClickHouseWriter implements ClickHouseSink {
   }
 
   private async writeQueued (): Promise<void> {
-    await this.ready
+    await this.ready.catch(() => undefined)
     while (this.queue.length > 0) {
       const items = this.queue
       this.queue = []
       const upTo = this.enqueued
-      await this.segments.write(items)
-      this.persisted = upTo
-      const waiters = this.persistWaiters
-      for (let i = waiters.length - 1; i >= 0; i--) {
-        if (waiters[i].seq <= upTo) { waiters[i].resolve(); waiters.splice(i, 1) }
+      try {
+        if (this.spoolUsable) await this.segments.write(items)
+        else this.health.drop(items.reduce((n, it) => n + rowsOf(it), 0), `spool unusable: ${this.health.writeError ?? 'not ready'}`)
+      } catch (err) {
+        // `write` does not throw by design; should it, the waiters are still told (a request never hangs on the spool).
+        this.log.error({ err: errorText(err) }, 'spool writer failed')
+      } finally {
+        this.persisted = upTo
+        const waiters = this.persistWaiters
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          if (waiters[i].seq <= upTo) { waiters[i].resolve(); waiters.splice(i, 1) }
+        }
       }
     }
+  }
+
+  /** While the spool cannot be written, checks once a second whether it can again (no traffic needed to recover). */
+  private probeIfUnwritable (): void {
+    const now = Date.now()
+    if (!this.spoolUsable || this.health.writeError === undefined || now - this.lastProbe < 1000) return
+    this.lastProbe = now
+    void this.fileOp(async () => {
+      if (this.health.writeError === undefined) return
+      try {
+        await this.spool.probe()
+        this.health.writable()
+      } catch (err) { this.health.writeError = errorText(err) }
+    })
   }
 
   private async writeAndSeal (): Promise<void> {

@@ -6,6 +6,7 @@ import { badRequest } from '../../core/errors.ts'
 import { pinVariant } from '../../function/resolve.ts'
 import { RESERVED_PREFIX } from '../../core/names.ts'
 import { parseMessages } from './messages.ts'
+import { pointerProblem } from '../../providers/http/extra.ts'
 import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId } from './validate.ts'
 import type { Json } from './validate.ts'
 
@@ -174,6 +175,8 @@ function parseExtraBody (raw: unknown): ExtraBodyPatch[] | undefined {
   return raw.map((entry: unknown, i) => {
     if (!isObject(entry) || typeof entry.pointer !== 'string') throw badRequest(`\`tensorzero::extra_body[${i}].pointer\` must be a string`)
     if (!('value' in entry) && entry.delete !== true) throw badRequest(`\`tensorzero::extra_body[${i}]\` needs \`value\` or \`delete = true\``)
+    const problem = pointerProblem(entry.pointer)
+    if (problem !== undefined) throw badRequest(`\`tensorzero::extra_body[${i}]\`: ${problem}`)
     return {
       pointer: entry.pointer,
       value: entry.value,
@@ -190,6 +193,8 @@ function parseExtraHeaders (raw: unknown): ExtraHeader[] | undefined {
   return raw.map((entry: unknown, i) => {
     if (!isObject(entry) || typeof entry.name !== 'string') throw badRequest(`\`tensorzero::extra_headers[${i}].name\` must be a string`)
     if (typeof entry.value !== 'string' && entry.delete !== true) throw badRequest(`\`tensorzero::extra_headers[${i}]\` needs a string \`value\` or \`delete = true\``)
+    const problem = headerProblem(entry.name, entry.value)
+    if (problem !== undefined) throw badRequest(`\`tensorzero::extra_headers[${i}]\`: ${problem}`)
     return {
       name: entry.name,
       value: typeof entry.value === 'string' ? entry.value : undefined,
@@ -198,4 +203,17 @@ function parseExtraHeaders (raw: unknown): ExtraHeader[] | undefined {
       modelProviderName: typeof entry.model_provider_name === 'string' ? entry.model_provider_name : (typeof entry.provider_name === 'string' ? entry.provider_name : undefined)
     }
   })
+}
+
+/** An HTTP token (RFC 9110), the only thing a header name may be. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** Headers that frame the message itself: the transport refuses them, or they would corrupt the request it sends. */
+const FRAMING_HEADERS = new Set(['connection', 'content-length', 'expect', 'keep-alive', 'transfer-encoding', 'upgrade'])
+
+/** Why a request-level extra header can never be sent (caught here, a 400, rather than as a failed provider call). */
+function headerProblem (name: string, value: unknown): string | undefined {
+  if (!HEADER_NAME.test(name)) return `\`${name.slice(0, 100)}\` is not a valid header name`
+  if (FRAMING_HEADERS.has(name.toLowerCase())) return `header \`${name}\` cannot be set: it frames the HTTP message`
+  if (typeof value === 'string' && /[\r\n\0]/.test(value)) return `the value of header \`${name}\` contains a line break or NUL`
+  return undefined
 }

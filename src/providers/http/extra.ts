@@ -3,7 +3,7 @@
 // call, to whatever the adapter built, whichever wire format it is.
 import type { ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
 import type { HttpRequestSpec, ProviderContext, ProviderRequest } from '../adapter.ts'
-import { ProviderError } from '../../core/errors.ts'
+import { badRequest } from '../../core/errors.ts'
 
 type Filtered = { variantName?: string; modelProviderName?: string }
 
@@ -29,13 +29,21 @@ function isContainer (v: unknown): v is Record<string, unknown> | unknown[] {
   return typeof v === 'object' && v !== null
 }
 
-/** Set (creating missing objects) or delete the value at a JSON pointer (RFC 6901) inside `root`, in place. */
+/** Why `pointer` can never be applied (checked when a request is read, so the client hears of it before any call). */
+export function pointerProblem (pointer: string): string | undefined {
+  if (pointer === '' || pointer[0] !== '/') return `extra_body pointer \`${pointer}\` must start with \`/\``
+  if (pointer.slice(1).split('/').map(decodeToken).includes('__proto__')) return `extra_body pointer \`${pointer}\` may not contain \`__proto__\``
+  return undefined
+}
+
+/**
+ * Set (creating missing objects) or delete the value at a JSON pointer (RFC 6901) inside `root`, in place. A pointer that
+ * does not fit the body is the request's (or config's) mistake, never the provider's: a 400, which no fallback hides.
+ */
 export function applyPointer (root: Record<string, unknown>, pointer: string, op: { value?: unknown; delete?: boolean }): void {
-  if (pointer === '' || pointer[0] !== '/') {
-    throw new ProviderError(`extra_body pointer \`${pointer}\` must start with \`/\``, 'client')
-  }
+  const problem = pointerProblem(pointer)
+  if (problem !== undefined) throw badRequest(problem)
   const tokens = pointer.slice(1).split('/').map(decodeToken)
-  if (tokens.includes('__proto__')) throw new ProviderError(`extra_body pointer \`${pointer}\` may not contain \`__proto__\``, 'client')
   let cur: Record<string, unknown> | unknown[] = root
   for (let i = 0; i < tokens.length - 1; i++) {
     const tok = tokens[i]
@@ -46,7 +54,7 @@ export function applyPointer (root: Record<string, unknown>, pointer: string, op
     }
     if (op.delete === true) return // nothing to delete
     if (next !== undefined) {
-      throw new ProviderError(`extra_body pointer \`${pointer}\`: \`${tokens.slice(0, i + 1).join('/')}\` is not an object`, 'client')
+      throw badRequest(`extra_body pointer \`${pointer}\`: \`${tokens.slice(0, i + 1).join('/')}\` is not an object`)
     }
     const created: Record<string, unknown> = {}
     if (Array.isArray(cur)) cur[Number(tok)] = created
@@ -63,7 +71,7 @@ export function applyPointer (root: Record<string, unknown>, pointer: string, op
     if (last === '-') cur.push(op.value)
     else {
       const idx = Number(last)
-      if (!Number.isInteger(idx) || idx < 0) throw new ProviderError(`extra_body pointer \`${pointer}\`: bad array index \`${last}\``, 'client')
+      if (!Number.isInteger(idx) || idx < 0) throw badRequest(`extra_body pointer \`${pointer}\`: bad array index \`${last}\``)
       cur[idx] = op.value
     }
     return

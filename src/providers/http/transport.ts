@@ -1,89 +1,177 @@
 // The only place provider HTTP happens: one keep-alive undici Pool per upstream origin, bodies read as text
-// (non-streaming) or handed over chunk by chunk through the SSE parser (streaming).
+// (non-streaming) or handed over chunk by chunk through the SSE parser (streaming). Every call is bounded: it waits
+// at most `queueTimeoutMs` for one of its origin's `connectionsPerOrigin` connections, and reads at most
+// `responseLimitBytes` of answer; past either limit it fails that provider, which the model walk treats as any failure.
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { HttpAnswer, HttpRequestSpec, HttpStreamAnswer, ProviderTransport, SseEvent } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
+import { numberFromEnv } from '../../core/env.ts'
 import { SseParser } from './sse.ts'
 import { withTraceHeaders } from '../../core/tracing.ts'
+import { OriginSlots } from './origin-slots.ts'
 
 // LLM calls can legitimately take minutes; the config's timeouts are enforced with AbortSignals.
 // These only stop a dead socket from hanging forever when no timeout is configured.
 const SAFETY_TIMEOUT_MS = 15 * 60 * 1000
+/** An error answer is only excerpted and stored: this much of it is plenty. */
+const ERROR_BODY_KEEP_BYTES = 64 * 1024
+
+export interface TransportSettings {
+  /** Connections per provider origin (`SIDECAR_PROVIDER_CONNECTIONS`). */
+  connectionsPerOrigin: number
+  /** Longest wait for a free connection before the call fails that provider (`SIDECAR_PROVIDER_QUEUE_TIMEOUT_MS`). */
+  queueTimeoutMs: number
+  /** Largest answer (a body, or a whole stream) one call may read (`SIDECAR_PROVIDER_RESPONSE_LIMIT_BYTES`). */
+  responseLimitBytes: number
+}
+
+export const DEFAULT_TRANSPORT_SETTINGS: TransportSettings = {
+  connectionsPerOrigin: 256,
+  queueTimeoutMs: 10_000,
+  responseLimitBytes: 32 * 1024 * 1024
+}
+
+export function transportSettingsFromEnv (env: NodeJS.ProcessEnv): TransportSettings {
+  const d = DEFAULT_TRANSPORT_SETTINGS
+  return {
+    connectionsPerOrigin: Math.max(1, Math.floor(numberFromEnv(env, 'SIDECAR_PROVIDER_CONNECTIONS', d.connectionsPerOrigin))),
+    queueTimeoutMs: numberFromEnv(env, 'SIDECAR_PROVIDER_QUEUE_TIMEOUT_MS', d.queueTimeoutMs),
+    responseLimitBytes: numberFromEnv(env, 'SIDECAR_PROVIDER_RESPONSE_LIMIT_BYTES', d.responseLimitBytes)
+  }
+}
+
+interface Origin { pool: Pool; slots: OriginSlots }
 
 export class Transport implements ProviderTransport {
-  private readonly pools = new Map<string, Pool>()
-  private readonly connections: number
+  private readonly origins = new Map<string, Origin>()
+  private readonly settings: TransportSettings
 
-  constructor (opts: { connectionsPerOrigin?: number } = {}) {
-    this.connections = opts.connectionsPerOrigin ?? 256
+  constructor (settings: Partial<TransportSettings> = {}) {
+    this.settings = { ...DEFAULT_TRANSPORT_SETTINGS, ...settings }
   }
 
-  private poolFor (url: URL): Pool {
-    let pool = this.pools.get(url.origin)
-    if (pool === undefined) {
-      pool = new Pool(url.origin, {
-        connections: this.connections,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        headersTimeout: SAFETY_TIMEOUT_MS,
-        bodyTimeout: SAFETY_TIMEOUT_MS
-      })
-      this.pools.set(url.origin, pool)
+  private originFor (url: URL): Origin {
+    let origin = this.origins.get(url.origin)
+    if (origin === undefined) {
+      const { connectionsPerOrigin, queueTimeoutMs } = this.settings
+      origin = {
+        pool: new Pool(url.origin, {
+          connections: connectionsPerOrigin,
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          headersTimeout: SAFETY_TIMEOUT_MS,
+          bodyTimeout: SAFETY_TIMEOUT_MS
+        }),
+        slots: new OriginSlots(url.origin, connectionsPerOrigin, queueTimeoutMs)
+      }
+      this.origins.set(url.origin, origin)
     }
-    return pool
+    return origin
   }
 
-  private async dispatch (spec: HttpRequestSpec, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const url = new URL(spec.url)
+  /** The answer's head; its connection slot is released when its body closes (read, destroyed or aborted). */
+  private async dispatch (spec: HttpRequestSpec, url: URL, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const { pool, slots } = this.originFor(url)
+    const release = await slots.acquire(signal)
     try {
-      return await this.poolFor(url).request({
+      const res = await pool.request({
         path: url.pathname + url.search,
         method: spec.method,
         headers: withTraceHeaders(spec.headers),
         body: spec.body,
         signal
       })
+      if (res.body.closed || res.body.destroyed) release()
+      else res.body.once('close', release)
+      return res
     } catch (err) {
+      release()
       throw connectionError(err, url, signal)
     }
   }
 
   async request (spec: HttpRequestSpec, signal: AbortSignal): Promise<HttpAnswer> {
-    const res = await this.dispatch(spec, signal)
-    try {
-      const body = await res.body.text()
-      return { status: res.statusCode, headers: res.headers, body }
-    } catch (err) {
-      throw connectionError(err, new URL(spec.url), signal)
-    }
+    const url = new URL(spec.url)
+    const res = await this.dispatch(spec, url, signal)
+    const ok = res.statusCode >= 200 && res.statusCode < 300
+    const body = ok
+      ? await readBounded(res, this.settings.responseLimitBytes, url, signal)
+      : await readErrorBody(res, url, signal)
+    return { status: res.statusCode, headers: res.headers, body }
   }
 
   async stream (spec: HttpRequestSpec, signal: AbortSignal): Promise<HttpStreamAnswer> {
-    const res = await this.dispatch(spec, signal)
+    const url = new URL(spec.url)
+    const res = await this.dispatch(spec, url, signal)
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      const body = await res.body.text().catch(() => '')
+      const body = await readErrorBody(res, url, signal).catch(() => '')
       return { status: res.statusCode, headers: res.headers, body }
     }
-    return { status: res.statusCode, headers: res.headers, events: sseEvents(res.body, spec.url, signal) }
+    return { status: res.statusCode, headers: res.headers, events: sseEvents(res.body, this.settings.responseLimitBytes, url, signal) }
   }
 
   async close (): Promise<void> {
-    const pools = [...this.pools.values()]
-    this.pools.clear()
-    await Promise.all(pools.map(async p => await p.close().catch(() => {})))
+    const origins = [...this.origins.values()]
+    this.origins.clear()
+    await Promise.all(origins.map(async o => await o.pool.close().catch(() => {})))
   }
 }
 
-async function * sseEvents (body: AsyncIterable<Buffer>, url: string, signal: AbortSignal): AsyncGenerator<SseEvent> {
-  const parser = new SseParser()
+function tooLarge (url: URL, limit: number): ProviderError {
+  return new ProviderError(`the answer from ${url.origin} exceeds the response limit of ${limit} bytes (SIDECAR_PROVIDER_RESPONSE_LIMIT_BYTES)`, 'bad_response')
+}
+
+/** The whole body as text, failing the call (and dropping the connection) once it passes `limit` bytes. */
+async function readBounded (res: Dispatcher.ResponseData, limit: number, url: URL, signal: AbortSignal): Promise<string> {
+  const declared = Number(res.headers['content-length'])
+  if (Number.isFinite(declared) && declared > limit) { res.body.destroy(); throw tooLarge(url, limit) }
+  const chunks: Buffer[] = []
+  let size = 0
   try {
-    for await (const chunk of body) {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > limit) { res.body.destroy(); throw tooLarge(url, limit) }
+      chunks.push(chunk)
+    }
+  } catch (err) {
+    throw connectionError(err, url, signal)
+  }
+  return Buffer.concat(chunks, size).toString('utf8')
+}
+
+/** The start of an error answer (it is only excerpted and stored), the rest dropped with its connection. */
+async function readErrorBody (res: Dispatcher.ResponseData, url: URL, signal: AbortSignal): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size >= ERROR_BODY_KEEP_BYTES) { res.body.destroy(); break }
+    }
+  } catch (err) {
+    throw connectionError(err, url, signal)
+  }
+  const text = Buffer.concat(chunks, size).toString('utf8')
+  return size >= ERROR_BODY_KEEP_BYTES ? `${text.slice(0, ERROR_BODY_KEEP_BYTES)}…[truncated]` : text
+}
+
+async function * sseEvents (body: Dispatcher.ResponseData['body'], limit: number, url: URL, signal: AbortSignal): AsyncGenerator<SseEvent> {
+  const parser = new SseParser()
+  let size = 0
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > limit) throw tooLarge(url, limit)
       for (const event of parser.push(chunk)) yield event
     }
     for (const event of parser.end()) yield event
   } catch (err) {
-    throw connectionError(err, new URL(url), signal)
+    throw connectionError(err, url, signal)
+  } finally {
+    // Ended early (a limit, an error, a consumer that left): the connection cannot be reused, so let it go.
+    if (!body.destroyed) body.destroy()
   }
 }
 

@@ -96,10 +96,7 @@ export class TemplateRenderer {
         return { type: 'text', text: block.value }
       case 'template': {
         const template = variant.templates[block.name]
-        if (template === undefined) {
-          throw new GatewayError(400, `Template \`${block.name}\` not found: variant \`${variant.name}\` of function \`${fn.name}\` has no ` +
-            (ROLES.includes(block.name) ? `\`${block.name}_template\`` : `\`templates.${block.name}.path\``))
-        }
+        if (template === undefined) throw templateNotFound(fn, `variant \`${variant.name}\``, block.name)
         if (isLegacy(fn, variant, block.name)) {
           throw new GatewayError(400, `${role} message content is template arguments, but function \`${fn.name}\` has no \`${block.name}_schema\`: ` +
             `its \`${block.name}_template\` (variant \`${variant.name}\`) takes text, as \`${block.name}_text\``)
@@ -121,14 +118,16 @@ function isLegacy (fn: FunctionConfig, variant: VariantConfig, name: string): bo
  * Function-level input validation, before any variant runs (a failure is the client's: 400, no fallback):
  * arguments against the schema of their template name, text against the role's schema where one exists.
  */
-export function validateTemplateInput (fn: FunctionConfig, input: Input): void {
+export function validateTemplateInput (fn: FunctionConfig, input: Input, pinned?: VariantConfig): void {
   const systemSchema = fn.schemas.system
   if (systemSchema !== undefined && input.system !== undefined) {
     assertMatchesSchema(systemSchema.schema, input.system, 'the system message')
   }
+  if (input.system !== undefined && typeof input.system !== 'string') requireTemplate(fn, pinned, 'system')
   input.messages.forEach((message, i) => {
     for (const block of message.content) {
       if (block.type === 'template') {
+        requireTemplate(fn, pinned, block.name)
         const schema = fn.schemas[block.name]
         if (schema !== undefined) assertMatchesSchema(schema.schema, block.arguments, `input message ${i} (${message.role}, template \`${block.name}\`)`)
       } else if (block.type === 'text') {
@@ -137,6 +136,21 @@ export function validateTemplateInput (fn: FunctionConfig, input: Input): void {
       }
     }
   })
+}
+
+/**
+ * Template arguments (a `content` object, `tensorzero::arguments`, a `tensorzero::template` block) need a template of
+ * that name in the variant that runs; where no variant that may run has one, the client hears it before any runs.
+ */
+function requireTemplate (fn: FunctionConfig, pinned: VariantConfig | undefined, name: string): void {
+  const candidates = pinned === undefined ? fn.variants.values() : [pinned]
+  for (const variant of candidates) if (variant.templates[name] !== undefined) return
+  throw templateNotFound(fn, pinned === undefined ? 'no variant' : `variant \`${pinned.name}\``, name)
+}
+
+function templateNotFound (fn: FunctionConfig, which: string, name: string): GatewayError {
+  return new GatewayError(400, `Template \`${name}\` not found: ${which} of function \`${fn.name}\` has ${which === 'no variant' ? '' : 'no '}` +
+    (ROLES.includes(name) ? `\`${name}_template\`` : `\`templates.${name}.path\``))
 }
 
 /** The config's templates, compiled now and rendered per request: what the gateway hands every variant. */
