@@ -15,12 +15,12 @@ import { ConfigError } from '../src/config/diagnostics.ts'
 import { GatewayError, ProviderError } from '../src/core/errors.ts'
 import { TimeoutError } from '../src/core/deadline.ts'
 import type { HealthConfig, ProviderConfig } from '../src/core/config.ts'
-import type { InferenceObserver } from '../src/core/records.ts'
+import type { AttemptRecord, InferenceObserver } from '../src/core/records.ts'
 import { SidecarMetrics } from '../sidecar/ops/metrics.ts'
 import { startTestSidecar } from './helpers/sidecar.ts'
 import type { TestSidecar } from './helpers/sidecar.ts'
 import { startCli } from './helpers/process.ts'
-import { fakeModel } from './helpers/toml.ts'
+import { fakeModel, fakeFunction } from './helpers/toml.ts'
 
 // ---------- the circuit's rules, on a clock the test moves ----------
 
@@ -188,11 +188,11 @@ t.teardown(async () => { await upstream.close() })
 
 const calls = (model: string): number => upstream.calls.get(model) ?? 0
 
-async function chat (s: TestSidecar, model: string): Promise<{ status: number; body: any; provider: string | null }> {
+async function chat (s: TestSidecar, model: string, target: 'model_name' | 'function_name' = 'model_name'): Promise<{ status: number; body: any; provider: string | null }> {
   const res = await fetch(`${s.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: `tensorzero::model_name::${model}`, messages: [{ role: 'user', content: 'hi' }] }),
+    body: JSON.stringify({ model: `tensorzero::${target}::${model}`, messages: [{ role: 'user', content: 'hi' }] }),
     signal: AbortSignal.timeout(30_000)
   })
   return { status: res.status, body: await res.json(), provider: res.headers.get('x-tensorzero-provider') }
@@ -206,17 +206,18 @@ async function until (what: string, condition: () => boolean): Promise<void> {
   }
 }
 
-/** A sidecar on `models` with `health` as its [health] table; its metrics and circuit events as the process would have them. */
-async function sidecarWith (models: string, health: string): Promise<{ s: TestSidecar; metrics: SidecarMetrics; events: CircuitEvent[] }> {
+/** A sidecar on `models` with `health` as its [health] table; its metrics, provider attempts and circuit events as the process would have them. */
+async function sidecarWith (models: string, health: string): Promise<{ s: TestSidecar; metrics: SidecarMetrics; events: CircuitEvent[]; attempts: AttemptRecord[] }> {
   let metrics: SidecarMetrics | undefined
   const events: CircuitEvent[] = []
+  const attempts: AttemptRecord[] = []
   const forward: InferenceObserver = {
-    onAttempt: a => metrics?.observer.onAttempt?.(a),
+    onAttempt: a => { attempts.push(a); metrics?.observer.onAttempt?.(a) },
     onCircuit: e => { events.push(e); metrics?.observer.onCircuit?.(e) }
   }
   const s = await startTestSidecar({ toml: models, sidecarToml: `service = "circuit"\n${health}`, options: { observer: forward } })
   metrics = new SidecarMetrics(s.sidecar.gateway.config, { service: 'circuit', processMetrics: false })
-  return { s, metrics, events }
+  return { s, metrics, events, attempts }
 }
 
 t.test('a dead first provider opens; while open it costs no upstream call and the backup serves; all open fails fast', async t => {
@@ -244,6 +245,55 @@ t.test('a dead first provider opens; while open it costs no upstream call and th
   t.match(text, /tz_sidecar_circuit_open\{[^}]*model="chain",provider="dead"[^}]*\} 1/, 'gauge: the open circuit')
   t.match(text, /tz_sidecar_circuit_transitions_total\{[^}]*model="solo",provider="only",to="open"[^}]*\} 1/, 'counter: the state change')
   t.match(text, /tz_sidecar_provider_attempts_total\{[^}]*model="chain",provider="dead",outcome="circuit_open"[^}]*\} 5/, 'each skip is an attempt of outcome circuit_open')
+})
+
+/** The value of the counter `name` on the series carrying every one of `labels` (summed), 0 when there is none. */
+async function counter (metrics: SidecarMetrics, name: string, labels: Record<string, string>): Promise<number> {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`)
+  return (await metrics.render()).body.split('\n')
+    .filter(l => l.startsWith(`${name}{`) && wanted.every(w => l.includes(w)))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+}
+
+t.test('variant retries: a walk whose every provider was skipped by an open circuit is not retried; a real failure is', async t => {
+  upstream.modes.set('dead-e', 'fail')
+  const retries = 'retries = { num_retries = 3, max_delay_s = 0.01 }'
+  const models = fakeModel(upstream.url, 'dead', [['only', 'dead-e']]) + fakeModel(upstream.url, 'spare', [['spare', 'spare-e']]) +
+    fakeFunction('retrying', [['main', 'dead', retries]]) +
+    fakeFunction('falling', [['first', 'dead', retries], ['second', 'spare']]) + `
+[functions.falling.experimentation]
+type = "static"
+candidate_variants = ["first"]
+fallback_variants = ["second"]
+`
+  const { s, metrics, attempts: recorded } = await sidecarWith(models, '[health]\nconsecutive_failures = 4\ncooldown_ms = 60000\n')
+  t.teardown(async () => { await s.close() })
+  const attempts = async (fn: string, outcome: string): Promise<number> =>
+    await counter(metrics, 'tz_sidecar_provider_attempts_total', { function: fn, provider: 'only', outcome })
+  const retried = (fn: string): number => recorded.filter(a => a.functionName === fn && a.kind === 'retry').length
+
+  // A provider that fails for real: the first try and all three retries call it; the fourth failure opens its circuit.
+  const real = await chat(s, 'retrying', 'function_name')
+  t.ok(real.status >= 500, 'the variant failed')
+  t.equal(calls('dead-e'), 4, 'a real failure is retried: one call plus three retries')
+  t.equal(await attempts('retrying', '5xx'), 4)
+  t.equal(retried('retrying'), 3, 'three retry attempts recorded')
+
+  // Now every provider of the model is open: one skip, no retry, no call.
+  const skipped = await chat(s, 'retrying', 'function_name')
+  t.equal(skipped.status, real.status, 'the same failure status')
+  t.match(skipped.body, { error: { message: /only: skipped: circuit open \(4 consecutive failures\)/ } })
+  t.equal(calls('dead-e'), 4, 'the open provider got no call')
+  t.equal(await attempts('retrying', 'circuit_open'), 1, 'one walk, one skip: the retries were not taken')
+  t.equal(retried('retrying'), 3, 'no retry counted')
+
+  // The function's variant fallback proceeds as usual, at once.
+  const fellBack = await chat(s, 'falling', 'function_name')
+  t.equal(fellBack.status, 200)
+  t.equal(fellBack.provider, 'spare', 'the fallback variant serves')
+  t.equal(calls('dead-e'), 4, 'still no call to the open provider')
+  t.equal(await attempts('falling', 'circuit_open'), 1, 'the first variant skipped once and was not retried')
+  t.equal(retried('falling'), 0, 'no retry attempt recorded')
 })
 
 t.test('half-open: exactly one probe while others skip; a failed probe reopens, a successful one closes', async t => {

@@ -220,19 +220,29 @@ t.test('item 10: client mistakes are 400s, before any provider call where possib
   })
 })
 
-t.test('item 11: a 429 passes Retry-After on; provider and model timeouts answer 408', async t => {
+t.test('item 11: a 429 passes Retry-After on; timeouts answer as TensorZero answers them', async t => {
+  const modelTimeout = 'timeouts = { non_streaming = { total_ms = 150 } }'
   const toml = fakeModel(shared.url, 'limited', [['p', 'rate-limit']]) + fakeFunction('limited_fn', [['v', 'limited']]) +
-    fakeModel(shared.url, 'stuck', [['p', 'hang', 'timeouts = { non_streaming = { total_ms = 150 } }']]) + fakeFunction('stuck_fn', [['v', 'stuck']])
+    fakeModel(shared.url, 'stuck', [['p', 'hang', modelTimeout]]) + fakeFunction('stuck_fn', [['v', 'stuck']]) +
+    fakeModel(shared.url, 'stuck_model', [['p', 'hang']]).replace('routing = ["p"]\n', `routing = ["p"]\n${modelTimeout}\n`) +
+    fakeModel(shared.url, 'hangs', [['p', 'hang']]) + fakeFunction('slow_variant_fn', [['v', 'hangs', modelTimeout]])
   await withSidecar(toml, async s => {
     for (const model of ['tensorzero::model_name::limited', 'tensorzero::function_name::limited_fn']) {
       const res = await post(s, { model, messages: user })
       t.equal(res.status, 429, `${model}: 429`)
       t.equal(res.headers.get('retry-after'), '1', `${model}: the upstream's Retry-After`)
     }
-    for (const model of ['tensorzero::model_name::stuck', 'tensorzero::function_name::stuck_fn']) {
-      const res = await post(s, { model, messages: user })
-      t.equal(res.status, 408, `${model}: a provider timeout is a 408`)
-      t.match(res.json.error.message, /provider `p` timed out after 150 ms/)
-    }
+    // A provider's timeout is one provider failing: all providers failed is a 500, all variants failed a 502.
+    const provider = await post(s, { model: 'tensorzero::model_name::stuck', messages: user })
+    t.equal(provider.status, 500, 'a provider timeout under a model target: all providers failed, 500')
+    t.match(provider.json.error.message, /provider `p` timed out after 150 ms/)
+    t.equal((await post(s, { model: 'tensorzero::function_name::stuck_fn', messages: user })).status, 502, 'under a function: all variants failed, 502')
+    // A model's or a pinned variant's own limit answers alone: 408.
+    const model = await post(s, { model: 'tensorzero::model_name::stuck_model', messages: user })
+    t.equal(model.status, 408, 'a model timeout is a 408')
+    t.match(model.json.error.message, /model `stuck_model` timed out after 150 ms/)
+    const pinned = await post(s, { model: 'tensorzero::function_name::slow_variant_fn', messages: user, 'tensorzero::variant_name': 'v' })
+    t.equal(pinned.status, 408, 'a pinned variant\'s timeout is a 408')
+    t.equal((await post(s, { model: 'tensorzero::function_name::slow_variant_fn', messages: user })).status, 502, 'unpinned, its timeout is one variant failing: 502')
   })
 })

@@ -63,16 +63,27 @@ export class ProviderError extends Error {
 export class ModelProvidersFailed extends Error {
   readonly modelName: string
   readonly errors: Array<{ provider: string; error: Error }>
+  /**
+   * Every provider was skipped by its open circuit, none was called: walking the routing again (a variant retry) cannot
+   * do better until a cool-down ends, so it should not be tried.
+   */
+  readonly allCircuitsOpen: boolean
   constructor (modelName: string, errors: Array<{ provider: string; error: Error }>) {
     super(`All model providers failed to infer with errors: ${errors.map(e => `${e.provider}: ${e.error.message}`).join('; ')}`)
     this.name = 'ModelProvidersFailed'
     this.modelName = modelName
     this.errors = errors
+    this.allCircuitsOpen = errors.length > 0 && errors.every(e => e.error instanceof ProviderError && e.error.errorClass === 'circuit_open')
   }
 
-  /** The last provider's failure decides: see `attemptStatus`. */
+  /**
+   * 429 when the last provider was rate limited, so clients back off; any other failure of every provider is a 500,
+   * provider timeouts included (TensorZero's AllModelProvidersFailed). The sidecar's one addition: when every attempt
+   * failed because of the request itself (a template or argument it names that the function lacks, an `extra_body`
+   * pointer that does not fit), that 4xx, since no retry of the same request can succeed.
+   */
   get status (): number {
-    return attemptStatus(this.errors.at(-1)?.error)
+    return clientMistakeStatus(this) ?? (rateLimited(this.errors.at(-1)?.error) ? 429 : 500)
   }
 
   /** The wait the last provider asked for before trying again (Retry-After), if it asked. */
@@ -92,12 +103,11 @@ export class VariantsFailed extends Error {
   }
 
   /**
-   * 502 when any variant failed on the server's side. When every variant failed with a 4xx (the request's own fault, a
-   * timeout, a rate limit), nothing is wrong upstream that a retry of the same request would fix: the last one's status.
+   * TensorZero's AllVariantsFailed: 429 when the last variant ended rate limited, else 502 (timeouts included); and,
+   * as for every routing failure, the request's own 4xx when every attempt failed because of the request.
    */
   get status (): number {
-    const statuses = this.errors.map(e => attemptStatus(e.error))
-    return statuses.length > 0 && statuses.every(s => s < 500) ? statuses[statuses.length - 1] : 502
+    return clientMistakeStatus(this) ?? (rateLimited(this.errors.at(-1)?.error) ? 429 : 502)
   }
 
   get retryAfterMs (): number | undefined {
@@ -118,15 +128,34 @@ export function toGatewayError (err: unknown): GatewayError {
 }
 
 /**
- * The status one failed attempt answers with (TensorZero's rules): a timeout at any level 408; a rate-limited provider
- * 429, so clients back off; a mistake in the request (a GatewayError 4xx, e.g. a template it names that the variant
- * lacks) keeps its status; any other provider failure 500.
+ * The status a failure answers with when it reaches the client alone (a pinned variant, a model target): a timeout at
+ * model or variant level 408, a provider's own failure 429 when rate limited, else 500 (TensorZero's rules).
  */
-function attemptStatus (err: Error | undefined): number {
+function attemptStatus (err: TimeoutError | ProviderError): number {
   if (err instanceof TimeoutError) return 408
-  if (err instanceof ProviderError) return err.errorClass === 'rate_limit' ? 429 : 500
-  if (err instanceof GatewayError || err instanceof ModelProvidersFailed || err instanceof VariantsFailed) return err.status
-  return 500
+  return err.errorClass === 'rate_limit' ? 429 : 500
+}
+
+/** Rate limited at the end of the chain: a provider's 429, or a routing failure whose own last failure was. */
+function rateLimited (err: Error | undefined): boolean {
+  if (err instanceof ProviderError) return err.errorClass === 'rate_limit'
+  if (err instanceof ModelProvidersFailed || err instanceof VariantsFailed) return err.status === 429
+  return err instanceof GatewayError && err.status === 429
+}
+
+/** The 4xx of a failure caused by the request itself (not a timeout, not a rate limit); for a routing failure, only when every attempt was one. */
+function clientMistakeStatus (err: Error): number | undefined {
+  if (err instanceof ModelProvidersFailed || err instanceof VariantsFailed) {
+    if (err.errors.length === 0) return undefined
+    let status: number | undefined
+    for (const e of err.errors) {
+      status = clientMistakeStatus(e.error)
+      if (status === undefined) return undefined
+    }
+    return status
+  }
+  const ok = err instanceof GatewayError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429
+  return ok ? err.status : undefined
 }
 
 function retryAfterOf (err: Error | undefined): number | undefined {

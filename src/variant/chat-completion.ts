@@ -7,6 +7,7 @@ import { inferModel, streamModel } from '../model/route.ts'
 import type { CallContext, ModelCallResult, ModelStream } from '../model/route.ts'
 import { retryDelayMs, sleep } from '../core/backoff.ts'
 import { deadline } from '../core/deadline.ts'
+import { ModelProvidersFailed } from '../core/errors.ts'
 import { traced, endOnDispose } from '../core/tracing.ts'
 import type { TemplateRenderer } from './templates/prepare.ts'
 import type { Span } from '@opentelemetry/api'
@@ -58,14 +59,17 @@ function tracedVariant<R> (stream: boolean, call: VariantCall<R>, handOff?: (res
     ({ function_name: ctx.functionName ?? '', variant_name: variant.name, stream }), call, handOff)
 }
 
-/** Tries `call` once, then up to `num_retries` more times with backoff, until it succeeds or `signal` aborts. */
+/**
+ * Tries `call` once, then up to `num_retries` more times with backoff, until it succeeds or `signal` aborts. A walk
+ * whose every provider was skipped by an open circuit is not retried: the circuits stay open for their cool-down.
+ */
 async function withRetries<R> (variant: VariantConfig, signal: AbortSignal, call: (retryIndex: number) => Promise<R>): Promise<R> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await call(attempt)
     } catch (err) {
       if (signal.aborted) throw signal.reason
-      if (attempt >= variant.retries.numRetries) throw err
+      if (attempt >= variant.retries.numRetries || (err instanceof ModelProvidersFailed && err.allCircuitsOpen)) throw err
       await sleep(Math.min((err as { retryAfterMs?: number }).retryAfterMs ?? retryDelayMs(attempt, variant.retries), variant.retries.maxDelayS * 1000), signal)
     }
   }
