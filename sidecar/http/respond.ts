@@ -3,10 +3,14 @@ import type { ServerResponse } from 'node:http'
 import { once } from 'node:events'
 import { GatewayError, errorBody, retryAfterHeader } from '../../src/core/errors.ts'
 
+/** Past this size a body is sent as bytes: a string would be joined to the head (a copy) and then encoded (another). */
+const LARGE_BODY_CHARS = 64 * 1024
+
 export function sendJson (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
+  const payload = text.length > LARGE_BODY_CHARS ? Buffer.from(text) : text
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) })
+  res.end(payload)
 }
 
 export function sendError (res: ServerResponse, err: GatewayError, headers?: Record<string, string>): void {

@@ -3,6 +3,19 @@
 import type { Input, OutputBlock, FinishReason, ToolParams, InferenceParams, ModelRequest } from './types.ts'
 import type { ErrorClass } from './errors.ts'
 
+/**
+ * Characters of one output text (a text or thought block) the rows keep. Past it the stored text is cut and ends with
+ * a marker saying so; the client still gets all of it. A stream's collector stops accumulating there, so a huge answer
+ * is forwarded, not held.
+ */
+export const STORED_TEXT_KEEP_CHARS = 4 * 1024 * 1024
+
+/** `text` as stored: whole up to `STORED_TEXT_KEEP_CHARS`, else cut there with a marker. */
+export function storedText (text: string): string {
+  if (text.length <= STORED_TEXT_KEEP_CHARS) return text
+  return `${text.slice(0, STORED_TEXT_KEEP_CHARS)}[output truncated: the text passed ${STORED_TEXT_KEEP_CHARS} characters]`
+}
+
 export interface ModelInferenceRecord {
   id: string
   modelName: string

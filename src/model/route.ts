@@ -11,7 +11,7 @@ import type { ErrorClass } from '../core/errors.ts'
 import { providerType, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { encodeRequest } from '../providers/http/extra.ts'
-import { parsedAnswer, openStream, servesEmbeddings } from '../providers/call.ts'
+import { parsedAnswer, openStream, servesEmbeddings, keptRawAnswer } from '../providers/call.ts'
 import { deadline, TimeoutError, type Deadline } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { StreamCollector } from './stream.ts'
@@ -153,14 +153,17 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
       const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
       try {
         const spec = encodeRequest(adapter.buildRequest(req, pctx), req, pctx)
-        const response = await parsedAnswer(adapter, transport, spec, limit.signal, body => adapter.parseResponse(body, req, pctx))
+        const parsed = await parsedAnswer(adapter, transport, spec, limit.signal, body => adapter.parseResponse(body, req, pctx))
+        // What raw_response keeps; the whole body is not held past the parse (the answer is built from the output).
+        const rawResponse = keptRawAnswer(parsed.rawResponse)
+        const response = rawResponse === parsed.rawResponse ? parsed : { ...parsed, rawResponse }
         const record: ModelInferenceRecord = {
           id: newId(),
           modelName: model.name,
           providerName: provider.name,
           providerType: provider.type,
           rawRequest: spec.body,
-          rawResponse: response.rawResponse,
+          rawResponse,
           inputTokens: response.usage.inputTokens,
           outputTokens: response.usage.outputTokens,
           responseTimeMs: Math.round(performance.now() - started),

@@ -1,5 +1,7 @@
 // Folds stream deltas into the output a non-streaming call would have returned, for the stored rows and usage.
+// Texts stop growing just past what the rows keep (`STORED_TEXT_KEEP_CHARS`): the rows then mark them truncated.
 import type { OutputBlock, StreamDelta, Usage, FinishReason, ToolCallBlock } from '../core/types.ts'
+import { STORED_TEXT_KEEP_CHARS } from '../core/records.ts'
 
 export class StreamCollector {
   private text = ''
@@ -9,8 +11,8 @@ export class StreamCollector {
   finishReason?: FinishReason
 
   add (delta: StreamDelta): void {
-    if (delta.text !== undefined) this.text += delta.text
-    if (delta.thought !== undefined) this.thought += delta.thought
+    if (delta.text !== undefined && this.text.length <= STORED_TEXT_KEEP_CHARS) this.text += delta.text
+    if (delta.thought !== undefined && this.thought.length <= STORED_TEXT_KEEP_CHARS) this.thought += delta.thought
     if (delta.toolCalls !== undefined) {
       for (const piece of delta.toolCalls) {
         let call = this.toolCalls.get(piece.index)

@@ -7,8 +7,17 @@ import { ProviderError } from '../core/errors.ts'
 import type { HttpRequestSpec, ProviderAdapter, ProviderContext, ProviderTransport, SseEvent } from './adapter.ts'
 import { scrubbedProviderError, withoutSentSecrets } from './secrets.ts'
 
-/** What a stream keeps of its raw events for `raw_response`: past this many characters the rest is dropped, and said so. */
+/** What `raw_response` keeps of an answer or of a stream's raw events: past this many characters the rest is dropped, and said so. */
 const RAW_STREAM_KEEP_CHARS = 1024 * 1024
+
+/**
+ * A non-streaming answer's body as `raw_response` keeps it (the parse had the whole body; the rows need not). A cut
+ * body is copied out, so that the whole body (a slice would keep it alive) can go once it is parsed.
+ */
+export function keptRawAnswer (body: string): string {
+  if (body.length <= RAW_STREAM_KEEP_CHARS) return body
+  return `${Buffer.from(body.slice(0, RAW_STREAM_KEEP_CHARS)).toString()}\n[raw_response truncated: the answer passed ${RAW_STREAM_KEEP_CHARS} characters]`
+}
 
 /** A 2xx answer through `parse`; any other answer is thrown as the adapter's classified error. */
 export async function parsedAnswer<T> (adapter: ProviderAdapter, transport: ProviderTransport, spec: HttpRequestSpec,

@@ -15,9 +15,11 @@
 // - `inference_params`: `{"chat_completion":{temperature,max_tokens,seed,top_p,presence_penalty,frequency_penalty,json_mode,stop_sequences,reasoning_effort}}`, absent keys skipped.
 // - `extra_body`: the request's extra_body entries as a JSON array (`[]` when none).
 // - ModelInference token counts of 0 are stored as NULL (TensorZero does the same to keep aggregates honest).
+// - Unlike TensorZero, an output text past `STORED_TEXT_KEEP_CHARS` is stored cut, with a marker (the README's limits).
 import { createHash } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { InferenceRecord, ModelInferenceRecord, FeedbackRecord } from '../core/records.ts'
+import { storedText } from '../core/records.ts'
 import type { ContentBlock, Input, InferenceParams, Message, OutputBlock, ToolChoice, ToolDefinition, ToolParams } from '../core/types.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
 import { matchesSchema } from '../core/json-schema.ts'
@@ -97,9 +99,9 @@ function storedFile (url: string, detail?: string): Record<string, unknown> {
 /** ModelInference `output`: ContentBlockOutput (tool call arguments stay the raw string). */
 function modelOutputBlock (b: OutputBlock): Record<string, unknown> {
   switch (b.type) {
-    case 'text': return { type: 'text', text: b.text }
+    case 'text': return { type: 'text', text: storedText(b.text) }
     case 'tool_call': return { type: 'tool_call', id: b.id, name: b.name, arguments: b.arguments }
-    case 'thought': return { type: 'thought', text: b.text }
+    case 'thought': return { type: 'thought', text: storedText(b.text) }
     default: return { ...(b as Record<string, unknown>) }
   }
 }
@@ -237,7 +239,7 @@ export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[
       table: 'JsonInference',
       row: {
         ...common,
-        output: JSON.stringify({ raw: json.raw, parsed: json.parsed ?? null }),
+        output: JSON.stringify({ raw: json.raw === null ? null : storedText(json.raw), parsed: json.parsed ?? null }),
         output_schema: JSON.stringify(rec.outputSchema ?? {}),
         inference_params: inferenceParamsJson(rec.inferenceParams),
         processing_time_ms: u32(rec.processingTimeMs),

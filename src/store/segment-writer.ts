@@ -106,7 +106,8 @@ export class SegmentWriter {
   private async append (r: TableRow): Promise<void> {
     const rowText = JSON.stringify(r.row)
     const prefix = prefixBytes(r.table)
-    this.ensure(prefix.length + rowText.length * 3 + 2)
+    // At most 3 bytes per UTF-16 unit; a large row is measured instead, so it never reserves three times its size.
+    this.ensure(prefix.length + (rowText.length > MAX_SCRATCH / 4 ? Buffer.byteLength(rowText) : rowText.length * 3) + 2)
     const start = this.pos
     const chunk = this.chunk
     let pos = start + prefix.copy(chunk, start)
@@ -144,8 +145,10 @@ export class SegmentWriter {
   private async flush (): Promise<void> {
     const rows = this.tables.length
     if (rows === 0) return
-    // A copy of exactly the bytes (the scratch buffer is reused): what the file write and the shipper hold.
-    const data = Buffer.from(this.chunk.subarray(0, this.pos))
+    // A copy of exactly the bytes (the scratch buffer is reused): what the file write and the shipper hold. A buffer
+    // grown past the scratch size is not reused: it is handed over as it is, and the next lines start in the scratch.
+    const data = this.chunk === this.scratch ? Buffer.from(this.chunk.subarray(0, this.pos)) : this.chunk.subarray(0, this.pos)
+    this.chunk = this.scratch
     const { tables, spans } = this
     this.pos = 0
     this.tables = []
@@ -167,7 +170,11 @@ export class SegmentWriter {
     cur.seg.rows += rows
     ledger.bytes += data.length
     ledger.rows += rows
-    if (cur.seg.mem !== undefined) {
+    if (cur.seg.mem !== undefined && ledger.memBytes + data.length > this.opts.memBudget) {
+      // Lines this large would hold the memory budget and more: the whole segment ships from its file instead.
+      ledger.memBytes -= cur.seg.bytes - data.length
+      cur.seg.mem = undefined
+    } else if (cur.seg.mem !== undefined) {
       rememberRows(cur.seg.mem, data, tables, spans)
       ledger.memBytes += data.length
     }

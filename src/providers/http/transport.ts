@@ -126,18 +126,24 @@ function tooLarge (url: URL, limit: number): ProviderError {
 async function readBounded (res: Dispatcher.ResponseData, limit: number, url: URL, signal: AbortSignal): Promise<string> {
   const declared = Number(res.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) { res.body.destroy(); throw tooLarge(url, limit) }
-  const chunks: Buffer[] = []
+  // Copied into one buffer as it arrives (sized by Content-Length when there is one, else doubled as needed), so each
+  // chunk can go at once and the body is decoded once, with no list of chunks and no second whole copy beside it.
+  let buf = Buffer.allocUnsafe(Number.isFinite(declared) && declared > 0 ? declared : 64 * 1024)
   let size = 0
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > limit) { res.body.destroy(); throw tooLarge(url, limit) }
-      chunks.push(chunk)
+      if (size + chunk.length > limit) { res.body.destroy(); throw tooLarge(url, limit) }
+      if (size + chunk.length > buf.length) {
+        const grown = Buffer.allocUnsafe(Math.min(Math.max(buf.length * 2, size + chunk.length), Math.max(limit, size + chunk.length)))
+        buf.copy(grown, 0, 0, size)
+        buf = grown
+      }
+      size += chunk.copy(buf, size)
     }
   } catch (err) {
     throw connectionError(err, url, signal)
   }
-  return Buffer.concat(chunks, size).toString('utf8')
+  return buf.toString('utf8', 0, size)
 }
 
 /** The start of an error answer (it is only excerpted and stored), the rest dropped with its connection. */
