@@ -127,6 +127,18 @@ t.test('item 3: a 10 MiB `model` gets a short 404 without suggestions, /health a
   })
 })
 
+t.test('item 3: a long `model` against a glob route with several `*` is matched in linear time (no regex backtracking)', async t => {
+  const s = await startTestSidecar({ toml: fakeModel(shared.url, 'gpt_small', [['p', 'ok']]), sidecarToml: 'service = "globs"\n[routes]\n"claude-*-x-*-y" = { model = "gpt_small" }\n' })
+  t.teardown(() => s.close())
+  // 1 MiB of a near-miss: a backtracking `^claude-.*-x-.*-y$` needs minutes for this (5 s at 120 KB).
+  const nearMiss = 'claude-' + '-x-'.repeat(Math.floor(MiB / 3))
+  const [miss, health] = await Promise.all([post(s, { model: nearMiss, messages: user }), fetch(`${s.url}/health`).then(r => r.status)])
+  t.equal(miss.status, 404, 'no route matches the near-miss')
+  t.equal(health, 200, '/health answered')
+  const hit = await post(s, { model: 'claude-3-x-opus-y', messages: user })
+  t.equal(hit.status, 200, 'a name the glob matches is routed')
+})
+
 t.test('item 6: a provider echoing the key it received (config key or per-request credentials) hands no key to the client or the attempt records', async t => {
   const toml = fakeModel(faults.url, 'echo_config', [['p', 'echo-key', 'api_key_location = "env::FAULT_KEY"']]) +
     fakeModel(faults.url, 'echo_dynamic', [['p', 'echo-key', 'api_key_location = "dynamic::tok"']]) +

@@ -151,7 +151,7 @@ export interface SidecarConfig {
   /** Exact names, checked first. */
   exactRoutes: Map<string, RouteTarget>
   /** Glob routes in file order. */
-  globRoutes: Array<{ pattern: string; regex: RegExp; target: RouteTarget }>
+  globRoutes: Array<{ pattern: string; glob: Glob; target: RouteTarget }>
   /** `[health]`: when a model provider that keeps failing is skipped (the circuit breaker). */
   health: HealthConfig
 }
@@ -177,3 +177,6 @@ export interface LoadedConfig {
   sidecar: SidecarConfig
   warnings: ConfigDiagnostic[]
 }
+
+/** A `[routes]` key with `*` wildcards, compiled once. */
+export interface Glob { test (name: string): boolean }

@@ -35,7 +35,7 @@ export class TargetResolver {
     const exact = sidecar.exactRoutes.get(model)
     if (exact !== undefined) return this.route(exact)
     for (const route of sidecar.globRoutes) {
-      if (route.regex.test(model)) return this.route(route.target)
+      if (route.glob.test(model)) return this.route(route.target)
     }
     const fn = tensorzero.functions.get(model)
     if (fn !== undefined) return { kind: 'function', functionName: model, fn }
