@@ -34,6 +34,8 @@ export interface SidecarOptions {
   metrics?: MetricsSource
   /** Releases what the process owns besides the gateway (the trace exporter) once requests have drained. */
   onShutdown?: () => Promise<void>
+  /** Secret values no pass-through error body may carry to the client (`secretValues(config, env)`). */
+  secrets?: readonly string[]
   /** The process logger: warnings of the server itself (dropped connections), and for callers after construction. */
   logger?: Logger
 }
@@ -66,7 +68,7 @@ export class Sidecar implements ServerState {
     this.opts = opts
     const gateway = this.gateway = opts.gateway
     const sidecar = gateway.config.sidecar
-    this.passthrough = createPassthrough(sidecar.passthroughUpstream, sidecar.passthroughAuthorization)
+    this.passthrough = createPassthrough(sidecar.passthroughUpstream, sidecar.passthroughAuthorization, opts.secrets)
     this.routeDeps = {
       gateway,
       bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,

@@ -82,6 +82,7 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
   const sidecar = new Sidecar({
     gateway,
     apiKey: env.SIDECAR_API_KEY,
+    secrets,
     bodyLimit: numberFromEnv(env, 'SIDECAR_BODY_LIMIT_BYTES', DEFAULT_BODY_LIMIT),
     limits: serverLimitsFromEnv(env),
     onRequest: (log: RequestLog) => { metrics.onRequest(log); logRequest(log) },

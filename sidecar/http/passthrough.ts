@@ -1,5 +1,6 @@
 // Requests the sidecar does not intercept go unchanged to `passthrough_upstream` (http-proxy-3, keep-alive, WebSockets),
-// minus the client's Authorization header: that belongs to the sidecar, not to an upstream.
+// minus the client's Authorization header: that belongs to the sidecar, not to an upstream. Error answers come back
+// scrubbed of the sidecar's secrets (passthrough-response.ts); successful ones are piped untouched.
 import http from 'node:http'
 import https from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -8,6 +9,8 @@ import { Readable } from 'node:stream'
 import { createRequire } from 'node:module'
 import { GatewayError } from '../../src/core/errors.ts'
 import { sendError } from './respond.ts'
+import { responseHandler } from './passthrough-response.ts'
+import { sentSecrets } from '../../src/providers/secrets.ts'
 
 export interface Passthrough {
   web (req: IncomingMessage, res: ServerResponse, body?: Buffer): void
@@ -70,7 +73,11 @@ export function confinementError (path: string): GatewayError | undefined {
   return undefined
 }
 
-export function createPassthrough (upstream: string | undefined, upstreamAuthorization?: string): Passthrough {
+/**
+ * `secrets`: the values no upstream error body may carry to the client (`secretValues(config, env)`); the key sent as
+ * `upstreamAuthorization` is always among them.
+ */
+export function createPassthrough (upstream: string | undefined, upstreamAuthorization?: string, secrets: readonly string[] = []): Passthrough {
   if (upstream === undefined) {
     const notConfigured = new GatewayError(404, 'This route is not served by the sidecar and no `passthrough_upstream` is configured')
     return {
@@ -83,7 +90,13 @@ export function createPassthrough (upstream: string | undefined, upstreamAuthori
   // http-proxy's default agent sends `connection: close`; a keep-alive agent keeps upstream sockets warm.
   const agent = target.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true })
   const { createProxyServer } = requireCjs('http-proxy-3') as typeof import('http-proxy-3')
-  const proxy = createProxyServer({ target: upstream, changeOrigin: true, agent, xfwd: true, ws: true })
+  const options = { target: upstream, changeOrigin: true, agent, xfwd: true, ws: true, selfHandleResponse: true }
+  const proxy = createProxyServer(options)
+  // The response is ours to write (to scrub error bodies), with http-proxy-3's own outgoing passes for the head.
+  const { OUTGOING_PASSES } = requireCjs('http-proxy-3/dist/lib/http-proxy/passes/web-outgoing') as
+    { OUTGOING_PASSES: Record<string, Parameters<typeof responseHandler>[0][number]> }
+  const sent = upstreamAuthorization === undefined ? [] : sentSecrets({ authorization: upstreamAuthorization })
+  proxy.on('proxyRes', responseHandler(Object.values(OUTGOING_PASSES), options, [...new Set([...secrets, ...sent])]))
 
   const stripAuthorization = (proxyReq: http.ClientRequest): void => {
     proxyReq.removeHeader('authorization')

@@ -4,7 +4,7 @@
 // tables of a segment already inserted, so a restart resumes where the previous process stopped. Shipped segments
 // are deleted. Segment ids are UUIDv7s: unique across sidecars (they are part of the insert deduplication token) and
 // sorted by creation time (leftovers ship in order). One process per folder: see `spool-lock.ts`.
-import { mkdir, open, readdir, readFile, rm, stat, appendFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rm, stat, appendFile, rename, writeFile, statfs } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { createReadStream } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -12,6 +12,9 @@ import { v7 as uuidv7 } from 'uuid'
 import { errorText } from './client.ts'
 import { isCode, lockSpool, SpoolInUseError } from './spool-lock.ts'
 import type { SpoolLock } from './spool-lock.ts'
+
+/** Room a spool that filled up wants free again before it is reported writable: 1 MiB, or a quarter of a small file system. */
+const PROBE_FREE_BYTES = 1024 * 1024
 
 export interface Segment {
   id: string
@@ -130,13 +133,18 @@ export class SpoolDir {
 
   /**
    * Whether the folder can be written again after a failure (read-only, removed, full): recreates it if it was
-   * removed, then writes and removes a small file. Throws the reason while it cannot.
+   * removed, writes and removes a small file, and wants some room left: on a nearly full disk a small file still fits
+   * where rows do not, and /status would flap between ready and not. Throws the reason while it cannot.
    */
   async probe (): Promise<void> {
     await makeDir(this.dir)
     const path = join(this.dir, '.write-probe')
     await writeFile(path, 'ok\n')
     await rm(path, { force: true })
+    const fsStats = await statfs(this.dir)
+    const free = fsStats.bavail * fsStats.bsize
+    const wanted = Math.min(PROBE_FREE_BYTES, (fsStats.blocks * fsStats.bsize) / 4)
+    if (free < wanted) throw new Error(`ENOSPC: ${free} bytes free where the spool is (wants ${wanted} before it counts as writable again)`)
   }
 
   private async leftovers (): Promise<Segment[]> {
