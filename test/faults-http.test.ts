@@ -167,11 +167,10 @@ t.test('connection cap: past it new connections are closed at once; a freed slot
     t.ok(await extra.closed, 'the connection past the cap is closed')
     t.equal(extra.received(), '', 'without an answer')
     held[0].socket.destroy()
-    await until('a free slot', async () => {
+    await t.resolves(until('a free slot', async () => {
       const r = await fetch(`${s.url}/health`).then(r => r.status, () => 0)
       return r === 200
-    })
-    t.pass('a freed slot serves again')
+    }), 'a freed slot serves again')
     for (const h of held) h.socket.destroy()
   } finally {
     await s.close()
@@ -192,11 +191,10 @@ t.test('requests in flight are capped: 503 + Retry-After past it, probes still a
     t.equal((await fetch(`${s.url}/status`)).status, 200, '/status is not capped')
     aborts[0].abort()
     await hung[0]
-    await until('room for one more', async () => {
+    await t.resolves(until('room for one more', async () => {
       const r = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: JSON_HEADERS, body: chatBody('ok') })
       return r.status === 200
-    })
-    t.pass('a request is admitted once one in flight ended')
+    }), 'a request is admitted once one in flight ended')
     aborts[1].abort()
     await hung[1]
   } finally {

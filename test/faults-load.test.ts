@@ -352,6 +352,5 @@ t.test('item 9: 500 concurrent slow streams through one process are all open ups
   t.equal(all.filter(s => s.contentChunks === SLOW_CHUNKS && s.first === 'c0 ').length, SLOW_STREAMS, `every stream got its ${SLOW_CHUNKS} chunks`)
   t.equal(all.filter(s => s.done).length, SLOW_STREAMS, 'and its [DONE]')
   t.ok(peak < 250 * MiB, `peak RSS ${mb(peak)} < 250 MiB`)
-  await waitFor('every row in the spool', async () => await spoolDepth(c) >= depth + 2 * SLOW_STREAMS ? true : undefined)
-  t.pass(`${2 * SLOW_STREAMS} rows recorded`)
+  await t.resolves(waitFor('every row in the spool', async () => await spoolDepth(c) >= depth + 2 * SLOW_STREAMS ? true : undefined), `${2 * SLOW_STREAMS} rows recorded`)
 })
