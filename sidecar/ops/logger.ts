@@ -10,7 +10,6 @@ import type { RequestLog, RequestListener } from './request-log.ts'
 
 export type { Logger }
 // The one scrubbing mechanism lives with the providers, whose answers it cleans too; the process wires it here.
-export { secretValues, scrubber } from '../../src/providers/secrets.ts'
 
 export interface LoggerOptions {
   service: string
