@@ -157,7 +157,7 @@ fallback_variants = ["second"]
 
     const err = await client.chat.completions.create({ model: 'tensorzero::function_name::hopeless', messages: user }).catch(e => e)
     t.equal(err.status, 502)
-    t.match(err.message, /All variants failed with errors: (x|y): .*; (x|y): /)
+    t.match(err.message, /All variants failed with errors: (x|y): .*\n(x|y): /)
   })
 })
 

@@ -69,7 +69,7 @@ export class ModelProvidersFailed extends Error {
    */
   readonly allCircuitsOpen: boolean
   constructor (modelName: string, errors: Array<{ provider: string; error: Error }>) {
-    super(`All model providers failed to infer with errors: ${errors.map(e => `${e.provider}: ${e.error.message}`).join('; ')}`)
+    super(`All model providers failed to infer with errors: ${errors.map(e => `${e.provider}: ${e.error.message}`).join(', ')}`)
     this.name = 'ModelProvidersFailed'
     this.modelName = modelName
     this.errors = errors
@@ -96,7 +96,7 @@ export class VariantsFailed extends Error {
   readonly functionName: string
   readonly errors: Array<{ variant: string; error: Error }>
   constructor (functionName: string, errors: Array<{ variant: string; error: Error }>) {
-    super(`All variants failed with errors: ${errors.map(e => `${e.variant}: ${e.error.message}`).join('; ')}`)
+    super(`All variants failed with errors: ${errors.map(e => `${e.variant}: ${e.error.message}`).join('\n')}`)
     this.name = 'VariantsFailed'
     this.functionName = functionName
     this.errors = errors

@@ -107,7 +107,8 @@ export class TargetResolver {
       }
       case 'model': {
         const model = this.model(target.modelName)
-        if (model === undefined) throw new GatewayError(404, `Unknown model: ${echoedName(target.modelName)}`)
+        // The loader checked every route's model, so only a `tensorzero::model_name::` request misses here: a bad target (400).
+        if (model === undefined) throw badRequest(`Invalid model name: Model name '${echoedName(target.modelName)}' not found in model table`)
         return modelTarget(model)
       }
       case 'embedding_model':

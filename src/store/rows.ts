@@ -224,7 +224,8 @@ function modelInferenceRow (rec: InferenceRecord, mi: ModelInferenceRecord, ctx:
 
 /** One finished inference → its ChatInference/JsonInference row and one ModelInference row per model call. */
 export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[] {
-  const tags = { ...rec.tags, service: ctx.service }
+  // A client's own `service` tag is kept: the sidecar's name only fills the gap.
+  const tags = { service: ctx.service, ...rec.tags }
   const common = {
     id: rec.inferenceId,
     function_name: rec.functionName,

@@ -10,16 +10,17 @@ import { pointerProblem } from '../../providers/http/extra.ts'
 import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId } from './validate.ts'
 import type { Json } from './validate.ts'
 
-const OPENAI_KEYS = new Set([
-  'model', 'messages', 'stream', 'stream_options', 'temperature', 'max_tokens', 'max_completion_tokens', 'top_p', 'seed',
-  'presence_penalty', 'frequency_penalty', 'stop', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'n',
-  'user', 'logprobs', 'top_logprobs', 'logit_bias', 'metadata', 'store', 'service_tier', 'modalities', 'audio', 'prediction',
-  'reasoning_effort', 'verbosity', 'web_search_options', 'safety_identifier', 'prompt_cache_key', 'functions', 'function_call'
-])
-const TENSORZERO_KEYS = new Set([
-  'tensorzero::episode_id', 'tensorzero::variant_name', 'tensorzero::tags', 'tensorzero::dryrun', 'tensorzero::params',
-  'tensorzero::credentials', 'tensorzero::extra_body', 'tensorzero::extra_headers', 'tensorzero::cache_options',
-  'tensorzero::include_raw_usage', 'tensorzero::include_original_response', 'tensorzero::deny_unknown_fields', 'tensorzero::internal_dynamic_variant_config'
+// Exactly the fields TensorZero's OpenAI-compatible endpoint declares; anything else is an unknown field it ignores
+// (or, with `tensorzero::deny_unknown_fields`, rejects): OpenAI's `user`, `metadata` and `store` among them.
+const KNOWN_KEYS = new Set([
+  'messages', 'model', 'frequency_penalty', 'max_tokens', 'max_completion_tokens', 'presence_penalty', 'response_format',
+  'seed', 'stream', 'stream_options', 'temperature', 'tools', 'tool_choice', 'top_p', 'parallel_tool_calls', 'stop',
+  'reasoning_effort', 'service_tier', 'verbosity', 'n',
+  'tensorzero::variant_name', 'tensorzero::dryrun', 'tensorzero::episode_id', 'tensorzero::namespace',
+  'tensorzero::cache_options', 'tensorzero::extra_body', 'tensorzero::extra_headers', 'tensorzero::tags',
+  'tensorzero::deny_unknown_fields', 'tensorzero::credentials', 'tensorzero::internal_dynamic_variant_config',
+  'tensorzero::provider_tools', 'tensorzero::params', 'tensorzero::include_raw_usage',
+  'tensorzero::include_original_response', 'tensorzero::include_raw_response'
 ])
 
 /** The `model` field, read first so the caller can resolve it (or pass the request through untouched). */
@@ -31,8 +32,8 @@ export function modelOf (body: unknown): string {
 
 export function parseChatRequest (body: Json, target: InferenceTarget, episodeHeader?: string): ChatRequest {
   if (body['tensorzero::deny_unknown_fields'] === true) {
-    const unknown = Object.keys(body).filter(k => !OPENAI_KEYS.has(k) && !TENSORZERO_KEYS.has(k))
-    if (unknown.length > 0) throw badRequest(`Unknown fields in the request: ${unknown.map(k => `\`${k}\``).join(', ')}`)
+    const unknown = Object.keys(body).filter(k => !KNOWN_KEYS.has(k)).sort()
+    if (unknown.length > 0) throw badRequest(`\`tensorzero::deny_unknown_fields\` is set to true, but found unknown fields in the request: [${unknown.join(', ')}]`)
   }
   const n = optionalInteger(body, 'n', 1)
   if (n !== undefined && n !== 1) throw badRequest('`n` must be 1: TensorZero returns exactly one choice')
@@ -68,7 +69,7 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
 function parseParams (body: Json): InferenceParams {
   const params: InferenceParams = {}
   setIfDefined(params, 'temperature', optionalNumber(body, 'temperature'))
-  setIfDefined(params, 'max_tokens', optionalInteger(body, 'max_completion_tokens', 1) ?? optionalInteger(body, 'max_tokens', 1))
+  setIfDefined(params, 'max_tokens', maxTokens(optionalInteger(body, 'max_tokens', 1), optionalInteger(body, 'max_completion_tokens', 1)))
   setIfDefined(params, 'top_p', optionalNumber(body, 'top_p'))
   setIfDefined(params, 'seed', optionalInteger(body, 'seed', Number.MIN_SAFE_INTEGER))
   setIfDefined(params, 'presence_penalty', optionalNumber(body, 'presence_penalty'))
@@ -98,6 +99,12 @@ function parseParams (body: Json): InferenceParams {
     if (Array.isArray(chat.stop_sequences)) params.stop_sequences = chat.stop_sequences.map(String)
   }
   return params
+}
+
+/** Both given: the smaller wins, as in TensorZero. */
+function maxTokens (maxTokens: number | undefined, maxCompletionTokens: number | undefined): number | undefined {
+  if (maxTokens === undefined) return maxCompletionTokens
+  return maxCompletionTokens === undefined ? maxTokens : Math.min(maxTokens, maxCompletionTokens)
 }
 
 function setIfDefined<K extends keyof InferenceParams> (params: InferenceParams, key: K, value: InferenceParams[K] | undefined): void {

@@ -53,10 +53,14 @@ export function stringMap (v: unknown, key: string): Record<string, string> {
 // Clocks of sidecars and clients drift; TensorZero rejects ids from the future, we allow a little skew.
 const FUTURE_SKEW_MS = 60_000
 
-/** An episode id must be a UUIDv7 whose timestamp is not in the future (TensorZero's rule). */
+/** TensorZero's floor for ids: nobody used it before this (2020-01-23, the scaling-laws paper). */
+const EARLIEST_ID_MS = 1_579_751_960_000
+
+/** An episode id must be a UUIDv7 whose timestamp is neither too early nor in the future (TensorZero's rule). */
 export function validEpisodeId (id: unknown, now = Date.now()): string {
   if (typeof id !== 'string' || !UUID_V7_TEXT.test(id)) throw badRequest(`Invalid Episode ID: \`${String(id)}\` is not a UUIDv7`)
   const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
+  if (ms < EARLIEST_ID_MS) throw badRequest('Invalid Episode ID: Timestamp is too early')
   if (ms > now + FUTURE_SKEW_MS) throw badRequest(`Invalid Episode ID: Timestamp is in the future`)
   return id.toLowerCase()
 }
