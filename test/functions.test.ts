@@ -6,7 +6,7 @@
 // validation of templates, and variant types the sidecar does not serve.
 import t from 'tap'
 import path from 'node:path'
-import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import OpenAI from 'openai'
@@ -19,6 +19,7 @@ import type { InferenceRecord } from '../src/core/records.ts'
 import { inferenceRows } from '../src/store/rows.ts'
 import { validateConfigFiles } from '../src/config/load.ts'
 import { checkTemplates } from '../src/variant/templates/check.ts'
+import { TemplateRenderer } from '../src/variant/templates/prepare.ts'
 import { formatDiagnostic } from '../src/config/diagnostics.ts'
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'functions')
@@ -55,6 +56,10 @@ function config (url: string): string {
     model('m_json_broken', 'json-broken', url),
     model('m_respond', 'tool-respond', url),
     `
+# The orchestrator's system template includes "partials/rules.minijinja": included names resolve here, as in TensorZero.
+[gateway.template_filesystem_access]
+base_path = ${fix('templates/orchestrator')}
+
 [tools.web_search]
 description = "Search the web"
 parameters = ${fix('tools/web_search.json')}
@@ -666,11 +671,13 @@ t.test('a variant type the sidecar does not serve fails clearly; unpinned, the f
 
 // ------------------------------------------------------------------ config validation
 
-t.test('validate: a template that does not parse, or includes a file that is missing, is reported at its file and line', async t => {
+t.test('validate: a template that does not parse is an error at its file and line; a missing include is a warning, as TensorZero starts with it', async t => {
   const dir = await mkdtemp(path.join(tmpdir(), 'tz-functions-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const file = path.join(dir, 'tensorzero.toml')
   await writeFile(file, `
+[gateway.template_filesystem_access]
+base_path = ${fix('templates/broken')}
 [functions.f]
 type = "chat"
 [functions.f.variants.v]
@@ -680,13 +687,46 @@ system_template = ${fix('templates/broken/syntax.minijinja')}
 user_template = ${fix('templates/broken/missing-include.minijinja')}
 `)
   const result = await validateConfigFiles({ configFile: file, checkTemplates })
-  t.equal(result.config, undefined, 'the config is rejected')
+  t.equal(result.config, undefined, 'the config is rejected for the syntax error')
   const lines = result.diagnostics.map(d => formatDiagnostic(d))
   t.match(lines, [
-    new RegExp(`^${path.join(FIX, 'templates/broken/missing-include.minijinja')}:2:1: template includes "partials/nowhere.minijinja", which was not found at .*\\(template of \`functions.f.variants.v.user_template\`, ${file}:8:`),
-    new RegExp(`^${path.join(FIX, 'templates/broken/syntax.minijinja')}:3:1: template syntax error: unexpected \`}\`, expected end of variable block \\(template of \`functions.f.variants.v.system_template\`, ${file}:7:`)
+    new RegExp(`^${path.join(FIX, 'templates/broken/missing-include.minijinja')}:2:1: warning: template includes "partials/nowhere.minijinja", which was not found at ${path.join(FIX, 'templates/broken/partials/nowhere.minijinja')} .*so rendering it fails \\(template of \`functions.f.variants.v.user_template\`, ${file}:10:`),
+    new RegExp(`^${path.join(FIX, 'templates/broken/syntax.minijinja')}:3:1: template syntax error: unexpected \`}\`, expected end of variable block \\(template of \`functions.f.variants.v.system_template\`, ${file}:9:`)
   ])
   t.equal(lines.length, 2)
+})
+
+t.test('includes resolve against [gateway.template_filesystem_access] base_path (relative to its TOML file), never the template\'s own folder', async t => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tz-functions-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  await mkdir(path.join(dir, 'prompts', 'shared'), { recursive: true })
+  await mkdir(path.join(dir, 'functions', 'f', 'shared'), { recursive: true })
+  await writeFile(path.join(dir, 'prompts', 'shared', 'rules.minijinja'), 'from the base path')
+  await writeFile(path.join(dir, 'functions', 'f', 'shared', 'rules.minijinja'), 'from the template folder')
+  await writeFile(path.join(dir, 'functions', 'f', 'system.minijinja'), 'Rules: {% include "shared/rules.minijinja" %}')
+  const variant = `
+[functions.f]
+type = "chat"
+[functions.f.variants.v]
+type = "chat_completion"
+model = "dummy::good"
+system_template = "functions/f/system.minijinja"
+`
+  const withBase = path.join(dir, 'with-base.toml')
+  await writeFile(withBase, `[gateway.template_filesystem_access]\nbase_path = "prompts"\n${variant}`)
+  const ok = await validateConfigFiles({ configFile: withBase, checkTemplates })
+  t.ok(ok.config, 'loads')
+  t.same(ok.diagnostics.map(d => formatDiagnostic(d)), [])
+  const tz = ok.config!.tensorzero
+  const fn = tz.functions.get('f')!
+  const rendered = new TemplateRenderer(tz).render(fn, fn.variants.get('v')!, { messages: [] })
+  t.equal(rendered.system, 'Rules: from the base path')
+
+  const without = path.join(dir, 'without-base.toml')
+  await writeFile(without, variant)
+  const warned = await validateConfigFiles({ configFile: without, checkTemplates })
+  t.ok(warned.config, 'TensorZero starts on it, so the sidecar loads it too')
+  t.match(warned.diagnostics.map(d => formatDiagnostic(d)), [/warning: template includes "shared\/rules.minijinja", but `\[gateway.template_filesystem_access\] base_path` is not set/])
 })
 
 t.test('validate: a function schema with no template of that name in a variant is a config error, as in TensorZero', async t => {

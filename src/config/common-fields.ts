@@ -2,7 +2,7 @@
 // api_key_location.
 import { describeType, TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
-import type { ExtraBodyEntry, ExtraHeaderEntry, KeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
+import type { ExtraBodyEntry, ExtraHeaderEntry, SingleKeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
 
 /** `timeouts = { non_streaming = { total_ms }, streaming = { ttft_ms, total_ms } }`, all positive integers. */
 export function readTimeouts (parent: TableReader): TimeoutsConfig {
@@ -96,7 +96,7 @@ function tablesOf (parent: TableReader, key: string): TableReader[] | undefined 
 const KEY_LOCATION_FORMS = '`env::VAR`, `path::FILE`, `path_from_env::VAR`, `dynamic::NAME` or `none`'
 
 /** Parses an `api_key_location` string; undefined with `problem` set when malformed. */
-export function parseKeyLocation (raw: string): { location?: KeyLocation; problem?: string } {
+export function parseKeyLocation (raw: string): { location?: SingleKeyLocation; problem?: string } {
   if (raw === 'none') return { location: { kind: 'none' } }
   const sep = raw.indexOf('::')
   const prefix = sep < 0 ? raw : raw.slice(0, sep)

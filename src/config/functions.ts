@@ -32,6 +32,8 @@ const CHAT_COMPLETION_TOLERATED = new Set(['service_tier', 'thinking_budget_toke
 const FUNCTION_COMMON_KEYS = [
   'type', 'variants', 'description', 'system_schema', 'user_schema', 'assistant_schema', 'schemas', 'experimentation',
 ]
+/** TensorZero's evaluations run these (LLM judges and exact matches); the gateway, and so the sidecar, only loads them. */
+const FUNCTION_EVALUATION_KEYS = new Set(['evaluators'])
 const CHAT_FUNCTION_KEYS = ['tools', 'tool_choice', 'parallel_tool_calls']
 const JSON_FUNCTION_KEYS = ['output_schema']
 
@@ -56,7 +58,8 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
   const type = r.oneOf('type', ['chat', 'json'] as const, true)
   // With an unknown type, accept either type's keys so only the type itself is reported.
   r.checkKeys([...FUNCTION_COMMON_KEYS,
-    ...(type !== 'json' ? CHAT_FUNCTION_KEYS : []), ...(type !== 'chat' ? JSON_FUNCTION_KEYS : [])])
+    ...(type !== 'json' ? CHAT_FUNCTION_KEYS : []), ...(type !== 'chat' ? JSON_FUNCTION_KEYS : [])],
+  key => FUNCTION_EVALUATION_KEYS.has(key) ? 'warn' : undefined, 'is run by TensorZero\'s evaluations, not by tz-sidecar')
 
   const schemas = readNamed<SchemaRef>(r, 'schema', 'schemas', (t, key) => readSchemaRef(t, key, true))
 
@@ -66,7 +69,7 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
       ctx.diags.error(ctx.toml.at([...r.path, 'tools', String(i)]), `function \`${name}\` uses tool \`${tool}\`, which is not defined in [tools]`)
     }
   })
-  const toolChoice = readToolChoice(r, tools)
+  const toolChoice = readToolChoice(r)
   const parallelToolCalls = r.boolean('parallel_tool_calls')
   const description = r.string('description')
 
@@ -140,7 +143,7 @@ function readNamed<T> (
   return out
 }
 
-function readToolChoice (r: TableReader, tools: string[]): ToolChoice {
+function readToolChoice (r: TableReader): ToolChoice {
   const v = r.get('tool_choice')
   if (v === undefined) return 'auto'
   if (typeof v === 'string') {
@@ -153,10 +156,8 @@ function readToolChoice (r: TableReader, tools: string[]): ToolChoice {
     t.checkKeys(['specific'])
     const specific = t.string('specific', true)
     if (specific === undefined) return 'auto'
-    if (!tools.includes(specific)) {
-      t.error('specific', `\`${t.name('specific')}\` names \`${specific}\`, which is not one of the function's tools` +
-        ` (${tools.length ? tools.join(', ') : 'it has none'})`)
-    }
+    // Not checked against the function's tools here: as in TensorZero, a request's dynamic tools may supply it,
+    // so the check happens per inference (function/tools.ts).
     return { specific }
   }
   r.error('tool_choice', `\`${r.name('tool_choice')}\` must be a string or a table, got ${describeType(v)}`)

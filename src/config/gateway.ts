@@ -1,11 +1,21 @@
-// `[gateway]`: only the keys the sidecar acts on are kept. TensorZero has many more (export, auth,
-// template_filesystem_access, …); they are the gateway's business and load without comment.
+// `[gateway]`: every key TensorZero's gateway accepts is accepted (a key it does not know is an error, since the
+// TensorZero gateway refuses to start on it); only the keys the sidecar acts on are kept.
+import path from 'node:path'
 import type { TableReader } from './reader.ts'
 import type { GatewayConfig } from '../core/config.ts'
+
+const GATEWAY_KEYS = [
+  'bind_address', 'observability', 'debug', 'template_filesystem_access', 'export', 'base_path',
+  'unstable_disable_feedback_target_validation', 'unstable_error_json', 'disable_pseudonymous_usage_analytics',
+  'fetch_and_encode_input_files_before_inference', 'auth', 'global_outbound_http_timeout_ms', 'relay', 'metrics', 'cache',
+]
+const OBSERVABILITY_KEYS = ['enabled', 'backend', 'async_writes', 'batch_writes', 'disable_automatic_migrations']
+const BATCH_WRITES_KEYS = ['enabled', '__force_allow_embedded_batch_writes', 'flush_interval_ms', 'max_rows', 'max_rows_postgres']
 
 export function readGateway (r: TableReader | undefined): GatewayConfig {
   const out: GatewayConfig = { batchWrites: { flushIntervalMs: 100, maxRows: 1000 } }
   if (!r) return out
+  r.checkKeys(GATEWAY_KEYS)
   // Checked as TensorZero checks them, then not kept: `bind_address` is where a TensorZero gateway listens (the
   // sidecar's own address is `--bind-address` / SIDECAR_BIND_ADDRESS), `debug` is TensorZero's own logging, and
   // rows are always written in batches here, whatever `batch_writes.enabled` says.
@@ -16,14 +26,26 @@ export function readGateway (r: TableReader | undefined): GatewayConfig {
   r.boolean('debug')
   const obs = r.sub('observability')
   if (obs) {
+    obs.checkKeys(OBSERVABILITY_KEYS)
     const enabled = obs.boolean('enabled')
     if (enabled !== undefined) out.observabilityEnabled = enabled
     const bw = obs.sub('batch_writes')
     if (bw) {
+      bw.checkKeys(BATCH_WRITES_KEYS)
       bw.boolean('enabled')
       out.batchWrites.flushIntervalMs = bw.number('flush_interval_ms', { integer: true, positive: true }) ?? 100
       out.batchWrites.maxRows = bw.number('max_rows', { integer: true, positive: true }) ?? 1000
     }
+  }
+  const templates = r.sub('template_filesystem_access')
+  if (templates) {
+    templates.checkKeys(['enabled', 'base_path'])
+    if (templates.boolean('enabled') !== undefined) {
+      templates.warning('enabled', '`template_filesystem_access.enabled` is deprecated: includes are loaded if and only if `base_path` is set')
+    }
+    const base = templates.string('base_path')
+    // Relative to the file that declares it, like every path in the config.
+    if (base !== undefined) out.templateBasePath = path.resolve(r.ctx.toml.dirOf(templates.keyPath('base_path')), base)
   }
   return out
 }

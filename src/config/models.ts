@@ -1,10 +1,11 @@
 // `[models.*]` and `[embedding_models.*]`: routing lists, providers, and `provider::model` shorthands.
 import { statSync } from 'node:fs'
 import { parseKeyLocation, readExtraBody, readExtraHeaders, readTimeouts } from './common-fields.ts'
-import { ANY_TYPE_OPTION_KEYS, API_BASE_REQUIRED, COMMON_PROVIDER_KEYS, DEFAULT_KEY_ENV, isKnownProviderType, KNOWN_PROVIDER_TYPES, modelKeyFor, PROVIDER_OPTION_KEYS, SHORTHAND_PROVIDER_TYPES } from '../providers/catalog.ts'
+import { ANY_TYPE_OPTION_KEYS, API_BASE_REQUIRED, COMMON_PROVIDER_KEYS, EMBEDDING_PROVIDER_KEYS, DEFAULT_KEY_ENV, isKnownProviderType, KNOWN_PROVIDER_TYPES, modelKeyFor, PROVIDER_OPTION_KEYS, SHORTHAND_PROVIDER_TYPES } from '../providers/catalog.ts'
 import type { LoadContext, TableReader } from './reader.ts'
 import { RESERVED_PREFIX } from '../core/names.ts'
-import type { KeyLocation, ModelConfig, ProviderConfig, SourceRef } from '../core/config.ts'
+import type { KeyLocation, ModelConfig, ProviderConfig, SingleKeyLocation, SourceRef, TimeoutsConfig } from '../core/config.ts'
+import { isTable } from './toml-files.ts'
 
 /** The key location a provider of `type` uses when `api_key_location` is omitted. */
 function defaultKeyLocation (type: string): KeyLocation {
@@ -12,17 +13,31 @@ function defaultKeyLocation (type: string): KeyLocation {
   return name === undefined ? { kind: 'none' } : { kind: 'env', name }
 }
 
-export function readModels (section: TableReader | undefined, ctx: LoadContext): Map<string, ModelConfig> {
+type ModelKind = 'model' | 'embedding_model'
+
+export function readModels (section: TableReader | undefined, ctx: LoadContext, kind: ModelKind = 'model'): Map<string, ModelConfig> {
   const models = new Map<string, ModelConfig>()
   if (!section) return models
-  for (const [name, r] of section.entries()) models.set(name, readModel(r, name, ctx))
+  for (const [name, r] of section.entries()) models.set(name, readModel(r, name, ctx, kind))
   return models
 }
 
+/** Keys TensorZero accepts on a model that the sidecar has nothing to do with: it talks to providers itself. */
+const MODEL_WARNED_KEYS: Readonly<Record<string, string>> = {
+  namespace: 'is not used by tz-sidecar (it does not restrict which requests may use the model)',
+  skip_relay: 'is not used by tz-sidecar (it never relays to another gateway)',
+}
+
 /** Always returns a model (even a broken one) so references to it do not raise a second, misleading error. */
-function readModel (r: TableReader, name: string, ctx: LoadContext): ModelConfig {
+function readModel (r: TableReader, name: string, ctx: LoadContext, kind: ModelKind): ModelConfig {
   if (name.startsWith(RESERVED_PREFIX)) r.error(undefined, `model name \`${name}\` uses the reserved prefix \`${RESERVED_PREFIX}\``)
-  r.checkKeys(['routing', 'providers', 'timeouts'])
+  if (kind === 'model') {
+    r.checkKeys(['routing', 'providers', 'timeouts', ...Object.keys(MODEL_WARNED_KEYS)])
+    for (const key of Object.keys(MODEL_WARNED_KEYS)) if (r.has(key)) r.warning(key, `\`${r.name(key)}\` ${MODEL_WARNED_KEYS[key]}`)
+  } else {
+    // Embedding models have one `timeout_ms`; TensorZero removed their `timeouts` table and refuses it.
+    r.checkKeys(['routing', 'providers', 'timeout_ms'])
+  }
   const providers = new Map<string, ProviderConfig>()
   const providersTable = r.sub('providers')
   if (!providersTable && !r.has('providers')) {
@@ -32,7 +47,7 @@ function readModel (r: TableReader, name: string, ctx: LoadContext): ModelConfig
   }
   const declared = providersTable ? Object.keys(providersTable.table) : []
   for (const [providerName, p] of providersTable?.entries() ?? []) {
-    const provider = readProvider(p, providerName, `provider \`${providerName}\` of model \`${name}\``, ctx)
+    const provider = readProvider(p, providerName, `provider \`${providerName}\` of model \`${name}\``, ctx, kind)
     if (provider) providers.set(providerName, provider)
   }
 
@@ -58,10 +73,17 @@ function readModel (r: TableReader, name: string, ctx: LoadContext): ModelConfig
       }
     }
   }
-  return { name, routing: [...new Set(routing)], providers, timeouts: readTimeouts(r), shorthand: false, source: r.at() }
+  return { name, routing: [...new Set(routing)], providers, timeouts: readModelTimeouts(r, kind), shorthand: false, source: r.at() }
 }
 
-function readProvider (r: TableReader, name: string, who: string, ctx: LoadContext): ProviderConfig | undefined {
+/** Chat models and their providers: TensorZero's `timeouts` table. Embeddings: `timeout_ms`, a non-streaming total. */
+function readModelTimeouts (r: TableReader, kind: ModelKind): TimeoutsConfig {
+  if (kind === 'model') return readTimeouts(r)
+  const ms = r.number('timeout_ms', { integer: true, positive: true })
+  return ms === undefined ? {} : { nonStreamingTotalMs: ms }
+}
+
+function readProvider (r: TableReader, name: string, who: string, ctx: LoadContext, kind: ModelKind): ProviderConfig | undefined {
   const type = r.string('type', true)
   if (type === undefined) return undefined
   if (!isKnownProviderType(type)) {
@@ -70,7 +92,8 @@ function readProvider (r: TableReader, name: string, who: string, ctx: LoadConte
     return undefined
   }
   const typeKeys = PROVIDER_OPTION_KEYS[type] ?? []
-  r.checkKeys([...COMMON_PROVIDER_KEYS, ...typeKeys], (key) => ANY_TYPE_OPTION_KEYS.has(key) ? 'warn' : undefined,
+  const commonKeys = kind === 'model' ? COMMON_PROVIDER_KEYS : EMBEDDING_PROVIDER_KEYS
+  r.checkKeys([...commonKeys, ...typeKeys], (key) => ANY_TYPE_OPTION_KEYS.has(key) && key !== 'timeouts' ? 'warn' : undefined,
     `is not known for provider type "${type}"`)
 
   const modelKey = modelKeyFor(type)
@@ -86,30 +109,22 @@ function readProvider (r: TableReader, name: string, who: string, ctx: LoadConte
     r.error(undefined, `${who} (type "${type}") is missing the required key \`api_base\``)
   }
 
-  let keyLocation = defaultKeyLocation(type)
-  const rawLocation = r.string('api_key_location')
-  let explicit = false
-  let locationOk = !r.has('api_key_location') || rawLocation !== undefined
-  if (rawLocation !== undefined) {
-    const parsed = parseKeyLocation(rawLocation)
-    if (parsed.location) { keyLocation = parsed.location; explicit = true } else {
-      r.error('api_key_location', `${who}: ${parsed.problem}`)
-      locationOk = false
-    }
-  }
+  const read = readKeyLocation(r, who)
+  const keyLocation = read.location ?? defaultKeyLocation(type)
+  const explicit = read.location !== undefined
   // Only warn about a location that is valid: a broken one already has its error.
-  if (locationOk) warnIfCredentialMissing(ctx, keyLocation, explicit, r.at(explicit ? 'api_key_location' : undefined), who, type)
+  if (read.ok) warnIfCredentialMissing(ctx, keyLocation, explicit, r.at(explicit ? 'api_key_location' : undefined), who, type)
 
   const options: Record<string, unknown> = {}
   for (const key of Object.keys(r.table)) {
-    if (!COMMON_PROVIDER_KEYS.has(key)) options[key] = r.table[key]
+    if (!commonKeys.has(key)) options[key] = r.table[key]
   }
   const provider: ProviderConfig = {
     name,
     type,
     modelName: modelName ?? '',
     keyLocation,
-    timeouts: readTimeouts(r),
+    timeouts: readModelTimeouts(r, kind),
     options,
     source: r.at(),
   }
@@ -128,20 +143,52 @@ function isHttpUrl (s: string): boolean {
   } catch { return false }
 }
 
-/** A missing credential is a warning only: the provider fails at request time and routing falls back past it. */
-function warnIfCredentialMissing (
-  ctx: LoadContext, loc: KeyLocation, explicit: boolean, at: SourceRef, who: string, type: string,
-): void {
+/** `api_key_location`: a string, or `{ default = …, fallback = … }`. `ok: false` when it was given but is broken. */
+function readKeyLocation (r: TableReader, who: string): { location?: KeyLocation; ok: boolean } {
+  if (!r.has('api_key_location')) return { ok: true }
+  const single = (reader: TableReader, key: string): SingleKeyLocation | undefined => {
+    const raw = reader.string(key, true)
+    if (raw === undefined) return undefined
+    const parsed = parseKeyLocation(raw)
+    if (parsed.location === undefined) reader.error(key, `${who}: ${parsed.problem ?? ''}`)
+    return parsed.location
+  }
+  if (!isTable(r.get('api_key_location'))) {
+    const location = single(r, 'api_key_location')
+    return { location, ok: location !== undefined }
+  }
+  const t = r.sub('api_key_location')!
+  t.checkKeys(['default', 'fallback'])
+  const primary = single(t, 'default')
+  const fallback = single(t, 'fallback')
+  if (primary === undefined || fallback === undefined) return { ok: false }
+  return { location: { kind: 'with_fallback', default: primary, fallback }, ok: true }
+}
+
+function warnIfCredentialMissing (ctx: LoadContext, loc: KeyLocation, explicit: boolean, at: SourceRef, who: string, type: string): void {
+  const problem = credentialProblem(ctx.env, loc)
+  if (problem === undefined) return
   const suffix = explicit ? '' : ` (the default for type "${type}"; set api_key_location to change it)`
-  const env = ctx.env
-  if (loc.kind === 'env' && !env[loc.name]) {
-    ctx.diags.warning(at, `API key for ${who}: environment variable ${loc.name} is not set${suffix}; requests to it will fail`)
-  } else if (loc.kind === 'path' && !fileExists(loc.path)) {
-    ctx.diags.warning(at, `API key for ${who}: file ${loc.path} does not exist; requests to it will fail`)
-  } else if (loc.kind === 'path_from_env') {
-    const p = env[loc.name]
-    if (!p) ctx.diags.warning(at, `API key for ${who}: environment variable ${loc.name} (path of the key file) is not set; requests to it will fail`)
-    else if (!fileExists(p)) ctx.diags.warning(at, `API key for ${who}: file ${p} (from ${loc.name}) does not exist; requests to it will fail`)
+  ctx.diags.warning(at, `API key for ${who}: ${problem}${suffix}; requests to it will fail`)
+}
+
+/** Why no key would be found at start, if that can be known now. A missing credential is a warning only: the
+ * provider fails at request time and routing falls back past it. */
+function credentialProblem (env: NodeJS.ProcessEnv, loc: KeyLocation): string | undefined {
+  switch (loc.kind) {
+    case 'env': return env[loc.name] ? undefined : `environment variable ${loc.name} is not set`
+    case 'path': return fileExists(loc.path) ? undefined : `file ${loc.path} does not exist`
+    case 'path_from_env': {
+      const p = env[loc.name]
+      if (!p) return `environment variable ${loc.name} (path of the key file) is not set`
+      return fileExists(p) ? undefined : `file ${p} (from ${loc.name}) does not exist`
+    }
+    case 'with_fallback': {
+      const first = credentialProblem(env, loc.default)
+      const second = first === undefined ? undefined : credentialProblem(env, loc.fallback)
+      return second === undefined ? undefined : `${first ?? ''}, and its fallback: ${second}`
+    }
+    default: return undefined
   }
 }
 

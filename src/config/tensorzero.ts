@@ -20,7 +20,7 @@ export function buildTensorZeroConfig (ctx: LoadContext): TensorZeroConfig {
   root.checkKeys(SECTIONS, (key) => IGNORED_SECTIONS.has(key) ? 'ok' : 'warn')
 
   const models = readModels(root.sub('models'), ctx)
-  const embeddingModels = readModels(root.sub('embedding_models'), ctx)
+  const embeddingModels = readModels(root.sub('embedding_models'), ctx, 'embedding_model')
   const toolsSection = root.sub('tools')
   const tools = readTools(toolsSection, ctx)
   const functions = readFunctions(root.sub('functions'), ctx, {

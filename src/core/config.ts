@@ -16,12 +16,15 @@ export interface TimeoutsConfig {
 }
 
 /** `api_key_location` parsed. `default` means the adapter's default env var. */
-export type KeyLocation =
+export type SingleKeyLocation =
   | { kind: 'env'; name: string }
   | { kind: 'path'; path: string }
   | { kind: 'path_from_env'; name: string }
   | { kind: 'dynamic'; name: string }
   | { kind: 'none' }
+
+/** `api_key_location = { default = …, fallback = … }`: the fallback is used when the default yields no key. */
+export type KeyLocation = SingleKeyLocation | { kind: 'with_fallback'; default: SingleKeyLocation; fallback: SingleKeyLocation }
 
 /** `extra_body` and `extra_headers` entries as a provider or a variant writes them. */
 export interface ExtraBodyEntry { pointer: string; value?: unknown; delete?: boolean }
@@ -123,6 +126,8 @@ export interface GatewayConfig {
   /** `observability.enabled`: false turns ClickHouse rows off. */
   observabilityEnabled?: boolean
   batchWrites: { flushIntervalMs: number; maxRows: number }
+  /** `template_filesystem_access.base_path`, absolute: where `{% include %}` names are looked up (nowhere when unset). */
+  templateBasePath?: string
 }
 
 export interface TensorZeroConfig {

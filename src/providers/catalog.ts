@@ -48,7 +48,7 @@ const ROWS: readonly ProviderTypeRow[] = [
   { type: 'openrouter', serve: OPENAI, defaultApiBase: 'https://openrouter.ai/api/v1/', defaultApiKeyEnv: 'OPENROUTER_API_KEY', optionKeys: [CHUNKS] },
   { type: 'together', serve: OPENAI, defaultApiBase: 'https://api.together.xyz/v1/', defaultApiKeyEnv: 'TOGETHER_API_KEY', optionKeys: ['parse_think_blocks', CHUNKS] },
   { type: 'groq', serve: OPENAI, defaultApiBase: 'https://api.groq.com/openai/v1/', defaultApiKeyEnv: 'GROQ_API_KEY', quirks: { maxTokensField: 'max_completion_tokens' }, optionKeys: [CHUNKS, 'reasoning_format'] },
-  { type: 'mistral', serve: OPENAI, defaultApiBase: 'https://api.mistral.ai/v1/', defaultApiKeyEnv: 'MISTRAL_API_KEY', quirks: { seedField: 'random_seed', requiredToolChoice: 'any' }, optionKeys: [CHUNKS] },
+  { type: 'mistral', serve: OPENAI, defaultApiBase: 'https://api.mistral.ai/v1/', defaultApiKeyEnv: 'MISTRAL_API_KEY', quirks: { seedField: 'random_seed', requiredToolChoice: 'any', bodyOptions: ['prompt_mode'] }, optionKeys: ['prompt_mode', CHUNKS] },
   { type: 'xai', serve: OPENAI, defaultApiBase: 'https://api.x.ai/v1/', defaultApiKeyEnv: 'XAI_API_KEY', optionKeys: [CHUNKS] },
   // DeepSeek has no json_schema response format: strict downgrades to json_object (as TensorZero does).
   { type: 'deepseek', serve: OPENAI, defaultApiBase: 'https://api.deepseek.com/v1/', defaultApiKeyEnv: 'DEEPSEEK_API_KEY', quirks: { jsonSchema: false }, optionKeys: [CHUNKS] },
@@ -130,6 +130,11 @@ export function modelKeyFor (type: string): { keys: string[]; required: boolean 
 /** Keys every provider table may have; they map onto ProviderConfig fields. */
 export const COMMON_PROVIDER_KEYS: ReadonlySet<string> = new Set([
   'type', 'model_name', 'api_base', 'api_key_location', 'timeouts', 'extra_body', 'extra_headers',
+])
+
+/** An embedding model's provider: one `timeout_ms` instead of the `timeouts` table (which TensorZero removed). */
+export const EMBEDDING_PROVIDER_KEYS: ReadonlySet<string> = new Set([
+  'type', 'model_name', 'api_base', 'api_key_location', 'timeout_ms', 'extra_body', 'extra_headers',
 ])
 
 export const PROVIDER_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(CONFIG_ROWS.map(r => [r.type, r.optionKeys]))

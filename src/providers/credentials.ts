@@ -36,6 +36,12 @@ export function resolveApiKey (
         ? { ok: true, key }
         : { ok: false, message: `API key missing: dynamic credential ${location.name} was not given in \`tensorzero::credentials\`` }
     }
+    case 'with_fallback': {
+      const first = resolveApiKey(location.default, dynamic, env)
+      if (first.ok) return first
+      const second = resolveApiKey(location.fallback, dynamic, env)
+      return second.ok ? second : { ok: false, message: `${first.message}; and its fallback: ${second.message.replace(/^API key missing: /, '')}` }
+    }
   }
 }
 

@@ -26,8 +26,11 @@ export function secretValues (config: LoadedConfig | undefined, env: NodeJS.Proc
     for (const models of [config.tensorzero.models, config.tensorzero.embeddingModels]) {
       for (const model of models.values()) {
         for (const provider of model.providers.values()) {
-          const key = resolveApiKey(provider.keyLocation, undefined, env)
-          if (key.ok) add(key.key)
+          const loc = provider.keyLocation
+          for (const one of loc.kind === 'with_fallback' ? [loc.default, loc.fallback] : [loc]) {
+            const key = resolveApiKey(one, undefined, env)
+            if (key.ok) add(key.key)
+          }
           const defaultEnv = providerType(provider.type)?.defaultApiKeyEnv
           if (defaultEnv !== undefined) add(env[defaultEnv])
         }

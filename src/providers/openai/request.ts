@@ -16,6 +16,8 @@ export interface OpenAICompatibleQuirks {
   seedField?: string
   /** Wire value for tool_choice `required` (Mistral: `any`). Default `required`. */
   requiredToolChoice?: string
+  /** Provider options sent as top-level body fields of the same name (Mistral's `prompt_mode`). */
+  bodyOptions?: readonly string[]
 }
 
 export interface ResolvedQuirks {
@@ -24,6 +26,7 @@ export interface ResolvedQuirks {
   streamOptions: boolean
   seedField: string
   requiredToolChoice: string
+  bodyOptions: readonly string[]
 }
 
 export function resolveQuirks (q: OpenAICompatibleQuirks | undefined): ResolvedQuirks {
@@ -32,6 +35,7 @@ export function resolveQuirks (q: OpenAICompatibleQuirks | undefined): ResolvedQ
     jsonSchema: q?.jsonSchema ?? true,
     streamOptions: q?.streamOptions ?? true,
     seedField: q?.seedField ?? 'seed',
+    bodyOptions: q?.bodyOptions ?? [],
     requiredToolChoice: q?.requiredToolChoice ?? 'required'
   }
 }
@@ -145,6 +149,10 @@ function buildChatBody (req: ModelRequest, ctx: ProviderContext, type: string, q
   if (p.frequency_penalty !== undefined) body.frequency_penalty = p.frequency_penalty
   if (p.stop_sequences !== undefined && p.stop_sequences.length > 0) body.stop = p.stop_sequences
   if (p.reasoning_effort !== undefined) body.reasoning_effort = p.reasoning_effort
+  for (const key of q.bodyOptions) {
+    const value = ctx.provider.options[key]
+    if (value !== undefined) body[key] = value
+  }
   if (req.stream) {
     body.stream = true
     if (q.streamOptions) body.stream_options = { include_usage: true }

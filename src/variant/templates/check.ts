@@ -12,12 +12,13 @@ export function checkTemplates (config: TensorZeroConfig, diags: Diagnostics): v
       for (const [name, ref] of Object.entries(variant.templates)) {
         if (ref === undefined || seen.has(ref.path)) continue
         seen.add(ref.path)
-        const { problems } = compileTemplateFile(ref.path)
+        const { problems } = compileTemplateFile(ref.path, config.gateway.templateBasePath)
         const key = ['system', 'user', 'assistant'].includes(name) && variant.raw[`${name}_template`] !== undefined
           ? `${name}_template`
           : `templates.${name}.path`
         for (const p of problems) {
-          diags.error({ file: p.file, line: p.line, col: p.col },
+          const report = p.warning === true ? diags.warning.bind(diags) : diags.error.bind(diags)
+          report({ file: p.file, line: p.line, col: p.col },
             `${p.message} (template of \`functions.${fn.name}.variants.${variant.name}.${key}\`, ` +
             `${ref.source.file}:${ref.source.line}:${ref.source.col})`)
         }

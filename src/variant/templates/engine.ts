@@ -2,16 +2,18 @@
 // with TensorZero's settings: strict undefined variables, no trailing newline kept.
 //
 // Includes: minijinja-js has no loader callback, so each template gets its own Environment holding the template and
-// every file it reaches through a literal `{% include/import/from/extends "name" %}`, resolved against the folder of
-// that (root) template, i.e. what MiniJinja's `path_loader(<template's folder>)` would load. Names computed at render
-// time (`{% include some_variable %}`) cannot be loaded and fail at render.
+// every file it reaches through a literal `{% include/import/from/extends "name" %}`. As in TensorZero, names resolve
+// against `[gateway.template_filesystem_access] base_path` only (never the including file's folder), and without a
+// base path no file can be included. A missing include is a warning, as in TensorZero, which starts and then fails
+// the render. Names computed at render time (`{% include some_variable %}`) cannot be loaded and fail at render.
 //
 // Everything is compiled once (per file and modification time) and then only rendered.
 import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { Environment } from 'minijinja-js'
 
-export interface TemplateProblem { file: string; line: number; col: number; message: string }
+/** `warning`: TensorZero starts with it (the template then fails when rendered), so the sidecar does too. */
+export interface TemplateProblem { file: string; line: number; col: number; message: string; warning?: true }
 
 export class TemplateRenderError extends Error {
   readonly file: string
@@ -94,31 +96,35 @@ function stampOf (file: string): string {
  * Compiles a template file and its includes. Problems (file missing, syntax errors with their file and line,
  * includes that do not exist) come back instead of a template; results are cached per file and modification time.
  */
-export function compileTemplateFile (file: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
+export function compileTemplateFile (file: string, includeRoot?: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
   const abs = path.resolve(file)
+  const key = cacheKey(abs, includeRoot)
   const stamp = stampOf(abs)
-  const hit = cache.get(abs)
+  const hit = cache.get(key)
   if (hit !== undefined && hit.stamp === stamp) return hit
-  const entry: CacheEntry = { stamp, ...compile(abs) }
-  cache.set(abs, entry)
+  const entry: CacheEntry = { stamp, ...compile(abs, includeRoot) }
+  cache.set(key, entry)
   return entry
+}
+
+function cacheKey (abs: string, includeRoot: string | undefined): string {
+  return includeRoot === undefined ? abs : `${includeRoot}\u0000${abs}`
 }
 
 /**
  * The compiled template at `file` (an absolute path), from the cache without touching the disk once it compiled:
  * what requests use. A file that did not compile is looked at again, so fixing it needs no restart.
  */
-export function compiledTemplate (file: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
-  const hit = cache.get(file)
-  return hit?.compiled !== undefined ? hit : compileTemplateFile(file)
+export function compiledTemplate (file: string, includeRoot?: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
+  const hit = cache.get(cacheKey(file, includeRoot))
+  return hit?.compiled !== undefined ? hit : compileTemplateFile(file, includeRoot)
 }
 
-function compile (abs: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
+function compile (abs: string, root: string | undefined): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
   const problems: TemplateProblem[] = []
   const env = new Environment()
   env.debug = false
   env.undefinedBehavior = 'strict'
-  const root = path.dirname(abs)
   const includes: string[] = []
   // name registered in the environment → absolute file
   const files = new Map<string, string>()
@@ -135,7 +141,8 @@ function compile (abs: string): { compiled?: CompiledTemplate; problems: Templat
         ...where,
         message: from === undefined
           ? `template file cannot be read: ${(err as Error).message}`
-          : `template includes "${name}", which was not found at ${file} (includes resolve against ${root})`
+          : `template includes "${name}", which was not found at ${file} (includes resolve against \`[gateway.template_filesystem_access] base_path\` ${root ?? ''}), so rendering it fails`,
+        ...(from === undefined ? {} : { warning: true as const })
       })
       return
     }
@@ -155,7 +162,22 @@ function compile (abs: string): { compiled?: CompiledTemplate; problems: Templat
     }
     for (const ref of referencedNames(source)) {
       if (files.has(ref)) continue
-      const target = path.resolve(root, ref)
+      if (root === undefined) {
+        if (ignoreMissing(source, ref)) continue
+        problems.push({
+          file,
+          line: lineOfName(source, ref),
+          col: 1,
+          message: `template includes "${ref}", but \`[gateway.template_filesystem_access] base_path\` is not set: included templates are loaded only from there, so rendering it fails`,
+          warning: true
+        })
+        continue
+      }
+      const target = safeJoin(root, ref)
+      if (target === undefined) {
+        problems.push({ file, line: lineOfName(source, ref), col: 1, message: `template includes "${ref}": a name with a segment starting with \`.\` or containing \`\\\` is never loaded, so rendering it fails`, warning: true })
+        continue
+      }
       if (target !== abs) includes.push(target)
       if (ignoreMissing(source, ref) && !isFile(target)) continue
       add(ref, target, { file, name: ref })
@@ -163,8 +185,13 @@ function compile (abs: string): { compiled?: CompiledTemplate; problems: Templat
   }
 
   add(abs, abs)
-  if (problems.length > 0) return { problems }
+  if (problems.some(p => p.warning !== true)) return { problems }
   return { compiled: new CompiledTemplate(abs, env, includes), problems }
+}
+
+/** TensorZero's safe join: a name with a segment starting with `.` or containing `\\` is never loaded. */
+function safeJoin (root: string, name: string): string | undefined {
+  return name.split('/').some(segment => segment.startsWith('.') || segment.includes('\\')) ? undefined : path.join(root, ...name.split('/'))
 }
 
 function ignoreMissing (source: string, name: string): boolean {

@@ -25,11 +25,14 @@ const ROLES = ['system', 'user', 'assistant']
 
 /** Renders a request's input for one variant; the templates are compiled when it is made, requests only render. */
 export class TemplateRenderer {
+  private readonly includeRoot: string | undefined
+
   constructor (config: TensorZeroConfig) {
+    this.includeRoot = config.gateway.templateBasePath
     for (const fn of config.functions.values()) {
       for (const variant of fn.variants.values()) {
         // Compiled now (or found unchanged since the loader's check); a broken one fails only its variant, at request time.
-        for (const ref of Object.values(variant.templates)) if (ref !== undefined) compileTemplateFile(ref.path)
+        for (const ref of Object.values(variant.templates)) if (ref !== undefined) compileTemplateFile(ref.path, this.includeRoot)
       }
     }
   }
@@ -43,7 +46,7 @@ export class TemplateRenderer {
   }
 
   private renderFile (fn: FunctionConfig, variant: VariantConfig, file: string, context: unknown): string {
-    const { compiled, problems } = compiledTemplate(file)
+    const { compiled, problems } = compiledTemplate(file, this.includeRoot)
     if (compiled === undefined) {
       throw new GatewayError(500, `template ${file} does not compile: ${problems.map(p => `${p.file}:${p.line}: ${p.message}`).join('; ')}`)
     }

@@ -1,0 +1,153 @@
+// Keys of the current TensorZero config, as its serde structs accept or refuse them (crates/tensorzero-core/src/config/
+// gateway.rs, model.rs, embeddings.rs, providers/mistral.rs; tensorzero-inference-types credentials.rs): a green
+// `validate` means the TensorZero gateway starts on that config too, and what TensorZero accepts loads here.
+import t from 'tap'
+import path from 'node:path'
+import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import OpenAI from 'openai'
+import { validateConfigFiles } from '../src/config/load.ts'
+import { formatDiagnostic } from '../src/config/diagnostics.ts'
+import { startFakeOpenAI } from './helpers/fake-openai.ts'
+import type { FakeOpenAI } from './helpers/fake-openai.ts'
+import { startTestSidecar } from './helpers/sidecar.ts'
+
+async function validate (t: { teardown: (fn: () => Promise<void>) => void }, toml: string): Promise<{ ok: boolean; lines: string[]; config: Awaited<ReturnType<typeof validateConfigFiles>>['config'] }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tz-keys-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'tensorzero.toml')
+  await writeFile(file, toml)
+  const result = await validateConfigFiles({ configFile: file, env: {} })
+  return { ok: result.config !== undefined, lines: result.diagnostics.map(d => formatDiagnostic(d).slice(file.length + 1)), config: result.config }
+}
+
+t.test('[gateway]: a key TensorZero does not know is an error at its line (the gateway would refuse to start)', async t => {
+  const r = await validate(t, '[gateway]\nbind_adress = "0.0.0.0:3000"\n[gateway.observability]\nenabled = false\nasync_write = true\n')
+  t.notOk(r.ok)
+  t.same(r.lines, ['2:1: unknown key `bind_adress` in `gateway`', '5:1: unknown key `async_write` in `gateway.observability`'])
+  const known = await validate(t, `[gateway]
+bind_address = "0.0.0.0:3000"
+debug = true
+base_path = "/custom"
+unstable_error_json = true
+disable_pseudonymous_usage_analytics = true
+global_outbound_http_timeout_ms = 900000
+fetch_and_encode_input_files_before_inference = false
+[gateway.observability]
+enabled = true
+async_writes = false
+batch_writes = { enabled = true, flush_interval_ms = 200, max_rows = 500 }
+[gateway.export.otlp.traces]
+enabled = false
+[gateway.auth]
+enabled = false
+[gateway.metrics]
+tensorzero_inference_latency_overhead_seconds_buckets = [0.001, 0.1]
+[gateway.cache]
+enabled = false
+`)
+  t.ok(known.ok, 'every key TensorZero accepts loads')
+  t.same(known.lines, [])
+})
+
+t.test('template_filesystem_access: `enabled` is deprecated (a warning), `base_path` is kept relative to its file', async t => {
+  const r = await validate(t, '[gateway.template_filesystem_access]\nenabled = true\nbase_path = "prompts"\n')
+  t.ok(r.ok)
+  t.match(r.lines, [/^2:1: warning: `template_filesystem_access.enabled` is deprecated/])
+  t.match(r.config?.tensorzero.gateway.templateBasePath, /tz-keys-[^/]+\/prompts$/)
+})
+
+t.test('embedding models take `timeout_ms` (model and provider); their removed `timeouts` table is refused', async t => {
+  const ok = await validate(t, `[embedding_models.e]
+routing = ["d"]
+timeout_ms = 1500
+[embedding_models.e.providers.d]
+type = "dummy"
+model_name = "embed"
+timeout_ms = 700
+`)
+  t.ok(ok.ok)
+  t.same(ok.config?.tensorzero.embeddingModels.get('e')?.timeouts, { nonStreamingTotalMs: 1500 })
+  t.same(ok.config?.tensorzero.embeddingModels.get('e')?.providers.get('d')?.timeouts, { nonStreamingTotalMs: 700 })
+  const removed = await validate(t, `[embedding_models.e]
+routing = ["d"]
+timeouts = { non_streaming = { total_ms = 1500 } }
+[embedding_models.e.providers.d]
+type = "dummy"
+model_name = "embed"
+timeouts = { non_streaming = { total_ms = 700 } }
+`)
+  t.notOk(removed.ok)
+  t.same(removed.lines, ['3:1: unknown key `timeouts` in `embedding_models.e`', '7:1: unknown key `timeouts` in `embedding_models.e.providers.d`'])
+})
+
+t.test('a model\'s `namespace` and `skip_relay` load, with a warning saying the sidecar does nothing with them', async t => {
+  const r = await validate(t, '[models.m]\nrouting = ["d"]\nnamespace = "team_a"\nskip_relay = true\nproviders.d = { type = "dummy", model_name = "good" }\n')
+  t.ok(r.ok)
+  t.match(r.lines, [/^3:1: warning: `models.m.namespace` is not used by tz-sidecar/, /^4:1: warning: `models.m.skip_relay` is not used by tz-sidecar/])
+})
+
+t.test('function `evaluators` load with a warning; tool_choice naming a tool the function lacks loads (checked per request)', async t => {
+  const r = await validate(t, `[functions.f]
+type = "chat"
+tool_choice = { specific = "lookup" }
+[functions.f.variants.v]
+type = "chat_completion"
+model = "dummy::good"
+[functions.f.evaluators.exact]
+type = "exact_match"
+`)
+  t.ok(r.ok)
+  t.match(r.lines, [/^7:14: warning: key `evaluators` in `functions.f` is run by TensorZero's evaluations, not by tz-sidecar; ignored$/])
+})
+
+t.test('api_key_location = { default, fallback }: broken halves are errors at their line', async t => {
+  const r = await validate(t, '[models.m]\nrouting = ["p"]\n[models.m.providers.p]\ntype = "openai"\nmodel_name = "x"\napi_key_location = { default = "vault::a", colour = "red" }\n')
+  t.notOk(r.ok)
+  t.match(r.lines.join('\n'), /unknown key `colour`/)
+  t.match(r.lines.join('\n'), /invalid api_key_location "vault::a"/)
+  t.match(r.lines.join('\n'), /missing the required key `fallback`|`.*fallback` is required|fallback/)
+})
+
+let fake: FakeOpenAI
+t.before(async () => { fake = await startFakeOpenAI() })
+t.teardown(async () => { await fake.close() })
+
+t.test('api_key_location fallback: the default (a dynamic credential) when the request gives it, else the fallback', async t => {
+  const s = await startTestSidecar({
+    toml: `[models.m]
+routing = ["p"]
+[models.m.providers.p]
+type = "openai"
+model_name = "headers"
+api_base = "${fake.url}/v1"
+api_key_location = { default = "dynamic::customer_key", fallback = "env::TZ_KEYS_TEST_FALLBACK" }
+`,
+    env: { TZ_KEYS_TEST_FALLBACK: 'sk-fallback-0123456789' }
+  })
+  t.teardown(async () => { await s.close() })
+  const client = new OpenAI({ baseURL: s.baseURL, apiKey: 'k', maxRetries: 0 })
+  const messages = [{ role: 'user' as const, content: 'hi' }]
+  await client.chat.completions.create({ model: 'tensorzero::model_name::m', messages, 'tensorzero::credentials': { customer_key: 'sk-customer-9876543210' } } as never)
+  t.equal(fake.requests.at(-1)?.headers.authorization, 'Bearer sk-customer-9876543210', 'the dynamic credential')
+  await client.chat.completions.create({ model: 'tensorzero::model_name::m', messages })
+  t.equal(fake.requests.at(-1)?.headers.authorization, 'Bearer sk-fallback-0123456789', 'no credential given: the fallback')
+})
+
+t.test('mistral `prompt_mode` is sent to Mistral as the body field of that name', async t => {
+  const s = await startTestSidecar({
+    toml: `[models.magistral]
+routing = ["mistral"]
+[models.magistral.providers.mistral]
+type = "mistral"
+model_name = "ok"
+api_base = "${fake.url}/v1"
+api_key_location = "none"
+prompt_mode = "reasoning"
+`
+  })
+  t.teardown(async () => { await s.close() })
+  const client = new OpenAI({ baseURL: s.baseURL, apiKey: 'k', maxRetries: 0 })
+  await client.chat.completions.create({ model: 'tensorzero::model_name::magistral', messages: [{ role: 'user', content: 'hi' }] })
+  t.equal(fake.requests.at(-1)?.body.prompt_mode, 'reasoning')
+})

@@ -1,0 +1,61 @@
+// Every config of TensorZero's own repository that its gateway starts on loads in the sidecar too, with the functions,
+// models, embedding models, metrics and tools its TOML declares. The corpus and its source are in
+// test/fixtures/tensorzero-corpus/corpus.json.
+import t from 'tap'
+import path from 'node:path'
+import { readFileSync, globSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parse } from 'smol-toml'
+import { validateConfigFiles } from '../src/config/load.ts'
+import { checkTemplates } from '../src/variant/templates/check.ts'
+import { formatDiagnostic } from '../src/config/diagnostics.ts'
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tensorzero-corpus')
+
+/** `pending`: a feature not built yet; the unit must fail with exactly that error until it is. */
+interface Unit { config_file: string; note?: string; pending?: string }
+const corpus = JSON.parse(readFileSync(path.join(ROOT, 'corpus.json'), 'utf8')) as { units: Unit[] }
+
+type Table = Record<string, unknown>
+const BUILT_IN_METRICS = new Set(['comment', 'demonstration'])
+const SECTIONS = ['functions', 'models', 'embedding_models', 'metrics', 'tools'] as const
+
+/** The names each section declares, over every file of the unit, read straight from the TOML. */
+function declared (files: string[]): Record<typeof SECTIONS[number], Set<string>> {
+  const out = Object.fromEntries(SECTIONS.map(s => [s, new Set<string>()])) as Record<typeof SECTIONS[number], Set<string>>
+  for (const file of files) {
+    const toml = parse(readFileSync(file, 'utf8')) as Table
+    for (const section of SECTIONS) {
+      for (const name of Object.keys((toml[section] ?? {}) as Table)) out[section].add(name)
+    }
+  }
+  return out
+}
+
+t.test('the corpus is what corpus.json lists, and every unit names at least one file', async t => {
+  t.ok(corpus.units.length >= 80, `${corpus.units.length} configs`)
+  for (const unit of corpus.units) t.ok(globSync(unit.config_file, { cwd: ROOT }).length > 0, unit.config_file)
+})
+
+for (const unit of corpus.units) {
+  t.test(`loads: ${unit.config_file}`, async t => {
+    const files = globSync(unit.config_file, { cwd: ROOT }).map(f => path.join(ROOT, f))
+    const result = await validateConfigFiles({ configFile: path.join(ROOT, unit.config_file), env: {}, checkTemplates })
+    const errors = result.diagnostics.filter(d => d.severity === 'error').map(d => formatDiagnostic(d))
+    if (unit.pending !== undefined) {
+      t.ok(errors.length > 0 && errors.every(e => e.includes('unknown experimentation type "adaptive"')), `fails only for: ${unit.pending}`)
+      return
+    }
+    t.same(errors, [], 'no errors')
+    const config = result.config?.tensorzero
+    if (config === undefined) return
+    const names = declared(files)
+    t.same([...config.functions.keys()].sort(), [...names.functions].sort(), 'functions as declared')
+    // Plus TensorZero's built-in `comment` and `demonstration`.
+    t.same([...config.metrics.keys()].filter(m => !BUILT_IN_METRICS.has(m) || names.metrics.has(m)).sort(), [...names.metrics].sort(), 'metrics as declared')
+    t.same([...config.tools.keys()].sort(), [...names.tools].sort(), 'tools as declared')
+    // Shorthand models a variant names (`openai::gpt-4o`) are added to the declared ones.
+    for (const name of names.models) t.ok(config.models.has(name), `model ${name}`)
+    for (const name of names.embedding_models) t.ok(config.embeddingModels.has(name), `embedding model ${name}`)
+  })
+}
