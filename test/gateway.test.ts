@@ -77,7 +77,7 @@ t.test('a non-streaming answer has TensorZero\'s shape, field by field, and the 
   t.equal(data.model, 'tensorzero::function_name::agent::variant_name::main')
   t.equal(data.choices.length, 1, 'exactly one choice')
   t.same(data.choices[0], { index: 0, finish_reason: 'stop', message: { content: 'Hello from ok', role: 'assistant' } })
-  t.same(data.usage, { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 })
+  t.same(data.usage, { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12, tensorzero_cost: null }, 'usage; tensorzero_cost always present, null without a cost config (TensorZero)')
   t.type(data.created, 'number')
   t.equal(response.headers.get('x-tensorzero-inference-id'), data.id)
   t.equal(response.headers.get('x-tensorzero-episode-id'), (data as any).episode_id)
@@ -138,7 +138,7 @@ t.test('a stream: role first, same id/episode/model on every chunk, one final ch
   }
   const last = chunks.at(-1)
   t.equal(last.choices[0].finish_reason, 'stop')
-  t.same(last.usage, { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 })
+  t.same(last.usage, { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12, tensorzero_cost: null })
   t.equal(res.headers.get('x-tensorzero-inference-id'), chunks[0].id)
 })
 

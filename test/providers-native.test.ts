@@ -248,7 +248,10 @@ t.test('anthropic buildRequest: extra_body and extra_headers', async t => {
 t.test('anthropic parseResponse: recorded answers', async t => {
   const text = anthropicAdapter.parseResponse(A('messages_text.response.json'), request(), actx())
   t.same(text.output, [{ type: 'text', text: 'The capital of Japan is Tokyo.' }])
-  t.same(text.usage, { inputTokens: 21, outputTokens: 10 }, 'input_tokens/output_tokens (cache token fields not added)')
+  t.same(text.usage, { inputTokens: 21, outputTokens: 10, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, 'input_tokens/output_tokens, and the cache fields as reported')
+  // TensorZero's AnthropicUsage → Usage: input tokens are input + cache writes + cache reads (providers/anthropic.rs).
+  const cachedBody = A('messages_text.response.json').replace('"cache_read_input_tokens": 0', '"cache_read_input_tokens": 4200').replace('"cache_creation_input_tokens": 0', '"cache_creation_input_tokens": 300')
+  t.same(anthropicAdapter.parseResponse(cachedBody, request(), actx()).usage, { inputTokens: 4521, outputTokens: 10, cacheReadInputTokens: 4200, cacheWriteInputTokens: 300 }, 'cached input counts in input tokens, and apart')
   t.equal(text.finishReason, 'stop', 'end_turn → stop')
   t.equal(text.rawResponse, A('messages_text.response.json'), 'raw response kept verbatim')
   const tool = anthropicAdapter.parseResponse(A('messages_tool_use.response.json'), request(), actx())
@@ -258,7 +261,7 @@ t.test('anthropic parseResponse: recorded answers', async t => {
     { type: 'tool_call', id: 'toolu_01B7x1ZQ3kWdTcVJYh6s2mPq', name: 'get_weather', arguments: '{"location":"New York, NY","unit":"celsius"}' }
   ], 'tool_use blocks → tool calls with Anthropic ids and the input serialised as the arguments')
   t.equal(tool.finishReason, 'tool_call', 'tool_use → tool_call')
-  t.same(tool.usage, { inputTokens: 472, outputTokens: 118 })
+  t.same(tool.usage, { inputTokens: 472, outputTokens: 118, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 })
   const thinking = anthropicAdapter.parseResponse(A('messages_thinking.response.json'), request(), actx())
   t.same(thinking.output, [
     { type: 'thought', text: 'The user asks for 27 * 453. 27 * 453 = 27 * 400 + 27 * 53 = 10800 + 1431 = 12231.' },
@@ -276,8 +279,8 @@ t.test('anthropic stream: text, usage from message_start and message_delta, end 
   const { deltas, done, collector } = runStream(anthropicAdapter, A('stream_text.sse'), actx(), 5)
   t.ok(done, 'message_stop ends the stream (null)')
   t.same(collector.output(), [{ type: 'text', text: 'The capital of Japan is Tokyo.' }])
-  t.same(deltas[0], { usage: { inputTokens: 21, outputTokens: 1 } }, 'message_start → usage (input tokens), first chunk')
-  t.same(collector.usage, { inputTokens: 21, outputTokens: 10 }, 'final usage: input from message_start, output from message_delta')
+  t.same(deltas[0], { usage: { inputTokens: 21, outputTokens: 1, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 } }, 'message_start → usage (input tokens), first chunk')
+  t.same(collector.usage, { inputTokens: 21, outputTokens: 10, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, 'final usage: input from message_start, output from message_delta')
   t.equal(collector.finishReason, 'stop', 'message_delta stop_reason end_turn → stop')
   t.equal(deltas.length, 8, 'every event but message_stop (8 of 9) yields a delta (ping / block stop / empty start are empty), so raw_response keeps them')
 })
@@ -308,7 +311,7 @@ t.test('anthropic stream: thinking, signature and message_delta input usage', as
     { type: 'thought', text: '27 * 453 = 27 * 400 + 27 * 53 = 10800 + 1431 = 12231.' },
     { type: 'text', text: '27 × 453 = 12,231.' }
   ], 'thinking_delta → thought; signature_delta dropped')
-  t.same(collector.usage, { inputTokens: 51, outputTokens: 204 }, 'message_delta repeating input_tokens is fine (largest figure kept)')
+  t.same(collector.usage, { inputTokens: 51, outputTokens: 204, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 }, 'message_delta repeating input_tokens is fine (largest figure kept)')
 })
 
 t.test('anthropic stream: an error event throws a server error mid-stream', async t => {
@@ -559,7 +562,7 @@ max_tokens = 200
     const { data, response } = await client.chat.completions.create({ model: 'tensorzero::model_name::cloud', messages: user, max_tokens: 64, temperature: 0.1 }).withResponse()
     t.equal(data.choices[0].message.content, 'Hello from claude-ok')
     t.equal(data.choices[0].finish_reason, 'stop')
-    t.same(data.usage, { prompt_tokens: 13, completion_tokens: 7, total_tokens: 20 }, 'Anthropic usage reaches the client')
+    t.same(data.usage, { prompt_tokens: 13, completion_tokens: 7, total_tokens: 20, prompt_tokens_details: { cached_tokens: 0 }, tensorzero_provider_cache_write_input_tokens: 0, tensorzero_cost: null }, 'Anthropic usage reaches the client, cache counts too; no cost config: tensorzero_cost null')
     t.equal(response.headers.get('x-tensorzero-provider'), 'anthropic_fake')
     const sent = fa.requestsFor('claude-ok').at(-1)
     t.equal(sent?.path, '/v1/messages')
@@ -602,7 +605,7 @@ max_tokens = 200
     }
     t.equal(text, 'Hello from claude-ok')
     t.equal(finish, 'stop')
-    t.same(usage, { prompt_tokens: 13, completion_tokens: 7, total_tokens: 20 }, 'input from message_start, output from message_delta (not 1 + 7)')
+    t.same(usage, { prompt_tokens: 13, completion_tokens: 7, total_tokens: 20, tensorzero_cost: null }, 'input from message_start, output from message_delta (not 1 + 7)')
     t.equal(fa.requestsFor('claude-ok').at(-1)?.body.stream, true)
   })
 
@@ -615,7 +618,7 @@ max_tokens = 200
       if (chunk.usage != null) usage = chunk.usage
     }
     t.equal(text, 'Hello from gemini-ok')
-    t.same(usage, { prompt_tokens: 11, completion_tokens: 6, total_tokens: 17 }, 'Gemini usage from the finishing event')
+    t.same(usage, { prompt_tokens: 11, completion_tokens: 6, total_tokens: 17, tensorzero_cost: null }, 'Gemini usage from the finishing event')
     t.match(fg.requestsFor('gemini-ok').at(-1)?.path, /:streamGenerateContent\?alt=sse$/)
   })
 

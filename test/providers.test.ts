@@ -285,7 +285,7 @@ t.test('buildRequest: extra_body and extra_headers', async t => {
 t.test('parseResponse', async t => {
   const basic = openaiAdapter.parseResponse(fixture('chat_basic.response.json'), request(), ctx())
   t.same(basic.output, [{ type: 'text', text: 'Hello! How can I assist you today?' }], 'text content → text block')
-  t.same(basic.usage, { inputTokens: 19, outputTokens: 10 }, 'usage prompt/completion tokens')
+  t.same(basic.usage, { inputTokens: 19, outputTokens: 10, cacheReadInputTokens: 0 }, 'usage prompt/completion tokens, and prompt_tokens_details.cached_tokens')
   t.equal(basic.finishReason, 'stop', 'stop')
   t.equal(basic.rawResponse, fixture('chat_basic.response.json'), 'raw response kept verbatim')
   const tools = openaiAdapter.parseResponse(fixture('chat_tool_calls.response.json'), request(), ctx())
@@ -321,7 +321,7 @@ t.test('parseResponse', async t => {
 t.test('parseStreamEvent over recorded transcripts', async t => {
   const text = runStream(openaiAdapter, [fixture('chat_stream_text.sse')])
   t.ok(text.done, '[DONE] → null ends the stream')
-  t.same(fold(text.deltas), { text: 'Hello! Où êtes-vous? 👋', thought: '', tools: [], usage: { inputTokens: 19, outputTokens: 7 }, finishReason: 'stop' },
+  t.same(fold(text.deltas), { text: 'Hello! Où êtes-vous? 👋', thought: '', tools: [], usage: { inputTokens: 19, outputTokens: 7, cacheReadInputTokens: 0 }, finishReason: 'stop' },
     'text deltas, finish reason, usage from the usage-only final chunk')
   t.same(text.deltas[0], {}, 'role-only first chunk → empty delta')
 

@@ -2,7 +2,7 @@
 // api_key_location.
 import { describeType, TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
-import type { ExtraBodyEntry, ExtraHeaderEntry, SingleKeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
+import type { CostEntry, ExtraBodyEntry, ExtraHeaderEntry, SingleKeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
 
 /** `timeouts = { non_streaming = { total_ms }, streaming = { ttft_ms, total_ms } }`, all positive integers. */
 export function readTimeouts (parent: TableReader): TimeoutsConfig {
@@ -49,6 +49,47 @@ export function readExtraBody (parent: TableReader): ExtraBodyEntry[] | undefine
     if (pointer === undefined) return undefined
     return del === true ? { pointer, delete: true } : { pointer, value: item.get('value') }
   })
+}
+
+/**
+ * `cost = [{ pointer = "/usage/prompt_tokens", cost_per_million = 0.15, required = true }, …]`; chat providers may split
+ * the pointer (`pointer_nonstreaming` + `pointer_streaming`), embedding providers (`unified`) may not.
+ */
+export function readCost (parent: TableReader, unified: boolean): CostEntry[] | undefined {
+  const pointerKeys = unified ? ['pointer'] : ['pointer', 'pointer_nonstreaming', 'pointer_streaming']
+  return readEntries(parent, 'cost', [...pointerKeys, 'cost_per_million', 'cost_per_unit', 'required'], item => {
+    const pointers = readCostPointers(item, unified)
+    const perMillion = item.number('cost_per_million')
+    const perUnit = item.number('cost_per_unit')
+    const required = item.boolean('required') ?? false
+    if ((perMillion === undefined) === (perUnit === undefined)) {
+      item.error(undefined, `\`${item.name()}\` must specify exactly one of \`cost_per_million\` or \`cost_per_unit\``)
+      return undefined
+    }
+    if (pointers === undefined) return undefined
+    return { ...pointers, perUnit: perUnit ?? (perMillion as number) / 1_000_000, required }
+  })
+}
+
+function readCostPointers (item: TableReader, unified: boolean): { pointerNonStreaming: string; pointerStreaming: string } | undefined {
+  const one = item.string('pointer', unified)
+  const nonStreaming = unified ? undefined : item.string('pointer_nonstreaming')
+  const streaming = unified ? undefined : item.string('pointer_streaming')
+  const pair = one === undefined && nonStreaming !== undefined && streaming !== undefined
+  if (!(one !== undefined && nonStreaming === undefined && streaming === undefined) && !pair) {
+    if (!unified) {
+      item.error(undefined, `\`${item.name()}\`: specify either \`pointer\` alone, or both \`pointer_nonstreaming\` and \`pointer_streaming\``)
+    }
+    return undefined
+  }
+  const [ns, st] = pair ? [nonStreaming, streaming] : [one as string, one as string]
+  for (const [key, pointer] of [[pair ? 'pointer_nonstreaming' : 'pointer', ns], [pair ? 'pointer_streaming' : 'pointer', st]] as const) {
+    if (pointer !== '' && !pointer.startsWith('/')) {
+      item.error(key, `invalid JSON pointer \`${pointer}\`: it must be empty or start with "/"`)
+      return undefined
+    }
+  }
+  return { pointerNonStreaming: ns, pointerStreaming: st }
 }
 
 /** `extra_headers = [{ name = "X", value = "y" } | { name, delete = true }]`. */

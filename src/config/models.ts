@@ -1,6 +1,6 @@
 // `[models.*]` and `[embedding_models.*]`: routing lists, providers, and `provider::model` shorthands.
 import { statSync } from 'node:fs'
-import { parseKeyLocation, readExtraBody, readExtraHeaders, readTimeouts } from './common-fields.ts'
+import { parseKeyLocation, readCost, readExtraBody, readExtraHeaders, readTimeouts } from './common-fields.ts'
 import { ANY_TYPE_OPTION_KEYS, API_BASE_REQUIRED, COMMON_PROVIDER_KEYS, EMBEDDING_PROVIDER_KEYS, DEFAULT_KEY_ENV, isKnownProviderType, KNOWN_PROVIDER_TYPES, modelKeyFor, PROVIDER_OPTION_KEYS, SHORTHAND_PROVIDER_TYPES } from '../providers/catalog.ts'
 import type { LoadContext, TableReader } from './reader.ts'
 import { RESERVED_PREFIX } from '../core/names.ts'
@@ -129,6 +129,8 @@ function readProvider (r: TableReader, name: string, who: string, ctx: LoadConte
     source: r.at(),
   }
   if (apiBase !== undefined) provider.apiBase = apiBase
+  const cost = readCost(r, kind === 'embedding_model')
+  if (cost !== undefined) provider.cost = cost
   const extraBody = readExtraBody(r)
   if (extraBody) provider.extraBody = extraBody
   const extraHeaders = readExtraHeaders(r)

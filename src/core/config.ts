@@ -26,6 +26,9 @@ export type SingleKeyLocation =
 /** `api_key_location = { default = …, fallback = … }`: the fallback is used when the default yields no key. */
 export type KeyLocation = SingleKeyLocation | { kind: 'with_fallback'; default: SingleKeyLocation; fallback: SingleKeyLocation }
 
+/** One `cost` entry of a provider: a JSON pointer into its raw answer (one per mode), times a rate in dollars. */
+export interface CostEntry { pointerNonStreaming: string; pointerStreaming: string; perUnit: number; required: boolean }
+
 /** `extra_body` and `extra_headers` entries as a provider or a variant writes them. */
 export interface ExtraBodyEntry { pointer: string; value?: unknown; delete?: boolean }
 export interface ExtraHeaderEntry { name: string; value?: string; delete?: boolean }
@@ -33,6 +36,8 @@ export interface ExtraHeaderEntry { name: string; value?: string; delete?: boole
 /** What a provider or a variant adds to every call through it: its limits, body patches and headers. */
 interface CallSettings {
   timeouts: TimeoutsConfig
+  /** `cost`: how to price one answer of this provider. */
+  cost?: CostEntry[]
   extraBody?: ExtraBodyEntry[]
   extraHeaders?: ExtraHeaderEntry[]
 }

@@ -25,6 +25,10 @@ export interface ModelInferenceRecord {
   rawResponse: string
   inputTokens?: number
   outputTokens?: number
+  cacheReadInputTokens?: number
+  cacheWriteInputTokens?: number
+  /** Dollars, from the provider's `cost` config. */
+  cost?: number
   responseTimeMs: number
   ttftMs?: number
   /** What the model was actually sent (rendered system and messages). */

@@ -76,7 +76,16 @@ export interface ExtraHeader { name: string; value?: string; delete?: boolean; v
 
 export type FinishReason = 'stop' | 'stop_sequence' | 'length' | 'tool_call' | 'content_filter' | 'unknown'
 
-export interface Usage { inputTokens?: number; outputTokens?: number }
+export interface Usage {
+  inputTokens?: number
+  outputTokens?: number
+  /** Input tokens the provider served from its prompt cache (OpenAI `cached_tokens`, Anthropic `cache_read_input_tokens`). */
+  cacheReadInputTokens?: number
+  /** Input tokens the provider wrote to its prompt cache (Anthropic `cache_creation_input_tokens`). */
+  cacheWriteInputTokens?: number
+  /** Dollars, from the provider's `cost` config; absent when it has none or the answer lacks a required field. */
+  cost?: number
+}
 
 /** Output content a model produced: text and tool calls. */
 export type OutputBlock = TextBlock | ToolCallBlock | { type: 'thought'; text: string }

@@ -218,7 +218,8 @@ function recordFor (req: ChatRequest, fn: FunctionConfig, meta: { inferenceId: s
     inferenceParams: modelRequest.params,
     processingTimeMs: Math.round(performance.now() - started),
     ttftMs,
-    tags: req.tags,
+    // A variant the client (or its route) pinned is tagged as TensorZero tags it.
+    tags: req.target.kind !== 'function' || req.target.variantName === undefined ? req.tags : { ...req.tags, 'tensorzero::variant_pinned': req.target.variantName },
     extraBody: req.extraBody,
     finishReason,
     modelInferences: [modelRecord],

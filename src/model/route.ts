@@ -16,6 +16,7 @@ import { deadline, TimeoutError, type Deadline } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { StreamCollector } from './stream.ts'
 import { verdictOf } from './health.ts'
+import { costOfAnswer, costOfStream } from './cost.ts'
 import type { ProviderHealth } from './health.ts'
 import { traced, endOnDispose, usageAttributes } from '../core/tracing.ts'
 import type { Attributes } from '@opentelemetry/api'
@@ -156,6 +157,7 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
         const parsed = await parsedAnswer(adapter, transport, spec, limit.signal, body => adapter.parseResponse(body, req, pctx))
         // What raw_response keeps; the whole body is not held past the parse (the answer is built from the output).
         const rawResponse = keptRawAnswer(parsed.rawResponse)
+        if (provider.cost !== undefined) parsed.usage.cost = costOfAnswer(parsed.rawResponse, provider.cost)
         const response = rawResponse === parsed.rawResponse ? parsed : { ...parsed, rawResponse }
         const record: ModelInferenceRecord = {
           id: newId(),
@@ -166,6 +168,9 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
           rawResponse,
           inputTokens: response.usage.inputTokens,
           outputTokens: response.usage.outputTokens,
+          cacheReadInputTokens: response.usage.cacheReadInputTokens,
+          cacheWriteInputTokens: response.usage.cacheWriteInputTokens,
+          cost: response.usage.cost,
           responseTimeMs: Math.round(performance.now() - started),
           request: req,
           output: response.output,
@@ -215,6 +220,8 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
           first: first.value,
           rest: timeoutAware(deltas, signal, parent),
           finish (collector) {
+            // The priced usage belongs to the collector too: the client's final usage chunk reports it.
+            if (provider.cost !== undefined) collector.usage.cost = costOfStream(rawChunks, provider.cost)
             return {
               id: newId(),
               modelName: model.name,
@@ -224,6 +231,9 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
               rawResponse: rawChunks.join('\n'),
               inputTokens: collector.usage.inputTokens,
               outputTokens: collector.usage.outputTokens,
+              cacheReadInputTokens: collector.usage.cacheReadInputTokens,
+              cacheWriteInputTokens: collector.usage.cacheWriteInputTokens,
+              cost: collector.usage.cost,
               responseTimeMs: Math.round(performance.now() - started),
               ttftMs,
               request: req,

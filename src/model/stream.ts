@@ -27,8 +27,11 @@ export class StreamCollector {
     }
     if (delta.usage !== undefined) {
       // Providers report usage cumulatively or once at the end; keep the largest figure seen.
-      if (delta.usage.inputTokens !== undefined) this.usage.inputTokens = Math.max(this.usage.inputTokens ?? 0, delta.usage.inputTokens)
-      if (delta.usage.outputTokens !== undefined) this.usage.outputTokens = Math.max(this.usage.outputTokens ?? 0, delta.usage.outputTokens)
+      const u = delta.usage
+      if (u.inputTokens !== undefined) this.usage.inputTokens = Math.max(this.usage.inputTokens ?? 0, u.inputTokens)
+      if (u.outputTokens !== undefined) this.usage.outputTokens = Math.max(this.usage.outputTokens ?? 0, u.outputTokens)
+      if (u.cacheReadInputTokens !== undefined) this.usage.cacheReadInputTokens = Math.max(this.usage.cacheReadInputTokens ?? 0, u.cacheReadInputTokens)
+      if (u.cacheWriteInputTokens !== undefined) this.usage.cacheWriteInputTokens = Math.max(this.usage.cacheWriteInputTokens ?? 0, u.cacheWriteInputTokens)
     }
     if (delta.finishReason !== undefined) this.finishReason = delta.finishReason
   }

@@ -129,12 +129,12 @@ export function modelKeyFor (type: string): { keys: string[]; required: boolean 
 
 /** Keys every provider table may have; they map onto ProviderConfig fields. */
 export const COMMON_PROVIDER_KEYS: ReadonlySet<string> = new Set([
-  'type', 'model_name', 'api_base', 'api_key_location', 'timeouts', 'extra_body', 'extra_headers',
+  'type', 'model_name', 'api_base', 'api_key_location', 'timeouts', 'extra_body', 'extra_headers', 'cost',
 ])
 
 /** An embedding model's provider: one `timeout_ms` instead of the `timeouts` table (which TensorZero removed). */
 export const EMBEDDING_PROVIDER_KEYS: ReadonlySet<string> = new Set([
-  'type', 'model_name', 'api_base', 'api_key_location', 'timeout_ms', 'extra_body', 'extra_headers',
+  'type', 'model_name', 'api_base', 'api_key_location', 'timeout_ms', 'extra_body', 'extra_headers', 'cost',
 ])
 
 export const PROVIDER_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(CONFIG_ROWS.map(r => [r.type, r.optionKeys]))
@@ -142,7 +142,7 @@ export const PROVIDER_OPTION_KEYS: Readonly<Record<string, readonly string[]>> =
 /** Keys TensorZero knows for some type or version; on another type they are suspicious, not fatal. */
 export const ANY_TYPE_OPTION_KEYS: ReadonlySet<string> = new Set([
   ...CONFIG_ROWS.flatMap(r => r.optionKeys),
-  'cost', 'batch', 'timeout_ms',
+  'batch', 'batch_cost', 'timeout_ms',
 ])
 
 export const SHORTHAND_PROVIDER_TYPES: ReadonlySet<string> = new Set(

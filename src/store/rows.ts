@@ -214,9 +214,9 @@ function modelInferenceRow (rec: InferenceRecord, mi: ModelInferenceRecord, ctx:
     cached: mi.cached,
     finish_reason: mi.finishReason ?? null,
     snapshot_hash: null,
-    cost: null,
-    provider_cache_read_input_tokens: null,
-    provider_cache_write_input_tokens: null,
+    cost: mi.cost ?? null,
+    provider_cache_read_input_tokens: mi.cacheReadInputTokens ?? null,
+    provider_cache_write_input_tokens: mi.cacheWriteInputTokens ?? null,
     function_name: rec.functionName,
     variant_name: rec.variantName
   }

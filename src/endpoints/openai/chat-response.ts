@@ -16,10 +16,23 @@ function openAIFinishReason (reason: FinishReason | undefined, hasToolCalls: boo
   }
 }
 
-function usageBody (usage: Usage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+interface UsageBody {
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+  prompt_tokens_details?: { cached_tokens: number }
+  tensorzero_provider_cache_write_input_tokens?: number
+  /** Always present, as in TensorZero: null when no provider of the call has a `cost` config. */
+  tensorzero_cost: number | null
+}
+
+function usageBody (usage: Usage): UsageBody {
   const prompt = usage.inputTokens ?? 0
   const completion = usage.outputTokens ?? 0
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+  const body: UsageBody = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, tensorzero_cost: usage.cost ?? null }
+  if (usage.cacheReadInputTokens !== undefined) body.prompt_tokens_details = { cached_tokens: usage.cacheReadInputTokens }
+  if (usage.cacheWriteInputTokens !== undefined) body.tensorzero_provider_cache_write_input_tokens = usage.cacheWriteInputTokens
+  return body
 }
 
 function messageOf (output: OutputBlock[]): { content: string | null; tool_calls?: unknown[]; role: 'assistant' } {

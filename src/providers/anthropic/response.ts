@@ -1,7 +1,7 @@
 // Anthropic Messages response → ProviderResponse.
 import type { FinishReason, OutputBlock, ProviderResponse, Usage } from '../../core/types.ts'
 import { ProviderError } from '../../core/errors.ts'
-import { excerpt, finishReasonFrom, isObj, usageFrom } from '../http/json.ts'
+import { excerpt, finishReasonFrom, isObj } from '../http/json.ts'
 
 const STOP_REASONS: ReadonlyMap<unknown, FinishReason> = new Map<unknown, FinishReason>([
   ['end_turn', 'stop'], ['stop_sequence', 'stop_sequence'], ['max_tokens', 'length'], ['tool_use', 'tool_call']
@@ -13,8 +13,23 @@ export function mapStopReason (r: unknown): FinishReason | undefined {
 }
 
 /** `input_tokens` / `output_tokens` only: cache creation/read tokens are not added (TensorZero ignores them too). */
+/** Anthropic counts cached input apart; TensorZero's input tokens are all three together. */
 export function parseAnthropicUsage (u: unknown): Usage | undefined {
-  return usageFrom(u, 'input_tokens', 'output_tokens')
+  if (!isObj(u)) return undefined
+  const usage: Usage = {}
+  const input = count(u.input_tokens)
+  const written = count(u.cache_creation_input_tokens)
+  const read = count(u.cache_read_input_tokens)
+  if (input !== undefined || written !== undefined || read !== undefined) usage.inputTokens = (input ?? 0) + (written ?? 0) + (read ?? 0)
+  const output = count(u.output_tokens)
+  if (output !== undefined) usage.outputTokens = output
+  if (read !== undefined) usage.cacheReadInputTokens = read
+  if (written !== undefined) usage.cacheWriteInputTokens = written
+  return usage
+}
+
+function count (v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined
 }
 
 /** `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}` → `overloaded_error: Overloaded`. */

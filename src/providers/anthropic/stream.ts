@@ -85,10 +85,9 @@ export function parseAnthropicStreamEvent (event: SseEvent, s: AnthropicStreamSt
       if (fr !== undefined) delta.finishReason = fr
       const u = isObj(json.usage) ? json.usage : undefined
       if (u !== undefined) {
-        const usage: Usage = {}
-        if (typeof u.output_tokens === 'number') usage.outputTokens = u.output_tokens
-        // Newer API versions repeat the (cumulative) input count here; older ones send output_tokens only.
-        if (typeof u.input_tokens === 'number' && u.input_tokens > 0) usage.inputTokens = u.input_tokens
+        // Newer API versions repeat the (cumulative) input counts here; older ones send output_tokens only.
+        const usage = parseAnthropicUsage(u) as Usage
+        if (usage.inputTokens === 0) delete usage.inputTokens
         delta.usage = usage
       }
       break

@@ -21,7 +21,9 @@ export function mapGeminiFinishReason (r: unknown): FinishReason | undefined {
 
 /** `usageMetadata` → Usage: promptTokenCount in, candidatesTokenCount out (thought tokens not added, as in TensorZero). */
 export function parseGeminiUsage (u: unknown): Usage | undefined {
-  return usageFrom(u, 'promptTokenCount', 'candidatesTokenCount')
+  const usage = usageFrom(u, 'promptTokenCount', 'candidatesTokenCount')
+  if (usage !== undefined && isObj(u) && typeof u.cachedContentTokenCount === 'number') usage.cacheReadInputTokens = u.cachedContentTokenCount
+  return usage
 }
 
 /** `{"error":{"code":429,"message":"…","status":"RESOURCE_EXHAUSTED"}}` → `RESOURCE_EXHAUSTED: …`. */

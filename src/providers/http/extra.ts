@@ -29,6 +29,23 @@ function isContainer (v: unknown): v is Record<string, unknown> | unknown[] {
   return typeof v === 'object' && v !== null
 }
 
+/** The value at a JSON pointer (RFC 6901) inside `root`, or undefined when the path does not exist. */
+export function valueAtPointer (root: unknown, pointer: string): unknown {
+  if (pointer === '') return root
+  let cur: unknown = root
+  for (const raw of pointer.slice(1).split('/')) {
+    if (!isContainer(cur)) return undefined
+    const tok = decodeToken(raw)
+    if (Array.isArray(cur)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(tok)) return undefined
+      cur = cur[Number(tok)]
+    } else {
+      cur = Object.hasOwn(cur, tok) ? cur[tok] : undefined
+    }
+  }
+  return cur
+}
+
 /** Why `pointer` can never be applied (checked when a request is read, so the client hears of it before any call). */
 export function pointerProblem (pointer: string): string | undefined {
   if (pointer === '' || pointer[0] !== '/') return `extra_body pointer \`${pointer}\` must start with \`/\``

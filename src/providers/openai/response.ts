@@ -28,6 +28,8 @@ export function parseUsage (u: unknown): Usage | undefined {
   const o = num(u.completion_tokens)
   if (i !== undefined) usage.inputTokens = i
   if (o !== undefined) usage.outputTokens = o
+  const cached = isObj(u.prompt_tokens_details) ? num(u.prompt_tokens_details.cached_tokens) : undefined
+  if (cached !== undefined) usage.cacheReadInputTokens = cached
   return usage
 }
 
