@@ -36,6 +36,10 @@ providers.fake = ${provider('ok')}
 routing = ["stuck"]
 providers.stuck = ${provider('hang')}
 
+[models.down]
+routing = ["broken"]
+providers.broken = ${provider('error-500')}
+
 [models.headers]
 routing = ["echo"]
 providers.echo = ${provider('headers')}
@@ -153,6 +157,29 @@ t.test('in-flight gauge counts a request until it ends; a client that leaves is 
   t.equal(value(text, 'tensorzero_request_count{route="/v1/chat/completions",function="tensorzero::default",model="hang",service="metrics-test"}'), 1, 'the request is counted')
   t.equal(value(text, 'tensorzero_error_count{route="/v1/chat/completions",function="tensorzero::default",model="hang",service="metrics-test"}'), undefined, 'but a client going away is not an error')
   t.equal(value(text, 'tz_sidecar_http_requests_total{route="/v1/chat/completions",method="POST",status_class="4xx",service="metrics-test"}'), 1, 'it ends as a 499')
+})
+
+t.test('client mistakes (typo in model, bad body) count in tensorzero_client_error_count, not in tensorzero_error_count; a provider failure is the other way round', async t => {
+  const series = (name: string, labels: string): string => `${name}{route="/v1/chat/completions",${labels},service="metrics-test"}`
+  const errors = (text: string): Array<number | undefined> => [
+    value(text, series('tensorzero_client_error_count', 'function="none",model="none",status="404"')),
+    value(text, series('tensorzero_client_error_count', 'function="chat_fn",model="none",status="400"')),
+    value(text, series('tensorzero_error_count', 'function="none",model="none"')) ?? value(text, series('tensorzero_error_count', 'function="chat_fn",model="none"')),
+    value(text, series('tensorzero_error_count', 'function="tensorzero::default",model="down"')),
+    value(text, series('tensorzero_client_error_count', 'function="tensorzero::default",model="down",status="502"'))
+  ]
+  const typo = await client.chat.completions.create({ model: 'tensorzero::function_name::chat_fnn', messages }).then(() => undefined, (e: { status?: number }) => e.status)
+  t.equal(typo, 404, 'a typo in `model` is a 404')
+  const bad = await fetch(`${sidecar.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini' }) })
+  t.equal(bad.status, 400, 'a body without messages is a 400')
+  await bad.text()
+  const failed = await client.chat.completions.create({ model: 'tensorzero::model_name::down', messages }).then(() => undefined, (e: { status?: number }) => e.status)
+  t.ok(failed !== undefined && failed >= 500, `a provider failure is a 5xx (${String(failed)})`)
+  const text = await scrape()
+  t.same(errors(text), [1, 1, undefined, 1, undefined], 'the 404 and the 400 (its route resolved, to chat_fn) counted as client errors, the provider failure as an inference error')
+  t.equal(value(text, series('tensorzero_request_count', 'function="none",model="none"')), 1, 'the typo is still a request')
+  t.notMatch(text, /tz_sidecar_request_errors_total\{[^}]*error_class="client"/, 'nor are the mistakes in the error classes of failed inferences')
+  t.match(text, /^# HELP tensorzero_client_error_count .*not failed inferences/m)
 })
 
 t.test('client-chosen names never become label values: a burst of random model names does not grow the series', async t => {

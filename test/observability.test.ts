@@ -59,9 +59,10 @@ async function startAuthEcho (): Promise<{ url: string; close: () => Promise<voi
 interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: Record<string, unknown>; status?: { code?: number } }
 
 /** Loopback OTLP/HTTP receiver: keeps the raw bodies (for the secret check) and the spans (JSON encoding). */
-async function startOtlpReceiver (): Promise<{ url: string; raw: string[]; spans: OtlpSpan[]; close: () => Promise<void> }> {
+async function startOtlpReceiver (): Promise<{ url: string; raw: string[]; spans: OtlpSpan[]; serviceNames: string[]; close: () => Promise<void> }> {
   const raw: string[] = []
   const spans: OtlpSpan[] = []
+  const serviceNames: string[] = []
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', c => chunks.push(c))
@@ -70,6 +71,8 @@ async function startOtlpReceiver (): Promise<{ url: string; raw: string[]; spans
       raw.push(text)
       const body = JSON.parse(text)
       for (const rs of body.resourceSpans ?? []) {
+        const name = (rs.resource?.attributes ?? []).find((a: { key: string }) => a.key === 'service.name')
+        serviceNames.push(String(name?.value?.stringValue))
         for (const ss of rs.scopeSpans ?? []) {
           for (const s of ss.spans ?? []) {
             const attributes: Record<string, unknown> = {}
@@ -90,6 +93,7 @@ async function startOtlpReceiver (): Promise<{ url: string; raw: string[]; spans
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     raw,
     spans,
+    serviceNames,
     close: async () => { server.closeAllConnections(); await new Promise<void>(resolve => server.close(() => resolve())) }
   }
 }
@@ -303,6 +307,8 @@ t.test('traffic: successes, streams, fallbacks, a retry and failures', async t =
   await client.chat.completions.create({ model: 'tensorzero::model_name::dyn', messages, 'tensorzero::credentials': { team_key: SECRETS.dynamic } } as never)
   await client.embeddings.create({ model: 'tensorzero::embedding_model_name::embed', input: 'hello' })
   await failsWith(client.chat.completions.create({ model: 'made-up-model', messages }), 404)
+  const stranger = new OpenAI({ baseURL: `${sidecar.url}/v1`, apiKey: 'not-the-sidecar-key', maxRetries: 0 })
+  await failsWith(stranger.chat.completions.create({ model: 'gpt-4o-mini', messages }), 401)
   t.equal(fake.requestsFor('error-500').length, 3, 'the failing providers were tried (down, flaky, switch)')
 })
 
@@ -358,6 +364,9 @@ t.test('metrics endpoint of the process: TensorZero names, fallbacks, retries, a
   t.match(text, /^tz_sidecar_retries_total\{function="retry_fn",variant="main",model="retrying",service="obs-test"\} 1$/m, 'retry counted')
   t.match(text, /^tz_sidecar_provider_attempts_total\{function="leaky_fn",variant="main",model="leaky",provider="echo",outcome="credentials",service="obs-test"\} 1$/m, 'a 401 attempt has outcome credentials')
   t.match(text, /^tensorzero_requests_total\{endpoint="embeddings",model_name="embed",service="obs-test"\} 1$/m, 'embeddings counted under TensorZero\'s names')
+  t.match(text, /^tensorzero_client_error_count\{route="\/v1\/chat\/completions",function="none",model="none",status="404",service="obs-test"\} \d+$/m, 'the made-up model is a client error')
+  t.match(text, /^tensorzero_client_error_count\{route="\/v1\/chat\/completions",function="none",model="none",status="401",service="obs-test"\} 1$/m, 'the wrong sidecar key is a client error')
+  t.notMatch(text, /^tensorzero_error_count\{[^}]*model="none"/m, 'neither is a failed inference')
 })
 
 t.test('stopped with SIGTERM: spans exported, logs complete', async t => {
@@ -432,6 +441,14 @@ t.test('logs: one JSON line per request with the fields Loki and operators use',
   t.match(warnings.find(l => l.msg === 'retry'), { function: 'retry_fn', from: { variant: 'main' } }, 'retry warning')
   const leak = warnings.find(l => l.msg === 'provider fallback' && l.function === 'leaky_fn')
   t.match(leak?.error, /Incorrect API key provided: Bearer \[redacted\]/, 'a provider error quoting the key is logged with the key redacted')
+})
+
+t.test('one service name: the sidecar file\'s `service` labels metrics, log lines and traces (service.name)', async t => {
+  t.ok(otlp.serviceNames.length > 0, 'spans were exported')
+  t.same([...new Set(otlp.serviceNames)], ['obs-test'], 'every exported resource has service.name = the sidecar\'s service')
+  t.match(exposition, /^tensorzero_request_count\{[^}]*service="obs-test"\}/m, 'metrics carry service="obs-test"')
+  const lines = sidecar.stdout.filter(l => l.trim() !== '').map(l => JSON.parse(l) as { service?: string })
+  t.same([...new Set(lines.map(l => l.service))], ['obs-test'], 'every log line carries service "obs-test"')
 })
 
 t.test('no secret from the test config or environment appears in any output', async t => {

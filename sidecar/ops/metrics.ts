@@ -13,7 +13,7 @@ import type { AttemptRecord, CircuitEvent, FeedbackRecord, InferenceObserver, In
 import type { SinkStatus } from '../../src/store/writer.ts'
 import { DEFAULT_FUNCTION_NAME } from '../../src/core/names.ts'
 import type { RequestLog } from './request-log.ts'
-import { forEachStep, requestErrorClass, servedBy } from './request-log.ts'
+import { clientMistakeStatus, forEachStep, requestErrorClass, servedBy } from './request-log.ts'
 import { ClosedLabels, statusClass, NONE, PASSTHROUGH } from './labels.ts'
 import { INFERENCE_ENDPOINTS } from '../router.ts'
 
@@ -89,6 +89,7 @@ export class SidecarMetrics {
   private readonly duration: Histogram
   private readonly requestCount: Counter
   private readonly errorCount: Counter
+  private readonly clientErrorCount: Counter
   private readonly tokenUsage: Counter
   // sidecar
   private readonly httpRequests: Counter
@@ -117,7 +118,8 @@ export class SidecarMetrics {
     const request = ['route', 'function', 'model']
     this.duration = new Histogram({ name: 'tensorzero_request_duration_seconds', help: 'Inference request latency (whole response, streams included) by model', labelNames: [...request, 'status_class'], buckets: LATENCY_BUCKETS, registers })
     this.requestCount = new Counter({ name: 'tensorzero_request_count', help: 'Inference requests by model', labelNames: request, registers })
-    this.errorCount = new Counter({ name: 'tensorzero_error_count', help: 'Failed inference requests by model (labels match tensorzero_request_count; classes in tz_sidecar_request_errors_total)', labelNames: request, registers })
+    this.errorCount = new Counter({ name: 'tensorzero_error_count', help: 'Failed inference requests by model (labels match tensorzero_request_count; classes in tz_sidecar_request_errors_total); requests refused because of the request itself are in tensorzero_client_error_count instead', labelNames: request, registers })
+    this.clientErrorCount = new Counter({ name: 'tensorzero_client_error_count', help: 'Inference requests refused because of the request itself (unknown model, bad body, missing auth, too large), by HTTP status: not failed inferences', labelNames: [...request, 'status'], registers })
     this.tokenUsage = new Counter({ name: 'tensorzero_token_usage', help: 'Tokens by model and type (input, output)', labelNames: [...request, 'type'], registers })
 
     this.httpRequests = new Counter({ name: 'tz_sidecar_http_requests_total', help: 'HTTP requests on every route', labelNames: ['route', 'method', 'status_class'], registers })
@@ -209,13 +211,15 @@ export class SidecarMetrics {
       : { route, function: L.fn(served.functionName), model: L.model(served.modelName) }
     const seconds = (performance.now() - o.started) / 1000
     const errorClass = requestErrorClass(o)
-    const failed = errorClass !== undefined && errorClass !== 'client_closed'
+    const mistake = clientMistakeStatus(o)
+    const failed = errorClass !== undefined && errorClass !== 'client_closed' && mistake === undefined
     this.requestCount.inc(labels)
     this.duration.observe({ ...labels, status_class: o.streamError === true ? 'stream_error' : statusClass(o.status) }, seconds)
     if (failed) {
       this.errorCount.inc(labels)
       this.requestErrors.inc({ ...labels, status_class: statusClass(o.error?.status ?? o.status), error_class: errorClass })
     }
+    if (mistake !== undefined) this.clientErrorCount.inc({ ...labels, status: String(mistake) })
     if (o.usage !== undefined) {
       const { inputTokens, outputTokens } = o.usage
       if (inputTokens !== undefined) { this.tokenUsage.inc({ ...labels, type: 'input' }, inputTokens); this.tzInputTokens.inc(inputTokens) }

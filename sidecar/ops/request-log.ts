@@ -71,6 +71,17 @@ export function requestErrorClass (log: RequestLog): string | undefined {
   return ERROR_CLASSES.has(cls) ? cls : 'internal'
 }
 
+/**
+ * The status of a request refused because of the request itself (unknown model, bad body, missing auth, too large…),
+ * or undefined. These are the client's mistakes, not failed inferences: they are counted apart so that one service's
+ * typo does not look like a provider outage. Timeouts and rate limits are never the client's mistake here.
+ */
+export function clientMistakeStatus (log: RequestLog): number | undefined {
+  if (log.streamError === true || requestErrorClass(log) !== 'client') return undefined
+  const status = log.error?.status
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429 ? status : undefined
+}
+
 /** Function, variant, model and provider a request ended on: what served it, else the last attempt, else its target. */
 export function servedBy (log: RequestLog): { functionName?: string; variantName?: string; modelName?: string; providerName?: string } {
   if (log.inference !== undefined) {

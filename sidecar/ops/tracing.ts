@@ -25,6 +25,10 @@ function tracesUrl (env: NodeJS.ProcessEnv): string | undefined {
   return `${base.replace(/\/+$/, '')}/v1/traces`
 }
 
+function nonEmpty (raw: string | undefined): string | undefined {
+  return raw === undefined || raw === '' ? undefined : raw
+}
+
 function positive (raw: string | undefined): number | undefined {
   const n = Number(raw)
   return raw !== undefined && raw !== '' && Number.isFinite(n) && n > 0 ? n : undefined
@@ -65,7 +69,8 @@ export function startTracing (opts: { service: string; env: NodeJS.ProcessEnv; s
   const exporter = opts.scrub === undefined ? otlp : new ScrubbingExporter(otlp, opts.scrub)
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({
-      'service.name': opts.env.OTEL_SERVICE_NAME ?? 'tz-sidecar',
+      // The same name labels metrics and Loki streams, so a metric leads to its traces without a lookup table.
+      'service.name': nonEmpty(opts.env.OTEL_SERVICE_NAME) ?? opts.service,
       'service.namespace': 'pmoves',
       'tz_sidecar.service': opts.service
     }),
