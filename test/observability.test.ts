@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import OpenAI from 'openai'
 import { startFakeOpenAI } from './helpers/fake-openai.ts'
+import { freePort } from './helpers/process.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
 
 const CLI = fileURLToPath(new URL('../sidecar/cli.ts', import.meta.url))
@@ -30,14 +31,6 @@ const SECRETS = {
 }
 
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
-
-async function freePort (): Promise<number> {
-  const srv = net.createServer()
-  await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
-  const { port } = srv.address() as net.AddressInfo
-  await new Promise<void>(resolve => srv.close(() => resolve()))
-  return port
-}
 
 /** A provider that answers 401 quoting the Authorization header it got, as some OpenAI-compatible servers do. */
 async function startAuthEcho (): Promise<{ url: string; close: () => Promise<void> }> {

@@ -1,6 +1,7 @@
 // Run the real `tz-sidecar` command as a child process, as a user would.
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mkdtempSync } from 'node:fs'
@@ -8,6 +9,15 @@ import { tmpdir } from 'node:os'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = path.join(ROOT, 'bin/tz-sidecar.js')
+
+/** A loopback port nothing listens on right now, for a child process (Prometheus…) that cannot report the one it took. */
+export async function freePort (): Promise<number> {
+  const srv = net.createServer()
+  await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
+  const { port } = srv.address() as net.AddressInfo
+  await new Promise<void>(resolve => srv.close(() => resolve()))
+  return port
+}
 
 export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
