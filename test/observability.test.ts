@@ -458,3 +458,23 @@ t.test('no secret from the test config or environment appears in any output', as
   }
   t.ok(otlp.raw.join('').includes('[redacted]'), 'the span of the leaky provider was exported with the key scrubbed')
 })
+
+t.test('OTEL_SERVICE_NAME overrides the traces\' service.name; metrics and logs keep the sidecar\'s service', async t => {
+  const renamed = await startSidecarProcess(dir, {
+    PATH: process.env.PATH,
+    FAKE_PROVIDER_KEY: SECRETS.provider,
+    LEAKY_KEY: SECRETS.leaky,
+    SIDECAR_SPOOL_DIR: path.join(dir, 'spool-renamed'),
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    OTEL_SERVICE_NAME: 'obs-traces'
+  })
+  t.teardown(async () => { if (renamed.proc.exitCode === null) { renamed.proc.kill('SIGKILL'); await renamed.exited } })
+  const before = otlp.serviceNames.length
+  const renamedClient = new OpenAI({ baseURL: `${renamed.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  await renamedClient.chat.completions.create({ model: 'gpt-4o-mini', messages })
+  renamed.proc.kill('SIGTERM')
+  t.equal(await renamed.exited, 0, 'drained and exported its spans')
+  t.same([...new Set(otlp.serviceNames.slice(before))], ['obs-traces'], 'its spans carry service.name = OTEL_SERVICE_NAME')
+  t.match(renamed.stdout.find(l => l.includes('"msg":"request"')), /"service":"obs-test"/, 'its log lines still say the sidecar\'s service')
+})
