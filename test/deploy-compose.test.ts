@@ -2,7 +2,8 @@
 // without a Docker engine: every service's image or build exists, networks and volumes are declared, every `${VAR}`
 // has a default or is in .env.example and no ClickHouse credential is written in a file; every sidecar is the
 // `x-tz-sidecar` anchor plus its own file, service name and spool, with the scrape label, and one service name runs
-// through its SIDECAR_SERVICE, container labels and per-service file; example services talk to their own sidecar.
+// through its SIDECAR_SERVICE, container labels and per-service file (which `validate` accepts); example services talk
+// to their own sidecar.
 // Prometheus finds sidecars through Docker: the real `prometheus` runs the shipped prometheus.yml against a loopback
 // fake of the Docker Engine API and must list exactly the labelled containers, named by their service. Alloy labels
 // logs from the same container label. The image is multi-stage and installs production dependencies only.
@@ -15,7 +16,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { parse as parseYaml } from 'yaml'
-import { freePort, ROOT } from './helpers/process.ts'
+import { freePort, runCli, ROOT } from './helpers/process.ts'
 
 const COMPOSE_DIR = path.join(ROOT, 'compose')
 const FILES = ['docker-compose.yml', 'docker-compose.pmoves.yml']
@@ -126,6 +127,15 @@ t.test('every sidecar is the x-tz-sidecar anchor plus its own file, service name
   t.same(b, a, 'the overlay\'s x-tz-sidecar is the base one (networks and depends_on aside)')
   const [ea, eb] = FILES.map(f => Object.keys(unmerged(f)['x-tz-sidecar-env']))
   t.same(ea.filter(k => !eb.includes(k)), ['OPENAI_API_KEY'], 'the overlay\'s sidecar environment has every base variable but the demo\'s OpenAI key')
+})
+
+t.test('`tz-sidecar validate` accepts the stack\'s config with each of its sidecar files, with nothing to warn about', async t => {
+  for (const [name, svc] of sidecarsOf(base)) {
+    const file = path.basename(svc.command[svc.command.indexOf('--sidecar-config') + 1])
+    const r = await runCli(['validate', '--config-file', 'config/compose/tensorzero/*.toml', '--sidecar-config', `config/compose/sidecars/${file}`], { OPENAI_API_KEY: 'sk-test' })
+    t.equal(r.code, 0, `${name}: exit 0`)
+    t.equal(r.stderr, '', `${name}: no warning`)
+  }
 })
 
 t.test('each example service talks to its own sidecar and logs under the same service name', async t => {
