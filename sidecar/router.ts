@@ -4,11 +4,13 @@
 // and its handler in routes/.
 // Every `/v1/…` path also answers under `/openai/v1/…`, TensorZero's prefix for its OpenAI-compatible routes.
 import { withoutOpenAIPrefix } from './http/passthrough.ts'
-import { GatewayError } from '../src/core/errors.ts'
+import { GatewayError, errorBody } from '../src/core/errors.ts'
+import { nativeErrorBody } from '../src/endpoints/tensorzero/inference-response.ts'
 import type { RouteHandler } from './routes/context.ts'
 import { chat } from './routes/chat.ts'
+import { inference } from './routes/inference.ts'
 import { embeddings } from './routes/embeddings.ts'
-import { models } from './routes/models.ts'
+import { models, model } from './routes/models.ts'
 import { feedback } from './routes/feedback.ts'
 import { health } from './routes/health.ts'
 import { status } from './routes/status.ts'
@@ -22,15 +24,24 @@ export interface Route {
   wildcard: boolean
   /** Its body must be sent as `Content-Type: application/json`. */
   jsonBody: boolean
+  /** How its errors are shaped: OpenAI's, or TensorZero's native `{"error": "…"}`. */
+  errorBody: (err: GatewayError) => unknown
   handle: RouteHandler
 }
 
-interface Row { method: 'GET' | 'POST'; paths: string[]; template: string; open: boolean; endpoint?: string; jsonBody?: true; handle: RouteHandler }
+interface Row {
+  method: 'GET' | 'POST'; paths: string[]; template: string; open: boolean; endpoint?: string; jsonBody?: true
+  errorBody?: (err: GatewayError) => unknown; handle: RouteHandler
+}
 
 const TABLE: Row[] = [
   { method: 'POST', paths: ['/v1/chat/completions'], template: '/v1/chat/completions', open: false, endpoint: 'inference', jsonBody: true, handle: chat },
+  // TensorZero's native endpoint reads JSON whatever the Content-Type says, and answers errors in its own shape.
+  { method: 'POST', paths: ['/inference'], template: '/inference', open: false, endpoint: 'inference', errorBody: nativeErrorBody, handle: inference },
   { method: 'POST', paths: ['/v1/embeddings'], template: '/v1/embeddings', open: false, endpoint: 'embeddings', jsonBody: true, handle: embeddings },
   { method: 'GET', paths: ['/v1/models'], template: '/v1/models', open: false, handle: models },
+  // A path ending in `/{id}` matches every path under its prefix; the handler reads the id.
+  { method: 'GET', paths: ['/v1/models/{id}'], template: '/v1/models/{id}', open: false, handle: model },
   { method: 'POST', paths: ['/feedback', '/v1/feedback'], template: '/feedback', open: false, jsonBody: true, handle: feedback },
   { method: 'GET', paths: ['/health'], template: '/health', open: true, handle: health },
   { method: 'GET', paths: ['/status'], template: '/status', open: true, handle: status },
@@ -38,27 +49,50 @@ const TABLE: Row[] = [
 ]
 
 /** Any other `/v1/…` request, whatever its method, goes to `passthrough_upstream`. */
-const PASSTHROUGH: Route = { template: '/v1/*', open: false, wildcard: true, jsonBody: false, handle: passthrough }
+const PASSTHROUGH: Route = { template: '/v1/*', open: false, wildcard: true, jsonBody: false, errorBody, handle: passthrough }
 
 const NOT_FOUND: Route = {
   template: 'other',
   open: false,
   wildcard: true,
   jsonBody: false,
+  errorBody,
   handle: (_ctx, req) => {
     req.resume()
     throw new GatewayError(404, `Route not found: ${req.method ?? ''} ${req.url ?? ''}`)
   }
 }
 
-/** Path → method → route. */
+const PARAMETER = '{id}'
+
+/** Path → method → route; and for paths with a parameter, their prefix (`/v1/models/`) → method → route. */
 const BY_PATH = new Map<string, Map<string, Route>>()
-for (const { method, paths, template, open, jsonBody, handle } of TABLE) {
+const BY_PREFIX = new Map<string, Map<string, Route>>()
+for (const { method, paths, template, open, jsonBody, errorBody: body, handle } of TABLE) {
   for (const path of paths) {
-    const byMethod = BY_PATH.get(path) ?? new Map<string, Route>()
-    byMethod.set(method, { template, open, wildcard: false, jsonBody: jsonBody === true, handle })
-    BY_PATH.set(path, byMethod)
+    const parameterized = path.endsWith(`/${PARAMETER}`)
+    const index = parameterized ? BY_PREFIX : BY_PATH
+    const key = parameterized ? path.slice(0, -PARAMETER.length) : path
+    const byMethod = index.get(key) ?? new Map<string, Route>()
+    byMethod.set(method, { template, open, wildcard: parameterized, jsonBody: jsonBody === true, errorBody: body ?? errorBody, handle })
+    index.set(key, byMethod)
   }
+}
+
+function parameterRoute (method: string, path: string): Route | undefined {
+  for (const [prefix, byMethod] of BY_PREFIX) {
+    if (path.length > prefix.length && path.startsWith(prefix) && !hasDotSegment(path.slice(prefix.length))) return byMethod.get(method)
+  }
+  return undefined
+}
+
+/** `.` and `..` (raw or percent-encoded) are never part of an id: such paths stay with the pass-through's confinement (a 400). */
+function hasDotSegment (rest: string): boolean {
+  return rest.split('/').some(segment => {
+    let decoded = segment
+    try { decoded = decodeURIComponent(segment) } catch { /* matched as sent */ }
+    return decoded === '.' || decoded === '..'
+  })
 }
 
 /** Every template a request can be labelled with. */
@@ -73,5 +107,6 @@ export function passesThrough (path: string): boolean {
 }
 
 export function routeFor (method: string, path: string): Route {
-  return BY_PATH.get(withoutOpenAIPrefix(path))?.get(method) ?? (passesThrough(path) ? PASSTHROUGH : NOT_FOUND)
+  const local = withoutOpenAIPrefix(path)
+  return BY_PATH.get(local)?.get(method) ?? parameterRoute(method, local) ?? (passesThrough(path) ? PASSTHROUGH : NOT_FOUND)
 }

@@ -213,7 +213,7 @@ export class Sidecar implements ServerState {
       log.errorClass = errorClassOf(err)
       // A body nobody read must not be left on the socket (a refused request, a 413): read and discard it.
       if (!req.complete) req.resume()
-      if (!res.destroyed) sendError(res, error)
+      if (!res.destroyed) sendError(res, error, undefined, route.errorBody)
     } finally {
       settled = true
       finish()

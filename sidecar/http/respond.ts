@@ -1,4 +1,4 @@
-// Writing answers: JSON bodies, OpenAI-shaped errors, and stream writes that respect back-pressure.
+// Writing answers: JSON bodies, errors (OpenAI-shaped unless a route says otherwise), and stream writes that respect back-pressure.
 import type { ServerResponse } from 'node:http'
 import { once } from 'node:events'
 import { GatewayError, errorBody, retryAfterHeader } from '../../src/core/errors.ts'
@@ -13,11 +13,13 @@ export function sendJson (res: ServerResponse, status: number, body: unknown, he
   res.end(payload)
 }
 
-export function sendError (res: ServerResponse, err: GatewayError, headers?: Record<string, string>): void {
+/** An error answer; `body` shapes it (OpenAI's `{"error":{"message"}}` unless the route speaks another dialect). */
+export function sendError (res: ServerResponse, err: GatewayError, headers?: Record<string, string>,
+  body: (err: GatewayError) => unknown = errorBody): void {
   if (res.headersSent) { res.destroy(); return }
   // A body we refused to read must not be left on the socket: close it after answering.
   const close = err.status === 413 ? { connection: 'close' } : undefined
-  sendJson(res, err.status, errorBody(err), { ...retryAfterHeader(err), ...headers, ...close })
+  sendJson(res, err.status, body(err), { ...retryAfterHeader(err), ...headers, ...close })
 }
 
 /** Write a chunk; wait for 'drain' when the socket's buffer is full. Returns false once the client is gone. */

@@ -4,6 +4,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Gateway } from '../../src/gateway.ts'
 import type { StreamingInference, InferenceMeta } from '../../src/function/run.ts'
+import type { FinishReason, StreamDelta, Usage } from '../../src/core/types.ts'
 import { parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
 import { completionBody, ChunkWriter } from '../../src/endpoints/openai/chat-response.ts'
 import { toGatewayError, errorClassOf, GatewayError } from '../../src/core/errors.ts'
@@ -29,10 +30,25 @@ export const chat: RouteHandler = async (ctx, req, res, log, signal) => {
     sendJson(res, 200, completionBody(result), inferenceHeaders(result))
     return
   }
-  await writeStream(res, result, request.includeUsage, log, request.dryrun ? undefined : ctx.gateway)
+  const chunks = new ChunkWriter(result)
+  const serializer: StreamSerializer = {
+    delta: d => chunks.delta(d),
+    final: (reason, usage) => chunks.final(reason, request.includeUsage ? usage : undefined),
+    error: ChunkWriter.error,
+    done: ChunkWriter.DONE
+  }
+  await writeStream(res, result, serializer, log, request.dryrun ? undefined : ctx.gateway)
 }
 
-function inferenceHeaders (meta: InferenceMeta): Record<string, string> {
+/** How one route family writes a stream's chunks; the loop, its persistence wait and its error handling are shared. */
+export interface StreamSerializer {
+  delta (d: StreamDelta): string
+  final (finishReason: FinishReason | undefined, usage: Usage): string
+  error (message: string): string
+  done: string
+}
+
+export function inferenceHeaders (meta: InferenceMeta): Record<string, string> {
   return {
     'x-tensorzero-inference-id': meta.inferenceId,
     'x-tensorzero-episode-id': meta.episodeId,
@@ -43,7 +59,7 @@ function inferenceHeaders (meta: InferenceMeta): Record<string, string> {
   }
 }
 
-async function writeStream (res: ServerResponse, stream: StreamingInference, includeUsage: boolean, log: RequestLog,
+export async function writeStream (res: ServerResponse, stream: StreamingInference, chunks: StreamSerializer, log: RequestLog,
   store?: Pick<Gateway, 'persisted'>): Promise<void> {
   res.writeHead(200, {
     ...inferenceHeaders(stream),
@@ -51,7 +67,6 @@ async function writeStream (res: ServerResponse, stream: StreamingInference, inc
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no'
   })
-  const chunks = new ChunkWriter(stream)
   try {
     for await (const delta of stream.deltas) {
       const chunk = chunks.delta(delta)
@@ -61,9 +76,9 @@ async function writeStream (res: ServerResponse, stream: StreamingInference, inc
     }
     const usage = stream.collector.usage
     log.usage = usage
-    await writeChunk(res, chunks.final(stream.collector.finishReason, includeUsage ? usage : undefined))
+    await writeChunk(res, chunks.final(stream.collector.finishReason, usage))
     if (store !== undefined) await store.persisted()
-    await writeChunk(res, ChunkWriter.DONE)
+    await writeChunk(res, chunks.done)
     res.end()
   } catch (err) {
     // After the first chunk the status line is gone: report in-stream, as TensorZero does.
@@ -72,7 +87,7 @@ async function writeStream (res: ServerResponse, stream: StreamingInference, inc
     log.errorClass = errorClassOf(err)
     log.streamError = true
     if (!res.destroyed) {
-      await writeChunk(res, ChunkWriter.error(error.message))
+      await writeChunk(res, chunks.error(error.message))
       res.end()
     }
   }

@@ -2,7 +2,7 @@
 // succeeds, and describe the result. Observers hear of each success once it is complete (streams: at their end).
 import { newId } from '../core/ids.ts'
 import type { FunctionConfig, VariantConfig, TensorZeroConfig, ModelConfig } from '../core/config.ts'
-import type { OutputBlock, StreamDelta, Usage, FinishReason, ModelRequest } from '../core/types.ts'
+import type { OutputBlock, StreamDelta, Usage, FinishReason, ModelRequest, ToolParams } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import type { InferenceObserver, InferenceRecord, ModelInferenceRecord } from '../core/records.ts'
 import { formatTargetName } from '../core/names.ts'
@@ -41,6 +41,10 @@ export interface InferenceMeta {
   providerName: string
   /** The `model` string TensorZero answers with. */
   responseModel: string
+  /** The tools the model was offered: what its tool calls are checked against in TensorZero's native answer. */
+  toolParams?: ToolParams
+  /** JSON functions: the schema the answer was asked to satisfy (its `parsed` is checked against it). */
+  outputSchema?: Record<string, unknown>
 }
 
 export interface CompletedInference extends InferenceMeta {
@@ -48,6 +52,8 @@ export interface CompletedInference extends InferenceMeta {
   output: OutputBlock[]
   usage: Usage
   finishReason?: FinishReason
+  /** The provider's answer as it came (as stored, so bounded), for TensorZero's `include_original_response`. */
+  rawResponse: string
 }
 
 export interface StreamingInference extends InferenceMeta {
@@ -103,10 +109,13 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
       if (!variant.served) {
         throw new GatewayError(501, `variant type \`${variant.type}\` is not served by tz-sidecar; configure a \`chat_completion\` variant to fall back to`)
       }
+      const modelRequest = buildModelRequest(fn, variant, req, decisions, gw.templates)
       const attempt: VariantAttempt = {
-        gw, req, fn, variant, model: gw.resolver.variantModel(variant), ctx: i === 0 ? ctx : { ...ctx, variantIndex: i }, started,
-        modelRequest: buildModelRequest(fn, variant, req, decisions, gw.templates),
-        meta: { inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, variantName) }
+        gw, req, fn, variant, model: gw.resolver.variantModel(variant), ctx: i === 0 ? ctx : { ...ctx, variantIndex: i }, started, modelRequest,
+        meta: {
+          inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, variantName),
+          toolParams: modelRequest.toolParams, outputSchema: modelRequest.outputSchema
+        }
       }
       return req.stream ? await streamAttempt(attempt) : await completeAttempt(attempt)
     } catch (err) {
@@ -127,7 +136,7 @@ interface VariantAttempt {
   model: ModelConfig
   modelRequest: ModelRequest
   ctx: CallContext
-  meta: { inferenceId: string; episodeId: string; functionName: string; variantName: string; responseModel: string }
+  meta: Omit<InferenceMeta, 'modelName' | 'providerName'>
   started: number
 }
 
@@ -146,7 +155,8 @@ async function completeAttempt (a: VariantAttempt): Promise<CompletedInference> 
     providerName: record.providerName,
     output: response.output,
     usage: response.usage,
-    finishReason: response.finishReason
+    finishReason: response.finishReason,
+    rawResponse: record.rawResponse
   }
 }
 

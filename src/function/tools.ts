@@ -2,9 +2,10 @@
 // request's `allowed_tools`, plus the request's dynamic tools; `tool_choice` and `parallel_tool_calls` from the request,
 // else the function's. Chat functions only: JSON functions offer no user tools (json-output.ts decides what they get).
 import type { FunctionConfig, TensorZeroConfig } from '../core/config.ts'
-import type { ToolDefinition, ToolParams } from '../core/types.ts'
+import type { ToolCallBlock, ToolDefinition, ToolParams } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import { GatewayError } from '../core/errors.ts'
+import { matchesSchema } from '../core/json-schema.ts'
 
 export function toolParamsFor (config: TensorZeroConfig, fn: FunctionConfig, req: ChatRequest): ToolParams | undefined {
   const allowed = req.allowedTools
@@ -36,4 +37,20 @@ export function toolParamsFor (config: TensorZeroConfig, fn: FunctionConfig, req
   const params: ToolParams = { tools, toolChoice, parallelToolCalls: req.parallelToolCalls ?? fn.parallelToolCalls }
   if (allowed !== undefined) params.allowedTools = allowed
   return params
+}
+
+/**
+ * A tool call as TensorZero answers and stores it: the model's raw name and arguments, and `name` / `arguments` only
+ * when the name is a tool that was offered and the arguments are JSON satisfying its parameters (else null).
+ */
+export function checkedToolCall (call: ToolCallBlock, tools: ToolDefinition[] | undefined): Record<string, unknown> {
+  const tool = tools?.find(t => t.name === call.name)
+  let args: unknown = null
+  if (tool !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(call.arguments)
+      if (matchesSchema(tool.parameters, parsed)) args = parsed
+    } catch { /* invalid JSON: arguments stay null */ }
+  }
+  return { type: 'tool_call', id: call.id, raw_name: call.name, raw_arguments: call.arguments, name: tool === undefined ? null : call.name, arguments: args }
 }

@@ -22,8 +22,8 @@ import type { InferenceRecord, ModelInferenceRecord, FeedbackRecord } from '../c
 import { storedText } from '../core/records.ts'
 import type { ContentBlock, Input, InferenceParams, Message, OutputBlock, ToolChoice, ToolDefinition, ToolParams } from '../core/types.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
-import { matchesSchema } from '../core/json-schema.ts'
 import type { TableName } from './tables.ts'
+import { checkedToolCall } from '../function/tools.ts'
 
 export interface TableRow { table: TableName; row: Record<string, unknown> }
 
@@ -108,18 +108,7 @@ function modelOutputBlock (b: OutputBlock): Record<string, unknown> {
 
 /** Chat `output` blocks, with tool calls validated against the tools the inference offered, as TensorZero does. */
 export function chatOutputBlocks (output: OutputBlock[], tools: ToolDefinition[] | undefined): Array<Record<string, unknown>> {
-  return output.map(b => {
-    if (b.type !== 'tool_call') return modelOutputBlock(b)
-    const tool = tools?.find(t => t.name === b.name)
-    let args: unknown = null
-    if (tool !== undefined) {
-      try {
-        const parsed: unknown = JSON.parse(b.arguments)
-        if (matchesSchema(tool.parameters, parsed)) args = parsed
-      } catch { /* invalid JSON: arguments stay null */ }
-    }
-    return { type: 'tool_call', id: b.id, raw_name: b.name, raw_arguments: b.arguments, name: tool === undefined ? null : b.name, arguments: args }
-  })
+  return output.map(b => b.type === 'tool_call' ? checkedToolCall(b, tools) : modelOutputBlock(b))
 }
 
 // ---------------------------------------------------------------- params

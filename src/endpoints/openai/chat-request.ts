@@ -176,14 +176,15 @@ function parseResponseFormat (raw: unknown, request: ChatRequest): void {
   throw badRequest('`response_format.type` must be text, json_object or json_schema')
 }
 
-function parseExtraBody (raw: unknown): ExtraBodyPatch[] | undefined {
+/** Request-level `extra_body` entries, each checked before any provider is called. `field` names the body field in messages. */
+export function parseExtraBody (raw: unknown, field = 'tensorzero::extra_body'): ExtraBodyPatch[] | undefined {
   if (raw === undefined || raw === null) return undefined
-  if (!Array.isArray(raw)) throw badRequest('`tensorzero::extra_body` must be an array')
+  if (!Array.isArray(raw)) throw badRequest(`\`${field}\` must be an array`)
   return raw.map((entry: unknown, i) => {
-    if (!isObject(entry) || typeof entry.pointer !== 'string') throw badRequest(`\`tensorzero::extra_body[${i}].pointer\` must be a string`)
-    if (!('value' in entry) && entry.delete !== true) throw badRequest(`\`tensorzero::extra_body[${i}]\` needs \`value\` or \`delete = true\``)
+    if (!isObject(entry) || typeof entry.pointer !== 'string') throw badRequest(`\`${field}[${i}].pointer\` must be a string`)
+    if (!('value' in entry) && entry.delete !== true) throw badRequest(`\`${field}[${i}]\` needs \`value\` or \`delete = true\``)
     const problem = pointerProblem(entry.pointer)
-    if (problem !== undefined) throw badRequest(`\`tensorzero::extra_body[${i}]\`: ${problem}`)
+    if (problem !== undefined) throw badRequest(`\`${field}[${i}]\`: ${problem}`)
     return {
       pointer: entry.pointer,
       value: entry.value,
@@ -194,14 +195,15 @@ function parseExtraBody (raw: unknown): ExtraBodyPatch[] | undefined {
   })
 }
 
-function parseExtraHeaders (raw: unknown): ExtraHeader[] | undefined {
+/** Request-level `extra_headers` entries, each checked before any provider is called. `field` names the body field in messages. */
+export function parseExtraHeaders (raw: unknown, field = 'tensorzero::extra_headers'): ExtraHeader[] | undefined {
   if (raw === undefined || raw === null) return undefined
-  if (!Array.isArray(raw)) throw badRequest('`tensorzero::extra_headers` must be an array')
+  if (!Array.isArray(raw)) throw badRequest(`\`${field}\` must be an array`)
   return raw.map((entry: unknown, i) => {
-    if (!isObject(entry) || typeof entry.name !== 'string') throw badRequest(`\`tensorzero::extra_headers[${i}].name\` must be a string`)
-    if (typeof entry.value !== 'string' && entry.delete !== true) throw badRequest(`\`tensorzero::extra_headers[${i}]\` needs a string \`value\` or \`delete = true\``)
+    if (!isObject(entry) || typeof entry.name !== 'string') throw badRequest(`\`${field}[${i}].name\` must be a string`)
+    if (typeof entry.value !== 'string' && entry.delete !== true) throw badRequest(`\`${field}[${i}]\` needs a string \`value\` or \`delete = true\``)
     const problem = headerProblem(entry.name, entry.value)
-    if (problem !== undefined) throw badRequest(`\`tensorzero::extra_headers[${i}]\`: ${problem}`)
+    if (problem !== undefined) throw badRequest(`\`${field}[${i}]\`: ${problem}`)
     return {
       name: entry.name,
       value: typeof entry.value === 'string' ? entry.value : undefined,

@@ -1,0 +1,84 @@
+// Internal results → TensorZero's native `/inference` answers: the chat and JSON response bodies, the stream chunks
+// (content deltas without usage or finish reason, then one closing chunk carrying both), and its error bodies
+// (`{"error": "…"}`, not the OpenAI-compatible routes' `{"error": {"message": …}}`).
+import type { FinishReason, OutputBlock, StreamDelta, Usage } from '../../core/types.ts'
+import type { GatewayError } from '../../core/errors.ts'
+import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
+import { checkedToolCall } from '../../function/tools.ts'
+import { jsonOutputRecord, rawJsonText } from '../../function/json-output.ts'
+
+/** TensorZero's Usage: token counts (null when the provider gave none) and a cost, which the sidecar does not compute. */
+function usageBody (usage: Usage): { input_tokens: number | null; output_tokens: number | null; cost: null } {
+  return { input_tokens: usage.inputTokens ?? null, output_tokens: usage.outputTokens ?? null, cost: null }
+}
+
+function contentBlock (block: OutputBlock, meta: InferenceMeta): Record<string, unknown> {
+  switch (block.type) {
+    case 'text': return { type: 'text', text: block.text }
+    case 'thought': return { type: 'thought', text: block.text }
+    case 'tool_call': return checkedToolCall(block, meta.toolParams?.tools)
+  }
+}
+
+export function inferenceBody (result: CompletedInference, includeOriginalResponse: boolean, functionType: 'chat' | 'json'): Record<string, unknown> {
+  const body: Record<string, unknown> = { inference_id: result.inferenceId, episode_id: result.episodeId, variant_name: result.variantName }
+  if (functionType === 'json') {
+    const raw = rawJsonText(result.output)
+    body.output = result.output.some(b => b.type === 'text') ? jsonOutputRecord(raw, result.outputSchema) : { raw: null, parsed: null }
+  } else {
+    body.content = result.output.map(b => contentBlock(b, result))
+  }
+  body.usage = usageBody(result.usage)
+  if (includeOriginalResponse) body.original_response = result.rawResponse
+  if (result.finishReason !== undefined) body.finish_reason = result.finishReason
+  return body
+}
+
+export function nativeErrorBody (err: GatewayError): { error: string } {
+  return { error: err.message }
+}
+
+/** Serialises the chunks of one native stream; the envelope is the same on every chunk. */
+export class NativeChunkWriter {
+  private readonly head: string
+  private readonly json: boolean
+  /** Tool call ids by stream index: providers send the id once, TensorZero repeats it on every piece. */
+  private readonly toolCallIds = new Map<number, string>()
+
+  constructor (meta: InferenceMeta, functionType: 'chat' | 'json') {
+    this.head = `{"inference_id":${JSON.stringify(meta.inferenceId)},"episode_id":${JSON.stringify(meta.episodeId)},"variant_name":${JSON.stringify(meta.variantName)},`
+    this.json = functionType === 'json'
+  }
+
+  /** A content chunk, or '' when the delta holds nothing to show (usage and finish reason go in the closing chunk). */
+  delta (d: StreamDelta): string {
+    if (this.json) return d.text === undefined || d.text === '' ? '' : `data: ${this.head}"raw":${JSON.stringify(d.text)}}\n\n`
+    const content: Array<Record<string, unknown>> = []
+    if (d.thought !== undefined && d.thought !== '') {
+      content.push({ type: 'thought', id: '0', text: d.thought, signature: null, summary_id: null, summary_text: null })
+    }
+    if (d.text !== undefined && d.text !== '') content.push({ type: 'text', id: '0', text: d.text })
+    for (const call of d.toolCalls ?? []) {
+      if (call.id !== undefined) this.toolCallIds.set(call.index, call.id)
+      content.push({ type: 'tool_call', id: this.toolCallIds.get(call.index) ?? String(call.index), raw_name: call.name ?? '', raw_arguments: call.arguments ?? '' })
+    }
+    if (content.length === 0) return ''
+    return `data: ${this.head}"content":${JSON.stringify(content)}}\n\n`
+  }
+
+  /** The closing chunk: no content, the summed usage and the finish reason. */
+  final (finishReason: FinishReason | undefined, usage: Usage): string {
+    const reason = finishReason === undefined ? '' : `,"finish_reason":${JSON.stringify(finishReason)}`
+    return `data: ${this.head}${this.json ? '"raw":""' : '"content":[]'},"usage":${JSON.stringify(usageBody(usage))}${reason}}\n\n`
+  }
+
+  /**
+   * After the first chunk the status line is gone: a failure is an event of its own, in TensorZero's error shape, and
+   * the stream still closes with `[DONE]`, as TensorZero's does.
+   */
+  error (message: string): string {
+    return `data: ${JSON.stringify({ error: message })}\n\n${this.done}`
+  }
+
+  readonly done = 'data: [DONE]\n\n'
+}
