@@ -32,15 +32,14 @@ export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
   await writeStream(res, result, new NativeChunkWriter(result, functionType), log, request.dryrun ? undefined : ctx.gateway)
 }
 
-/** A model the config does not know is TensorZero's 400 `Invalid inference target`, not the 404 of a function. */
+/** A model the config does not know is TensorZero's `Invalid inference target` on this endpoint. */
 function resolveNative (gateway: Pick<Gateway, 'resolve'>, name: string): InferenceTarget {
   let resolved: Resolution
   try {
     resolved = gateway.resolve(name)
   } catch (err) {
-    if (err instanceof GatewayError && err.status === 404 && name.startsWith(MODEL_NAME_PREFIX)) {
-      const model = name.slice(MODEL_NAME_PREFIX.length)
-      throw new GatewayError(400, `Invalid inference target: Invalid model name: Model name '${model.slice(0, 200)}' not found in model table`)
+    if (err instanceof GatewayError && err.status === 400 && name.startsWith(MODEL_NAME_PREFIX)) {
+      throw new GatewayError(400, `Invalid inference target: ${err.message}`)
     }
     throw err
   }
