@@ -340,3 +340,60 @@ t.test('the routes are metered: TensorZero\'s `inference` endpoint counters, req
   t.match(text, /tz_sidecar_http_requests_total\{route="\/v1\/models\/\{id\}",method="GET",status_class="2xx"[^}]*\} [1-9]/)
   t.match(text, /tz_sidecar_http_requests_total\{route="\/v1\/models\/\{id\}",method="GET",status_class="4xx"[^}]*\} 4\n/)
 })
+
+t.test('native input blocks reach the provider: raw_text, base64 and URL files, tool calls and results; thoughts are not sent', async t => {
+  const png = Buffer.from('89504e470d0a1a0a', 'hex').toString('base64')
+  const before = fake.requestsFor('ok').length
+  const r = await infer({
+    function_name: 'plain',
+    input: {
+      system: 'Be brief.',
+      messages: [
+        { role: 'user', content: [{ type: 'raw_text', value: 'raw words' }, { type: 'file', file_type: 'base64', mime_type: 'image/png', data: png }, { type: 'image', url: 'https://example.com/cat.png', detail: 'low' }] },
+        { role: 'assistant', content: [{ type: 'thought', text: 'let me think' }, { type: 'tool_call', id: 'c1', name: 'lookup', arguments: '{"q":"x"}' }] },
+        { role: 'user', content: [{ type: 'tool_result', id: 'c1', name: 'lookup', result: 'found' }] }
+      ]
+    }
+  })
+  t.equal(r.status, 200, JSON.stringify(r.body))
+  const sent = fake.requestsFor('ok')[before].body
+  t.same(sent.messages[0], { role: 'system', content: 'Be brief.' })
+  t.match(sent.messages[1].content, [{ type: 'text', text: 'raw words' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }, { type: 'image_url', image_url: { url: 'https://example.com/cat.png', detail: 'low' } }])
+  t.match(sent.messages[2], { role: 'assistant', tool_calls: [{ id: 'c1', function: { name: 'lookup', arguments: '{"q":"x"}' } }] })
+  t.notMatch(JSON.stringify(sent.messages[2]), /let me think/, 'the thought is not sent')
+  t.match(sent.messages[3], { role: 'tool', tool_call_id: 'c1', content: 'found' })
+  const [row] = await rowsWhere('ChatInference', `id = '${r.body.inference_id}'`)
+  const stored = JSON.parse(row.input)
+  t.same(stored.messages[0].content[0], { type: 'raw_text', value: 'raw words' })
+  t.equal(stored.messages[0].content[1].type, 'file')
+})
+
+t.test('thoughts come back as thought blocks, and as thought chunks in a stream', async t => {
+  const r = await infer({ model_name: 'dummy::reasoner', input: { messages: [hello] } })
+  t.same(r.body.content, [{ type: 'thought', text: 'hmmm' }, { type: 'text', text: DUMMY_INFER_RESPONSE_CONTENT }])
+  const streamed = await streamEvents({ model_name: 'dummy::reasoner', input: { messages: [hello] } })
+  const first = JSON.parse(streamed.events[0])
+  t.same(first.content, [{ type: 'thought', id: '0', text: 'hmmm', signature: null, summary_id: null, summary_text: null }])
+})
+
+t.test('what the server refuses before the route runs is in TensorZero\'s error shape too (401, 413)', async t => {
+  const guarded = await startCli(['--config-file', path.join(dir, 'tensorzero.toml')], { SIDECAR_API_KEY: 'k-1', SIDECAR_BODY_LIMIT_BYTES: '1024' })
+  try {
+    const post = async (headers: Record<string, string>, body: string): Promise<{ status: number; body: any }> => {
+      const res = await fetch(`${guarded.url}/inference`, { method: 'POST', headers, body })
+      return { status: res.status, body: await res.json() }
+    }
+    const body = JSON.stringify({ model_name: 'dummy::good', input: { messages: [hello] } })
+    const denied = await post({}, body)
+    t.equal(denied.status, 401)
+    t.match(denied.body, { error: /API key/ })
+    const big = await post({ authorization: 'Bearer k-1' }, JSON.stringify({ model_name: 'dummy::good', input: { messages: [{ role: 'user', content: 'x'.repeat(4096) }] } }))
+    t.equal(big.status, 413)
+    t.equal(typeof big.body.error, 'string')
+    const ok = await post({ authorization: 'Bearer k-1' }, body)
+    t.equal(ok.status, 200)
+  } finally {
+    guarded.child.kill('SIGTERM')
+    await guarded.exited
+  }
+})
