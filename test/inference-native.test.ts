@@ -292,6 +292,7 @@ t.test('errors are TensorZero\'s: its status and a {"error": "…"} body', async
     ['bad role', { function_name: 'plain', input: { messages: [{ role: 'system', content: 'x' }] } }, 400, /^input\.messages\[0\]\.role: unknown variant `system`/],
     ['bad block', { function_name: 'plain', input: { messages: [{ role: 'user', content: [{ type: 'text', value: 'x' }] }] } }, 400, /Unknown key `value` in text content/],
     ['missing input', { function_name: 'plain' }, 400, 'missing field `input`'],
+    ['missing input, unknown function', { function_name: 'nope' }, 400, 'missing field `input`'],
     ['reserved tag', { function_name: 'plain', input: { messages: [hello] }, tags: { 'tensorzero::x': 'y' } }, 400, 'Tag name cannot start with \'tensorzero::\': tensorzero::x'],
     ['schema mismatch', { function_name: 'basic_test', input: { system: { name: 1 }, messages: [hello] } }, 400, /system/],
     ['bad episode', { function_name: 'plain', episode_id: 'not-a-uuid', input: { messages: [hello] } }, 400, /Episode ID/],

@@ -38,6 +38,8 @@ export interface NativeInference {
 export function nativeTargetName (body: unknown): string {
   if (!isObject(body)) throw badRequest('invalid type: expected struct Params')
   rejectUnknownFields(body)
+  // Shape problems come before target problems, as TensorZero deserializes the whole body first.
+  if (body.input === undefined) throw badRequest('missing field `input`')
   const fn = optionalString(body, 'function_name')
   const model = optionalString(body, 'model_name')
   if (fn !== undefined && model !== undefined) throw badRequest('Invalid inference target: Only one of `function_name` or `model_name` can be provided')
@@ -50,7 +52,6 @@ export function nativeTargetName (body: unknown): string {
 }
 
 export function parseNativeInference (body: Json, target: InferenceTarget): NativeInference {
-  if (body.input === undefined) throw badRequest('missing field `input`')
   const stream = optionalBoolean(body, 'stream') ?? false
   const flags = parseResponseFlags(body, stream)
   rejectUnsupported(body)
