@@ -7,9 +7,20 @@ import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
 import { checkedToolCall } from '../../function/tools.ts'
 import { jsonOutputRecord, rawJsonText } from '../../function/json-output.ts'
 
-/** TensorZero's Usage: token counts (null when the provider gave none) and a cost, which the sidecar does not compute. */
-function usageBody (usage: Usage): { input_tokens: number | null; output_tokens: number | null; cost: null } {
-  return { input_tokens: usage.inputTokens ?? null, output_tokens: usage.outputTokens ?? null, cost: null }
+interface UsageBody {
+  input_tokens: number | null
+  output_tokens: number | null
+  provider_cache_read_input_tokens?: number
+  provider_cache_write_input_tokens?: number
+  cost: number | null
+}
+
+/** TensorZero's Usage: token counts (null when the provider gave none), cache counts when reported, and the cost. */
+function usageBody (usage: Usage): UsageBody {
+  const body: UsageBody = { input_tokens: usage.inputTokens ?? null, output_tokens: usage.outputTokens ?? null, cost: usage.cost ?? null }
+  if (usage.cacheReadInputTokens !== undefined) body.provider_cache_read_input_tokens = usage.cacheReadInputTokens
+  if (usage.cacheWriteInputTokens !== undefined) body.provider_cache_write_input_tokens = usage.cacheWriteInputTokens
+  return body
 }
 
 function contentBlock (block: OutputBlock, meta: InferenceMeta): Record<string, unknown> {
