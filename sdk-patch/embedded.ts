@@ -2,6 +2,7 @@
 // logging and /feedback), listening on an ephemeral loopback port that only this process is told about; the patched
 // client is pointed at it. Server code is imported here lazily, so importing `sdk-patch` alone loads none of it.
 import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import type { Sidecar } from '../sidecar/server.ts'
 
@@ -26,8 +27,23 @@ export interface EmbeddedGateway {
   close (): Promise<void>
 }
 
+/**
+ * The gateway needs package.json's `engines.node` (its HTTP client does); patching a client without `embedded` does not.
+ * `undefined` when `version` (default: this process's) is at or above the floor, else the one-line reason.
+ */
+export function nodeFloorProblem (version = process.versions.node): string | undefined {
+  const { engines } = createRequire(import.meta.url)('tz-sidecar/package.json') as { engines: { node: string } }
+  const parts = (text: string): number[] => (/(\d+)\.(\d+)\.(\d+)/.exec(text) ?? ['', '0', '0', '0']).slice(1).map(Number)
+  const have = parts(version)
+  const need = parts(engines.node)
+  const i = have.findIndex((n, k) => n !== need[k])
+  return i !== -1 && have[i] < need[i] ? `tz-sidecar needs Node ≥ ${need.join('.')} (this is v${version})` : undefined
+}
+
 /** Throws at once (before anything starts) for options that cannot work. */
 export function checkEmbeddedOptions (opts: EmbeddedOptions): void {
+  const floor = nodeFloorProblem()
+  if (floor !== undefined) throw new Error(`patchOpenAI: embedded mode: ${floor}`)
   if (typeof opts !== 'object' || opts === null) throw new TypeError('patchOpenAI: `embedded` must be an object')
   if (typeof opts.configFile !== 'string' || opts.configFile === '') throw new TypeError('patchOpenAI: embedded.configFile is required')
   if (opts.sidecarConfig !== undefined && typeof opts.sidecarConfig !== 'string') throw new TypeError('patchOpenAI: embedded.sidecarConfig must be a path')

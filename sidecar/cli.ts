@@ -1,46 +1,62 @@
 // `tz-sidecar [serve] | validate | migrate`: serve the config, check it without serving, or create the ClickHouse tables.
 import { parseArgs } from 'node:util'
+import { createRequire } from 'node:module'
 import { validateConfigFiles } from '../src/config/load.ts'
 import { checkTemplates } from '../src/variant/templates/check.ts'
 import { formatDiagnostic } from '../src/config/diagnostics.ts'
 import { startSidecar } from './start.ts'
+import { helpText } from './cli-help.ts'
+import type { Command } from './cli-help.ts'
 
-const USAGE = `Usage:
-  tz-sidecar [serve] --config-file <path|glob> [--sidecar-config <path>] [--bind-address <host:port>]
-  tz-sidecar validate --config-file <path|glob> [--sidecar-config <path>]
-  tz-sidecar migrate
+interface Flags { configFile?: string; sidecarConfig?: string; bindAddress?: string; createDatabase: boolean; help: boolean; version: boolean }
 
-Environment: TENSORZERO_CLICKHOUSE_URL, SIDECAR_BIND_ADDRESS, SIDECAR_SERVICE, SIDECAR_SPOOL_DIR,
-SIDECAR_API_KEY, OTEL_EXPORTER_OTLP_ENDPOINT, LOG_LEVEL
-Limits (0 = none): SIDECAR_HEADERS_TIMEOUT_MS, SIDECAR_REQUEST_TIMEOUT_MS, SIDECAR_KEEP_ALIVE_TIMEOUT_MS,
-SIDECAR_MAX_CONNECTIONS, SIDECAR_MAX_IN_FLIGHT, SIDECAR_BODY_LIMIT_BYTES, SIDECAR_DRAIN_TIMEOUT_MS
+const COMMANDS = new Set<string>(['serve', 'validate', 'migrate'])
 
-Exit codes: 0 ok (serve: stopped with every request drained); 1 a bad config, a start-up failure, or a drain
-timeout that cut requests still in flight; 2 a usage error.`
+class UsageError extends Error {}
 
-interface Flags { configFile?: string; sidecarConfig?: string; bindAddress?: string; help: boolean }
-
-function parse (argv: string[]): { command: string; flags: Flags } {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      'config-file': { type: 'string' },
-      'sidecar-config': { type: 'string' },
-      'bind-address': { type: 'string' },
-      help: { type: 'boolean', short: 'h' }
-    }
-  })
+function parse (argv: string[]): { command: Command; flags: Flags } {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        'config-file': { type: 'string' },
+        'sidecar-config': { type: 'string' },
+        'bind-address': { type: 'string' },
+        'create-database': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' }
+      }
+    })
+  } catch (err) {
+    // parseArgs explains `--` at length: its first sentence is the point.
+    throw new UsageError((err as Error).message.split(/\. (?=[A-Z])/)[0])
+  }
+  const { values, positionals } = parsed
   const command = positionals[0] ?? 'serve'
-  if (positionals.length > 1) throw new Error(`unexpected argument \`${positionals[1]}\``)
+  if (!COMMANDS.has(command)) throw new UsageError(`unknown command \`${command}\``)
+  if (positionals.length > 1) throw new UsageError(`unexpected argument \`${positionals[1]}\``)
   return {
-    command,
-    flags: { configFile: values['config-file'], sidecarConfig: values['sidecar-config'], bindAddress: values['bind-address'], help: values.help === true }
+    command: command as Command,
+    flags: {
+      configFile: values['config-file'],
+      sidecarConfig: values['sidecar-config'],
+      bindAddress: values['bind-address'],
+      createDatabase: values['create-database'] === true,
+      help: values.help === true,
+      version: values.version === true
+    }
   }
 }
 
+function usageError (message: string, command?: Command): never {
+  process.stderr.write(`tz-sidecar: ${message}\n\n${helpText(command)}`)
+  process.exit(2)
+}
+
 async function validate (flags: Flags): Promise<number> {
-  if (flags.configFile === undefined) { process.stderr.write('validate needs --config-file\n' + USAGE + '\n'); return 2 }
+  if (flags.configFile === undefined) usageError('validate needs --config-file', 'validate')
   const result = await validateConfigFiles({ configFile: flags.configFile, sidecarConfig: flags.sidecarConfig, checkTemplates })
   for (const d of result.diagnostics) process.stderr.write(formatDiagnostic(d, process.cwd()) + '\n')
   if (result.config === undefined) return 1
@@ -50,13 +66,13 @@ async function validate (flags: Flags): Promise<number> {
   return 0
 }
 
-async function migrate (): Promise<number> {
+async function migrate (flags: Flags): Promise<number> {
   const url = process.env.TENSORZERO_CLICKHOUSE_URL
   if (url === undefined || url === '') { process.stderr.write('migrate needs TENSORZERO_CLICKHOUSE_URL\n'); return 2 }
   const { runMigrate } = await import('../src/store/migrate.ts')
   const { redactUrl } = await import('../src/store/client.ts')
   try {
-    const report = await runMigrate({ url })
+    const report = await runMigrate({ url, createDatabase: flags.createDatabase })
     process.stdout.write(JSON.stringify(report) + '\n')
     return 0
   } catch (err) {
@@ -70,26 +86,27 @@ async function main (): Promise<void> {
   try {
     parsed = parse(process.argv.slice(2))
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`)
-    process.exit(2)
+    if (err instanceof UsageError) usageError(err.message)
+    throw err
   }
   const { command, flags } = parsed
-  if (flags.help) { process.stdout.write(USAGE + '\n'); return }
+  if (flags.version) { process.stdout.write(`${packageVersion()}\n`); return }
+  if (flags.help) { process.stdout.write(helpText(process.argv.slice(2).some(a => COMMANDS.has(a)) ? command : undefined)); return }
   switch (command) {
     case 'serve':
-      if (flags.configFile === undefined) { process.stderr.write('serve needs --config-file\n' + USAGE + '\n'); process.exit(2) }
+      if (flags.configFile === undefined) usageError('serve needs --config-file', 'serve')
       await startSidecar({ configFile: flags.configFile, sidecarConfig: flags.sidecarConfig, bindAddress: flags.bindAddress })
       return
     case 'validate':
       process.exitCode = await validate(flags)
       return
     case 'migrate':
-      process.exitCode = await migrate()
-      return
-    default:
-      process.stderr.write(`unknown command \`${command}\`\n${USAGE}\n`)
-      process.exit(2)
+      process.exitCode = await migrate(flags)
   }
+}
+
+function packageVersion (): string {
+  return (createRequire(import.meta.url)('tz-sidecar/package.json') as { version: string }).version
 }
 
 try {

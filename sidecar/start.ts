@@ -3,7 +3,7 @@ import { loadConfig } from '../src/config/load.ts'
 import { checkTemplates } from '../src/variant/templates/check.ts'
 import { ConfigError, formatDiagnostic } from '../src/config/diagnostics.ts'
 import { Sidecar } from './server.ts'
-import { createLogger, requestLogListener } from './ops/logger.ts'
+import { createLogger, createProcessLogger, logLevel, requestLogListener } from './ops/logger.ts'
 import { secretValues, scrubber } from '../src/providers/secrets.ts'
 import { SidecarMetrics, sinkSpoolStats } from './ops/metrics.ts'
 import type { RequestLog } from './ops/request-log.ts'
@@ -11,7 +11,8 @@ import { DEFAULT_BODY_LIMIT } from './http/body.ts'
 import { serverLimitsFromEnv } from './http/limits.ts'
 import { openStore } from '../src/store/open.ts'
 import { createGateway } from '../src/gateway.ts'
-import { numberFromEnv } from '../src/core/env.ts'
+import { numberFromEnv, flagFromEnv } from '../src/core/env.ts'
+import { transportSettingsFromEnv } from '../src/providers/http/transport.ts'
 import { combineObservers } from '../src/core/observers.ts'
 import type { InferenceObserver } from '../src/core/records.ts'
 import type { Logger } from './ops/logger.ts'
@@ -30,10 +31,13 @@ export interface StartOptions extends CreateOptions {
 
 const DEFAULT_BIND_ADDRESS = '127.0.0.1:3031'
 
-function parseBindAddress (value: string): { host: string; port: number } {
+/** `from`: where the value came from when not the command line (named in the error). */
+function parseBindAddress (value: string, from?: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value)
   const port = m === null ? NaN : Number(m[3])
-  if (m === null || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid bind address \`${value}\`: expected host:port`)
+  const named = from === undefined ? '' : `${from}: `
+  if (m === null || !Number.isInteger(port)) throw new Error(`${named}invalid bind address \`${value}\`: expected host:port`)
+  if (port > 65535) throw new Error(`${named}invalid bind address \`${value}\`: port ${port} is out of range, expected 0 to 65535`)
   const host = m[1] ?? m[2]
   return { host: host === '' || host === undefined ? '0.0.0.0' : host, port }
 }
@@ -49,7 +53,7 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
   // Embedded in someone else's process, stdout is theirs: warnings and errors only, on stderr.
   const logger = opts.embedded === true
     ? createLogger({ service: config.sidecar.service, level: env.LOG_LEVEL ?? 'warn', env, secrets, destination: process.stderr })
-    : createLogger({ service: config.sidecar.service, level: env.LOG_LEVEL, env, secrets })
+    : await createProcessLogger({ service: config.sidecar.service, level: env.LOG_LEVEL, env, secrets })
   for (const w of config.warnings) logger.warn({ config: formatDiagnostic(w, process.cwd()) }, 'config warning')
   logger.info({
     files: config.tensorzero.files,
@@ -98,12 +102,27 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
 }
 
 /**
+ * Every SIDECAR_* setting and LOG_LEVEL, read once by the same readers that use them later, so that a bad value is the
+ * only line printed (before any log line), naming the variable and what it accepts.
+ */
+function checkSettings (env: NodeJS.ProcessEnv): void {
+  logLevel(env.LOG_LEVEL)
+  serverLimitsFromEnv(env)
+  transportSettingsFromEnv(env)
+  for (const name of ['SIDECAR_BODY_LIMIT_BYTES', 'SIDECAR_DRAIN_TIMEOUT_MS', 'SIDECAR_SPOOL_MAX_BYTES']) numberFromEnv(env, name, 0)
+  for (const name of ['SIDECAR_MIGRATE', 'SIDECAR_CONFIG_WATCH']) flagFromEnv(env, name, true)
+}
+
+/**
  * `tz-sidecar serve`: create, listen, and drain on SIGTERM/SIGINT. A bad config prints its diagnostics and exits 1.
  * After a drain the exit code says how it went: 0 when every request finished by itself, 1 when the drain timeout cut some.
  */
 export async function startSidecar (opts: StartOptions): Promise<Sidecar> {
   const env = opts.env ?? process.env
-  const { host, port } = parseBindAddress(opts.bindAddress ?? env.SIDECAR_BIND_ADDRESS ?? DEFAULT_BIND_ADDRESS)
+  checkSettings(env)
+  const { host, port } = opts.bindAddress !== undefined
+    ? parseBindAddress(opts.bindAddress)
+    : parseBindAddress(env.SIDECAR_BIND_ADDRESS ?? DEFAULT_BIND_ADDRESS, 'SIDECAR_BIND_ADDRESS')
   let sidecar: Sidecar
   try {
     sidecar = await createSidecar(opts)

@@ -63,7 +63,7 @@ const user = [{ role: 'user' as const, content: 'Hello?' }]
 
 t.test('`tz-sidecar migrate` creates the schema in a new database, then finds it all there (idempotent)', async t => {
   const url = ch.url.replace(/\/tensorzero$/, '/tz_cli_migrate')
-  const first = await runCli(['migrate'], { TENSORZERO_CLICKHOUSE_URL: url })
+  const first = await runCli(['migrate', '--create-database'], { TENSORZERO_CLICKHOUSE_URL: url })
   t.equal(first.code, 0, first.stderr)
   const report = JSON.parse(first.stdout)
   t.equal(report.managedBy, 'sidecar')
@@ -77,6 +77,32 @@ t.test('`tz-sidecar migrate` creates the schema in a new database, then finds it
   const missing = await runCli(['migrate'], { TENSORZERO_CLICKHOUSE_URL: '' })
   t.equal(missing.code, 2)
   t.match(missing.stderr, /TENSORZERO_CLICKHOUSE_URL/)
+})
+
+t.test('a database name that does not exist beside a TensorZero one: migrate refuses without --create-database, serve warns naming both', async t => {
+  const real = ch.url.replace(/\/tensorzero$/, '/tz_typo_real')
+  const made = await runCli(['migrate', '--create-database'], { TENSORZERO_CLICKHOUSE_URL: real })
+  t.equal(made.code, 0, made.stderr)
+  const typo = ch.url.replace(/\/tensorzero$/, '/tz_typo_rea')
+  const refused = await runCli(['migrate'], { TENSORZERO_CLICKHOUSE_URL: typo })
+  t.equal(refused.code, 1)
+  t.equal(refused.stderr.trim().split('\n').length, 1, 'one line')
+  t.match(refused.stderr, /database `tz_typo_rea` does not exist \(TensorZero's tables are in .*`tz_typo_real`.*: check the URL's path\); pass --create-database to create it/)
+  const fresh = await runCli(['migrate'], { TENSORZERO_CLICKHOUSE_URL: ch.url.replace(/\/tensorzero$/, '/tz_typo_other') })
+  t.equal(fresh.code, 1, 'no new database without the flag, even with nothing beside it to confuse it with')
+  t.match(fresh.stderr, /`tz_typo_other` does not exist.*--create-database/)
+
+  const s = await startCli(['--config-file', configFile, '--sidecar-config', sidecarFile], { TENSORZERO_CLICKHOUSE_URL: typo })
+  try {
+    await t.resolves(waitFor('the database warning', async () => s.output().includes('does not exist while TensorZero') ? true : undefined, 60_000))
+    const line = JSON.parse(s.output().split('\n').find(l => l.includes('does not exist while TensorZero')) as string)
+    t.equal(line.level, 'warn')
+    t.equal(line.database, 'tz_typo_rea')
+    t.ok((line.tensorzero_databases as string[]).includes('tz_typo_real'), 'names the database that holds TensorZero\'s tables')
+  } finally {
+    s.child.kill('SIGTERM')
+    await s.exited
+  }
 })
 
 t.test('inferences and feedback through the sidecar land in TensorZero\'s tables', async t => {

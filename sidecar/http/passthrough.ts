@@ -13,7 +13,8 @@ import { responseHandler } from './passthrough-response.ts'
 import { sentSecrets } from '../../src/providers/secrets.ts'
 
 export interface Passthrough {
-  web (req: IncomingMessage, res: ServerResponse, body?: Buffer): void
+  /** `onError` hears a failure to reach the upstream (answered 502), so the request's log line carries it. */
+  web (req: IncomingMessage, res: ServerResponse, body?: Buffer, onError?: (error: GatewayError) => void): void
   ws (req: IncomingMessage, socket: Duplex, head: Buffer): void
   close (): void
 }
@@ -104,21 +105,27 @@ export function createPassthrough (upstream: string | undefined, upstreamAuthori
   }
   proxy.on('proxyReq', stripAuthorization)
   proxy.on('proxyReqWs', stripAuthorization)
+  const upstreamFailed = (err: Error): GatewayError =>
+    new GatewayError(502, `passthrough upstream ${target.origin} failed: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`.trim())
   proxy.on('error', (err: Error, _req: unknown, resOrSocket: unknown) => {
-    const message = `passthrough upstream ${target.origin} failed: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`.trim()
-    if (resOrSocket instanceof http.ServerResponse) sendError(resOrSocket, new GatewayError(502, message))
+    if (resOrSocket instanceof http.ServerResponse) sendError(resOrSocket, upstreamFailed(err))
     else (resOrSocket as Duplex | undefined)?.destroy()
   })
 
   return {
-    web (req, res, body) {
+    web (req, res, body, onError) {
       req.url = withoutOpenAIPrefix(req.url ?? '/')
-      if (body === undefined) { proxy.web(req, res, {}); return }
+      const failed = (err: Error): void => {
+        const error = upstreamFailed(err)
+        onError?.(error)
+        sendError(res, error)
+      }
+      if (body === undefined) { proxy.web(req, res, {}, failed); return }
       const forwarded = withoutTensorZeroFields(body)
       // The body was read (and maybe changed): send it with its own length.
       req.headers['content-length'] = String(forwarded.length)
       delete req.headers['transfer-encoding']
-      proxy.web(req, res, { buffer: Readable.from([forwarded]) })
+      proxy.web(req, res, { buffer: Readable.from([forwarded]) }, failed)
     },
     ws (req, socket, head) {
       req.url = withoutOpenAIPrefix(req.url ?? '/')

@@ -64,15 +64,43 @@ function bufferedStdout (): pino.DestinationStream {
   return dest
 }
 
+/** What LOG_LEVEL accepts (any case). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** LOG_LEVEL as pino's level; a value pino does not know is an error naming the accepted ones. */
+export function logLevel (raw: string | undefined): string {
+  if (raw === undefined || raw === '') return 'info'
+  const level = raw.toLowerCase()
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got \`${raw}\``)
+  return level
+}
+
+/**
+ * A terminal gets pino-pretty's coloured lines (loaded only then); anything else (a pipe, a file, Loki's collector)
+ * gets JSON lines. The TTY is decided once, at start.
+ */
+async function terminalOrStdout (): Promise<pino.DestinationStream> {
+  if (process.stdout.isTTY !== true) return bufferedStdout()
+  const { default: pretty } = await import('pino-pretty')
+  return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service,tier,environment', singleLine: true })
+}
+
+/** The process logger on stdout: pretty on a terminal, JSON otherwise. */
+export async function createProcessLogger (opts: Omit<LoggerOptions, 'destination'>): Promise<Logger> {
+  return createLogger({ ...opts, destination: await terminalOrStdout() as unknown as NodeJS.WritableStream })
+}
+
 export function createLogger (opts: LoggerOptions): Logger {
   const env = opts.env ?? process.env
+  const level = logLevel(opts.level)
   const dest = opts.destination as pino.DestinationStream | undefined ?? bufferedStdout()
   return pino({
-    level: opts.level === undefined || opts.level === '' ? 'info' : opts.level.toLowerCase(),
+    level,
     base: {
       service: opts.service,
       tier: env.SIDECAR_TIER ?? 'app',
-      environment: env.SIDECAR_ENVIRONMENT ?? env.NODE_ENV ?? 'production'
+      // Production deployments say so (compose sets SIDECAR_ENVIRONMENT); a laptop's quickstart is not production.
+      environment: env.SIDECAR_ENVIRONMENT ?? env.NODE_ENV ?? 'development'
     },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: label => ({ level: label }) },

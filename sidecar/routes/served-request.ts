@@ -7,6 +7,7 @@ import type { Json } from '../../src/endpoints/openai/validate.ts'
 import { parseJson } from '../http/body.ts'
 import type { RequestLog } from '../ops/request-log.ts'
 import type { RouteContext } from './context.ts'
+import { upstreamFailure } from './passthrough.ts'
 
 /** The request and what its `model` names; undefined when it went to the pass-through upstream. */
 export function servedRequest (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, body: Buffer, log: RequestLog):
@@ -14,6 +15,6 @@ export function servedRequest (ctx: RouteContext, req: IncomingMessage, res: Ser
   const json = parseJson(body)
   const model = modelOf(json)
   const target = ctx.gateway.resolve(model)
-  if (target.kind === 'passthrough') { log.passthrough = true; ctx.passthrough.web(req, res, body); return undefined }
+  if (target.kind === 'passthrough') { log.passthrough = true; ctx.passthrough.web(req, res, body, upstreamFailure(log)); return undefined }
   return { json: json as Json, model, target }
 }

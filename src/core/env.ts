@@ -8,8 +8,14 @@ export function numberFromEnv (env: NodeJS.ProcessEnv, name: string, fallback: n
   return n
 }
 
+const ON = ['1', 'true', 'yes', 'on']
+const OFF = ['0', 'false', 'no', 'off']
+
 export function flagFromEnv (env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
-  return !['0', 'false', 'no', 'off'].includes(raw.toLowerCase())
+  const value = raw.toLowerCase()
+  if (ON.includes(value)) return true
+  if (OFF.includes(value)) return false
+  throw new Error(`${name} must be one of ${[...ON, ...OFF].join(', ')}; got \`${raw}\``)
 }

@@ -62,13 +62,45 @@ async function addFlatViewToGatewaySchema (client: StoreClient, have: Set<string
   }
 }
 
-/** `tz-sidecar migrate`: create the database named in the URL if missing, then `migrate`. */
-export async function runMigrate (opts: { url: string; requestTimeoutMs?: number }): Promise<MigrateResult> {
+export interface RunMigrateOptions {
+  url: string
+  requestTimeoutMs?: number
+  /** Create the URL's database when it does not exist (`tz-sidecar migrate --create-database`; `serve` always does). */
+  createDatabase?: boolean
+  /** Hears a database about to be created while TensorZero's tables live in another one (a typo in the URL's path). */
+  onWarning?: (line: { database: string; tensorzero_databases: string[] }, message: string) => void
+}
+
+/** The databases holding a TensorZero schema, and whether `database` exists. */
+async function databasesBeside (admin: StoreClient, database: string): Promise<{ exists: boolean; tensorzero: string[] }> {
+  const names = await admin.select<{ name: string }>('SELECT name FROM system.databases')
+  const tz = await admin.select<{ database: string }>(
+    "SELECT DISTINCT database FROM system.tables WHERE name IN ('TensorZeroMigration', 'ChatInference') ORDER BY database")
+  return { exists: names.some(r => r.name === database), tensorzero: tz.map(r => r.database).filter(d => d !== database) }
+}
+
+/**
+ * `tz-sidecar migrate` and the writer: create the database named in the URL if missing and allowed, then `migrate`.
+ * A missing database is refused without `createDatabase`, in one line naming the TensorZero databases beside it.
+ */
+export async function runMigrate (opts: RunMigrateOptions): Promise<MigrateResult> {
   const { database } = parseClickHouseUrl(opts.url)
   if (database !== 'default') {
     const admin = storeClient(opts.url, { database: 'default', requestTimeoutMs: opts.requestTimeoutMs })
     try {
-      await admin.command(`CREATE DATABASE IF NOT EXISTS ${database}`)
+      const { exists, tensorzero } = await databasesBeside(admin, database)
+      if (!exists) {
+        const beside = tensorzero.length === 0 ? '' : ` (TensorZero's tables are in ${tensorzero.map(d => `\`${d}\``).join(', ')}: check the URL's path)`
+        if (opts.createDatabase !== true) {
+          throw new Error(`database \`${database}\` does not exist${beside}; pass --create-database to create it`)
+        }
+        if (tensorzero.length > 0) {
+          opts.onWarning?.({ database, tensorzero_databases: tensorzero },
+            `ClickHouse database \`${database}\` does not exist while TensorZero's tables are in ${tensorzero.map(d => `\`${d}\``).join(', ')}: ` +
+            `creating \`${database}\`; if that is a typo in TENSORZERO_CLICKHOUSE_URL, TensorZero's UI will not see these rows`)
+        }
+        await admin.command(`CREATE DATABASE IF NOT EXISTS ${database}`)
+      }
     } finally { await admin.close() }
   }
   const client = storeClient(opts.url, { requestTimeoutMs: opts.requestTimeoutMs })

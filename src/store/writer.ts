@@ -165,7 +165,9 @@ class ClickHouseWriter implements ClickHouseSink {
       log: this.log,
       dedup: opts.dedupTokens ?? true,
       retry: { initialMs: opts.retry?.initialMs ?? 200, maxMs: opts.retry?.maxMs ?? 10_000 },
-      migrate: opts.migrate === true ? async () => await runMigrate({ url: opts.url as string, requestTimeoutMs }) : undefined,
+      migrate: opts.migrate === true
+        ? async () => await runMigrate({ url: opts.url as string, requestTimeoutMs, createDatabase: true, onWarning: (line, msg) => { this.log.warn(line, msg) } })
+        : undefined,
       ready: this.ready,
       lost: (rows, reason) => { this.health.drop(rows, reason) }
     })
