@@ -17,7 +17,7 @@ import { answerAndDestroy, answerClientError } from './http/socket-answers.ts'
 import type { Passthrough } from './http/passthrough.ts'
 import { routeFor, passesThrough } from './router.ts'
 import type { Route } from './router.ts'
-import type { MetricsSource, RouteContext, ServerState } from './routes/context.ts'
+import type { MetricsSource, ReloadOutcome, RouteContext, ServerState } from './routes/context.ts'
 import { RequestLog } from './ops/request-log.ts'
 import type { RequestListener } from './ops/request-log.ts'
 import type { Logger } from './ops/logger.ts'
@@ -46,13 +46,15 @@ const CUT_GRACE_MS = 2000
 const DROP_LOG_INTERVAL_MS = 10_000
 const RETRY_AFTER_MS = 1000
 
+/** What one config serves with. A reload makes a new one; the old one is released once its last request finishes. */
+interface Generation { gateway: Gateway; passthrough: Passthrough; deps: RouteContext; inFlight: number }
+
 export class Sidecar implements ServerState {
-  readonly gateway: Gateway
   readonly server: http.Server
+  readonly configState: { loadedAt: string; lastReload?: ReloadOutcome } = { loadedAt: new Date().toISOString() }
   private readonly opts: SidecarOptions
-  private readonly passthrough: Passthrough
   private readonly apiKey?: Buffer
-  private readonly routeDeps: RouteContext
+  private current: Generation
   private readonly maxInFlight: number
   private inFlight = 0
   /** Requests past admission that do work (every route but the open probes), for the concurrency cap. */
@@ -66,16 +68,7 @@ export class Sidecar implements ServerState {
 
   constructor (opts: SidecarOptions) {
     this.opts = opts
-    const gateway = this.gateway = opts.gateway
-    const sidecar = gateway.config.sidecar
-    this.passthrough = createPassthrough(sidecar.passthroughUpstream, sidecar.passthroughAuthorization, opts.secrets)
-    this.routeDeps = {
-      gateway,
-      bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-      passthrough: this.passthrough,
-      metrics: opts.metrics,
-      server: this
-    }
+    this.current = this.generation(opts.gateway, opts.secrets)
     this.apiKey = opts.apiKey === undefined || opts.apiKey === '' ? undefined : Buffer.from(`Bearer ${opts.apiKey}`)
     const limits = { ...DEFAULT_LIMITS, ...opts.limits }
     this.maxInFlight = limits.maxInFlight > 0 ? limits.maxInFlight : Infinity
@@ -84,6 +77,32 @@ export class Sidecar implements ServerState {
     this.server.on('drop', () => { this.connectionDropped(limits.maxConnections) })
     this.server.on('upgrade', (req, socket, head) => { this.upgrade(req, socket, head) })
     this.server.on('clientError', answerClientError)
+  }
+
+  /** The gateway new requests are served by. */
+  get gateway (): Gateway { return this.current.gateway }
+
+  private generation (gateway: Gateway, secrets: readonly string[] | undefined): Generation {
+    const { passthroughUpstream, passthroughAuthorization } = gateway.config.sidecar
+    const passthrough = createPassthrough(passthroughUpstream, passthroughAuthorization, secrets)
+    const deps: RouteContext = { gateway, bodyLimit: this.opts.bodyLimit ?? DEFAULT_BODY_LIMIT, passthrough, metrics: this.opts.metrics, server: this }
+    return { gateway, passthrough, deps, inFlight: 0 }
+  }
+
+  /**
+   * A reloaded config: requests from now on are served by `gateway`; those in flight finish on the old one, whose
+   * provider and pass-through connections close after its last request (the store is shared, not closed).
+   */
+  replaceGateway (gateway: Gateway, secrets = this.opts.secrets): void {
+    const old = this.current
+    this.current = this.generation(gateway, secrets)
+    this.configState.loadedAt = new Date().toISOString()
+    if (old.inFlight === 0) this.release(old)
+  }
+
+  private release (gen: Generation): void {
+    gen.passthrough.close()
+    gen.gateway.retire().catch((err: unknown) => { this.opts.logger?.warn({ err }, 'closing the connections of a replaced config failed') })
   }
 
   async listen (port: number, host = '127.0.0.1'): Promise<AddressInfo> {
@@ -112,8 +131,8 @@ export class Sidecar implements ServerState {
     const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
     this.server.closeAllConnections()
     await closed
-    this.passthrough.close()
-    await this.gateway.close()
+    this.current.passthrough.close()
+    await this.current.gateway.close()
     await this.opts.onShutdown?.()
     return { drained, cut }
   }
@@ -180,6 +199,8 @@ export class Sidecar implements ServerState {
     const ids = traceIds(server.span)
     if (ids !== undefined) { log.traceId = ids.traceId; log.spanId = ids.spanId }
     this.inFlight++
+    const gen = this.current
+    gen.inFlight++
     const controller = new AbortController()
     this.running.add(controller)
     let working = false
@@ -198,6 +219,7 @@ export class Sidecar implements ServerState {
       this.running.delete(controller)
       if (working) this.working--
       this.inFlight--
+      if (--gen.inFlight === 0 && gen !== this.current) this.release(gen)
       if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake()
       closed = true
       finish()
@@ -206,7 +228,7 @@ export class Sidecar implements ServerState {
     try {
       this.admit(route, req)
       if (!route.open) { this.working++; working = true }
-      await runInContext(server.context, () => route.handle(this.routeDeps, req, res, log, controller.signal))
+      await runInContext(server.context, () => route.handle(gen.deps, req, res, log, controller.signal))
     } catch (err) {
       const error = toGatewayError(err)
       log.error = error
@@ -227,7 +249,7 @@ export class Sidecar implements ServerState {
     refusal ??= this.authorized(req) ? undefined : unauthorized()
     refusal ??= this.stopping ? shuttingDown() : confinementError(path)
     if (refusal !== undefined) { answerAndDestroy(socket, refusal); return }
-    this.passthrough.ws(req, socket, head)
+    this.current.passthrough.ws(req, socket, head)
   }
 }
 

@@ -3,6 +3,8 @@ import { loadConfig } from '../src/config/load.ts'
 import { checkTemplates } from '../src/variant/templates/check.ts'
 import { ConfigError, formatDiagnostic } from '../src/config/diagnostics.ts'
 import { Sidecar } from './server.ts'
+import { ConfigReloader } from './reload.ts'
+import type { LoadedConfig } from '../src/core/config.ts'
 import { createLogger, createProcessLogger, logLevel, requestLogListener } from './ops/logger.ts'
 import { secretValues, scrubber } from '../src/providers/secrets.ts'
 import { SidecarMetrics, sinkSpoolStats } from './ops/metrics.ts'
@@ -47,8 +49,14 @@ function parseBindAddress (value: string, from?: string): { host: string; port: 
  * Throws ConfigError on a bad config. `shutdown()` releases all of it.
  */
 export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
+  return (await createServing(opts, false)).sidecar
+}
+
+/** `createSidecar`, and with `hotReload` the reloader that swaps in a changed config (SIGHUP, changed files). */
+async function createServing (opts: CreateOptions, hotReload: boolean): Promise<{ sidecar: Sidecar; reloader?: ConfigReloader }> {
   const env = opts.env ?? process.env
-  const config = await loadConfig({ configFile: opts.configFile, sidecarConfig: opts.sidecarConfig, env, checkTemplates })
+  const load = async (): Promise<LoadedConfig> => await loadConfig({ configFile: opts.configFile, sidecarConfig: opts.sidecarConfig, env, checkTemplates })
+  const config = await load()
   const secrets = secretValues(config, env)
   // Embedded in someone else's process, stdout is theirs: warnings and errors only, on stderr.
   const logger = opts.embedded === true
@@ -82,7 +90,8 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
       if (e.to === 'open') logger.warn(line, 'circuit open: provider skipped'); else logger.info(line, `circuit ${e.to}`)
     }
   }
-  const gateway = createGateway(config, { env, observer: combineObservers(metrics.observer, logCircuit), store })
+  const observer = combineObservers(metrics.observer, logCircuit)
+  const gateway = createGateway(config, { env, observer, store })
 
   const sidecar = new Sidecar({
     gateway,
@@ -93,12 +102,25 @@ export async function createSidecar (opts: CreateOptions): Promise<Sidecar> {
     onRequest: (log: RequestLog) => { metrics.onRequest(log); logRequest(log) },
     metrics: async () => await metrics.render(),
     onShutdown: async () => {
+      reloader?.close()
       await tracing?.shutdown().catch((err: unknown) => { logger.warn({ err }, 'trace export at shutdown failed') })
     },
     logger
   })
   metrics.setInFlightSource(() => sidecar.inFlightRequests)
-  return sidecar
+  // The store and spool, metrics, logs and traces are the process's: a reloaded config gets a new gateway over them.
+  const reloader = hotReload
+    ? new ConfigReloader({
+      sidecar,
+      load,
+      build: next => ({ gateway: createGateway(next, { env, observer, store }), secrets: secretValues(next, env) }),
+      logger,
+      loggedSecrets: secrets,
+      onOutcome: (result, next) => { metrics.onConfigReload(result, next) },
+      watchFiles: flagFromEnv(env, 'SIDECAR_CONFIG_WATCH', true)
+    })
+    : undefined
+  return { sidecar, reloader }
 }
 
 /**
@@ -124,8 +146,9 @@ export async function startSidecar (opts: StartOptions): Promise<Sidecar> {
     ? parseBindAddress(opts.bindAddress)
     : parseBindAddress(env.SIDECAR_BIND_ADDRESS ?? DEFAULT_BIND_ADDRESS, 'SIDECAR_BIND_ADDRESS')
   let sidecar: Sidecar
+  let reloader: ConfigReloader | undefined
   try {
-    sidecar = await createSidecar(opts)
+    ({ sidecar, reloader } = await createServing(opts, true))
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d, process.cwd()) + '\n')
@@ -162,6 +185,7 @@ export async function startSidecar (opts: StartOptions): Promise<Sidecar> {
       process.exit(1)
     })
   }
+  process.on('SIGHUP', () => { if (!stopping) void reloader?.reload('SIGHUP') })
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
   return sidecar

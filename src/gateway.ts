@@ -44,12 +44,16 @@ export interface Gateway {
   /** Resolves once every inference and feedback recorded so far is in the spool, so it survives the process dying. */
   persisted (): Promise<void>
   status (): StoreReport
+  /** Closes provider connections, leaving the store open: a reloaded config's gateway shares it. */
+  retire (): Promise<void>
   /** Closes provider connections, then the store (which ships what it can and leaves the rest on disk). */
   close (): Promise<void>
 }
 
 export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}): Gateway {
   const { store } = opts
+  // Rows built from now on know this config's functions (configured tools vs request tools).
+  store?.useConfig(config.tensorzero)
   const resolver = new TargetResolver(config)
   const transport = new Transport(transportSettingsFromEnv(opts.env ?? process.env))
   // Feedback accepts the ids this process issued at once; others are looked up in the store.
@@ -92,6 +96,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
       const st = store.status()
       return { ...st, spooling: st.clickhouse !== 'connected' }
     },
+    retire: async () => { await transport.close() },
     async close () {
       await transport.close()
       await store?.close()

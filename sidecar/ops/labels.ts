@@ -22,7 +22,13 @@ export class ClosedLabels {
   private readonly providers = new Set<string>()
   private readonly metricNames = new Set<string>(['comment', 'demonstration'])
 
-  constructor (config: LoadedConfig) {
+  constructor (config: LoadedConfig) { this.learn(config) }
+
+  /**
+   * Adds the names of `config` (a reloaded one) to the sets. Names are never removed: the series already exported
+   * under them stay valid, and the sets stay as closed as the configs this process has served.
+   */
+  learn (config: LoadedConfig): void {
     const tz = config.tensorzero
     for (const [name, fn] of tz.functions) {
       this.functions.add(name)

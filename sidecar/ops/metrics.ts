@@ -103,6 +103,8 @@ export class SidecarMetrics {
   private readonly feedback: Counter
   private readonly circuitOpen: Gauge
   private readonly circuitTransitions: Counter
+  private readonly configReloads: Counter
+  private readonly configLoadedAt: Gauge
 
   constructor (config: LoadedConfig, opts: MetricsOptions) {
     this.labels = new ClosedLabels(config)
@@ -139,12 +141,25 @@ export class SidecarMetrics {
     this.circuitOpen = new Gauge({ name: 'tz_sidecar_circuit_open', help: 'Health-aware routing: 1 while a model provider is skipped (circuit open or half-open, one probe at a time), 0 once closed again', labelNames: ['model', 'provider'], registers })
     this.circuitTransitions = new Counter({ name: 'tz_sidecar_circuit_transitions_total', help: 'Circuit state changes of model providers, by the state entered (open, half_open, closed)', labelNames: ['model', 'provider', 'to'], registers })
 
+    this.configReloads = new Counter({ name: 'tz_sidecar_config_reloads_total', help: 'Config reloads (SIGHUP or a changed file) by result: success (swapped in for new requests) or failure (the config in use kept)', labelNames: ['result'], registers })
+    for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0)
+    this.configLoadedAt = new Gauge({ name: 'tz_sidecar_config_last_reload_success_timestamp_seconds', help: 'When the config in use was loaded (start, or the last successful reload), in Unix seconds', registers })
+    this.configLoadedAt.setToCurrentTime()
+
     this.observer = {
       onAttempt: a => { this.onAttempt(a) },
       onInference: r => { this.onInference(r) },
       onFeedback: f => { this.onFeedback(f) },
       onCircuit: e => { this.onCircuit(e) }
     }
+  }
+
+  /** A reload's outcome; a new config's names become label values (the old ones stay). */
+  onConfigReload (result: 'success' | 'failure', config?: LoadedConfig): void {
+    this.configReloads.inc({ result })
+    if (config === undefined) return
+    this.labels.learn(config)
+    this.configLoadedAt.setToCurrentTime()
   }
 
   /** Where the in-flight gauge reads from (the sidecar's count). */

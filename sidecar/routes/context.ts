@@ -6,8 +6,21 @@ import type { RequestLog } from '../ops/request-log.ts'
 
 export interface MetricsSource { (): Promise<{ contentType: string; body: string }> }
 
+/** How the last config reload went (SIGHUP or a changed file). */
+export interface ReloadOutcome {
+  at: string
+  trigger: string
+  ok: boolean
+  /** `file:line:col: message` lines (or one message) when it failed; the config in use was kept. */
+  errors: string[]
+  /** Changes a reload cannot apply (they take effect at the next start). */
+  restartNeeded: string[]
+}
+
 /** What /status reports about the server itself. */
 export interface ServerState {
+  /** When the config in use was loaded, and the last reload's outcome. */
+  readonly configState: { loadedAt: string; lastReload?: ReloadOutcome }
   /** Requests being served right now, the asking one included. */
   readonly inFlightRequests: number
   /** Shutting down: finishing what is in flight, taking nothing new. */

@@ -4,7 +4,8 @@ import type { RouteHandler } from './context.ts'
 import { sendJson } from '../http/respond.ts'
 
 export const status: RouteHandler = (ctx, _req, res) => {
-  const { draining, inFlightRequests } = ctx.server
+  const { draining, inFlightRequests, configState } = ctx.server
+  const last = configState.lastReload
   const { config } = ctx.gateway
   const tz = config.tensorzero
   const store = ctx.gateway.status()
@@ -18,7 +19,9 @@ export const status: RouteHandler = (ctx, _req, res) => {
       files: tz.files,
       functions: tz.functions.size,
       models: tz.models.size,
-      embedding_models: tz.embeddingModels.size
+      embedding_models: tz.embeddingModels.size,
+      loaded_at: configState.loadedAt,
+      ...(last === undefined ? {} : { last_reload: { at: last.at, trigger: last.trigger, ok: last.ok, errors: last.errors, restart_needed: last.restartNeeded } })
     },
     // This request is not load.
     in_flight: inFlightRequests - 1,

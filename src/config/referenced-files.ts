@@ -31,8 +31,8 @@ export function readTemplateRef (r: TableReader, key: string, required = false):
   return abs === undefined ? undefined : { path: abs, source: r.at(key) }
 }
 
-// One result per schema file: several functions commonly share a schema.
-const schemaCache = new Map<string, { schema: Record<string, unknown> } | { problem: string }>()
+// One result per schema file: several functions commonly share a schema. A changed file (a reload) replaces its entry.
+const schemaCache = new Map<string, { stamp: number; result: { schema: Record<string, unknown> } | { problem: string } }>()
 
 /** A JSON Schema path: resolved, read, parsed and compiled (to catch invalid schemas at startup). */
 export function readSchemaRef (r: TableReader, key: string, required = false): SchemaRef | undefined {
@@ -49,11 +49,10 @@ export function readSchemaRef (r: TableReader, key: string, required = false): S
 function loadSchemaFile (abs: string): { schema: Record<string, unknown> } | { problem: string } {
   let mtime = 0
   try { mtime = statSync(abs).mtimeMs } catch {}
-  const cacheKey = `${abs}\u0000${mtime}`
-  const cached = schemaCache.get(cacheKey)
-  if (cached) return cached
+  const cached = schemaCache.get(abs)
+  if (cached !== undefined && cached.stamp === mtime) return cached.result
   const result = compileSchemaFile(abs)
-  schemaCache.set(cacheKey, result)
+  schemaCache.set(abs, { stamp: mtime, result })
   return result
 }
 

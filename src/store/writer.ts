@@ -17,6 +17,7 @@
 // burst (`spool-health.ts`): never blocking, never silent. `whenPersisted()` settles whatever the disk does.
 import type { InferenceObserver } from '../core/records.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
+import type { RowContext } from './rows.ts'
 import { SpoolDir } from './spool.ts'
 import type { SpoolLedger } from './spool.ts'
 import { SegmentWriter } from './segment-writer.ts'
@@ -85,6 +86,8 @@ export interface ClickHouseSink {
   readonly reads?: TargetReads
   /** Resolves when every record queued before the call is in a spool file (or was dropped). */
   whenPersisted (): Promise<void>
+  /** The config rows are built with from now on (a reloaded config). */
+  useConfig (config: TensorZeroConfig): void
   status (): SinkStatus
   /** Writes and seals everything queued, then waits until it is all in ClickHouse (when enabled). */
   flush (): Promise<void>
@@ -123,6 +126,7 @@ class ClickHouseWriter implements ClickHouseSink {
   private readonly health: SpoolHealth
   private readonly spool: SpoolDir
   private spoolUsable = false
+  private readonly rowContext: RowContext
   private lastProbe = 0
   private queue: QueuedRecord[] = []
   private enqueued = 0
@@ -143,12 +147,13 @@ class ClickHouseWriter implements ClickHouseSink {
     const client = storeClient(opts.url, { requestTimeoutMs })
     if (client.enabled) this.reads = targetReads(client)
     this.health = new SpoolHealth(this.log, () => ({ spoolBytes: this.ledger.bytes, spoolMaxBytes: this.spoolMaxBytes }))
+    this.rowContext = { service: opts.service, config: opts.config }
     const spool = this.spool = new SpoolDir(opts.spoolDir)
     this.ready = this.findLeftovers(spool)
     this.segments = new SegmentWriter({
       spool,
       ledger: this.ledger,
-      rowContext: { service: opts.service, config: opts.config },
+      rowContext: this.rowContext,
       maxRows: Math.max(1, opts.maxRows ?? 1000),
       spoolMaxBytes: this.spoolMaxBytes,
       memBudget: Math.min(this.spoolMaxBytes, 16 * 1024 * 1024),
@@ -189,6 +194,8 @@ class ClickHouseWriter implements ClickHouseSink {
     if (this.persisted >= seq) return Promise.resolve()
     return new Promise(resolve => { this.persistWaiters.push({ seq, resolve }) })
   }
+
+  useConfig (config: TensorZeroConfig): void { this.rowContext.config = config }
 
   status (): SinkStatus {
     const { ledger, shipper: { stats } } = this
