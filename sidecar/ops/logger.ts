@@ -64,6 +64,8 @@ function bufferedStdout (): pino.DestinationStream {
   return dest
 }
 
+const nonEmpty = (v: string | undefined): string | undefined => v === '' ? undefined : v
+
 /** What LOG_LEVEL accepts (any case). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -98,9 +100,9 @@ export function createLogger (opts: LoggerOptions): Logger {
     level,
     base: {
       service: opts.service,
-      tier: env.SIDECAR_TIER ?? 'app',
+      tier: nonEmpty(env.SIDECAR_TIER) ?? 'app',
       // Production deployments say so (compose sets SIDECAR_ENVIRONMENT); a laptop's quickstart is not production.
-      environment: env.SIDECAR_ENVIRONMENT ?? env.NODE_ENV ?? 'development'
+      environment: nonEmpty(env.SIDECAR_ENVIRONMENT) ?? nonEmpty(env.NODE_ENV) ?? 'development'
     },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: label => ({ level: label }) },

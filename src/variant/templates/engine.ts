@@ -94,15 +94,17 @@ function stampOf (file: string): string {
 
 /**
  * Compiles a template file and its includes. Problems (file missing, syntax errors with their file and line,
- * includes that do not exist) come back instead of a template; results are cached per file and modification time.
+ * includes that do not exist) come back instead of a template; results are cached per file and modification time (of the file and its includes).
  */
 export function compileTemplateFile (file: string, includeRoot?: string): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
   const abs = path.resolve(file)
   const key = cacheKey(abs, includeRoot)
-  const stamp = stampOf(abs)
+  // The file and its includes: a reloaded config sees an include that changed.
+  const stampWith = (includes: readonly string[]): string => [abs, ...includes].map(stampOf).join('|')
   const hit = cache.get(key)
-  if (hit !== undefined && hit.stamp === stamp) return hit
-  const entry: CacheEntry = { stamp, ...compile(abs, includeRoot) }
+  if (hit !== undefined && hit.stamp === stampWith(hit.compiled?.includes ?? [])) return hit
+  const compiled = compile(abs, includeRoot)
+  const entry: CacheEntry = { stamp: stampWith(compiled.compiled?.includes ?? []), ...compiled }
   cache.set(key, entry)
   return entry
 }
