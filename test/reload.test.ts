@@ -164,3 +164,21 @@ t.test('SIGHUP reloads under load with file watching off; a change needing a res
   t.same(results.filter(r => r.status !== 200), [], `all ${results.length} requests answered 200`)
   t.equal(await stop(s), 0)
 })
+
+t.test('a changed template include is reloaded: the provider then receives the new system text', async t => {
+  const { dir, tz, sc } = await setup(t)
+  await writeFile(path.join(dir, 'system.minijinja'), 'You are {% include "partial.minijinja" %}')
+  await writeFile(path.join(dir, 'partial.minijinja'), 'brief.')
+  await writeFile(tz, tensorzeroToml('model_a').replace('model = "model_a"\n', 'model = "model_a"\nsystem_template = "system.minijinja"\n'))
+  const s = await startCli(['--config-file', tz, '--sidecar-config', sc], { TENSORZERO_CLICKHOUSE_URL: '' })
+  t.teardown(() => { s.child.kill('SIGKILL') })
+  const systemSent = async (): Promise<unknown> => {
+    const r = await answers(s.url, 'gpt-x')
+    t.equal(r.status, 200)
+    return fake.requests.at(-1)?.body?.messages?.[0]?.content
+  }
+  t.equal(await systemSent(), 'You are brief.')
+  await writeFile(path.join(dir, 'partial.minijinja'), 'thorough.')
+  await t.resolves(waitFor('the new include', async () => await systemSent() === 'You are thorough.' ? true : undefined))
+  t.equal(await stop(s), 0)
+})
