@@ -7,6 +7,7 @@ import path from 'node:path'
 import type { LoadedConfig } from '../src/core/config.ts'
 import { ConfigError, formatDiagnostic } from '../src/config/diagnostics.ts'
 import type { Gateway } from '../src/gateway.ts'
+import { compiledTemplate } from '../src/variant/templates/engine.ts'
 import type { Sidecar } from './server.ts'
 import type { ReloadOutcome } from './routes/context.ts'
 import type { Logger } from './ops/logger.ts'
@@ -101,9 +102,9 @@ export class ConfigReloader {
     const files = new Set<string>([...config.tensorzero.files, ...(config.sidecar.file === undefined ? [] : [config.sidecar.file])])
     const tomlDirs = new Set([...files].map(f => path.dirname(f)))
     const referenced = referencedFiles(config.tensorzero)
-    for (const f of referenced.templates) files.add(f)
-    for (const f of referenced.schemas) files.add(f)
-    const templateDirs = new Set(referenced.templates.map(f => path.dirname(f)))
+    const includes = referenced.templates.flatMap(f => compiledTemplate(f, config.tensorzero.gateway.templateBasePath).compiled?.includes ?? [])
+    for (const f of [...referenced.templates, ...includes, ...referenced.schemas]) files.add(f)
+    const templateDirs = new Set([...referenced.templates, ...includes].map(f => path.dirname(f)))
     for (const dir of new Set([...files].map(f => path.dirname(f)))) {
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {

@@ -169,7 +169,8 @@ t.test('a changed template include is reloaded: the provider then receives the n
   const { dir, tz, sc } = await setup(t)
   await writeFile(path.join(dir, 'system.minijinja'), 'You are {% include "partial.minijinja" %}')
   await writeFile(path.join(dir, 'partial.minijinja'), 'brief.')
-  await writeFile(tz, tensorzeroToml('model_a').replace('model = "model_a"\n', 'model = "model_a"\nsystem_template = "system.minijinja"\n'))
+  await writeFile(tz, tensorzeroToml('model_a', '[gateway.template_filesystem_access]\nbase_path = "."\n')
+    .replace('model = "model_a"\n', 'model = "model_a"\nsystem_template = "system.minijinja"\n'))
   const s = await startCli(['--config-file', tz, '--sidecar-config', sc], { TENSORZERO_CLICKHOUSE_URL: '' })
   t.teardown(() => { s.child.kill('SIGKILL') })
   const systemSent = async (): Promise<unknown> => {
