@@ -9,6 +9,7 @@ import { nativeErrorBody } from '../src/endpoints/tensorzero/inference-response.
 import type { RouteHandler } from './routes/context.ts'
 import { chat } from './routes/chat.ts'
 import { inference } from './routes/inference.ts'
+import { responses } from './routes/responses.ts'
 import { embeddings } from './routes/embeddings.ts'
 import { models, model } from './routes/models.ts'
 import { feedback } from './routes/feedback.ts'
@@ -38,6 +39,7 @@ const TABLE: Row[] = [
   { method: 'POST', paths: ['/v1/chat/completions'], template: '/v1/chat/completions', open: false, endpoint: 'inference', jsonBody: true, handle: chat },
   // TensorZero's native endpoint reads JSON whatever the Content-Type says, and answers errors in its own shape.
   { method: 'POST', paths: ['/inference'], template: '/inference', open: false, endpoint: 'inference', errorBody: nativeErrorBody, handle: inference },
+  { method: 'POST', paths: ['/v1/responses'], template: '/v1/responses', open: false, endpoint: 'inference', jsonBody: true, handle: responses },
   { method: 'POST', paths: ['/v1/embeddings'], template: '/v1/embeddings', open: false, endpoint: 'embeddings', jsonBody: true, handle: embeddings },
   { method: 'GET', paths: ['/v1/models'], template: '/v1/models', open: false, handle: models },
   // A path ending in `/{id}` matches every path under its prefix; the handler reads the id.

@@ -2,7 +2,7 @@
 // rows to the store. The sidecar's HTTP server, the bench and the SDK's embedded mode all build it with
 // `createGateway`; none of them needs to know about routing, providers, retries, templates or where rows go.
 import type { LoadedConfig } from './core/config.ts'
-import type { InferenceObserver } from './core/records.ts'
+import type { InferenceObserver, InferenceRecord } from './core/records.ts'
 import type { ChatRequest } from './core/request.ts'
 import type { EmbeddingRequest, EmbeddingResponse } from './core/types.ts'
 import { combineObservers } from './core/observers.ts'
@@ -18,6 +18,9 @@ import type { ClickHouseSink, SinkStatus } from './store/writer.ts'
 import { handleFeedback } from './feedback/handle.ts'
 import type { FeedbackDeps, FeedbackReply } from './feedback/handle.ts'
 import { RecentTargets } from './feedback/known-targets.ts'
+import type { ExchangeReads } from './core/exchanges.ts'
+import { RecentExchanges } from './store/recent-exchanges.ts'
+import { layeredExchanges } from './store/stored-exchange.ts'
 
 export interface GatewayOptions {
   /** Credentials (`env::VAR`) are read here; default process.env. */
@@ -39,6 +42,8 @@ export interface Gateway {
   chat (req: ChatRequest, signal: AbortSignal, observer?: InferenceObserver): Promise<CompletedInference | StreamingInference>
   embed (modelName: string, req: EmbeddingRequest, signal: AbortSignal, credentials?: Record<string, string>,
     observer?: InferenceObserver): Promise<EmbeddingResponse & { providerName: string }>
+  /** Earlier inferences' input and output, to continue a conversation (`previous_response_id`): memory, then ClickHouse. */
+  readonly exchanges: ExchangeReads
   /** `POST /feedback` as TensorZero answers it; the row goes to the store and the observers. */
   feedback (body: unknown): Promise<FeedbackReply>
   /** Resolves once every inference and feedback recorded so far is in the spool, so it survives the process dying. */
@@ -58,7 +63,9 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
   const transport = new Transport(transportSettingsFromEnv(opts.env ?? process.env))
   // Feedback accepts the ids this process issued at once; others are looked up in the store.
   const recent = new RecentTargets()
-  const observer = combineObservers({ onInference: rec => { recent.remember(rec) } }, store?.observer, opts.observer)
+  const recentExchanges = new RecentExchanges()
+  const remember = { onInference: (rec: InferenceRecord) => { recent.remember(rec); recentExchanges.remember(rec) } }
+  const observer = combineObservers(remember, store?.observer, opts.observer)
   // One set of circuits for every request: a provider that keeps failing is skipped by all of them.
   const settings = config.sidecar.health
   const health = settings.enabled ? new ProviderHealth(settings, { onChange: e => { observer.onCircuit?.(e) } }) : undefined
@@ -89,6 +96,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
       const model = resolver.embeddingModel(modelName)
       return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call), health })
     },
+    exchanges: layeredExchanges(recentExchanges, store?.exchanges),
     feedback: async body => await handleFeedback(body, feedbackDeps),
     persisted: () => store === undefined ? nothingToPersist : store.whenPersisted(),
     status () {

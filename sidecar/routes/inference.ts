@@ -12,7 +12,7 @@ import type { Json } from '../../src/endpoints/openai/validate.ts'
 import { readBody, parseJson } from '../http/body.ts'
 import { sendJson } from '../http/respond.ts'
 import type { RouteHandler } from './context.ts'
-import { inferenceHeaders, writeStream } from './chat.ts'
+import { inferenceHeaders, sendEventStream } from './inference-answer.ts'
 
 export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
   const json = parseJson(await readBody(req, ctx.bodyLimit))
@@ -29,7 +29,13 @@ export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
     sendJson(res, 200, inferenceBody(result, includeOriginalResponse, functionType), inferenceHeaders(result))
     return
   }
-  await writeStream(res, result, new NativeChunkWriter(result, functionType), log, request.dryrun ? undefined : ctx.gateway)
+  const chunks = new NativeChunkWriter(result, functionType)
+  await sendEventStream(res, result, {
+    head: '',
+    delta: d => chunks.delta(d),
+    tail: collector => [chunks.final(collector.finishReason, collector.usage), chunks.done],
+    error: message => chunks.error(message)
+  }, log, request.dryrun ? undefined : ctx.gateway)
 }
 
 /** A model the config does not know is TensorZero's `Invalid inference target` on this endpoint. */

@@ -1,10 +1,12 @@
-// The start both inference routes share once the body is read: parse it, resolve its `model`, and hand a model the
+// The start every inference route shares once the body is read: parse it, resolve its `model`, and hand a model the
 // config does not match to the pass-through upstream with that body.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Resolution } from '../../src/function/resolve.ts'
+import type { InferenceTarget } from '../../src/core/request.ts'
+import { GatewayError } from '../../src/core/errors.ts'
 import { modelOf } from '../../src/endpoints/openai/chat-request.ts'
 import type { Json } from '../../src/endpoints/openai/validate.ts'
-import { parseJson } from '../http/body.ts'
+import { parseJson, readBody } from '../http/body.ts'
 import type { RequestLog } from '../ops/request-log.ts'
 import type { RouteContext } from './context.ts'
 import { upstreamFailure } from './passthrough.ts'
@@ -17,4 +19,16 @@ export function servedRequest (ctx: RouteContext, req: IncomingMessage, res: Ser
   const target = ctx.gateway.resolve(model)
   if (target.kind === 'passthrough') { log.passthrough = true; ctx.passthrough.web(req, res, body, upstreamFailure(log)); return undefined }
   return { json: json as Json, model, target }
+}
+
+/** A chat-shaped inference request (chat completions, responses): its target (not an embedding model) and episode header. */
+export async function servedInference (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, log: RequestLog):
+  Promise<{ json: Json; target: InferenceTarget; episodeHeader?: string } | undefined> {
+  const read = servedRequest(ctx, req, res, await readBody(req, ctx.bodyLimit), log)
+  if (read === undefined) return undefined
+  const { json, model, target } = read
+  if (target.kind === 'embedding_model') throw new GatewayError(400, `\`${model}\` is an embedding model: use /v1/embeddings`)
+  log.target = target
+  const episode = req.headers['x-tensorzero-episode-id']
+  return { json, target, episodeHeader: typeof episode === 'string' ? episode : undefined }
 }

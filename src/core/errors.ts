@@ -8,12 +8,17 @@ export class GatewayError extends Error {
   readonly type: string
   /** How long the client should wait before trying again, sent as `Retry-After` (a provider asked for it). */
   readonly retryAfterMs?: number
-  constructor (status: number, message: string, opts: { type?: string; retryAfterMs?: number } = {}) {
+  /** OpenAI-style `error.code` and `error.param`, where OpenAI names them (e.g. `previous_response_not_found`). */
+  readonly code?: string
+  readonly param?: string
+  constructor (status: number, message: string, opts: { type?: string; retryAfterMs?: number; code?: string; param?: string } = {}) {
     super(message)
     this.name = 'GatewayError'
     this.status = status
     this.type = opts.type ?? errorTypeFor(status)
     if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs
+    if (opts.code !== undefined) this.code = opts.code
+    if (opts.param !== undefined) this.param = opts.param
   }
 }
 
@@ -29,8 +34,9 @@ function errorTypeFor (status: number): string {
 
 export const badRequest = (message: string): GatewayError => new GatewayError(400, message)
 
-export function errorBody (err: GatewayError): { error: { message: string; type: string } } {
-  return { error: { message: err.message, type: err.type } }
+export function errorBody (err: GatewayError): { error: { message: string; type: string; code?: string; param?: string } } {
+  if (err.code === undefined && err.param === undefined) return { error: { message: err.message, type: err.type } }
+  return { error: { message: err.message, type: err.type, code: err.code, param: err.param } }
 }
 
 /** The `Retry-After` header (whole seconds, rounded up) for an error that carries a wait, else none. */

@@ -3,6 +3,8 @@
 import type { StoreClient } from './client.ts'
 import type { ToolDefinition } from '../core/types.ts'
 import { UUID_TEXT } from '../core/ids.ts'
+import type { ExchangeReads } from '../core/exchanges.ts'
+import { storedInputOf, storedOutputOf } from './stored-exchange.ts'
 
 /** What feedback needs to know about the inference it targets. */
 export interface StoredInference {
@@ -45,7 +47,7 @@ export function targetReads (client: StoreClient): TargetReads {
       if (rows.length === 0) return null
       const r = rows[0]
       const info: StoredInference = { functionName: r.function_name, variantName: r.variant_name, episodeId: r.episode_id, functionType: r.function_type }
-      const fn = r.function_name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")
+      const fn = sqlText(r.function_name)
       if (r.function_type === 'json') {
         const s = await client.select<{ output_schema: string }>(`SELECT output_schema FROM JsonInference WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
         if (s.length > 0) { try { info.outputSchema = JSON.parse(s[0].output_schema) } catch { /* keep the config's */ } }
@@ -66,4 +68,30 @@ export function targetReads (client: StoreClient): TargetReads {
       return rows.length > 0
     }
   }
+}
+
+/**
+ * An inference's `input` and `output` columns, for a conversation continued from it. `InferenceById` names the
+ * function and its type first, so the read of ChatInference / JsonInference uses the front of their sort key.
+ */
+export function exchangeReads (client: StoreClient): ExchangeReads {
+  return {
+    async exchange (id) {
+      if (!UUID_TEXT.test(id)) return null
+      const found = await client.select<{ function_name: string; function_type: 'chat' | 'json' }>(
+        `SELECT function_name, toString(function_type) AS function_type FROM InferenceById WHERE id_uint = toUInt128(toUUID('${id}')) LIMIT 1`)
+      if (found.length === 0) return null
+      const table = found[0].function_type === 'json' ? 'JsonInference' : 'ChatInference'
+      const fn = sqlText(found[0].function_name)
+      const rows = await client.select<{ input: string; output: string }>(
+        `SELECT input, output FROM ${table} WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
+      if (rows.length === 0) return null
+      return { input: storedInputOf(rows[0].input), output: storedOutputOf(rows[0].output) }
+    }
+  }
+}
+
+/** A string's body inside a single-quoted ClickHouse literal. */
+function sqlText (s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")
 }

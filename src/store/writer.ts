@@ -27,8 +27,9 @@ import type { Shipper, ShipStats } from './shipper.ts'
 import { errorText, storeClient } from './client.ts'
 import { runMigrate } from './migrate.ts'
 import { SpoolHealth } from './spool-health.ts'
-import { targetReads } from './queries.ts'
+import { targetReads, exchangeReads } from './queries.ts'
 import type { TargetReads } from './queries.ts'
+import type { ExchangeReads } from '../core/exchanges.ts'
 
 export type { SinkLogger } from './segment-writer.ts'
 
@@ -84,6 +85,8 @@ export interface ClickHouseSink {
   readonly observer: InferenceObserver
   /** Feedback targets stored in ClickHouse; absent when there is no ClickHouse to read. */
   readonly reads?: TargetReads
+  /** Earlier exchanges stored in ClickHouse (`previous_response_id`); absent without ClickHouse. */
+  readonly exchanges?: ExchangeReads
   /** Resolves when every record queued before the call is in a spool file (or was dropped). */
   whenPersisted (): Promise<void>
   /** The config rows are built with from now on (a reloaded config). */
@@ -114,6 +117,7 @@ class ClickHouseWriter implements ClickHouseSink {
   }
 
   readonly reads?: TargetReads
+  readonly exchanges?: ExchangeReads
   readonly ready: Promise<void>
   private readonly log: SinkLogger
   private readonly spoolMaxBytes: number
@@ -145,7 +149,10 @@ class ClickHouseWriter implements ClickHouseSink {
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 3000
     const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000
     const client = storeClient(opts.url, { requestTimeoutMs })
-    if (client.enabled) this.reads = targetReads(client)
+    if (client.enabled) {
+      this.reads = targetReads(client)
+      this.exchanges = exchangeReads(client)
+    }
     this.health = new SpoolHealth(this.log, () => ({ spoolBytes: this.ledger.bytes, spoolMaxBytes: this.spoolMaxBytes }))
     this.rowContext = { service: opts.service, config: opts.config }
     const spool = this.spool = new SpoolDir(opts.spoolDir)

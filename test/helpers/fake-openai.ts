@@ -1,6 +1,7 @@
 // A loopback server that answers like an OpenAI-compatible provider, with failure modes chosen by the `model`
 // the sidecar sends (the provider's `model_name` in the test config):
 //   ok | tool | error-500 | rate-limit | bad-request | hang | slow-<ms> | malformed | cut-<n> | fail-first-<k> | headers
+//   | until-result-<script> (an agent loop: the script's tool call until a tool result comes back)
 // plus scripted answers (SCRIPTS below, or `scriptAnswer(model, answer)`): fixed content and/or tool calls; streamed,
 // the content comes in 4-character pieces and each tool call as a head chunk (id, name) then its arguments in 3 pieces.
 import http from 'node:http'
@@ -40,6 +41,17 @@ const SCRIPTS = new Map<string, ScriptedAnswer>([
     ]
   }]
 ])
+
+/**
+ * Agent loops: `until-result-<script>` answers the script (a tool call) until the last message is a tool result,
+ * then a text that quotes that result.
+ */
+function conditionalScript (model: string, body: any): ScriptedAnswer | undefined {
+  if (!model.startsWith('until-result-')) return undefined
+  const last = Array.isArray(body?.messages) ? body.messages.at(-1) : undefined
+  if (last?.role === 'tool') return { content: `The tool said: ${typeof last.content === 'string' ? last.content : JSON.stringify(last.content)}` }
+  return SCRIPTS.get(model.slice('until-result-'.length))
+}
 
 /** Adds (or replaces) a scripted answer for `model`. */
 export function scriptAnswer (model: string, answer: ScriptedAnswer): void {
@@ -88,7 +100,7 @@ function answer (model: string, call: number, req: http.IncomingMessage, res: ht
   const delay = slow === null ? 0 : Number(slow[1])
   setTimeout(() => {
     if (res.destroyed) return
-    const script = SCRIPTS.get(model)
+    const script = conditionalScript(model, body) ?? SCRIPTS.get(model)
     if (script !== undefined) {
       if (body?.stream === true) scriptedStream(res, model, script)
       else json(res, 200, scriptedCompletion(model, script))

@@ -42,28 +42,35 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
   const streamOptions = optionalObject(body, 'stream_options')
   const includeUsage = streamOptions === undefined ? false : optionalBoolean(streamOptions, 'include_usage') ?? false
 
-  const tz = (key: string): unknown => body[`tensorzero::${key}`]
-  const episodeRaw = tz('episode_id') ?? episodeHeader
-  const variantName = optionalString(body, 'tensorzero::variant_name')
-
   const request: ChatRequest = {
-    target: variantName === undefined ? target : pinVariant(target, variantName),
+    ...tensorZeroFields(body, target, episodeHeader),
     input: parseMessages(body.messages),
     params: parseParams(body),
     stream,
     includeUsage,
-    episodeId: episodeRaw === undefined || episodeRaw === null ? undefined : validEpisodeId(episodeRaw),
-    tags: parseTags(tz('tags')),
-    dryrun: optionalBoolean(body, 'tensorzero::dryrun') ?? false,
-    credentials: tz('credentials') === undefined ? undefined : stringMap(tz('credentials'), 'tensorzero::credentials'),
-    extraBody: parseExtraBody(tz('extra_body')),
-    extraHeaders: parseExtraHeaders(tz('extra_headers')),
     dynamicTools: parseTools(body.tools),
     ...parseToolChoice(body.tool_choice),
     parallelToolCalls: optionalBoolean(body, 'parallel_tool_calls')
   }
   parseResponseFormat(body.response_format, request)
   return request
+}
+
+/** The `tensorzero::` extension fields every OpenAI-shaped inference route reads (episode, variant pin, tags, dry run, credentials, extra body and headers). */
+export function tensorZeroFields (body: Json, target: InferenceTarget, episodeHeader?: string):
+  Pick<ChatRequest, 'target' | 'episodeId' | 'tags' | 'dryrun' | 'credentials' | 'extraBody' | 'extraHeaders'> {
+  const tz = (key: string): unknown => body[`tensorzero::${key}`]
+  const episodeRaw = tz('episode_id') ?? episodeHeader
+  const variantName = optionalString(body, 'tensorzero::variant_name')
+  return {
+    target: variantName === undefined ? target : pinVariant(target, variantName),
+    episodeId: episodeRaw === undefined || episodeRaw === null ? undefined : validEpisodeId(episodeRaw),
+    tags: parseTags(tz('tags')),
+    dryrun: optionalBoolean(body, 'tensorzero::dryrun') ?? false,
+    credentials: tz('credentials') === undefined ? undefined : stringMap(tz('credentials'), 'tensorzero::credentials'),
+    extraBody: parseExtraBody(tz('extra_body')),
+    extraHeaders: parseExtraHeaders(tz('extra_headers'))
+  }
 }
 
 function parseParams (body: Json): InferenceParams {
@@ -111,7 +118,7 @@ function setIfDefined<K extends keyof InferenceParams> (params: InferenceParams,
   if (value !== undefined) params[key] = value
 }
 
-function parseTags (raw: unknown): Record<string, string> {
+export function parseTags (raw: unknown): Record<string, string> {
   if (raw === undefined || raw === null) return {}
   const tags = stringMap(raw, 'tensorzero::tags')
   for (const key of Object.keys(tags)) {
