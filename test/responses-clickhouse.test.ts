@@ -91,6 +91,11 @@ t.test('rows as for chat; after a restart previous_response_id and item_referenc
       { role: 'assistant', content: 'Hello from ok' },
       { role: 'user', content: 'What is my name?' }
     ], 'the earlier exchange was read back from ChatInference by a process that never saw it')
+    const episodes = await waitFor('both inferences in one episode', async () => {
+      const found = await ch.query<any>(`SELECT toString(episode_id) AS e FROM ChatInference WHERE id IN ('${dashed(earlier.id)}', '${dashed(next.id)}')`)
+      return found.length === 2 ? found.map(r => r.e) : undefined
+    })
+    t.equal(episodes[0], episodes[1], 'the continued conversation stays in the stored response\'s episode')
 
     await client.responses.create({
       model: 'gpt-4o-mini',

@@ -6,6 +6,8 @@ import type { Input, OutputBlock } from './types.ts'
 export interface StoredExchange {
   input: Input
   output: OutputBlock[]
+  /** The episode it belonged to: a conversation continued from it stays in that episode. */
+  episodeId: string
 }
 
 export interface ExchangeReads {

@@ -78,15 +78,15 @@ export function exchangeReads (client: StoreClient): ExchangeReads {
   return {
     async exchange (id) {
       if (!UUID_TEXT.test(id)) return null
-      const found = await client.select<{ function_name: string; function_type: 'chat' | 'json' }>(
-        `SELECT function_name, toString(function_type) AS function_type FROM InferenceById WHERE id_uint = toUInt128(toUUID('${id}')) LIMIT 1`)
+      const found = await client.select<{ function_name: string; function_type: 'chat' | 'json'; episode_id: string }>(
+        `SELECT function_name, toString(function_type) AS function_type, toString(episode_id) AS episode_id FROM InferenceById WHERE id_uint = toUInt128(toUUID('${id}')) LIMIT 1`)
       if (found.length === 0) return null
       const table = found[0].function_type === 'json' ? 'JsonInference' : 'ChatInference'
       const fn = sqlText(found[0].function_name)
       const rows = await client.select<{ input: string; output: string }>(
         `SELECT input, output FROM ${table} WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
       if (rows.length === 0) return null
-      return { input: storedInputOf(rows[0].input), output: storedOutputOf(rows[0].output) }
+      return { input: storedInputOf(rows[0].input), output: storedOutputOf(rows[0].output), episodeId: found[0].episode_id }
     }
   }
 }

@@ -20,7 +20,7 @@ export class RecentExchanges implements ExchangeReads {
   }
 
   remember (rec: InferenceRecord): void {
-    const exchange = { input: rec.input, output: rec.output }
+    const exchange = { input: rec.input, output: rec.output, episodeId: rec.episodeId }
     const bytes = sizeOf(exchange)
     const id = rec.inferenceId.toLowerCase()
     this.drop(id)

@@ -21,7 +21,8 @@ class Exchanges {
   }
 }
 
-export async function parseResponsesInput (body: Json, reads: ExchangeReads): Promise<Input> {
+/** The input, and the episode of the exchange `previous_response_id` continues (if it names one). */
+export async function parseResponsesInput (body: Json, reads: ExchangeReads): Promise<{ input: Input; previousEpisodeId?: string }> {
   const exchanges = new Exchanges(reads)
   const turns = new Turns()
   const system: string[] = []
@@ -30,6 +31,7 @@ export async function parseResponsesInput (body: Json, reads: ExchangeReads): Pr
     system.push(body.instructions)
   }
   let previousSystem: Input['system']
+  let previousEpisodeId: string | undefined
   const previous = body.previous_response_id
   if (previous !== undefined && previous !== null) {
     if (typeof previous !== 'string') throw badRequest('`previous_response_id` must be a string')
@@ -39,6 +41,7 @@ export async function parseResponsesInput (body: Json, reads: ExchangeReads): Pr
       throw new GatewayError(400, `Previous response with id '${previous}' not found.`, { code: 'previous_response_not_found', param: 'previous_response_id' })
     }
     previousSystem = exchange.input.system
+    previousEpisodeId = exchange.episodeId
     for (const m of exchange.input.messages) turns.add(m.role, m.content)
     turns.add('assistant', replayable(exchange.output))
   }
@@ -54,7 +57,7 @@ export async function parseResponsesInput (body: Json, reads: ExchangeReads): Pr
   if (system.length > 0) input.system = system.join('\n')
   else if (previousSystem !== undefined) input.system = previousSystem
   if (input.messages.length === 0) throw badRequest('`input` is empty: send a string or at least one input item')
-  return input
+  return { input, previousEpisodeId }
 }
 
 /** Output blocks sent back as the assistant's turn; thoughts are not (the core's input has no place for them). */

@@ -60,12 +60,15 @@ export async function parseResponsesRequest (body: Json, target: InferenceTarget
   if (maxOutput !== undefined) params.max_tokens = maxOutput
   if (effort !== undefined) params.reasoning_effort = effort
   const parallel = optionalBoolean(body, 'parallel_tool_calls')
+  const { input, previousEpisodeId } = await parseResponsesInput(body, exchanges)
 
   const request: ChatRequest = {
     ...fields,
     // Metadata are the client's own labels: TensorZero's tags (a `tensorzero::tags` entry wins over the same key).
     tags: { ...parseTags(metadata), ...fields.tags },
-    input: await parseResponsesInput(body, exchanges),
+    // A conversation continued from an earlier response stays in its episode, unless the request names one.
+    episodeId: fields.episodeId ?? previousEpisodeId,
+    input,
     params,
     stream: optionalBoolean(body, 'stream') ?? false,
     includeUsage: true,
