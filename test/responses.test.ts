@@ -349,3 +349,37 @@ t.test('stored input and output columns read back into what a model is sent', as
     [{ type: 'thought', text: 't' }, { type: 'text', text: 'a' }, { type: 'tool_call', id: 'c', name: 'n', arguments: '{' }], 'chat output: raw tool names and arguments')
   t.same(storedOutputOf('{"raw":"{\\"a\\":1}","parsed":{"a":1}}'), [{ type: 'text', text: '{"a":1}' }], 'JSON output: the raw text')
 })
+
+t.test('every malformed Responses body is a 400 naming the field, never a 5xx', async t => {
+  const bad: Array<[Record<string, unknown>, RegExp]> = [
+    [{ input: 5 }, /`input`/],
+    [{ input: [null] }, /`input\[0\]`/],
+    [{ input: [{ role: 'user', content: 5 }] }, /`input\[0\]\.content`/],
+    [{ input: [{ role: 'tool', content: 'x' }] }, /`input\[0\]\.role`/],
+    [{ input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'f' }] }] }, /input_file/],
+    [{ input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'f' }] }] }, /image_url/],
+    [{ input: [{ type: 'function_call', name: 'f', arguments: '{}' }] }, /call_id/],
+    [{ input: [{ type: 'function_call_output', call_id: 'c', output: 5 }] }, /`input\[0\]\.output`/],
+    [{ input: [] }, /empty/],
+    [{ input: 'x', instructions: 5 }, /`instructions`/],
+    [{ input: 'x', previous_response_id: 5 }, /`previous_response_id`/],
+    [{ input: 'x', tools: 'x' }, /`tools`/],
+    [{ input: 'x', tools: [{ type: 'function' }] }, /`tools\[0\]\.name`/],
+    [{ input: 'x', tool_choice: { type: 'function' } }, /`tool_choice`/],
+    [{ input: 'x', tool_choice: { type: 'web_search_preview' } }, /web_search_preview/],
+    [{ input: 'x', text: { format: 3 } }, /`text\.format`/],
+    [{ input: 'x', text: { format: { type: 'yaml' } } }, /`text\.format\.type`/],
+    [{ input: 'x', metadata: { a: 1 } }, /`metadata\.a`/],
+    [{ input: 'x', max_output_tokens: 0 }, /`max_output_tokens`/],
+    [{ input: 'x', temperature: 'hot' }, /`temperature`/],
+    [{ input: 'x', reasoning: 'x' }, /`reasoning`/],
+    [{ input: 'x', stream: 'yes' }, /`stream`/],
+    [{ input: 'x', conversation: 'conv_1' }, /conversation/],
+    [{ input: 'x', 'tensorzero::episode_id': 'nope' }, /Episode ID/]
+  ]
+  for (const [body, message] of bad) {
+    const e: any = await client.responses.create({ model: 'gpt-4o-mini', ...body } as any).catch(err => err)
+    t.equal(e.status, 400, JSON.stringify(body))
+    t.match(e.message, message)
+  }
+})
