@@ -1,6 +1,7 @@
 // The Responses API against a real ClickHouse engine (chdb behind a loopback front), through the `tz-sidecar`
 // process: a response's rows land in ChatInference and ModelInference as a chat call's do, and after a restart (an
 // empty memory) `previous_response_id` and `item_reference` are rebuilt from the stored input and output columns.
+// Also the two stores of earlier exchanges on their own: the bounded memory, and the parsing of stored columns.
 import t from 'tap'
 import { mkdtemp, writeFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +16,9 @@ import type { FakeOpenAI } from './helpers/fake-openai.ts'
 import { fakeModel, fakeFunction } from './helpers/toml.ts'
 import { inferenceIdOfResponse } from '../src/endpoints/openai/responses-ids.ts'
 import { waitFor } from './helpers/wait.ts'
+import { RecentExchanges } from '../src/store/recent-exchanges.ts'
+import { storedInputOf, storedOutputOf } from '../src/store/stored-exchange.ts'
+import type { InferenceRecord } from '../src/core/records.ts'
 
 let ch: ChdbServer
 let fake: FakeOpenAI
@@ -117,4 +121,53 @@ t.test('rows as for chat; after a restart previous_response_id and item_referenc
   } finally {
     await stop(second)
   }
+})
+
+const exchangeRecord = (id: string, text: string): InferenceRecord => ({
+  inferenceId: id, episodeId: id, functionName: 'f', functionType: 'chat', variantName: 'v',
+  input: { messages: [{ role: 'user', content: [{ type: 'text', text }] }] }, output: [{ type: 'text', text }],
+  inferenceParams: {}, processingTimeMs: 1, tags: {}, modelInferences: [], stream: false
+})
+
+t.test('the memory of recent exchanges is bounded in count and in bytes, least recently used out first', async t => {
+  const byCount = new RecentExchanges(2, 1024 * 1024)
+  byCount.remember(exchangeRecord('a', 'x'))
+  byCount.remember(exchangeRecord('b', 'x'))
+  t.ok(await byCount.exchange('a'), 'a used again: b is now the oldest')
+  byCount.remember(exchangeRecord('c', 'x'))
+  t.equal(byCount.size.entries, 2)
+  t.equal(await byCount.exchange('b'), null, 'the least recently used went')
+  t.ok(await byCount.exchange('a'))
+  t.ok(await byCount.exchange('c'))
+
+  const byBytes = new RecentExchanges(100, 10_000)
+  for (let i = 0; i < 10; i++) byBytes.remember(exchangeRecord(`k${i}`, 'y'.repeat(1000)))
+  t.ok(byBytes.size.bytes <= 10_000, `bytes held (${byBytes.size.bytes}) stay under the bound`)
+  t.ok(byBytes.size.entries < 10 && byBytes.size.entries > 0)
+  t.ok(await byBytes.exchange('k9'), 'the newest is kept')
+  byBytes.remember(exchangeRecord('huge', 'z'.repeat(20_000)))
+  t.equal(await byBytes.exchange('huge'), null, 'one exchange over the whole budget is not kept')
+  t.ok(await byBytes.exchange('k9'), 'and evicts nothing')
+})
+
+t.test('stored input and output columns read back into what a model is sent', async t => {
+  const input = storedInputOf(JSON.stringify({
+    system: 'sys',
+    messages: [
+      { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'text', value: 'legacy' }, { type: 'file', source_url: 'https://x/cat.png', mime_type: 'image/png', detail: 'low' }, { type: 'file', source_url: null, mime_type: 'image/png' }] },
+      { role: 'assistant', content: [{ type: 'tool_call', id: 'c1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+      { role: 'user', content: [{ type: 'tool_result', id: 'c1', name: 'get_weather', result: 'sunny' }] }
+    ]
+  }))
+  t.same(input, {
+    system: 'sys',
+    messages: [
+      { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'text', text: 'legacy' }, { type: 'image', url: 'https://x/cat.png', detail: 'low' }] },
+      { role: 'assistant', content: [{ type: 'tool_call', id: 'c1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+      { role: 'user', content: [{ type: 'tool_result', id: 'c1', name: 'get_weather', result: 'sunny' }] }
+    ]
+  }, 'an inline file, stored without its bytes, is left out')
+  t.same(storedOutputOf(JSON.stringify([{ type: 'thought', text: 't' }, { type: 'text', text: 'a' }, { type: 'tool_call', id: 'c', raw_name: 'n', raw_arguments: '{', name: null, arguments: null }])),
+    [{ type: 'thought', text: 't' }, { type: 'text', text: 'a' }, { type: 'tool_call', id: 'c', name: 'n', arguments: '{' }], 'chat output: raw tool names and arguments')
+  t.same(storedOutputOf('{"raw":"{\\"a\\":1}","parsed":{"a":1}}'), [{ type: 'text', text: '{"a":1}' }], 'JSON output: the raw text')
 })

@@ -13,8 +13,6 @@ import type { InferenceRecord } from '../src/core/records.ts'
 import { SidecarMetrics } from '../sidecar/ops/metrics.ts'
 import OpenAIv5 from 'openai-v5'
 import OpenAIv6 from 'openai-v6'
-import { RecentExchanges } from '../src/store/recent-exchanges.ts'
-import { storedInputOf, storedOutputOf } from '../src/store/stored-exchange.ts'
 
 let fake: FakeOpenAI
 let s: TestSidecar
@@ -134,6 +132,20 @@ t.test('responses.stream() accumulates the deltas into the final response', asyn
   t.equal(final.output_text, 'Hello from the fake upstream')
   t.equal(deltas.join(''), 'Hello from the fake upstream')
   t.equal(final.status, 'completed')
+})
+
+t.test('responses.stream() checks and accumulates reasoning, text and function calls in one response', async t => {
+  const reasoned = await client.responses.stream({ model: 'thinker', input: 'Think.' }).finalResponse()
+  t.match(reasoned.output, [{ type: 'reasoning', summary: [{ type: 'summary_text', text: 'hmmm' }] }, { type: 'message', status: 'completed' }])
+  const args: string[] = []
+  const stream = client.responses.stream({ model: 'said-and-called', input: 'Oslo?', tools: [WEATHER_TOOL] })
+  stream.on('response.function_call_arguments.delta', e => { args.push(e.snapshot) })
+  const final = await stream.finalResponse()
+  t.match(final.output, [
+    { type: 'message', content: [{ type: 'output_text', text: 'Let me look.' }] },
+    { type: 'function_call', call_id: 'call_w', name: 'get_weather', arguments: '{"city":"Oslo"}' }
+  ])
+  t.equal(args.at(-1), '{"city":"Oslo"}', 'the SDK\'s argument snapshot grew to the whole arguments')
 })
 
 t.test('a function tool round trip: function_call out, function_call_output back, as chat tool messages upstream', async t => {
@@ -299,55 +311,6 @@ t.test('the openai SDK v5 and v6 read responses and their streams too', async t 
     // v5's finalResponse() has no `output_text` convenience field: read the item.
     t.match(final.output, [{ type: 'message', content: [{ type: 'output_text', text: 'Hello from the fake upstream' }] }], `${name} stream`)
   }
-})
-
-const exchangeRecord = (id: string, text: string): InferenceRecord => ({
-  inferenceId: id, episodeId: id, functionName: 'f', functionType: 'chat', variantName: 'v',
-  input: { messages: [{ role: 'user', content: [{ type: 'text', text }] }] }, output: [{ type: 'text', text }],
-  inferenceParams: {}, processingTimeMs: 1, tags: {}, modelInferences: [], stream: false
-})
-
-t.test('the memory of recent exchanges is bounded in count and in bytes, least recently used out first', async t => {
-  const byCount = new RecentExchanges(2, 1024 * 1024)
-  byCount.remember(exchangeRecord('a', 'x'))
-  byCount.remember(exchangeRecord('b', 'x'))
-  t.ok(await byCount.exchange('a'), 'a used again: b is now the oldest')
-  byCount.remember(exchangeRecord('c', 'x'))
-  t.equal(byCount.size.entries, 2)
-  t.equal(await byCount.exchange('b'), null, 'the least recently used went')
-  t.ok(await byCount.exchange('a'))
-  t.ok(await byCount.exchange('c'))
-
-  const byBytes = new RecentExchanges(100, 10_000)
-  for (let i = 0; i < 10; i++) byBytes.remember(exchangeRecord(`k${i}`, 'y'.repeat(1000)))
-  t.ok(byBytes.size.bytes <= 10_000, `bytes held (${byBytes.size.bytes}) stay under the bound`)
-  t.ok(byBytes.size.entries < 10 && byBytes.size.entries > 0)
-  t.ok(await byBytes.exchange('k9'), 'the newest is kept')
-  byBytes.remember(exchangeRecord('huge', 'z'.repeat(20_000)))
-  t.equal(await byBytes.exchange('huge'), null, 'one exchange over the whole budget is not kept')
-  t.ok(await byBytes.exchange('k9'), 'and evicts nothing')
-})
-
-t.test('stored input and output columns read back into what a model is sent', async t => {
-  const input = storedInputOf(JSON.stringify({
-    system: 'sys',
-    messages: [
-      { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'text', value: 'legacy' }, { type: 'file', source_url: 'https://x/cat.png', mime_type: 'image/png', detail: 'low' }, { type: 'file', source_url: null, mime_type: 'image/png' }] },
-      { role: 'assistant', content: [{ type: 'tool_call', id: 'c1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
-      { role: 'user', content: [{ type: 'tool_result', id: 'c1', name: 'get_weather', result: 'sunny' }] }
-    ]
-  }))
-  t.same(input, {
-    system: 'sys',
-    messages: [
-      { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'text', text: 'legacy' }, { type: 'image', url: 'https://x/cat.png', detail: 'low' }] },
-      { role: 'assistant', content: [{ type: 'tool_call', id: 'c1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
-      { role: 'user', content: [{ type: 'tool_result', id: 'c1', name: 'get_weather', result: 'sunny' }] }
-    ]
-  }, 'an inline file, stored without its bytes, is left out')
-  t.same(storedOutputOf(JSON.stringify([{ type: 'thought', text: 't' }, { type: 'text', text: 'a' }, { type: 'tool_call', id: 'c', raw_name: 'n', raw_arguments: '{', name: null, arguments: null }])),
-    [{ type: 'thought', text: 't' }, { type: 'text', text: 'a' }, { type: 'tool_call', id: 'c', name: 'n', arguments: '{' }], 'chat output: raw tool names and arguments')
-  t.same(storedOutputOf('{"raw":"{\\"a\\":1}","parsed":{"a":1}}'), [{ type: 'text', text: '{"a":1}' }], 'JSON output: the raw text')
 })
 
 t.test('every malformed Responses body is a 400 naming the field, never a 5xx', async t => {
