@@ -123,6 +123,21 @@ t.test('rows as for chat; after a restart previous_response_id and item_referenc
   }
 })
 
+t.test('with ClickHouse unreachable, a previous response not in memory is a 503 (it may exist), not a 400', async t => {
+  const s = await startCli(args, { TENSORZERO_CLICKHOUSE_URL: 'http://127.0.0.1:1/tensorzero' })
+  try {
+    const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'x', maxRetries: 0 })
+    const err: any = await client.responses.create({ model: 'gpt-4o-mini', input: 'x', previous_response_id: 'resp_0190aaaabbbb7ccc8ddd000000000000' }).catch(e => e)
+    t.equal(err.status, 503)
+    t.match(err.message, /ClickHouse could not be read/)
+    const recent = await client.responses.create({ model: 'gpt-4o-mini', input: 'Hi' })
+    const next = await client.responses.create({ model: 'gpt-4o-mini', input: 'Again', previous_response_id: recent.id })
+    t.equal(next.status, 'completed', 'one this process answered is still continued from memory')
+  } finally {
+    await stop(s)
+  }
+})
+
 const exchangeRecord = (id: string, text: string): InferenceRecord => ({
   inferenceId: id, episodeId: id, functionName: 'f', functionType: 'chat', variantName: 'v',
   input: { messages: [{ role: 'user', content: [{ type: 'text', text }] }] }, output: [{ type: 'text', text }],

@@ -17,7 +17,12 @@ class Exchanges {
   async get (inferenceId: string): Promise<StoredExchange | null> {
     let found = this.seen.get(inferenceId)
     if (found === undefined) { found = this.reads.exchange(inferenceId); this.seen.set(inferenceId, found) }
-    return await found
+    try {
+      return await found
+    } catch (err) {
+      // Not in memory, and the store could not be asked: the id may well exist, so not a 400.
+      throw new GatewayError(503, `The earlier response of inference ${inferenceId} is not in memory and ClickHouse could not be read: ${(err as Error).message}`)
+    }
   }
 }
 
