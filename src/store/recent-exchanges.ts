@@ -6,7 +6,7 @@ import type { InferenceRecord } from '../core/records.ts'
 import type { ContentBlock, OutputBlock } from '../core/types.ts'
 
 // Every inference is remembered, chat completions too (a Responses client may continue from any id), so the bytes
-// bound is kept small next to the process's memory target: a small chat exchange costs ~1 KB, so the count binds first.
+// bound is kept small next to the process's memory target; for short exchanges the count binds first.
 export const DEFAULT_RECENT_EXCHANGES = 2_000
 export const DEFAULT_RECENT_EXCHANGE_BYTES = 16 * 1024 * 1024
 
