@@ -7,8 +7,8 @@ import type { ContentBlock, OutputBlock } from '../core/types.ts'
 
 // Every inference is remembered, chat completions too (a Responses client may continue from any id), so the bytes
 // bound is kept small next to the process's memory target; for short exchanges the count binds first.
-export const DEFAULT_RECENT_EXCHANGES = 2_000
-export const DEFAULT_RECENT_EXCHANGE_BYTES = 16 * 1024 * 1024
+const DEFAULT_RECENT_EXCHANGES = 2_000
+const DEFAULT_RECENT_EXCHANGE_BYTES = 16 * 1024 * 1024
 
 export class RecentExchanges implements ExchangeReads {
   private readonly entries = new Map<string, { exchange: StoredExchange; bytes: number }>()

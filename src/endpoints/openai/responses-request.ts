@@ -29,7 +29,7 @@ export interface ResponseEcho {
   user: string | null
 }
 
-export interface ParsedResponsesRequest { request: ChatRequest; echo: ResponseEcho }
+interface ParsedResponsesRequest { request: ChatRequest; echo: ResponseEcho }
 
 /** Request fields whose feature the sidecar does not have: a 400 rather than an answer that ignores them. */
 const UNSERVED_FIELDS: Record<string, string> = {

@@ -7,7 +7,7 @@ import { itemIdOf, responseIdOf } from './responses-ids.ts'
 import type { ItemKind } from './responses-ids.ts'
 
 type Item = Record<string, unknown>
-export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed'
+type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed'
 
 export function usageOf (usage: Usage): Record<string, unknown> {
   const input = usage.inputTokens ?? 0
