@@ -24,15 +24,18 @@ t.before(async () => {
     fakeModel(fake.url, 'gpt', [['upstream', 'ok']]) +
     fakeModel(fake.url, 'agent_loop', [['upstream', 'until-result-say-and-call']]) +
     fakeModel(fake.url, 'jsonish', [['upstream', 'json-valid']]) +
+    fakeModel(fake.url, 'cut', [['upstream', 'cut-2']]) +
     fakeFunction('agent', [['main', 'gpt']]) +
     fakeFunction('looper', [['main', 'agent_loop']]) +
-    fakeFunction('structured', [['main', 'jsonish']])
+    fakeFunction('structured', [['main', 'jsonish']]) +
+    fakeFunction('breaks', [['main', 'cut']])
   const sidecarToml = `
 service = "clients-test"
 [routes]
 "gpt-4o-mini" = "tensorzero::function_name::agent"
 "gpt-4.1" = "tensorzero::function_name::looper"
 "gpt-4o" = "tensorzero::function_name::structured"
+"gpt-broken" = "tensorzero::function_name::breaks"
 `
   s = await startTestSidecar({ toml, sidecarToml, options: { observer: { onInference: r => { records.push(r) } } } })
 })
@@ -64,6 +67,16 @@ t.test('Vercel AI SDK default provider: generateText and streamText call /v1/res
   t.equal(text, 'Hello from the fake upstream')
   t.equal(await streamed.finishReason, 'stop')
   t.match(await streamed.usage, { inputTokens: 7, outputTokens: 5 })
+})
+
+t.test('Vercel AI SDK streamText: a stream that breaks midway surfaces as an error, not as a short answer', async t => {
+  const openai = createOpenAI({ baseURL: s.baseURL, apiKey: 'x' })
+  const parts: any[] = []
+  const streamed = streamText({ model: openai('gpt-broken'), prompt: 'Hello?', maxRetries: 0, onError: () => {} })
+  for await (const part of streamed.fullStream) parts.push(part)
+  t.ok(parts.some(p => p.type === 'text-delta'), 'the text before the break arrived')
+  t.ok(parts.some(p => p.type === 'error'), 'then an error part')
+  t.equal(await streamed.finishReason, 'error')
 })
 
 t.test('Vercel AI SDK tools: a two-step loop sends the tool result (and an item_reference to its text) back', async t => {

@@ -284,14 +284,17 @@ t.test('errors OpenAI names: an unknown previous response, built-in tools, unser
   t.equal(unknownModel.status, 404, 'an unknown model is a 404 as on chat')
 })
 
-t.test('a stream that breaks after it started ends with response.failed carrying the error', async t => {
+t.test('a stream that breaks after it started ends with an error event (the SDK throws it) and response.failed', async t => {
   const events: any[] = []
-  for await (const e of await client.responses.create({ model: 'breaks', input: 'x', stream: true })) events.push(e)
-  const last = events.at(-1)
-  t.equal(last.type, 'response.failed')
-  t.equal(last.response.status, 'failed')
-  t.match(last.response.error, { code: 'server_error', message: /\S/ })
+  const thrown: any = await (async () => {
+    for await (const e of await client.responses.create({ model: 'breaks', input: 'x', stream: true })) events.push(e)
+  })().catch(e => e)
+  t.ok(thrown instanceof OpenAI.APIError, 'the openai SDK throws the in-stream error')
+  t.equal(thrown.code, 'server_error')
   t.ok(events.some(e => e.type === 'response.output_text.delta'), 'the text sent before the break came first')
+  const raw = await fetch(`${s.baseURL}/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'breaks', input: 'x', stream: true }) })
+  const types = [...(await raw.text()).matchAll(/^event: (\S+)$/gm)].map(m => m[1])
+  t.same(types.slice(-2), ['error', 'response.failed'], 'then the failed response, for clients that read lifecycle events')
 })
 
 t.test('responses are counted under their own route, as TensorZero inference requests', async t => {

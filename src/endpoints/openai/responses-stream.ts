@@ -1,7 +1,7 @@
 // A streamed inference as Responses API server-sent events, in the order OpenAI sends them and the openai SDK and the
 // Vercel AI SDK check: response.created, response.in_progress; per output item `output_item.added`, its part
 // (`content_part.added` / `reasoning_summary_part.added`), its deltas; at the end each item's `.done` events in output
-// order, then response.completed (or response.failed when the stream broke). Every event has a `sequence_number`.
+// order, then response.completed (or `error` and response.failed when the stream broke). Every event has a `sequence_number`.
 import type { FinishReason, StreamDelta, Usage } from '../../core/types.ts'
 import { STORED_TEXT_KEEP_CHARS } from '../../core/records.ts'
 import type { InferenceMeta } from '../../function/run.ts'
@@ -98,7 +98,11 @@ export class ResponseEvents {
     return out + this.event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response })
   }
 
-  /** The stream broke after it started: the response failed, with what was produced so far. */
+  /**
+   * The stream broke after it started: an `error` event (the openai SDK throws it, as it throws a chat stream's
+   * in-stream error, so a partial answer is never taken for a whole one), then the failed response with what was
+   * produced so far, for clients that read the lifecycle events (the Vercel AI SDK).
+   */
   failed (message: string): string {
     const response = this.response({
       status: 'failed',
@@ -106,7 +110,7 @@ export class ResponseEvents {
       output: this.items.map(i => this.itemOf(i, 'in_progress')),
       usage: null
     })
-    return this.event('response.failed', { response })
+    return this.event('error', { code: 'server_error', message, param: null }) + this.event('response.failed', { response })
   }
 
   private open (kind: OpenItem['kind'], id: string): OpenItem {
