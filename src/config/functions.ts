@@ -1,33 +1,31 @@
 // `[functions.*]`, their variants and experimentation.
-import type { InferenceParams, ToolChoice } from '../core/types.ts'
-import { readExtraBody, readExtraHeaders, readRetries, readTimeouts } from './common-fields.ts'
-import { ensureModel } from './models.ts'
+import type { ToolChoice } from '../core/types.ts'
 import { RESERVED_PREFIX } from '../core/names.ts'
-import { readSchemaRef, readTemplateRef } from './referenced-files.ts'
+import { ROLES, readNamed, readSchemaRef } from './referenced-files.ts'
 import { describeType, type LoadContext, type TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
+import { blankVariant, checkVariantModel, readChatCompletion } from './chat-completion.ts'
+import {
+  CHAIN_OF_THOUGHT, JUDGE_KEYS, checkCandidates, readCandidatesAndJudge, readChainOfThought, type VariantReadContext,
+} from './inference-time-variants.ts'
+import { templateOwners } from '../core/config.ts'
 import type {
-  Experimentation, FunctionConfig, ModelConfig, SchemaRef, TemplateRef, VariantConfig,
+  Experimentation, FunctionConfig, ModelConfig, SchemaRef, VariantConfig,
 } from '../core/config.ts'
 
-/** Variant types TensorZero knows; only `chat_completion` is served here, the rest load and fail at request time. */
-const VARIANT_TYPES: Readonly<Record<string, { served: boolean }>> = {
-  chat_completion: { served: true },
-  experimental_best_of_n_sampling: { served: false },
-  experimental_mixture_of_n: { served: false },
-  experimental_dynamic_in_context_learning: { served: false },
-  experimental_chain_of_thought: { served: false },
+type VariantReader = (r: TableReader, variant: VariantConfig, c: VariantReadContext) => void
+
+/** Variant types TensorZero knows, each with its reader; a type without one loads and fails at request time. */
+const VARIANT_TYPES: Readonly<Record<string, { read?: VariantReader }>> = {
+  chat_completion: { read: (r, variant, c) => { readChatCompletion(r, variant, c.ctx, c.models, ['type', 'timeouts']) } },
+  experimental_best_of_n_sampling: { read: readCandidatesAndJudge },
+  experimental_mixture_of_n: { read: readCandidatesAndJudge },
+  experimental_dynamic_in_context_learning: {},
+  [CHAIN_OF_THOUGHT]: { read: readChainOfThought },
 }
 
-const ROLES = ['system', 'user', 'assistant'] as const
-
-const CHAT_COMPLETION_KEYS = [
-  'type', 'model', 'weight', 'system_template', 'user_template', 'assistant_template', 'templates',
-  'temperature', 'max_tokens', 'top_p', 'seed', 'presence_penalty', 'frequency_penalty', 'stop_sequences',
-  'json_mode', 'retries', 'timeouts', 'extra_body', 'extra_headers', 'reasoning_effort',
-]
-/** Newer TensorZero keys we pass over (kept in `raw`) rather than reject. */
-const CHAT_COMPLETION_TOLERATED = new Set(['service_tier', 'thinking_budget_tokens', 'verbosity', 'input_wrappers'])
+/** Types whose variant renders the function's templates itself (a schema needs a template of its name there). */
+const TEMPLATED_TYPES = new Set(['chat_completion', CHAIN_OF_THOUGHT])
 
 const FUNCTION_COMMON_KEYS = [
   'type', 'variants', 'description', 'system_schema', 'user_schema', 'assistant_schema', 'schemas', 'experimentation',
@@ -76,9 +74,11 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
   const variants = new Map<string, VariantConfig>()
   const variantsTable = r.sub('variants')
   if (!variantsTable && !r.has('variants')) r.error(undefined, `function \`${name}\` has no variants; add at least one [${r.name()}.variants.NAME]`)
+  const readContext: VariantReadContext = { ctx, models: deps.models, functionName: name, functionType: type }
   for (const [variantName, v] of variantsTable?.entries() ?? []) {
-    variants.set(variantName, readVariant(v, variantName, name, ctx, deps.models))
+    variants.set(variantName, readVariant(v, variantName, readContext))
   }
+  if (variantsTable) checkCandidates(variantsTable.path, name, variants, ctx)
   if (variantsTable && Object.keys(variantsTable.table).length === 0) {
     r.error('variants', `function \`${name}\` has no variants; add at least one [${r.name()}.variants.NAME]`)
   }
@@ -88,8 +88,10 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
   for (const [schemaName, schema] of Object.entries(schemas)) {
     if (!schema) continue
     for (const variant of variants.values()) {
-      if (variant.type === 'chat_completion' && !variant.templates[schemaName]) {
-        ctx.diags.error(variant.source, `variant \`${variant.name}\` of function \`${name}\` has no ${templateKeyName(schemaName)},` +
+      for (const owner of templateOwners(variant)) {
+        if (!TEMPLATED_TYPES.has(owner.type) || owner.templates[schemaName]) continue
+        const label = owner === variant ? variant.name : `${variant.name}.${JUDGE_KEYS[variant.type]}`
+        ctx.diags.error(owner.source, `variant \`${label}\` of function \`${name}\` has no ${templateKeyName(schemaName)},` +
           ` but the function has ${schemaKeyName(schemaName)}`)
       }
     }
@@ -118,31 +120,6 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
 const templateKeyName = (n: string): string => (ROLES as readonly string[]).includes(n) ? `\`${n}_template\`` : `\`templates.${n}\``
 const schemaKeyName = (n: string): string => (ROLES as readonly string[]).includes(n) ? `\`${n}_schema\`` : `\`schemas.${n}\``
 
-/**
- * Role-named files (`system_schema`, `user_template`, …) and the newer named form (`schemas.NAME.path`,
- * `templates.NAME.path`) in one map keyed by name. Both forms for one name is an error.
- */
-function readNamed<T> (
-  r: TableReader, suffix: 'schema' | 'template', tableKey: string,
-  read: (t: TableReader, key: string) => T | undefined,
-): Record<string, T | undefined> {
-  const out: Record<string, T | undefined> = {}
-  for (const role of ROLES) {
-    const key = `${role}_${suffix}`
-    if (r.has(key)) out[role] = read(r, key)
-  }
-  const named = r.sub(tableKey)
-  for (const [n, entry] of named?.entries() ?? []) {
-    entry.checkKeys(['path'])
-    if ((ROLES as readonly string[]).includes(n) && r.has(`${n}_${suffix}`)) {
-      entry.error(undefined, `\`${entry.name()}\` and \`${r.name(`${n}_${suffix}`)}\` both define the ${n} ${suffix}; keep one`)
-      continue
-    }
-    out[n] = read(entry, 'path')
-  }
-  return out
-}
-
 function readToolChoice (r: TableReader): ToolChoice {
   const v = r.get('tool_choice')
   if (v === undefined) return 'auto'
@@ -165,81 +142,27 @@ function readToolChoice (r: TableReader): ToolChoice {
 }
 
 /** Always returns a variant, so experimentation that names it does not draw a second error. */
-function readVariant (
-  r: TableReader, name: string, functionName: string, ctx: LoadContext, models: Map<string, ModelConfig>,
-): VariantConfig {
+function readVariant (r: TableReader, name: string, c: VariantReadContext): VariantConfig {
   const type = r.string('type', true) ?? ''
   const known = VARIANT_TYPES[type]
   if (type !== '' && !known) {
-    r.error('type', `unknown variant type "${type}" for variant \`${name}\` of function \`${functionName}\`;` +
+    r.error('type', `unknown variant type "${type}" for variant \`${name}\` of function \`${c.functionName}\`;` +
       ` known types: ${Object.keys(VARIANT_TYPES).join(', ')}`)
   }
-  const served = known?.served ?? false
-  const variant: VariantConfig = {
-    name,
-    type,
-    served,
-    templates: {},
-    params: {},
-    retries: { numRetries: 0, maxDelayS: 10 },
-    timeouts: {},
-    raw: r.table,
-    source: r.at(),
-  }
+  const variant = blankVariant(r, name, type, known?.read !== undefined)
   const weight = r.number('weight', { min: 0 })
   if (weight !== undefined) variant.weight = weight
-
-  if (known && !served) {
-    r.warning('type', `variant \`${name}\` of function \`${functionName}\` has type "${type}", which tz-sidecar does not serve;` +
-      ' requests that select it fail (other variants are tried)')
-  }
-  if (!served) {
-    // Its own keys vary by type; we only check the model it names, as TensorZero would.
-    if (typeof r.get('model') === 'string') checkVariantModel(r, ctx, models)
+  if (known?.read !== undefined) {
+    known.read(r, variant, c)
     return variant
   }
-
-  r.checkKeys(CHAT_COMPLETION_KEYS, (key) => CHAT_COMPLETION_TOLERATED.has(key) ? 'ok' : undefined)
-  const model = r.string('model', true)
-  if (model !== undefined) {
-    variant.model = model
-    checkVariantModel(r, ctx, models)
+  if (known) {
+    r.warning('type', `variant \`${name}\` of function \`${c.functionName}\` has type "${type}", which tz-sidecar does not serve;` +
+      ' requests that select it fail (other variants are tried)')
   }
-  variant.templates = readNamed<TemplateRef>(r, 'template', 'templates', (t, key) => readTemplateRef(t, key, true))
-
-  variant.params = readSamplingParams(r)
-  // Checked as TensorZero checks it, but not sent: tz-sidecar does not pass a variant's reasoning effort on.
-  r.string('reasoning_effort')
-  variant.retries = readRetries(r)
-  variant.timeouts = readTimeouts(r)
-  const extraBody = readExtraBody(r)
-  if (extraBody !== undefined) variant.extraBody = extraBody
-  const extraHeaders = readExtraHeaders(r)
-  if (extraHeaders !== undefined) variant.extraHeaders = extraHeaders
+  // Its own keys vary by type; we only check the model it names, as TensorZero would.
+  if (typeof r.get('model') === 'string') checkVariantModel(r, c.ctx, c.models)
   return variant
-}
-
-/** A variant's sampling keys, as the request-level parameters are named (so merging them is one spread). */
-function readSamplingParams (r: TableReader): InferenceParams {
-  const params: InferenceParams = {}
-  const set = <K extends keyof InferenceParams>(key: K, value: InferenceParams[K] | undefined): void => {
-    if (value !== undefined) params[key] = value
-  }
-  set('temperature', r.number('temperature'))
-  set('max_tokens', r.number('max_tokens', { integer: true, positive: true }))
-  set('top_p', r.number('top_p'))
-  set('seed', r.number('seed', { integer: true, min: 0 }))
-  set('presence_penalty', r.number('presence_penalty'))
-  set('frequency_penalty', r.number('frequency_penalty'))
-  set('stop_sequences', r.stringArray('stop_sequences'))
-  set('json_mode', r.oneOf('json_mode', ['off', 'on', 'strict', 'tool'] as const))
-  return params
-}
-
-function checkVariantModel (r: TableReader, ctx: LoadContext, models: Map<string, ModelConfig>): void {
-  const model = r.get('model') as string
-  const problem = ensureModel(ctx, models, model, r.at('model'))
-  if (problem !== undefined) r.error('model', problem)
 }
 
 const EXPERIMENTATION_TYPES = ['static', 'static_weights', 'track_and_stop', 'uniform']

@@ -70,3 +70,30 @@ function compileSchemaFile (abs: string): { schema: Record<string, unknown> } | 
   if (problem !== undefined) return { problem: `invalid JSON Schema in ${abs}: ${problem}` }
   return { schema: schema as Record<string, unknown> }
 }
+
+export const ROLES = ['system', 'user', 'assistant'] as const
+
+/**
+ * Role-named files (`system_schema`, `user_template`, …) and the newer named form (`schemas.NAME.path`,
+ * `templates.NAME.path`) in one map keyed by name. Both forms for one name is an error.
+ */
+export function readNamed<T> (
+  r: TableReader, suffix: 'schema' | 'template', tableKey: string,
+  read: (t: TableReader, key: string) => T | undefined,
+): Record<string, T | undefined> {
+  const out: Record<string, T | undefined> = {}
+  for (const role of ROLES) {
+    const key = `${role}_${suffix}`
+    if (r.has(key)) out[role] = read(r, key)
+  }
+  const named = r.sub(tableKey)
+  for (const [n, entry] of named?.entries() ?? []) {
+    entry.checkKeys(['path'])
+    if ((ROLES as readonly string[]).includes(n) && r.has(`${n}_${suffix}`)) {
+      entry.error(undefined, `\`${entry.name()}\` and \`${r.name(`${n}_${suffix}`)}\` both define the ${n} ${suffix}; keep one`)
+      continue
+    }
+    out[n] = read(entry, 'path')
+  }
+  return out
+}

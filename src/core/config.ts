@@ -73,7 +73,7 @@ export interface TemplateRef { path: string; source: SourceRef }
 export interface VariantConfig extends CallSettings {
   name: string
   type: string
-  /** Only `chat_completion` is served by the core; other types load and fail clearly at request time. */
+  /** Whether the core runs this type; the others (DICL for now) load and fail clearly at request time. */
   served: boolean
   model?: string
   weight?: number
@@ -81,9 +81,21 @@ export interface VariantConfig extends CallSettings {
   /** Sampling parameters the variant sets, under their TensorZero names; a request's own override them. */
   params: InferenceParams
   retries: RetryConfig
-  /** The raw table, for variant types the core does not serve (best_of_n, mixture_of_n, dicl, chain_of_thought). */
+  /** The raw table (legacy template forms are told apart by it; types the core does not serve keep their keys here). */
   raw: Record<string, unknown>
+  /** best-of-N and mixture-of-N: variants of the same function run as candidates, in this order (a name may repeat). */
+  candidates?: string[]
+  /**
+   * best-of-N: the evaluator; mixture-of-N: the fuser. A chat_completion-like config of its own (model, templates,
+   * sampling parameters, retries), named after the variant it belongs to.
+   */
+  judge?: VariantConfig
   source: SourceRef
+}
+
+/** The variant's own chat_completion-like configs: itself and its evaluator or fuser (templates are found in these). */
+export function templateOwners (variant: VariantConfig): VariantConfig[] {
+  return variant.judge === undefined ? [variant] : [variant, variant.judge]
 }
 
 export type Experimentation =

@@ -121,6 +121,15 @@ export class VariantsFailed extends Error {
   }
 }
 
+/** best-of-N / mixture-of-N with no candidate answering (TensorZero's AllCandidatesFailed: a 502, or 429 when rate limited). */
+export class CandidatesFailed extends VariantsFailed {
+  constructor (functionName: string, errors: Array<{ variant: string; error: Error }>) {
+    super(functionName, errors)
+    this.name = 'CandidatesFailed'
+    this.message = `All candidates failed with errors: ${errors.map(e => `${e.variant}: ${e.error.message}`).join('; ')}`
+  }
+}
+
 /** The status and message a client sees for any failure of an inference. */
 export function toGatewayError (err: unknown): GatewayError {
   if (err instanceof GatewayError) return err

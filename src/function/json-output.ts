@@ -6,12 +6,9 @@
 import type { OutputBlock, StreamDelta, ToolParams, FinishReason, ModelRequest } from '../core/types.ts'
 import type { FunctionConfig, TensorZeroConfig } from '../core/config.ts'
 import type { ChatRequest } from '../core/request.ts'
-import type { FunctionDecisions } from '../variant/chat-completion.ts'
+import { implicitToolParams, type FunctionDecisions } from '../variant/chat-completion.ts'
 import { matchesSchema } from '../core/json-schema.ts'
 import { toolParamsFor } from './tools.ts'
-
-const IMPLICIT_TOOL_NAME = 'respond'
-const IMPLICIT_TOOL_DESCRIPTION = 'Respond to the user using the output schema provided.'
 
 /** What `fn` decides for `req` whichever variant runs it: tools, JSON mode and output schema. Throws the client's 400s. */
 export function functionDecisions (config: TensorZeroConfig, fn: FunctionConfig, req: ChatRequest): FunctionDecisions {
@@ -27,22 +24,6 @@ export function functionDecisions (config: TensorZeroConfig, fn: FunctionConfig,
 }
 
 const EMPTY_SCHEMA: Record<string, unknown> = {}
-// Keyed by schema object: a function's own output schema gets one implicit tool for the life of its config.
-const implicitTools = new WeakMap<Record<string, unknown>, ToolParams>()
-
-/** json_mode `tool`: one tool carrying the output schema, and the model forced to call it. */
-function implicitToolParams (outputSchema: Record<string, unknown>): ToolParams {
-  let params = implicitTools.get(outputSchema)
-  if (params === undefined) {
-    params = {
-      tools: [{ name: IMPLICIT_TOOL_NAME, description: IMPLICIT_TOOL_DESCRIPTION, parameters: outputSchema, strict: false }],
-      toolChoice: { specific: IMPLICIT_TOOL_NAME },
-      implicit: true
-    }
-    implicitTools.set(outputSchema, params)
-  }
-  return params
-}
 
 export function isToolMode (req: ModelRequest): boolean {
   return req.toolParams?.implicit === true

@@ -1,15 +1,16 @@
 // Function inference: choose variants (pinned, or sampled without replacement per episode), run each until one
 // succeeds, and describe the result. Observers hear of each success once it is complete (streams: at their end).
 import { newId } from '../core/ids.ts'
-import type { FunctionConfig, VariantConfig, TensorZeroConfig, ModelConfig } from '../core/config.ts'
-import type { OutputBlock, StreamDelta, Usage, FinishReason, ModelRequest, ToolParams } from '../core/types.ts'
+import type { VariantConfig, TensorZeroConfig } from '../core/config.ts'
+import type { OutputBlock, StreamDelta, Usage, FinishReason, ToolParams } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import type { InferenceObserver, InferenceRecord, ModelInferenceRecord } from '../core/records.ts'
 import { formatTargetName } from '../core/names.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { TargetResolver } from './resolve.ts'
 import { cachedSamplingPlan, drawFor, variantOrder } from './experimentation.ts'
-import { buildModelRequest, inferVariant, streamVariant } from '../variant/chat-completion.ts'
+import type { VariantAnswer } from '../variant/candidates.ts'
+import { modelAnswer, variantRunner, type FunctionRun, type VariantRunner } from './variant-types.ts'
 import type { TemplateRenderer } from '../variant/templates/prepare.ts'
 import type { CallContext, ModelStream } from '../model/route.ts'
 import type { ProviderHealth } from '../model/health.ts'
@@ -17,7 +18,7 @@ import { VariantsFailed, GatewayError } from '../core/errors.ts'
 import { StreamCollector } from '../model/stream.ts'
 import { traced, setActiveAttributes, failSpan } from '../core/tracing.ts'
 import type { Span } from '@opentelemetry/api'
-import { functionDecisions, isToolMode, jsonDelta, jsonFinishReason, jsonOutputBlocks, jsonOutputRecord, rawJsonText } from './json-output.ts'
+import { functionDecisions, isToolMode, jsonDelta } from './json-output.ts'
 import { validateTemplateInput } from '../variant/templates/prepare.ts'
 
 export interface GatewayContext {
@@ -52,8 +53,11 @@ export interface CompletedInference extends InferenceMeta {
   output: OutputBlock[]
   usage: Usage
   finishReason?: FinishReason
-  /** The provider's answer as it came (as stored, so bounded), for TensorZero's `include_original_response`. */
-  rawResponse: string
+  /**
+   * The provider's answer as it came (as stored, so bounded), for TensorZero's `include_original_response`; best-of-N
+   * gives its evaluator's, and none when the evaluator gave no answer.
+   */
+  rawResponse?: string
 }
 
 export interface StreamingInference extends InferenceMeta {
@@ -101,21 +105,19 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   const order = plan === undefined ? [pinned?.name as string] : variantOrder(plan, drawFor(plan, fn.name, episodeId))
   const errors: Array<{ variant: string; error: Error }> = []
 
+  const run: FunctionRun = { fn, req, decisions, templates: gw.templates, resolver: gw.resolver }
   let i = -1
   for (const variantName of order) {
     i++
     const variant = fn.variants.get(variantName) as VariantConfig
     try {
-      if (!variant.served) {
+      const runner = variantRunner(variant.type)
+      if (runner === undefined) {
         throw new GatewayError(501, `variant type \`${variant.type}\` is not served by tz-sidecar; configure a \`chat_completion\` variant to fall back to`)
       }
-      const modelRequest = buildModelRequest(fn, variant, req, decisions, gw.templates)
       const attempt: VariantAttempt = {
-        gw, req, fn, variant, model: gw.resolver.variantModel(variant), ctx: i === 0 ? ctx : { ...ctx, variantIndex: i }, started, modelRequest,
-        meta: {
-          inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, variantName),
-          toolParams: modelRequest.toolParams, outputSchema: modelRequest.outputSchema
-        }
+        gw, run, runner, variant, ctx: i === 0 ? ctx : { ...ctx, variantIndex: i }, started,
+        meta: { inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, variantName) }
       }
       return req.stream ? await streamAttempt(attempt) : await completeAttempt(attempt)
     } catch (err) {
@@ -130,55 +132,90 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
 /** One variant being tried: everything its non-streaming or streaming run needs. */
 interface VariantAttempt {
   gw: GatewayContext
-  req: ChatRequest
-  fn: FunctionConfig
+  run: FunctionRun
+  runner: VariantRunner
   variant: VariantConfig
-  model: ModelConfig
-  modelRequest: ModelRequest
   ctx: CallContext
   meta: Omit<InferenceMeta, 'modelName' | 'providerName'>
   started: number
 }
 
 async function completeAttempt (a: VariantAttempt): Promise<CompletedInference> {
-  const { response, record } = await inferVariant(a.model, a.variant, a.modelRequest, a.ctx)
-  if (a.fn.type === 'json') {
-    const toolMode = isToolMode(a.modelRequest)
-    response.output = jsonOutputBlocks(response.output, toolMode)
-    response.finishReason = jsonFinishReason(response.finishReason, toolMode)
-  }
-  if (!a.req.dryrun) emit(a.gw, recordFor(a.req, a.fn, a.meta, a.modelRequest, record, response.output, response.finishReason, a.started))
+  const answer = await a.runner.answer(a.run, a.variant, a.ctx)
+  if (!a.run.req.dryrun) emit(a.gw, recordFor(a.run, a.meta, answer, a.started))
   return {
     kind: 'complete',
     ...a.meta,
-    modelName: a.variant.model as string,
-    providerName: record.providerName,
-    output: response.output,
-    usage: response.usage,
-    finishReason: response.finishReason,
-    rawResponse: record.rawResponse
+    modelName: answer.modelName,
+    providerName: answer.modelInferences[0]?.providerName ?? '',
+    toolParams: answer.toolParams,
+    outputSchema: answer.outputSchema,
+    output: answer.output,
+    usage: answer.usage,
+    finishReason: answer.finishReason,
+    rawResponse: answer.originalResponse
   }
 }
 
 async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
-  const stream = await streamVariant(a.model, a.variant, a.modelRequest, a.ctx)
+  const streamed = await a.runner.stream(a.run, a.variant, a.ctx)
   const collector = new StreamCollector()
-  const json = a.fn.type === 'json'
-  const toolMode = isToolMode(a.modelRequest)
+  const record = (answer: VariantAnswer, ttftMs: number): void => {
+    if (!a.run.req.dryrun) emit(a.gw, recordFor(a.run, a.meta, answer, a.started, ttftMs))
+  }
+  const common = { kind: 'stream' as const, ...a.meta, collector }
+  if (streamed.kind === 'answer') {
+    const { answer } = streamed
+    return {
+      ...common,
+      modelName: answer.modelName,
+      providerName: answer.modelInferences[0]?.providerName ?? '',
+      toolParams: answer.toolParams,
+      outputSchema: answer.outputSchema,
+      deltas: answerAsStream(answer, collector, record, a.started)
+    }
+  }
+  const { stream, request } = streamed
+  const json = a.run.fn.type === 'json'
+  const toolMode = isToolMode(request)
   const finish = (modelRecord: ModelInferenceRecord): void => {
     // JSON functions: the collector keeps the model's own output (for ModelInference); clients see the answer.
-    if (json) collector.finishReason = jsonFinishReason(collector.finishReason, toolMode)
-    const output = json ? jsonOutputBlocks(collector.output(), toolMode) : collector.output()
-    if (!a.req.dryrun) emit(a.gw, recordFor(a.req, a.fn, a.meta, a.modelRequest, modelRecord, output, collector.finishReason, a.started, modelRecord.ttftMs))
+    const answer = modelAnswer(a.run.fn, request, { output: collector.output(), usage: collector.usage, finishReason: collector.finishReason },
+      [modelRecord, ...streamed.earlier], streamed.modelName)
+    if (json) collector.finishReason = answer.finishReason
+    record({ ...answer, inferenceParams: streamed.inferenceParams }, modelRecord.ttftMs ?? 0)
   }
   return {
-    kind: 'stream',
-    ...a.meta,
-    modelName: a.variant.model as string,
+    ...common,
+    modelName: streamed.modelName,
     providerName: stream.providerName,
-    collector,
+    toolParams: request.toolParams,
+    outputSchema: request.outputSchema,
     deltas: streamDeltas(stream, collector, finish, json ? d => jsonDelta(d, toolMode) : undefined)
   }
+}
+
+/**
+ * An answer finished before its first chunk (best-of-N, a mixture-of-N without its fuser) sent as one chunk, as
+ * TensorZero fakes the stream: the chosen answer's blocks, its finish reason and its own model call's usage.
+ */
+async function * answerAsStream (answer: VariantAnswer, collector: StreamCollector, record: (answer: VariantAnswer, ttftMs: number) => void,
+  started: number): AsyncGenerator<StreamDelta> {
+  const first = answer.modelInferences[0]
+  const delta: StreamDelta = {
+    finishReason: answer.finishReason,
+    usage: { inputTokens: first?.inputTokens, outputTokens: first?.outputTokens }
+  }
+  const text = answer.output.filter(b => b.type === 'text').map(b => (b as { text: string }).text).join('')
+  if (text !== '') delta.text = text
+  const thought = answer.output.filter(b => b.type === 'thought').map(b => (b as { text: string }).text).join('')
+  if (thought !== '') delta.thought = thought
+  const calls = answer.output.filter(b => b.type === 'tool_call')
+  if (calls.length > 0) delta.toolCalls = calls.map((c, index) => ({ index, id: c.id, name: c.name, arguments: c.arguments }))
+  const ttftMs = Math.round(performance.now() - started)
+  collector.add(delta)
+  yield delta
+  record(answer, ttftMs)
 }
 
 async function * streamDeltas (stream: ModelStream, collector: StreamCollector,
@@ -213,9 +250,9 @@ function emit (gw: GatewayContext, record: InferenceRecord): void {
   }
 }
 
-function recordFor (req: ChatRequest, fn: FunctionConfig, meta: { inferenceId: string; episodeId: string; variantName: string },
-  modelRequest: ModelRequest, modelRecord: ModelInferenceRecord, output: OutputBlock[], finishReason: FinishReason | undefined,
+function recordFor (run: FunctionRun, meta: { inferenceId: string; episodeId: string; variantName: string }, answer: VariantAnswer,
   started: number, ttftMs?: number): InferenceRecord {
+  const { req, fn } = run
   const record: InferenceRecord = {
     inferenceId: meta.inferenceId,
     episodeId: meta.episodeId,
@@ -223,21 +260,21 @@ function recordFor (req: ChatRequest, fn: FunctionConfig, meta: { inferenceId: s
     functionType: fn.type,
     variantName: meta.variantName,
     input: req.input,
-    output,
-    toolParams: modelRequest.toolParams,
-    inferenceParams: modelRequest.params,
+    output: answer.output,
+    toolParams: answer.toolParams,
+    inferenceParams: answer.inferenceParams,
     processingTimeMs: Math.round(performance.now() - started),
     ttftMs,
     // A variant the client (or its route) pinned is tagged as TensorZero tags it.
     tags: req.target.kind !== 'function' || req.target.variantName === undefined ? req.tags : { ...req.tags, 'tensorzero::variant_pinned': req.target.variantName },
     extraBody: req.extraBody,
-    finishReason,
-    modelInferences: [modelRecord],
+    finishReason: answer.finishReason,
+    modelInferences: answer.modelInferences,
     stream: req.stream
   }
   if (fn.type === 'json') {
-    record.jsonOutput = jsonOutputRecord(rawJsonText(output), modelRequest.outputSchema)
-    record.outputSchema = modelRequest.outputSchema
+    record.jsonOutput = answer.json
+    record.outputSchema = answer.outputSchema
   }
   return record
 }

@@ -24,6 +24,25 @@ export interface FunctionDecisions {
   outputSchema?: Record<string, unknown>
 }
 
+const IMPLICIT_TOOL_NAME = 'respond'
+const IMPLICIT_TOOL_DESCRIPTION = 'Respond to the user using the output schema provided.'
+// Keyed by schema object: a function's own output schema gets one implicit tool for the life of its config.
+const implicitTools = new WeakMap<Record<string, unknown>, ToolParams>()
+
+/** json_mode `tool`: one tool carrying the output schema, and the model forced to call it. */
+export function implicitToolParams (outputSchema: Record<string, unknown>): ToolParams {
+  let params = implicitTools.get(outputSchema)
+  if (params === undefined) {
+    params = {
+      tools: [{ name: IMPLICIT_TOOL_NAME, description: IMPLICIT_TOOL_DESCRIPTION, parameters: outputSchema, strict: false }],
+      toolChoice: { specific: IMPLICIT_TOOL_NAME },
+      implicit: true
+    }
+    implicitTools.set(outputSchema, params)
+  }
+  return params
+}
+
 export function buildModelRequest (fn: FunctionConfig, variant: VariantConfig, req: ChatRequest, decisions: FunctionDecisions,
   templates: TemplateRenderer): ModelRequest {
   const { system, messages } = templates.render(fn, variant, req.input)

@@ -1,0 +1,69 @@
+// The keys of a `chat_completion` variant: model, templates, sampling parameters, retries, extra body and headers.
+// TensorZero reads the same set for a chain-of-thought variant and for the evaluator of best-of-N and the fuser of
+// mixture-of-N (those two without `timeouts`, which belong to the variant that owns them).
+import type { InferenceParams } from '../core/types.ts'
+import type { ModelConfig, TemplateRef, VariantConfig } from '../core/config.ts'
+import { readExtraBody, readExtraHeaders, readRetries, readTimeouts } from './common-fields.ts'
+import { ensureModel } from './models.ts'
+import { readNamed, readTemplateRef } from './referenced-files.ts'
+import type { LoadContext, TableReader } from './reader.ts'
+
+const CHAT_COMPLETION_KEYS = [
+  'model', 'weight', 'system_template', 'user_template', 'assistant_template', 'templates',
+  'temperature', 'max_tokens', 'top_p', 'seed', 'presence_penalty', 'frequency_penalty', 'stop_sequences',
+  'json_mode', 'retries', 'extra_body', 'extra_headers', 'reasoning_effort',
+]
+/** Newer TensorZero keys we pass over (kept in `raw`) rather than reject. */
+const CHAT_COMPLETION_TOLERATED = new Set(['service_tier', 'thinking_budget_tokens', 'verbosity', 'input_wrappers'])
+
+/** A variant (or evaluator/fuser) with nothing read yet but its name and type. */
+export function blankVariant (r: TableReader, name: string, type: string, served: boolean): VariantConfig {
+  return { name, type, served, templates: {}, params: {}, retries: { numRetries: 0, maxDelayS: 10 }, timeouts: {}, raw: r.table, source: r.at() }
+}
+
+/**
+ * Reads the chat_completion keys of `r` into `variant`. `ownKeys` are the keys the table may hold besides them
+ * (`type` and `timeouts` for a variant; nothing for an evaluator or fuser).
+ */
+export function readChatCompletion (r: TableReader, variant: VariantConfig, ctx: LoadContext, models: Map<string, ModelConfig>,
+  ownKeys: string[]): void {
+  r.checkKeys([...CHAT_COMPLETION_KEYS, ...ownKeys], (key) => CHAT_COMPLETION_TOLERATED.has(key) ? 'ok' : undefined)
+  const model = r.string('model', true)
+  if (model !== undefined) {
+    variant.model = model
+    checkVariantModel(r, ctx, models)
+  }
+  variant.templates = readNamed<TemplateRef>(r, 'template', 'templates', (t, key) => readTemplateRef(t, key, true))
+  variant.params = readSamplingParams(r)
+  // Checked as TensorZero checks it, but not sent: tz-sidecar does not pass a variant's reasoning effort on.
+  r.string('reasoning_effort')
+  variant.retries = readRetries(r)
+  if (ownKeys.includes('timeouts')) variant.timeouts = readTimeouts(r)
+  const extraBody = readExtraBody(r)
+  if (extraBody !== undefined) variant.extraBody = extraBody
+  const extraHeaders = readExtraHeaders(r)
+  if (extraHeaders !== undefined) variant.extraHeaders = extraHeaders
+}
+
+/** A variant's sampling keys, as the request-level parameters are named (so merging them is one spread). */
+function readSamplingParams (r: TableReader): InferenceParams {
+  const params: InferenceParams = {}
+  const set = <K extends keyof InferenceParams>(key: K, value: InferenceParams[K] | undefined): void => {
+    if (value !== undefined) params[key] = value
+  }
+  set('temperature', r.number('temperature'))
+  set('max_tokens', r.number('max_tokens', { integer: true, positive: true }))
+  set('top_p', r.number('top_p'))
+  set('seed', r.number('seed', { integer: true, min: 0 }))
+  set('presence_penalty', r.number('presence_penalty'))
+  set('frequency_penalty', r.number('frequency_penalty'))
+  set('stop_sequences', r.stringArray('stop_sequences'))
+  set('json_mode', r.oneOf('json_mode', ['off', 'on', 'strict', 'tool'] as const))
+  return params
+}
+
+export function checkVariantModel (r: TableReader, ctx: LoadContext, models: Map<string, ModelConfig>): void {
+  const model = r.get('model') as string
+  const problem = ensureModel(ctx, models, model, r.at('model'))
+  if (problem !== undefined) r.error('model', problem)
+}
