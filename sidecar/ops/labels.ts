@@ -1,7 +1,7 @@
 // Closed sets of label values, taken from the config once. A name a client sends (a `model` string, a shorthand it
 // made up, a metric name) only becomes a label value when the config already names it; anything else is `unknown`,
 // so no request can grow the number of series.
-import { templateOwners, type LoadedConfig, type RouteTarget } from '../../src/core/config.ts'
+import { completionConfigs, type LoadedConfig, type RouteTarget } from '../../src/core/config.ts'
 import { DEFAULT_FUNCTION_NAME } from '../../src/core/names.ts'
 import { supportedTypes } from '../../src/providers/catalog.ts'
 import { ROUTE_TEMPLATES } from '../router.ts'
@@ -35,7 +35,7 @@ export class ClosedLabels {
       for (const [variantName, variant] of fn.variants) {
         this.variants.add(variantName)
         // The evaluator's or fuser's model too: its calls are labelled with the variant that owns it.
-        for (const owner of templateOwners(variant)) if (owner.model !== undefined) this.models.add(owner.model)
+        for (const owner of completionConfigs(variant)) if (owner.model !== undefined) this.models.add(owner.model)
       }
     }
     for (const models of [tz.models, tz.embeddingModels]) {

@@ -8,7 +8,7 @@ import { blankVariant, checkVariantModel, readChatCompletion } from './chat-comp
 import {
   CHAIN_OF_THOUGHT, JUDGE_KEYS, checkCandidates, readCandidatesAndJudge, readChainOfThought, type VariantReadContext,
 } from './inference-time-variants.ts'
-import { templateOwners } from '../core/config.ts'
+import { completionConfigs } from '../core/config.ts'
 import type {
   Experimentation, FunctionConfig, ModelConfig, SchemaRef, VariantConfig,
 } from '../core/config.ts'
@@ -88,7 +88,7 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
   for (const [schemaName, schema] of Object.entries(schemas)) {
     if (!schema) continue
     for (const variant of variants.values()) {
-      for (const owner of templateOwners(variant)) {
+      for (const owner of completionConfigs(variant)) {
         if (!TEMPLATED_TYPES.has(owner.type) || owner.templates[schemaName]) continue
         const label = owner === variant ? variant.name : `${variant.name}.${JUDGE_KEYS[variant.type]}`
         ctx.diags.error(owner.source, `variant \`${label}\` of function \`${name}\` has no ${templateKeyName(schemaName)},` +

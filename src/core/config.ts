@@ -93,8 +93,8 @@ export interface VariantConfig extends CallSettings {
   source: SourceRef
 }
 
-/** The variant's own chat_completion-like configs: itself and its evaluator or fuser (templates are found in these). */
-export function templateOwners (variant: VariantConfig): VariantConfig[] {
+/** The variant and its evaluator or fuser: the configs that name a model and templates of their own. */
+export function completionConfigs (variant: VariantConfig): VariantConfig[] {
   return variant.judge === undefined ? [variant] : [variant, variant.judge]
 }
 

@@ -2,7 +2,7 @@
 // Handed to the config loader by `tz-sidecar validate` and `serve`, so a template that does not parse is reported at
 // its file and line before anything runs.
 import type { Diagnostics } from '../../config/diagnostics.ts'
-import { templateOwners, type TensorZeroConfig } from '../../core/config.ts'
+import { completionConfigs, type TensorZeroConfig } from '../../core/config.ts'
 import { compileTemplateFile } from './engine.ts'
 import { JUDGE_KEYS } from '../../config/inference-time-variants.ts'
 
@@ -10,7 +10,7 @@ export function checkTemplates (config: TensorZeroConfig, diags: Diagnostics): v
   const seen = new Set<string>()
   for (const fn of config.functions.values()) {
     for (const variant of fn.variants.values()) {
-      for (const owner of templateOwners(variant)) {
+      for (const owner of completionConfigs(variant)) {
         const at = `functions.${fn.name}.variants.${variant.name}.${owner === variant ? '' : `${JUDGE_KEYS[variant.type]}.`}`
         for (const [name, ref] of Object.entries(owner.templates)) {
           if (ref === undefined || seen.has(ref.path)) continue

@@ -15,7 +15,7 @@
 // - `tensorzero::raw_text`: as is, never wrapped; tool calls, tool results and images: unchanged.
 // Before any variant runs, arguments (and text where a schema applies) are validated against the function's schemas:
 // failure is a 400 `JSON Schema validation failed`, as TensorZero's input validation.
-import { templateOwners, type FunctionConfig, type TensorZeroConfig, type VariantConfig } from '../../core/config.ts'
+import { completionConfigs, type FunctionConfig, type TensorZeroConfig, type VariantConfig } from '../../core/config.ts'
 import type { ContentBlock, Input, Message, Role } from '../../core/types.ts'
 import { GatewayError } from '../../core/errors.ts'
 import { compileTemplateFile, compiledTemplate, TemplateRenderError } from './engine.ts'
@@ -30,7 +30,7 @@ export class TemplateRenderer {
   constructor (config: TensorZeroConfig) {
     this.includeRoot = config.gateway.templateBasePath
     for (const fn of config.functions.values()) {
-      for (const variant of [...fn.variants.values()].flatMap(templateOwners)) {
+      for (const variant of [...fn.variants.values()].flatMap(completionConfigs)) {
         // Compiled now (or found unchanged since the loader's check); a broken one fails only its variant, at request time.
         for (const ref of Object.values(variant.templates)) if (ref !== undefined) compileTemplateFile(ref.path, this.includeRoot)
       }
