@@ -84,9 +84,9 @@ t.test('a full valid config parses into the expected structures', async (t) => {
     t.equal(f.variants.get('hosted_openai')!.templates.system!.path, fx('templates', 'system.minijinja'), '`templates.system.path` form')
     t.same(f.variants.get('hosted_openai')!.retries, { numRetries: 0, maxDelayS: 10 }, 'retry defaults')
     const bon = f.variants.get('bon')!
-    t.match(bon, { served: false, type: 'experimental_best_of_n_sampling' })
-    t.same(bon.raw.candidates, ['local', 'hosted_openai'], 'raw table kept for unserved types')
-    t.ok(cfg.warnings.some((w) => w.message.includes('does not serve')), 'unserved variant type is announced')
+    t.match(bon, { served: true, type: 'experimental_best_of_n_sampling', candidates: ['local', 'hosted_openai'] })
+    t.match(bon.judge, { name: 'bon', model: 'local_chat', templates: { system: { path: fx('templates', 'system.minijinja') } } }, 'the evaluator, a chat_completion config of its own')
+    t.notOk(cfg.warnings.some((w) => w.message.includes('does not serve')), 'every variant type of this config is served')
 
     const extract = tz.functions.get('extract')!
     t.equal(extract.type, 'json')

@@ -657,16 +657,17 @@ t.test('PMOVES-like orchestrator end to end: an unchanged OpenAI client, plain m
   t.equal(streamed.finish, 'tool_calls')
 })
 
-// ------------------------------------------------------------------ variant types not served
+// ------------------------------------------------------------------ inference-time variant types
 
-t.test('a variant type the sidecar does not serve fails clearly; unpinned, the function falls back to a served variant', async t => {
+t.test('a best-of-N variant is served: pinned, it answers through its one candidate (no evaluator call); unpinned, either variant answers', async t => {
   for (let i = 0; i < 6; i++) {
     const res = await create({ model: 'tensorzero::function_name::mixed', messages: [{ role: 'user', content: 'hi' }], 'tensorzero::episode_id': uuidv7() })
-    t.equal(res.model, 'tensorzero::function_name::mixed::variant_name::cc')
+    t.match(res.model, /^tensorzero::function_name::mixed::variant_name::(bon|cc)$/)
   }
   const pinned = await post({ model: 'tensorzero::function_name::mixed', 'tensorzero::variant_name': 'bon', messages: [{ role: 'user', content: 'hi' }] })
-  t.equal(pinned.status, 501)
-  t.match(pinned.json.error.message, /variant type `experimental_best_of_n_sampling` is not served by tz-sidecar/)
+  t.equal(pinned.status, 200)
+  t.equal(pinned.json.model, 'tensorzero::function_name::mixed::variant_name::bon')
+  t.equal(pinned.json.choices[0].message.content, 'Hello from ok')
 })
 
 // ------------------------------------------------------------------ config validation

@@ -160,7 +160,7 @@ async function completeAttempt (a: VariantAttempt): Promise<CompletedInference> 
 async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
   const streamed = await a.runner.stream(a.run, a.variant, a.ctx)
   const collector = new StreamCollector()
-  const record = (answer: VariantAnswer, ttftMs: number): void => {
+  const record = (answer: VariantAnswer, ttftMs: number | undefined): void => {
     if (!a.run.req.dryrun) emit(a.gw, recordFor(a.run, a.meta, answer, a.started, ttftMs))
   }
   const common = { kind: 'stream' as const, ...a.meta, collector }
@@ -183,7 +183,7 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
     const answer = modelAnswer(a.run.fn, request, { output: collector.output(), usage: collector.usage, finishReason: collector.finishReason },
       [modelRecord, ...streamed.earlier], streamed.modelName)
     if (json) collector.finishReason = answer.finishReason
-    record({ ...answer, inferenceParams: streamed.inferenceParams }, modelRecord.ttftMs ?? 0)
+    record({ ...answer, inferenceParams: streamed.inferenceParams }, modelRecord.ttftMs)
   }
   return {
     ...common,
