@@ -316,6 +316,18 @@ t.test('chain-of-thought on a JSON function returns the output without the think
   t.match((await streamed.json()).error.message, /Unsupported variant for streaming inference of type chain_of_thought/)
 })
 
+t.test('metrics label each candidate\'s calls with its variant, and the evaluator\'s with the best-of-N variant', async t => {
+  const text = await (await fetch(`${sidecar.url}/metrics`)).text()
+  const attempts = text.split('\n').filter(l => l.startsWith('tz_sidecar_provider_attempts_total{'))
+  const has = (variant: string, model: string, outcome: string): boolean =>
+    attempts.some(l => l.includes(`variant="${variant}"`) && l.includes(`model="${model}"`) && l.includes(`outcome="${outcome}"`) && l.includes('function="pick"'))
+  t.ok(has('a', 'm_a', 'ok') && has('b', 'm_b', 'ok'), 'candidates')
+  t.ok(has('bon', 'm_eval', 'ok'), 'the selection step')
+  t.ok(has('slow', 'm_slow', 'timeout'), 'the candidate that timed out')
+  t.ok(has('mon', 'm_fuser', 'ok'), 'the fuser')
+  t.ok(has('bon_broken_evaluator', 'm_broken', '5xx'), 'the evaluator that failed')
+})
+
 t.test('config: the keys TensorZero accepts, and its errors at file:line:col', async t => {
   const cdir = await mkdtemp(path.join(tmpdir(), 'tz-itv-config-'))
   t.teardown(async () => { await rm(cdir, { recursive: true, force: true }) })
