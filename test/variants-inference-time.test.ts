@@ -108,6 +108,10 @@ json_mode = "strict"
 type = "chat_completion"
 model = "m_json_a"
 json_mode = "strict"
+[functions.extract.variants.bon_json]
+type = "experimental_best_of_n_sampling"
+candidates = ["plain", "cot"]
+evaluator = { model = "m_eval" }
 `
 
 let ch: ChdbServer
@@ -314,6 +318,18 @@ t.test('chain-of-thought on a JSON function returns the output without the think
   })
   t.equal(streamed.status, 500, 'streaming is not supported by chain-of-thought (TensorZero: 500)')
   t.match((await streamed.json()).error.message, /Unsupported variant for streaming inference of type chain_of_thought/)
+})
+
+t.test('best-of-N on a JSON function shows the evaluator each candidate\'s raw JSON and answers with the chosen one', async t => {
+  const res = await ask('bon_json', {}, 'extract')
+  t.same(JSON.parse(res.choices[0].message.content), { answer: 'Paris', confidence: 0.9 }, 'candidate 1: the chain-of-thought answer, without its thinking')
+  t.equal(lastBody('eval-pick-1').messages.at(-1).content, 'Here are the candidate answers (with the index and a row of ------ separating):\n' +
+    '0: {"answer":"Lyon","confidence":0.2}\n------\n1: {"answer":"Paris","confidence":0.9}\n------\nPlease evaluate these candidates and provide the index of the best one.')
+  const [row] = await rowsOf('JsonInference', `id = '${res.id}'`, 1)
+  t.equal(row.variant_name, 'bon_json')
+  t.same(JSON.parse(row.output), { raw: '{"answer":"Paris","confidence":0.9}', parsed: { answer: 'Paris', confidence: 0.9 } })
+  t.same(JSON.parse(row.output_schema), OUTPUT_SCHEMA)
+  await rowsOf('ModelInference', `inference_id = '${res.id}'`, 3)
 })
 
 t.test('metrics label each candidate\'s calls with its variant, and the evaluator\'s with the best-of-N variant', async t => {
