@@ -17,6 +17,7 @@ import { startFakeOpenAI, scriptAnswer } from './helpers/fake-openai.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
 import { fakeModel } from './helpers/toml.ts'
 import { waitFor } from './helpers/wait.ts'
+import { startOtlpReceiver } from './helpers/otlp.ts'
 import { validateConfigFiles } from '../src/config/load.ts'
 import { checkTemplates } from '../src/variant/templates/check.ts'
 import { formatDiagnostic } from '../src/config/diagnostics.ts'
@@ -119,6 +120,7 @@ let fake: FakeOpenAI
 let dir: string
 let sidecar: ServingSidecar
 let client: OpenAI
+let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>
 
 t.before(async () => {
   ch = await startChdbServer()
@@ -126,7 +128,9 @@ t.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tz-inference-time-'))
   await writeFile(path.join(dir, 'tensorzero.toml'), toml(fake.url))
   await writeFile(path.join(dir, 'output.json'), JSON.stringify(OUTPUT_SCHEMA))
-  sidecar = await startCli(['--config-file', path.join(dir, 'tensorzero.toml')], { TENSORZERO_CLICKHOUSE_URL: ch.url })
+  otlp = await startOtlpReceiver()
+  sidecar = await startCli(['--config-file', path.join(dir, 'tensorzero.toml')],
+    { TENSORZERO_CLICKHOUSE_URL: ch.url, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' })
   client = new OpenAI({ baseURL: `${sidecar.url}/v1`, apiKey: 'x', maxRetries: 0 })
 })
 
@@ -134,6 +138,7 @@ t.teardown(async () => {
   sidecar?.child.kill('SIGTERM')
   await sidecar?.exited
   await fake.close()
+  await otlp?.close()
   await ch.close()
   await rm(dir, { recursive: true, force: true })
 })
@@ -342,6 +347,22 @@ t.test('metrics label each candidate\'s calls with its variant, and the evaluato
   t.ok(has('slow', 'm_slow', 'timeout'), 'the candidate that timed out')
   t.ok(has('mon', 'm_fuser', 'ok'), 'the fuser')
   t.ok(has('bon_broken_evaluator', 'm_broken', '5xx'), 'the evaluator that failed')
+})
+
+t.test('traces: the best-of-N variant span holds each candidate\'s span and the evaluation step, with the choice', async t => {
+  const res = await ask('bon')
+  const spans = await waitFor('the best-of-N spans', async () => {
+    const inference = otlp.spans.find(s => s.name === 'function_inference' && s.attributes.inference_id === res.id)
+    const trace = otlp.spans.filter(s => s.traceId === inference?.traceId)
+    return trace.some(s => s.name === 'best_of_n_evaluation') && trace.filter(s => s.name === 'model_inference').length === 3 ? trace : undefined
+  })
+  const bon = spans.find(s => s.name === 'variant_inference' && s.attributes.variant_name === 'bon' && s.attributes['tensorzero.variant_type'] !== undefined)
+  t.match(bon?.attributes, { 'tensorzero.variant_type': 'experimental_best_of_n_sampling', 'tensorzero.candidate_index': 1, 'tensorzero.selected_by': 'evaluator' })
+  const children = spans.filter(s => s.parentSpanId === bon?.spanId)
+  t.same(children.filter(s => s.name === 'variant_inference').map(s => s.attributes.variant_name).sort(), ['a', 'b'], 'one span per candidate')
+  const evaluation = children.find(s => s.name === 'best_of_n_evaluation')
+  t.match(evaluation?.attributes, { variant_name: 'bon', candidates: 2 })
+  t.ok(spans.some(s => s.parentSpanId === evaluation?.spanId && s.name === 'variant_inference'), "the evaluator's model call under it")
 })
 
 t.test('config: the keys TensorZero accepts, and its errors at file:line:col', async t => {
