@@ -126,7 +126,7 @@ export class CandidatesFailed extends VariantsFailed {
   constructor (functionName: string, errors: Array<{ variant: string; error: Error }>) {
     super(functionName, errors)
     this.name = 'CandidatesFailed'
-    this.message = `All candidates failed with errors: ${errors.map(e => `${e.variant}: ${e.error.message}`).join('; ')}`
+    this.message = `All candidates failed with errors: ${errors.map(e => `${e.variant}: ${e.error.message}`).join('\n')}`
   }
 }
 
