@@ -89,6 +89,11 @@ type = "experimental_best_of_n_sampling"
 candidates = ["slow", "b"]
 evaluator = { model = "m_eval" }
 
+[functions.pick.variants.bon_none_left]
+type = "experimental_best_of_n_sampling"
+candidates = ["slow", "slow"]
+evaluator = { model = "m_eval" }
+
 [functions.pick.variants.mon]
 type = "experimental_mixture_of_n"
 candidates = ["a", "b"]
@@ -233,6 +238,13 @@ t.test('best-of-N skips a candidate that times out; with one candidate left the 
   t.equal(fake.requestsFor('eval-pick-1').length, before + 1, 'no evaluator call for a single candidate')
   const models = await rowsOf('ModelInference', `inference_id = '${one.id}'`, 1)
   t.equal(models[0].model_name, 'm_b')
+  const none = await fetch(`${sidecar.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tensorzero::function_name::pick', messages: question, 'tensorzero::variant_name': 'bon_none_left' })
+  })
+  t.equal(none.status, 502, 'no candidate answering: TensorZero\'s AllCandidatesFailed')
+  t.match((await none.json()).error.message, /^All candidates failed with errors: candidates\[0\] \(slow\): variant `slow` timed out after 400 ms\ncandidates\[1\] \(slow\)/)
 })
 
 t.test('streaming best-of-N streams the chosen answer once selected (TensorZero fakes the stream from it)', async t => {
