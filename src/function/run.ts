@@ -9,7 +9,7 @@ import { formatTargetName } from '../core/names.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { TargetResolver } from './resolve.ts'
 import { cachedSamplingPlan, drawFor, variantOrder } from './experimentation.ts'
-import type { VariantAnswer } from '../variant/candidates.ts'
+import { usageOf, type VariantAnswer } from '../variant/candidates.ts'
 import { modelAnswer, variantRunner, type FunctionRun, type VariantRunner } from './variant-types.ts'
 import type { TemplateRenderer } from '../variant/templates/prepare.ts'
 import type { CallContext, ModelStream } from '../model/route.ts'
@@ -201,11 +201,7 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
  */
 async function * answerAsStream (answer: VariantAnswer, collector: StreamCollector, record: (answer: VariantAnswer, ttftMs: number) => void,
   started: number): AsyncGenerator<StreamDelta> {
-  const first = answer.modelInferences[0]
-  const delta: StreamDelta = {
-    finishReason: answer.finishReason,
-    usage: { inputTokens: first?.inputTokens, outputTokens: first?.outputTokens }
-  }
+  const delta: StreamDelta = { finishReason: answer.finishReason, usage: usageOf(answer.modelInferences.slice(0, 1)) }
   const text = answer.output.filter(b => b.type === 'text').map(b => (b as { text: string }).text).join('')
   if (text !== '') delta.text = text
   const thought = answer.output.filter(b => b.type === 'thought').map(b => (b as { text: string }).text).join('')
@@ -214,6 +210,8 @@ async function * answerAsStream (answer: VariantAnswer, collector: StreamCollect
   if (calls.length > 0) delta.toolCalls = calls.map((c, index) => ({ index, id: c.id, name: c.name, arguments: c.arguments }))
   const ttftMs = Math.round(performance.now() - started)
   collector.add(delta)
+  // The collector folds provider chunks, which carry no cost: the chosen call's is known already.
+  if (delta.usage?.cost !== undefined) collector.usage.cost = delta.usage.cost
   yield delta
   record(answer, ttftMs)
 }

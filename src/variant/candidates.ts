@@ -98,11 +98,24 @@ export function settle (chosen: VariantAnswer, all: VariantAnswer[], judge?: Mod
   return { ...chosen, modelInferences, usage: usageOf(modelInferences) }
 }
 
-/** Usage summed over model calls; unknown when any call's is (TensorZero sums strictly). */
+/**
+ * Usage summed over model calls as TensorZero sums it: tokens and cost unknown when any call's is; cache tokens over
+ * the calls that reported them.
+ */
 export function usageOf (records: ModelInferenceRecord[]): Usage {
-  const sum = (key: 'inputTokens' | 'outputTokens'): number | undefined =>
+  type Key = 'inputTokens' | 'outputTokens' | 'cacheReadInputTokens' | 'cacheWriteInputTokens' | 'cost'
+  const strict = (key: Key): number | undefined =>
     records.some(r => r[key] === undefined) ? undefined : records.reduce((n, r) => n + (r[key] as number), 0)
-  return { inputTokens: sum('inputTokens'), outputTokens: sum('outputTokens') }
+  const reported = (key: Key): number | undefined =>
+    records.every(r => r[key] === undefined) ? undefined : records.reduce((n, r) => n + (r[key] ?? 0), 0)
+  const usage: Usage = { inputTokens: strict('inputTokens'), outputTokens: strict('outputTokens') }
+  const cacheRead = reported('cacheReadInputTokens')
+  if (cacheRead !== undefined) usage.cacheReadInputTokens = cacheRead
+  const cacheWrite = reported('cacheWriteInputTokens')
+  if (cacheWrite !== undefined) usage.cacheWriteInputTokens = cacheWrite
+  const cost = strict('cost')
+  if (cost !== undefined) usage.cost = cost
+  return usage
 }
 
 /** TensorZero picks uniformly at random when its evaluator or fuser gives no usable answer. */
