@@ -50,6 +50,7 @@ ${fakeModel(fake, 'm_broken', [['up', 'error-500']])}
 ${fakeModel(fake, 'm_fuser', [['up', 'fuser-ok']])}
 ${fakeModel(fake, 'm_cot', [['up', 'cot-json']])}
 ${fakeModel(fake, 'm_json_a', [['up', 'json-a']])}
+${fakeModel(fake, 'm_hang', [['up', 'hang']])}
 
 [functions.pick]
 type = "chat"
@@ -92,6 +93,14 @@ evaluator = { model = "m_eval" }
 [functions.pick.variants.bon_none_left]
 type = "experimental_best_of_n_sampling"
 candidates = ["slow", "slow"]
+evaluator = { model = "m_eval" }
+
+[functions.pick.variants.hanging]
+type = "chat_completion"
+model = "m_hang"
+[functions.pick.variants.bon_hanging]
+type = "experimental_best_of_n_sampling"
+candidates = ["hanging", "hanging", "a"]
 evaluator = { model = "m_eval" }
 
 [functions.pick.variants.mon]
@@ -150,8 +159,8 @@ t.teardown(async () => {
 
 const question = [{ role: 'system' as const, content: 'You answer geography questions.' }, { role: 'user' as const, content: 'Which city?' }]
 
-async function ask (variant: string, extra: Record<string, unknown> = {}, fn = 'pick'): Promise<any> {
-  return await client.chat.completions.create({ model: `tensorzero::function_name::${fn}`, messages: question, 'tensorzero::variant_name': variant, ...extra } as any)
+async function ask (variant: string, extra: Record<string, unknown> = {}, fn = 'pick', signal?: AbortSignal): Promise<any> {
+  return await client.chat.completions.create({ model: `tensorzero::function_name::${fn}`, messages: question, 'tensorzero::variant_name': variant, ...extra } as any, { signal })
 }
 
 async function rowsOf (table: string, where: string, n: number): Promise<any[]> {
@@ -245,6 +254,15 @@ t.test('best-of-N skips a candidate that times out; with one candidate left the 
   })
   t.equal(none.status, 502, 'no candidate answering: TensorZero\'s AllCandidatesFailed')
   t.match((await none.json()).error.message, /^All candidates failed with errors: candidates\[0\] \(slow\): variant `slow` timed out after 400 ms\ncandidates\[1\] \(slow\)/)
+})
+
+t.test('a client that goes away cancels every candidate still running', async t => {
+  const controller = new AbortController()
+  const pending = ask('bon_hanging', {}, 'pick', controller.signal).catch((err: Error) => err)
+  await waitFor('both hanging candidates called', async () => fake.requestsFor('hang').length >= 2 ? true : undefined)
+  controller.abort()
+  t.type(await pending, Error, 'the client sees its own abort')
+  await t.resolves(waitFor('both upstream calls dropped', async () => fake.abandonedFor('hang') >= 2 ? true : undefined), 'the sidecar closed both calls')
 })
 
 t.test('streaming best-of-N streams the chosen answer once selected (TensorZero fakes the stream from it)', async t => {

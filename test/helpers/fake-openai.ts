@@ -14,6 +14,8 @@ export interface FakeOpenAI {
   requests: RecordedRequest[]
   /** Requests whose `model` was `model`. */
   requestsFor (model: string): RecordedRequest[]
+  /** Requests for `model` whose client went away before the answer was complete. */
+  abandonedFor (model: string): number
   close (): Promise<void>
 }
 
@@ -61,6 +63,7 @@ export function scriptAnswer (model: string, answer: ScriptedAnswer): void {
 export async function startFakeOpenAI (): Promise<FakeOpenAI> {
   const requests: RecordedRequest[] = []
   const calls = new Map<string, number>()
+  const abandoned = new Map<string, number>()
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', c => chunks.push(c))
@@ -71,6 +74,7 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
       const model: string = body?.model ?? 'ok'
       const n = (calls.get(model) ?? 0) + 1
       calls.set(model, n)
+      res.on('close', () => { if (!res.writableFinished) abandoned.set(model, (abandoned.get(model) ?? 0) + 1) })
       answer(model, n, req, res, body)
     })
   })
@@ -80,6 +84,7 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     url: `http://127.0.0.1:${port}`,
     requests,
     requestsFor: model => requests.filter(r => r.body?.model === model),
+    abandonedFor: model => abandoned.get(model) ?? 0,
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => resolve()))
