@@ -256,6 +256,19 @@ t.test('best-of-N skips a candidate that times out; with one candidate left the 
   t.match((await none.json()).error.message, /^All candidates failed with errors: candidates\[0\] \(slow\): variant `slow` timed out after 400 ms\ncandidates\[1\] \(slow\)/)
 })
 
+t.test('TensorZero\'s native /inference: best-of-N answers with the chosen content and the evaluator\'s raw answer as original_response', async t => {
+  const post = async (body: object): Promise<any> => await (await fetch(`${sidecar.url}/inference`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
+  })).json()
+  const input = { system: 'You answer geography questions.', messages: [{ role: 'user', content: 'Which city?' }] }
+  const chosen = await post({ function_name: 'pick', variant_name: 'bon', input, include_original_response: true })
+  t.equal(chosen.variant_name, 'bon')
+  t.same(chosen.content, [{ type: 'text', text: 'Answer B' }])
+  t.match(JSON.parse(chosen.original_response).choices[0].message.content, /"answer_choice":1/, "best_of_n_sampling.rs: the evaluator's response")
+  const random = await post({ function_name: 'pick', variant_name: 'bon_broken_evaluator', input, include_original_response: true })
+  t.equal(random.original_response, undefined, 'none when the evaluator failed')
+})
+
 t.test('a client that goes away cancels every candidate still running', async t => {
   const controller = new AbortController()
   const pending = ask('bon_hanging', {}, 'pick', controller.signal).catch((err: Error) => err)
