@@ -101,8 +101,9 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
   const after = await ch.query<{ name: string }>("SELECT name, create_table_query FROM system.tables WHERE database = 'tz_full' AND name != 'ModelCallsFlat' ORDER BY name")
   t.same(after, gatewayTables, 'the gateway\'s tables are untouched')
 
-  // A fresh database named in the URL is created.
-  const fresh = await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh') })
+  // A fresh database named in the URL is created only when asked (`--create-database`): a typo must not make one.
+  await t.rejects(runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh') }), /database `tz_fresh` does not exist.*pass --create-database/)
+  const fresh = await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh'), createDatabase: true })
   t.equal(fresh.created.length, 14)
 })
 
