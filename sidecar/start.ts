@@ -88,7 +88,8 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     onCircuit: e => {
       const line = { model: e.modelName, provider: e.providerName, from: e.from, to: e.to, reason: e.reason, cooldown_ms: e.cooldownMs }
       if (e.to === 'open') logger.warn(line, 'circuit open: provider skipped'); else logger.info(line, `circuit ${e.to}`)
-    }
+    },
+    onWarning: w => { logger.warn({ source: w.source }, w.message) }
   }
   const observer = combineObservers(metrics.observer, logCircuit)
   const gateway = createGateway(config, { env, observer, store })

@@ -21,6 +21,7 @@ import { RecentTargets } from './feedback/known-targets.ts'
 import type { ExchangeReads } from './core/exchanges.ts'
 import { RecentExchanges } from './store/recent-exchanges.ts'
 import { layeredExchanges } from './store/stored-exchange.ts'
+import { AdaptiveExperiments } from './function/experimentation/adaptive.ts'
 
 export interface GatewayOptions {
   /** Credentials (`env::VAR`) are read here; default process.env. */
@@ -77,7 +78,13 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     observer,
     // Templates are compiled once, here; requests only render them.
     templates: templatePreparer(config.tensorzero),
-    health
+    health,
+    // DICL examples and experiment statistics come from the store's ClickHouse, when there is one.
+    diclExamples: store?.experimentReads,
+    experiments: new AdaptiveExperiments(config.tensorzero, {
+      statistics: store?.experimentReads,
+      onWarning: message => { observer.onWarning?.({ source: 'adaptive_experimentation', message }) }
+    })
   }
   const feedbackDeps: FeedbackDeps = {
     config: config.tensorzero,
@@ -106,6 +113,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     },
     retire: async () => { await transport.close() },
     async close () {
+      ctx.experiments?.close()
       await transport.close()
       await store?.close()
     }

@@ -49,7 +49,7 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
   t.equal(first.managedBy, 'sidecar')
   t.same(first.created.sort(), [
     'BooleanMetricFeedback', 'ChatInference', 'ChatInferenceByEpisodeIdView', 'ChatInferenceByIdView', 'CommentFeedback',
-    'DemonstrationFeedback', 'FloatMetricFeedback', 'InferenceByEpisodeId', 'InferenceById', 'JsonInference',
+    'DemonstrationFeedback', 'DynamicInContextLearningExample', 'FloatMetricFeedback', 'InferenceByEpisodeId', 'InferenceById', 'JsonInference',
     'JsonInferenceByEpisodeIdView', 'JsonInferenceByIdView', 'ModelCallsFlat', 'ModelInference'
   ])
   const tables = await ch.query<{ name: string; engine: string; sorting_key: string }>(
@@ -59,6 +59,7 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
     { name: 'ChatInference', engine: 'MergeTree', sorting_key: 'function_name, variant_name, episode_id' },
     { name: 'CommentFeedback', engine: 'MergeTree', sorting_key: 'target_id' },
     { name: 'DemonstrationFeedback', engine: 'MergeTree', sorting_key: 'inference_id' },
+    { name: 'DynamicInContextLearningExample', engine: 'MergeTree', sorting_key: 'function_name, variant_name, namespace' },
     { name: 'FloatMetricFeedback', engine: 'MergeTree', sorting_key: 'metric_name, target_id' },
     { name: 'InferenceByEpisodeId', engine: 'ReplacingMergeTree', sorting_key: 'episode_id_uint, id_uint' },
     { name: 'InferenceById', engine: 'ReplacingMergeTree', sorting_key: 'id_uint' },
@@ -104,7 +105,7 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
   // A fresh database named in the URL is created only when asked (`--create-database`): a typo must not make one.
   await t.rejects(runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh') }), /database `tz_fresh` does not exist.*pass --create-database/)
   const fresh = await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh'), createDatabase: true })
-  t.equal(fresh.created.length, 14)
+  t.equal(fresh.created.length, 15)
 })
 
 t.test('rows of chat (stream and not), JSON and model-name inferences land column by column; views fill', async t => {

@@ -224,7 +224,8 @@ t.test('more semantic errors: templates, schemas, timeouts, tool_choice, weights
   expectDiag(t, d, file, 15, 1, `template file not found: ${fx('templates', 'missing.minijinja')}`)
   expectDiag(t, d, file, 16, 13, 'num_retries` must be an integer, got 1.5')
   expectDiag(t, d, file, 17, 1, 'json_mode` must be one of "off", "on", "strict", "tool", got "loose"')
-  expectDiag(t, d, file, 20, 1, '"track_and_stop" of function `f` is not implemented', 'warning')
+  // track_and_stop is served now, and TensorZero requires the metric it optimises.
+  expectDiag(t, d, file, 19, 14, '`functions.f.experimentation` is missing the required key `metric`')
   expectDiag(t, d, file, 26, 23, 'variant `x` of function `g` has no `user_template`, but the function has `user_schema`')
   expectDiag(t, d, file, 28, 1, 'provider type "vllm" cannot be used as a shorthand')
 })

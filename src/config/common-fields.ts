@@ -1,8 +1,9 @@
 // Field shapes that recur at several levels of tensorzero.toml: timeouts, retries, extra_body/extra_headers,
-// api_key_location.
+// api_key_location, a variant's sampling keys.
 import { describeType, TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
 import type { CostEntry, ExtraBodyEntry, ExtraHeaderEntry, SingleKeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
+import type { InferenceParams } from '../core/types.ts'
 
 /** `timeouts = { non_streaming = { total_ms }, streaming = { ttft_ms, total_ms } }`, all positive integers. */
 export function readTimeouts (parent: TableReader): TimeoutsConfig {
@@ -150,4 +151,21 @@ export function parseKeyLocation (raw: string): { location?: SingleKeyLocation; 
     case 'dynamic': return { location: { kind: 'dynamic', name: rest } }
     default: return { problem: `invalid api_key_location "${raw}": expected ${KEY_LOCATION_FORMS}` }
   }
+}
+
+/** A variant's sampling keys, as the request-level parameters are named (so merging them is one spread). */
+export function readSamplingParams (r: TableReader): InferenceParams {
+  const params: InferenceParams = {}
+  const set = <K extends keyof InferenceParams>(key: K, value: InferenceParams[K] | undefined): void => {
+    if (value !== undefined) params[key] = value
+  }
+  set('temperature', r.number('temperature'))
+  set('max_tokens', r.number('max_tokens', { integer: true, positive: true }))
+  set('top_p', r.number('top_p'))
+  set('seed', r.number('seed', { integer: true, min: 0 }))
+  set('presence_penalty', r.number('presence_penalty'))
+  set('frequency_penalty', r.number('frequency_penalty'))
+  set('stop_sequences', r.stringArray('stop_sequences'))
+  set('json_mode', r.oneOf('json_mode', ['off', 'on', 'strict', 'tool'] as const))
+  return params
 }

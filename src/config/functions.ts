@@ -1,5 +1,7 @@
 // `[functions.*]`, their variants and experimentation.
 import type { ToolChoice } from '../core/types.ts'
+import { readExperimentation } from './experimentation.ts'
+import { DICL_TYPE, readDiclVariant } from './dicl.ts'
 import { RESERVED_PREFIX } from '../core/names.ts'
 import { ROLES, readNamed, readSchemaRef } from './referenced-files.ts'
 import { describeType, type LoadContext, type TableReader } from './reader.ts'
@@ -10,7 +12,7 @@ import {
 } from './inference-time-variants.ts'
 import { completionConfigs } from '../core/config.ts'
 import type {
-  Experimentation, FunctionConfig, ModelConfig, SchemaRef, VariantConfig,
+  EmbeddingModelConfig, FunctionConfig, MetricConfig, ModelConfig, SchemaRef, VariantConfig,
 } from '../core/config.ts'
 
 type VariantReader = (r: TableReader, variant: VariantConfig, c: VariantReadContext) => void
@@ -20,7 +22,7 @@ const VARIANT_TYPES: Readonly<Record<string, { read?: VariantReader }>> = {
   chat_completion: { read: (r, variant, c) => { readChatCompletion(r, variant, c.ctx, c.models, ['type', 'timeouts']) } },
   experimental_best_of_n_sampling: { read: readCandidatesAndJudge },
   experimental_mixture_of_n: { read: readCandidatesAndJudge },
-  experimental_dynamic_in_context_learning: {},
+  [DICL_TYPE]: { read: (r, variant, c) => { readDiclVariant(r, variant, c.ctx, { models: c.models, embeddingModels: c.embeddingModels }) } },
   [CHAIN_OF_THOUGHT]: { read: readChainOfThought },
 }
 
@@ -37,6 +39,9 @@ const JSON_FUNCTION_KEYS = ['output_schema']
 
 export interface FunctionDeps {
   models: Map<string, ModelConfig>
+  embeddingModels: Map<string, EmbeddingModelConfig>
+  /** Adaptive experiments name the metric they optimise. */
+  metrics: Map<string, MetricConfig>
   /** Tool names declared in `[tools]` (declared, even if broken: one error per problem). */
   toolNames: ReadonlySet<string>
 }
@@ -74,7 +79,7 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
   const variants = new Map<string, VariantConfig>()
   const variantsTable = r.sub('variants')
   if (!variantsTable && !r.has('variants')) r.error(undefined, `function \`${name}\` has no variants; add at least one [${r.name()}.variants.NAME]`)
-  const readContext: VariantReadContext = { ctx, models: deps.models, functionName: name, functionType: type }
+  const readContext: VariantReadContext = { ctx, models: deps.models, embeddingModels: deps.embeddingModels, functionName: name, functionType: type }
   for (const [variantName, v] of variantsTable?.entries() ?? []) {
     variants.set(variantName, readVariant(v, variantName, readContext))
   }
@@ -102,7 +107,7 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
     type: type ?? 'chat',
     variants,
     sortedVariantNames: [...variants.keys()].sort(),
-    experimentation: readExperimentation(r, name, variants, ctx),
+    experimentation: readExperimentation(r, name, variants, ctx, deps.metrics),
     schemas,
     tools,
     toolChoice,
@@ -165,70 +170,3 @@ function readVariant (r: TableReader, name: string, c: VariantReadContext): Vari
   return variant
 }
 
-const EXPERIMENTATION_TYPES = ['static', 'static_weights', 'track_and_stop', 'uniform']
-
-function readExperimentation (
-  fn: TableReader, functionName: string, variants: Map<string, VariantConfig>, ctx: LoadContext,
-): Experimentation {
-  const weighted = [...variants.values()].filter((v) => v.weight !== undefined)
-  const r = fn.sub('experimentation')
-  if (!r) return weighted.length > 0 ? { type: 'legacy_weights' } : { type: 'uniform' }
-
-  for (const v of weighted) {
-    ctx.diags.error(ctx.toml.at([...fn.path, 'variants', v.name, 'weight']),
-      `variant \`${v.name}\` of function \`${functionName}\` sets \`weight\`, but the function has an [experimentation] section;` +
-      ' give weights in `candidate_variants` instead')
-  }
-
-  const type = r.string('type', true)
-  if (type === undefined) return { type: 'uniform' }
-  if (!EXPERIMENTATION_TYPES.includes(type)) {
-    r.error('type', `unknown experimentation type "${type}" for function \`${functionName}\`; known types: ${EXPERIMENTATION_TYPES.join(', ')}`)
-    return { type: 'uniform' }
-  }
-  if (type === 'track_and_stop') {
-    r.warning('type', `experimentation "track_and_stop" of function \`${functionName}\` is not implemented by tz-sidecar:` +
-      ' candidate_variants are sampled with equal weights')
-  } else {
-    r.checkKeys(['type', 'candidate_variants', 'fallback_variants'])
-  }
-
-  const checkName = (variant: string, at: readonly string[]): boolean => {
-    if (variants.has(variant)) return true
-    ctx.diags.error(ctx.toml.at(at), `experimentation of function \`${functionName}\` names variant \`${variant}\`, which does not exist` +
-      ` (variants: ${[...variants.keys()].join(', ') || 'none'})`)
-    return false
-  }
-
-  const candidates = new Map<string, number>()
-  const raw = r.get('candidate_variants')
-  // track_and_stop and uniform do not take weights: a list only.
-  if (isTable(raw) && (type === 'static' || type === 'static_weights')) {
-    const t = r.sub('candidate_variants')!
-    for (const variant of Object.keys(raw)) {
-      const w = t.number(variant, { min: 0 })
-      if (checkName(variant, t.keyPath(variant)) && w !== undefined) candidates.set(variant, w)
-    }
-  } else if (raw !== undefined) {
-    const list = r.stringArray('candidate_variants') ?? []
-    list.forEach((variant, i) => {
-      if (candidates.has(variant)) r.error('candidate_variants', `\`${r.name('candidate_variants')}\` lists \`${variant}\` twice`)
-      else if (checkName(variant, [...r.path, 'candidate_variants', String(i)])) candidates.set(variant, 1)
-    })
-  }
-  const fallbacks: string[] = []
-  ;(r.stringArray('fallback_variants') ?? []).forEach((variant, i) => {
-    if (fallbacks.includes(variant)) r.error('fallback_variants', `\`${r.name('fallback_variants')}\` lists \`${variant}\` twice`)
-    else if (checkName(variant, [...r.path, 'fallback_variants', String(i)])) fallbacks.push(variant)
-  })
-
-  if (type === 'uniform' && raw === undefined && fallbacks.length === 0) return { type: 'uniform' }
-  if (type === 'uniform' && raw === undefined) {
-    // Uniform over every variant that is not a fallback.
-    for (const v of variants.keys()) if (!fallbacks.includes(v)) candidates.set(v, 1)
-  }
-  if (candidates.size === 0 && fallbacks.length === 0 && raw === undefined) {
-    r.error(undefined, `experimentation of function \`${functionName}\` names no variants; set \`candidate_variants\` and/or \`fallback_variants\``)
-  }
-  return { type: 'static', candidates, fallbacks }
-}

@@ -6,7 +6,7 @@
 //   sets `timeouts`);
 // - `experimental_mixture_of_n`: the same with a `fuser` table;
 // - `experimental_chain_of_thought`: a chat_completion variant of a JSON function (deprecated in TensorZero 2026.2+).
-import type { ModelConfig, TimeoutsConfig, VariantConfig } from '../core/config.ts'
+import type { EmbeddingModelConfig, ModelConfig, TimeoutsConfig, VariantConfig } from '../core/config.ts'
 import { readTimeouts } from './common-fields.ts'
 import { blankVariant, readChatCompletion } from './chat-completion.ts'
 import type { LoadContext, TableReader } from './reader.ts'
@@ -14,6 +14,7 @@ import type { LoadContext, TableReader } from './reader.ts'
 export interface VariantReadContext {
   ctx: LoadContext
   models: Map<string, ModelConfig>
+  embeddingModels: Map<string, EmbeddingModelConfig>
   functionName: string
   /** undefined when the function's own type is broken (reported there). */
   functionType?: 'chat' | 'json'

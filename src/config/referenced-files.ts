@@ -12,7 +12,7 @@ function resolveDeclaredPath (r: TableReader, key: string, value: string): strin
 }
 
 /** The absolute path a key names, when the file exists (else reported). */
-function declaredFile (r: TableReader, key: string, required: boolean, what: 'template' | 'schema'): string | undefined {
+function declaredFile (r: TableReader, key: string, required: boolean, what: 'template' | 'schema' | 'text'): string | undefined {
   const value = r.string(key, required)
   if (value === undefined) return undefined
   const abs = resolveDeclaredPath(r, key, value)
@@ -23,6 +23,18 @@ function declaredFile (r: TableReader, key: string, required: boolean, what: 'te
 
 function isFile (p: string): boolean {
   try { return statSync(p).isFile() } catch { return false }
+}
+
+/** A plain text file's contents (e.g. DICL's `system_instructions`), read once at load. */
+export function readTextFile (r: TableReader, key: string): string | undefined {
+  const abs = declaredFile(r, key, false, 'text')
+  if (abs === undefined) return undefined
+  try {
+    return readFileSync(abs, 'utf8')
+  } catch (err) {
+    r.error(key, `cannot read ${abs}: ${(err as Error).message}`)
+    return undefined
+  }
 }
 
 /** A template path: resolved and checked to exist. Compiling is the template engine's job. */

@@ -23,8 +23,11 @@ export function buildTensorZeroConfig (ctx: LoadContext): TensorZeroConfig {
   const embeddingModels = readModels(root.sub('embedding_models'), ctx, 'embedding_model')
   const toolsSection = root.sub('tools')
   const tools = readTools(toolsSection, ctx)
+  const metrics = readMetrics(root.sub('metrics'), ctx)
   const functions = readFunctions(root.sub('functions'), ctx, {
     models,
+    embeddingModels,
+    metrics,
     toolNames: new Set(toolsSection ? Object.keys(toolsSection.table) : []),
   })
   return {
@@ -33,7 +36,7 @@ export function buildTensorZeroConfig (ctx: LoadContext): TensorZeroConfig {
     models,
     embeddingModels,
     functions,
-    metrics: readMetrics(root.sub('metrics'), ctx),
+    metrics,
     tools,
   }
 }

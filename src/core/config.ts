@@ -90,6 +90,8 @@ export interface VariantConfig extends CallSettings {
    * sampling parameters, retries), named after the variant it belongs to.
    */
   judge?: VariantConfig
+  /** `experimental_dynamic_in_context_learning` only: where its examples come from and how many. */
+  dicl?: DiclSettings
   source: SourceRef
 }
 
@@ -98,10 +100,37 @@ export function completionConfigs (variant: VariantConfig): VariantConfig[] {
   return variant.judge === undefined ? [variant] : [variant, variant.judge]
 }
 
+/** A DICL variant's own keys (`model`, sampling keys, retries and timeouts live on the variant as for chat_completion). */
+export interface DiclSettings {
+  embeddingModel: string
+  /** How many nearest examples are fetched. */
+  k: number
+  /** The system prompt: the file's text, or TensorZero's default instructions. */
+  systemInstructions: string
+  /** Examples farther than this cosine distance are dropped. */
+  maxDistance?: number
+}
+
+/** `experimentation.type = "adaptive"` (algorithm `track_and_stop`) and the legacy `type = "track_and_stop"`. */
+export interface TrackAndStopSettings {
+  type: 'track_and_stop'
+  metric: string
+  optimize: 'max' | 'min'
+  candidates: string[]
+  fallbacks: string[]
+  minSamplesPerVariant: number
+  delta: number
+  epsilon: number
+  updatePeriodMs: number
+  minProb: number
+  maxSamplesPerVariant: number
+}
+
 export type Experimentation =
   | { type: 'uniform' }
   | { type: 'legacy_weights' }
   | { type: 'static'; candidates: Map<string, number>; fallbacks: string[] }
+  | TrackAndStopSettings
 
 export interface FunctionConfig {
   name: string

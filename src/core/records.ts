@@ -108,4 +108,9 @@ export interface InferenceObserver {
   onAttempt? (attempt: AttemptRecord): void
   onFeedback? (record: FeedbackRecord): void
   onCircuit? (event: CircuitEvent): void
+  /** Something an operator should know that fails no request (e.g. experiment statistics unreadable). */
+  onWarning? (event: WarningEvent): void
 }
+
+/** `source` names the part that warns (a closed set, e.g. `adaptive_experimentation`). */
+export interface WarningEvent { source: string; message: string }

@@ -3,6 +3,7 @@
 // always walks the same variant order.
 import { createHash } from 'node:crypto'
 import type { FunctionConfig } from '../core/config.ts'
+import type { AdaptiveExperiments } from './experimentation/adaptive.ts'
 
 /** u in [0, 1): first 4 bytes, big-endian, of SHA-256(function name ‖ episode id's 16 bytes), over 2^32. */
 export function episodeDraw (functionName: string, episodeId: string): number {
@@ -26,6 +27,10 @@ export function samplingPlan (fn: FunctionConfig): SamplingPlan {
       .map(name => ({ name, weight: exp.candidates.get(name) ?? 0 }))
     return { candidates, fallbacks: exp.fallbacks }
   }
+  if (exp.type === 'track_and_stop') {
+    // Without the gateway's adaptive state (a bare context): every candidate alike, then the fallbacks.
+    return { candidates: fn.sortedVariantNames.filter(name => exp.candidates.includes(name)).map(name => ({ name, weight: 1 })), fallbacks: exp.fallbacks }
+  }
   if (exp.type === 'legacy_weights') {
     const candidates: SamplingPlan['candidates'] = []
     const fallbacks: string[] = []
@@ -42,17 +47,24 @@ export function samplingPlan (fn: FunctionConfig): SamplingPlan {
 const plans = new WeakMap<FunctionConfig, SamplingPlan>()
 
 /** `samplingPlan(fn)`, computed once per function (config objects do not change while loaded). */
-export function cachedSamplingPlan (fn: FunctionConfig): SamplingPlan {
+function cachedSamplingPlan (fn: FunctionConfig): SamplingPlan {
   let plan = plans.get(fn)
   if (plan === undefined) { plan = samplingPlan(fn); plans.set(fn, plan) }
   return plan
 }
 
 /** The episode's draw, or 0 when fewer than two candidates have weight (the draw cannot change the order): skips the SHA-256. */
-export function drawFor (plan: SamplingPlan, functionName: string, episodeId: string): number {
+function drawFor (plan: SamplingPlan, functionName: string, episodeId: string): number {
   let weighted = 0
   for (const c of plan.candidates) if (c.weight > 0 && ++weighted > 1) return episodeDraw(functionName, episodeId)
   return 0
+}
+
+/** The episode's variant order: the adaptive experiment's when the function has one, else the static plan's. */
+export function sampledOrder (adaptive: AdaptiveExperiments | undefined, fn: FunctionConfig, episodeId: string): Iterable<string> {
+  if (fn.experimentation.type === 'track_and_stop' && adaptive !== undefined) return adaptive.order(fn, episodeId, episodeDraw(fn.name, episodeId))
+  const plan = cachedSamplingPlan(fn)
+  return variantOrder(plan, drawFor(plan, fn.name, episodeId))
 }
 
 /**

@@ -8,7 +8,9 @@ import type { InferenceObserver, InferenceRecord, ModelInferenceRecord } from '.
 import { formatTargetName } from '../core/names.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { TargetResolver } from './resolve.ts'
-import { cachedSamplingPlan, drawFor, variantOrder } from './experimentation.ts'
+import { sampledOrder } from './experimentation.ts'
+import type { AdaptiveExperiments } from './experimentation/adaptive.ts'
+import type { DiclExampleReads } from '../core/stored-data.ts'
 import { usageOf, type VariantAnswer } from '../variant/candidates.ts'
 import { modelAnswer, variantRunner, type FunctionRun, type VariantRunner } from './variant-types.ts'
 import type { TemplateRenderer } from '../variant/templates/prepare.ts'
@@ -31,6 +33,10 @@ export interface GatewayContext {
   templates: TemplateRenderer
   /** The providers' circuits, shared by every request of this gateway (absent: `[health] enabled = false`). */
   health?: ProviderHealth
+  /** Stored DICL examples (absent: no ClickHouse, so DICL variants find none). */
+  diclExamples?: DiclExampleReads
+  /** The gateway's adaptive experiments (their last computed states). */
+  experiments?: AdaptiveExperiments
 }
 
 export interface InferenceMeta {
@@ -101,11 +107,10 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   validateTemplateInput(fn, req.input, pinned)
   const decisions = functionDecisions(gw.config, fn, req)
   const ctx: CallContext = { transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name, health: gw.health }
-  const plan = pinned === undefined ? cachedSamplingPlan(fn) : undefined
-  const order = plan === undefined ? [pinned?.name as string] : variantOrder(plan, drawFor(plan, fn.name, episodeId))
+  const order = pinned === undefined ? sampledOrder(gw.experiments, fn, episodeId) : [pinned.name]
   const errors: Array<{ variant: string; error: Error }> = []
 
-  const run: FunctionRun = { fn, req, decisions, templates: gw.templates, resolver: gw.resolver }
+  const run: FunctionRun = { fn, req, decisions, templates: gw.templates, resolver: gw.resolver, diclExamples: gw.diclExamples }
   let i = -1
   for (const variantName of order) {
     i++

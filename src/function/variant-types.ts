@@ -13,6 +13,8 @@ import type { InferenceTimeRun, StreamedAnswer, VariantAnswer } from '../variant
 import { bestOfN } from '../variant/best-of-n.ts'
 import { mixtureOfN, mixtureOfNStream } from '../variant/mixture-of-n.ts'
 import { chainOfThought, chainOfThoughtStream } from '../variant/chain-of-thought.ts'
+import { prepareDicl, type DiclDeps } from '../variant/dicl.ts'
+import type { DiclExampleReads } from '../core/stored-data.ts'
 import type { TemplateRenderer } from '../variant/templates/prepare.ts'
 import type { TargetResolver } from './resolve.ts'
 import { isToolMode, jsonFinishReason, jsonOutputBlocks, jsonOutputRecord, rawJsonText } from './json-output.ts'
@@ -25,6 +27,8 @@ export interface FunctionRun {
   decisions: FunctionDecisions
   templates: TemplateRenderer
   resolver: TargetResolver
+  /** Stored DICL examples (absent: no ClickHouse, so DICL variants find none). */
+  diclExamples?: DiclExampleReads
 }
 
 export interface VariantRunner {
@@ -45,11 +49,28 @@ const VARIANT_RUNNERS: Readonly<Record<string, VariantRunner>> = {
   },
   experimental_best_of_n_sampling: inferenceTime(bestOfN, async (variant, run) => ({ kind: 'answer', answer: await bestOfN(variant, run) })),
   experimental_mixture_of_n: inferenceTime(mixtureOfN, mixtureOfNStream),
+  // The embedding call and the example lookup come first; then a chat_completion call with the examples as turns.
+  experimental_dynamic_in_context_learning: {
+    answer: async (run, variant, ctx) => {
+      const { modelRequest, embeddingRecord } = await prepareDicl(diclDeps(run), run.fn, variant, run.req, run.decisions, ctx)
+      const { response, record } = await inferVariant(run.resolver.variantModel(variant), variant, modelRequest, ctx)
+      return modelAnswer(run.fn, modelRequest, response, [record, embeddingRecord], variant.model as string)
+    },
+    stream: async (run, variant, ctx) => {
+      const { modelRequest, embeddingRecord } = await prepareDicl(diclDeps(run), run.fn, variant, run.req, run.decisions, ctx)
+      const stream = await streamVariant(run.resolver.variantModel(variant), variant, modelRequest, ctx)
+      return { kind: 'stream', stream, request: modelRequest, modelName: variant.model as string, inferenceParams: modelRequest.params, earlier: [embeddingRecord] }
+    }
+  },
   // A chat_completion variant underneath: its model call brings its own span, timeouts and retries.
   experimental_chain_of_thought: {
     answer: async (run, variant, ctx) => await chainOfThought(variant, inferenceTimeRun(run, ctx)),
     stream: async () => chainOfThoughtStream()
   }
+}
+
+function diclDeps (run: FunctionRun): DiclDeps {
+  return { embeddingModel: name => run.resolver.embeddingModel(name), examples: run.diclExamples }
 }
 
 /** The runner of a variant type; undefined for a type the sidecar loads but does not serve. */

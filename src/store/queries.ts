@@ -1,7 +1,9 @@
-// Every read the sidecar makes from ClickHouse: the tables a database has, the columns of one, and the inferences and
-// episodes feedback targets (written by this process before a restart, or by another sidecar).
+// Every read the sidecar makes from ClickHouse: the tables a database has, the columns of one, the inferences and
+// episodes feedback targets (written by this process before a restart, or by another sidecar), DICL examples and
+// the feedback statistics adaptive experiments read (TensorZero's own queries).
 import type { StoreClient } from './client.ts'
 import type { ToolDefinition } from '../core/types.ts'
+import type { DiclExampleReads, FeedbackStatisticsReads } from '../core/stored-data.ts'
 import { UUID_TEXT } from '../core/ids.ts'
 import type { ExchangeReads } from '../core/exchanges.ts'
 import { storedInputOf, storedOutputOf } from './stored-exchange.ts'
@@ -94,4 +96,36 @@ export function exchangeReads (client: StoreClient): ExchangeReads {
 /** A string's body inside a single-quoted ClickHouse literal. */
 function sqlText (s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")
+}
+/** The reads DICL variants and adaptive experiments make. */
+export type ExperimentReads = DiclExampleReads & FeedbackStatisticsReads
+
+export function experimentReads (client: StoreClient): ExperimentReads {
+  return {
+    async similarDiclExamples (functionName, variantName, embedding, k) {
+      if (!embedding.every(Number.isFinite)) throw new Error('the embedding has a value that is not a finite number')
+      const rows = await client.select<{ input: string; output: string; cosine_distance: number }>(
+        `SELECT input, output, cosineDistance(embedding, [${embedding.join(',')}]) AS cosine_distance
+FROM DynamicInContextLearningExample
+WHERE function_name = '${sqlText(functionName)}' AND variant_name = '${sqlText(variantName)}'
+ORDER BY cosine_distance ASC
+LIMIT ${Math.trunc(k)}`)
+      return rows.map(r => ({ input: r.input, output: r.output, cosineDistance: Number(r.cosine_distance) }))
+    },
+    async feedbackByVariant (metricName, functionName, variantNames) {
+      if (variantNames.length === 0) return []
+      const rows = await client.select<{ variant_name: string; mean: number; variance: number | null; count: string | number }>(
+        `SELECT variant_name, avgMerge(feedback_mean) AS mean, varSampStableMerge(feedback_variance) AS variance, sum(count) AS count
+FROM FeedbackByVariantStatistics
+WHERE function_name = '${sqlText(functionName)}' AND metric_name = '${sqlText(metricName)}'
+  AND variant_name IN (${variantNames.map(v => `'${sqlText(v)}'`).join(', ')})
+GROUP BY variant_name`)
+      return rows.map(r => ({
+        variantName: r.variant_name,
+        mean: Number(r.mean),
+        variance: r.variance === null || !Number.isFinite(Number(r.variance)) ? null : Number(r.variance),
+        count: Number(r.count)
+      }))
+    }
+  }
 }

@@ -124,6 +124,22 @@ export const TABLES: SchemaObject[] = [
   feedbackTable('CommentFeedback', ['target_id UUID', "target_type Enum8('inference' = 1, 'episode' = 2)"], 'value String', 'target_id'),
   feedbackTable('DemonstrationFeedback', ['inference_id UUID'], 'value String', 'inference_id'),
   {
+    // Read by DICL variants (nearest examples by cosine distance); filled by TensorZero's DICL optimization, not by the writer.
+    name: 'DynamicInContextLearningExample',
+    kind: 'table',
+    sql: `CREATE TABLE IF NOT EXISTS DynamicInContextLearningExample (
+    id UUID,
+    function_name LowCardinality(String),
+    variant_name LowCardinality(String),
+    namespace String,
+    input String,
+    output String,
+    embedding Array(Float32),
+    ${TIMESTAMP}
+) ENGINE = MergeTree
+ORDER BY (function_name, variant_name, namespace)`
+  },
+  {
     name: 'InferenceById',
     kind: 'table',
     sql: `CREATE TABLE IF NOT EXISTS InferenceById (

@@ -27,8 +27,8 @@ import type { Shipper, ShipStats } from './shipper.ts'
 import { errorText, storeClient } from './client.ts'
 import { runMigrate } from './migrate.ts'
 import { SpoolHealth } from './spool-health.ts'
-import { targetReads, exchangeReads } from './queries.ts'
-import type { TargetReads } from './queries.ts'
+import { targetReads, exchangeReads, experimentReads } from './queries.ts'
+import type { ExperimentReads, TargetReads } from './queries.ts'
 import type { ExchangeReads } from '../core/exchanges.ts'
 
 export type { SinkLogger } from './segment-writer.ts'
@@ -87,6 +87,8 @@ export interface ClickHouseSink {
   readonly reads?: TargetReads
   /** Earlier exchanges stored in ClickHouse (`previous_response_id`); absent without ClickHouse. */
   readonly exchanges?: ExchangeReads
+  /** DICL examples and experiment statistics; absent when there is no ClickHouse to read. */
+  readonly experimentReads?: ExperimentReads
   /** Resolves when every record queued before the call is in a spool file (or was dropped). */
   whenPersisted (): Promise<void>
   /** The config rows are built with from now on (a reloaded config). */
@@ -118,6 +120,7 @@ class ClickHouseWriter implements ClickHouseSink {
 
   readonly reads?: TargetReads
   readonly exchanges?: ExchangeReads
+  readonly experimentReads?: ExperimentReads
   readonly ready: Promise<void>
   private readonly log: SinkLogger
   private readonly spoolMaxBytes: number
@@ -152,6 +155,7 @@ class ClickHouseWriter implements ClickHouseSink {
     if (client.enabled) {
       this.reads = targetReads(client)
       this.exchanges = exchangeReads(client)
+      this.experimentReads = experimentReads(client)
     }
     this.health = new SpoolHealth(this.log, () => ({ spoolBytes: this.ledger.bytes, spoolMaxBytes: this.spoolMaxBytes }))
     this.rowContext = { service: opts.service, config: opts.config }

@@ -1,7 +1,7 @@
 // A `chat_completion` variant: render the input through the variant's templates into a model request, then call
 // its model with retries inside the variant's timeouts.
 import type { FunctionConfig, VariantConfig, ModelConfig } from '../core/config.ts'
-import type { ModelRequest, InferenceParams, ToolParams, JsonMode } from '../core/types.ts'
+import type { ModelRequest, InferenceParams, ToolParams, JsonMode, Message } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import { inferModel, streamModel } from '../model/route.ts'
 import type { CallContext, ModelCallResult, ModelStream } from '../model/route.ts'
@@ -46,6 +46,12 @@ export function implicitToolParams (outputSchema: Record<string, unknown>): Tool
 export function buildModelRequest (fn: FunctionConfig, variant: VariantConfig, req: ChatRequest, decisions: FunctionDecisions,
   templates: TemplateRenderer): ModelRequest {
   const { system, messages } = templates.render(fn, variant, req.input)
+  return modelRequestFor(fn, variant, req, decisions, system, messages)
+}
+
+/** The model request for already rendered `system` and `messages`: the variant's and the request's parameters merged. */
+export function modelRequestFor (fn: FunctionConfig, variant: VariantConfig, req: ChatRequest, decisions: FunctionDecisions,
+  system: string | undefined, messages: Message[]): ModelRequest {
   // Variant defaults, then the request's (request wins), as TensorZero merges them.
   const params: InferenceParams = { ...variant.params, ...req.params }
   if (params.json_mode === undefined && decisions.defaultJsonMode !== undefined) params.json_mode = decisions.defaultJsonMode

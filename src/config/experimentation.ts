@@ -1,0 +1,117 @@
+// `[functions.F.experimentation]`: static weights, uniform, and adaptive (track-and-stop) experiments, with
+// TensorZero's keys, defaults and checks.
+import type { Experimentation, MetricConfig, TrackAndStopSettings, VariantConfig } from '../core/config.ts'
+import type { LoadContext, TableReader } from './reader.ts'
+import { isTable } from './toml-files.ts'
+
+const EXPERIMENTATION_TYPES = ['static', 'static_weights', 'uniform', 'adaptive', 'track_and_stop']
+const TRACK_AND_STOP_KEYS = [
+  'type', 'metric', 'candidate_variants', 'fallback_variants', 'min_samples_per_variant', 'delta', 'epsilon',
+  'update_period_s', 'min_prob', 'max_samples_per_variant',
+]
+
+export function readExperimentation (
+  fn: TableReader, functionName: string, variants: Map<string, VariantConfig>, ctx: LoadContext, metrics: Map<string, MetricConfig>,
+): Experimentation {
+  const weighted = [...variants.values()].filter((v) => v.weight !== undefined)
+  const r = fn.sub('experimentation')
+  if (!r) return weighted.length > 0 ? { type: 'legacy_weights' } : { type: 'uniform' }
+
+  for (const v of weighted) {
+    ctx.diags.error(ctx.toml.at([...fn.path, 'variants', v.name, 'weight']),
+      `variant \`${v.name}\` of function \`${functionName}\` sets \`weight\`, but the function has an [experimentation] section;` +
+      ' give weights in `candidate_variants` instead')
+  }
+
+  const type = r.string('type', true)
+  if (type === undefined) return { type: 'uniform' }
+  if (!EXPERIMENTATION_TYPES.includes(type)) {
+    r.error('type', `unknown experimentation type "${type}" for function \`${functionName}\`; known types: ${EXPERIMENTATION_TYPES.join(', ')}`)
+    return { type: 'uniform' }
+  }
+  const checkName = (variant: string, at: readonly string[]): boolean => {
+    if (variants.has(variant)) return true
+    ctx.diags.error(ctx.toml.at(at), `experimentation of function \`${functionName}\` names variant \`${variant}\`, which does not exist` +
+      ` (variants: ${[...variants.keys()].join(', ') || 'none'})`)
+    return false
+  }
+  const names = (key: string): string[] => {
+    const out: string[] = []
+    ;(r.stringArray(key) ?? []).forEach((variant, i) => {
+      if (out.includes(variant)) r.error(key, `\`${r.name(key)}\` lists \`${variant}\` twice`)
+      else if (checkName(variant, [...r.path, key, String(i)])) out.push(variant)
+    })
+    return out
+  }
+  if (type === 'adaptive' || type === 'track_and_stop') return readTrackAndStop(r, type, functionName, metrics, names)
+
+  r.checkKeys(['type', 'candidate_variants', 'fallback_variants'])
+  const candidates = new Map<string, number>()
+  const raw = r.get('candidate_variants')
+  // Uniform does not take weights: a list only.
+  if (isTable(raw) && type !== 'uniform') {
+    const t = r.sub('candidate_variants')!
+    for (const variant of Object.keys(raw)) {
+      const w = t.number(variant, { min: 0 })
+      if (checkName(variant, t.keyPath(variant)) && w !== undefined) candidates.set(variant, w)
+    }
+  } else if (raw !== undefined) {
+    for (const variant of names('candidate_variants')) candidates.set(variant, 1)
+  }
+  const fallbacks = names('fallback_variants')
+
+  if (type === 'uniform' && raw === undefined && fallbacks.length === 0) return { type: 'uniform' }
+  if (type === 'uniform' && raw === undefined) {
+    // Uniform over every variant that is not a fallback.
+    for (const v of variants.keys()) if (!fallbacks.includes(v)) candidates.set(v, 1)
+  }
+  if (candidates.size === 0 && fallbacks.length === 0 && raw === undefined) {
+    r.error(undefined, `experimentation of function \`${functionName}\` names no variants; set \`candidate_variants\` and/or \`fallback_variants\``)
+  }
+  return { type: 'static', candidates, fallbacks }
+}
+
+/** TensorZero's track-and-stop keys and defaults (min 10 samples, delta 0.05, epsilon 0, every 300 s, at most 10 000 samples). */
+function readTrackAndStop (
+  r: TableReader, type: string, functionName: string, metrics: Map<string, MetricConfig>, names: (key: string) => string[],
+): Experimentation {
+  r.checkKeys(type === 'adaptive' ? [...TRACK_AND_STOP_KEYS, 'algorithm'] : TRACK_AND_STOP_KEYS)
+  if (type === 'adaptive') r.oneOf('algorithm', ['track_and_stop'] as const)
+  const metric = r.string('metric', true) ?? ''
+  const metricConfig = metrics.get(metric)
+  if (metric !== '' && metricConfig === undefined) {
+    r.error('metric', `experimentation of function \`${functionName}\` references unknown metric \`${metric}\`` +
+      ` (metrics: ${[...metrics.keys()].join(', ') || 'none'})`)
+  }
+  if (!r.has('candidate_variants')) r.missing('candidate_variants')
+  const candidates = names('candidate_variants')
+  const listed = r.get('candidate_variants')
+  if (Array.isArray(listed) && listed.length === 0) {
+    r.error('candidate_variants', `\`${r.name('candidate_variants')}\` cannot be empty for ${type} experimentation`)
+  }
+  const fallbacks = names('fallback_variants')
+  for (const v of fallbacks) {
+    if (candidates.includes(v)) r.error('fallback_variants', `variant \`${v}\` is both a candidate and a fallback variant`)
+  }
+  const settings: TrackAndStopSettings = {
+    type: 'track_and_stop',
+    metric,
+    optimize: metricConfig?.optimize ?? 'max',
+    candidates,
+    fallbacks,
+    minSamplesPerVariant: r.number('min_samples_per_variant', { integer: true, min: 1 }) ?? 10,
+    delta: r.number('delta') ?? 0.05,
+    epsilon: r.number('epsilon', { min: 0 }) ?? 0,
+    updatePeriodMs: (r.number('update_period_s', { integer: true, min: 1 }) ?? 300) * 1000,
+    minProb: r.number('min_prob', { min: 0 }) ?? 0,
+    maxSamplesPerVariant: r.number('max_samples_per_variant', { integer: true, min: 0 }) ?? 10_000,
+  }
+  if (!(settings.delta > 0 && settings.delta < 1)) r.error('delta', `\`${r.name('delta')}\` must be in (0, 1), got ${settings.delta}`)
+  if (settings.minProb * candidates.length > 1 + 1e-9) {
+    r.error('min_prob', `\`${r.name('min_prob')}\` is too large: min_prob (${settings.minProb}) × ${candidates.length} candidate variants > 1`)
+  }
+  if (settings.maxSamplesPerVariant < settings.minSamplesPerVariant) {
+    r.error('max_samples_per_variant', `\`${r.name('max_samples_per_variant')}\` (${settings.maxSamplesPerVariant}) must be >= \`min_samples_per_variant\` (${settings.minSamplesPerVariant})`)
+  }
+  return settings
+}

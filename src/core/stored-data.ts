@@ -1,0 +1,18 @@
+// Stored data the variant and function layers read (DICL examples, experiment statistics). They declare what they
+// need here; `gateway.ts` hands in the store's implementation, so they never import `store/`.
+
+/** A row of `DynamicInContextLearningExample` near the request's embedding: `input` and `output` as stored (JSON text). */
+export interface DiclExample { input: string; output: string; cosineDistance: number }
+
+/** One variant's feedback for a metric, as TensorZero aggregates it (`FeedbackByVariantStatistics`). */
+export interface FeedbackByVariant { variantName: string; mean: number; variance: number | null; count: number }
+
+export interface DiclExampleReads {
+  /** The `k` examples of this function and variant nearest to `embedding` by cosine distance, nearest first. */
+  similarDiclExamples (functionName: string, variantName: string, embedding: number[], k: number): Promise<DiclExample[]>
+}
+
+export interface FeedbackStatisticsReads {
+  /** Feedback statistics of `metricName` for the function's `variantNames`; variants without feedback are absent. */
+  feedbackByVariant (metricName: string, functionName: string, variantNames: string[]): Promise<FeedbackByVariant[]>
+}

@@ -1,0 +1,113 @@
+// Adaptive (track-and-stop) experiments of one gateway: their states are recomputed in the background, every
+// `update_period_s`, from the feedback statistics in ClickHouse; a request only reads the last state. When the
+// statistics cannot be read, the last state stays (the start state before any) and one warning says so per outage.
+import type { FunctionConfig, TensorZeroConfig, TrackAndStopSettings } from '../../core/config.ts'
+import type { FeedbackStatisticsReads } from '../../core/stored-data.ts'
+import { computeState, initialState, sampleState } from './track-and-stop.ts'
+import type { TrackAndStopState } from './track-and-stop.ts'
+
+/** Episodes whose variant is remembered (TensorZero keeps them in Postgres); the oldest are forgotten first. */
+const REMEMBERED_EPISODES = 100_000
+
+interface Experiment {
+  fn: FunctionConfig
+  settings: TrackAndStopSettings
+  state: TrackAndStopState
+  updating: boolean
+  /** The last update failed: the next failure is the same outage, not worth another warning. */
+  failing: boolean
+}
+
+export interface AdaptiveExperimentsOptions {
+  /** Absent: no ClickHouse, so no feedback (TensorZero with ClickHouse disabled reads none either). */
+  statistics?: FeedbackStatisticsReads
+  onWarning?: (message: string) => void
+}
+
+export class AdaptiveExperiments {
+  private readonly experiments = new Map<string, Experiment>()
+  private readonly episodes = new Map<string, string>()
+  private readonly timers: NodeJS.Timeout[] = []
+  private readonly opts: AdaptiveExperimentsOptions
+
+  constructor (config: TensorZeroConfig, opts: AdaptiveExperimentsOptions) {
+    this.opts = opts
+    for (const fn of config.functions.values()) {
+      const settings = fn.experimentation
+      if (settings.type !== 'track_and_stop') continue
+      const experiment: Experiment = { fn, settings, state: initialState(settings), updating: false, failing: false }
+      this.experiments.set(fn.name, experiment)
+      void this.update(experiment)
+      const timer = setInterval(() => { void this.update(experiment) }, settings.updatePeriodMs)
+      timer.unref()
+      this.timers.push(timer)
+    }
+  }
+
+  /** The current state of a function's experiment (for tests and status). */
+  state (functionName: string): TrackAndStopState | undefined {
+    return this.experiments.get(functionName)?.state
+  }
+
+  /**
+   * Variant names in the order they are tried for this episode, as TensorZero samples them: the state picks one
+   * among the variants not yet tried; an episode that already has a variant keeps it (and once that one was tried,
+   * only the fallbacks are left); when the state picks none, the first fallback not yet tried.
+   */
+  * order (fn: FunctionConfig, episodeId: string, u: number): Generator<string> {
+    const experiment = this.experiments.get(fn.name)
+    if (experiment === undefined) return
+    const { settings } = experiment
+    const active = [...fn.sortedVariantNames]
+    const firstFallback = (): string | undefined => settings.fallbacks.find(name => active.includes(name))
+    while (active.length > 0) {
+      const picked = sampleState(experiment.state, active, u)
+      let name: string | undefined
+      if (picked !== undefined) {
+        const kept = this.episodeVariant(fn.name, episodeId, picked)
+        name = active.includes(kept) ? kept : firstFallback()
+      } else {
+        name = firstFallback()
+      }
+      if (name === undefined) return
+      active.splice(active.indexOf(name), 1)
+      yield name
+    }
+  }
+
+  close (): void {
+    for (const timer of this.timers) clearInterval(timer)
+    this.timers.length = 0
+  }
+
+  /** The variant this episode already has for the function, else `candidate`, remembered from now on. */
+  private episodeVariant (functionName: string, episodeId: string, candidate: string): string {
+    const key = `${functionName}\u0000${episodeId}`
+    const known = this.episodes.get(key)
+    if (known !== undefined) return known
+    this.episodes.set(key, candidate)
+    if (this.episodes.size > REMEMBERED_EPISODES) this.episodes.delete(this.episodes.keys().next().value as string)
+    return candidate
+  }
+
+  private async update (experiment: Experiment): Promise<void> {
+    if (experiment.updating) return
+    experiment.updating = true
+    const { fn, settings } = experiment
+    try {
+      const feedback = this.opts.statistics === undefined
+        ? []
+        : await this.opts.statistics.feedbackByVariant(settings.metric, fn.name, settings.candidates)
+      experiment.state = computeState(settings, feedback)
+      experiment.failing = false
+    } catch (err) {
+      if (!experiment.failing) {
+        this.opts.onWarning?.(`adaptive experimentation of function \`${fn.name}\`: feedback statistics could not be used` +
+          ` (${err instanceof Error ? err.message : String(err)}); sampling keeps the last probabilities until they can`)
+      }
+      experiment.failing = true
+    } finally {
+      experiment.updating = false
+    }
+  }
+}
