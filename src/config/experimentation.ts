@@ -10,6 +10,9 @@ const TRACK_AND_STOP_KEYS = [
   'update_period_s', 'min_prob', 'max_samples_per_variant',
 ]
 
+/** Experiment namespaces (per-request experiment configs) are not served: the base experiment applies to every request. */
+const namespacesIgnored = (key: string): 'warn' | undefined => key === 'namespaces' ? 'warn' : undefined
+
 export function readExperimentation (
   fn: TableReader, functionName: string, variants: Map<string, VariantConfig>, ctx: LoadContext, metrics: Map<string, MetricConfig>,
 ): Experimentation {
@@ -45,7 +48,7 @@ export function readExperimentation (
   }
   if (type === 'adaptive' || type === 'track_and_stop') return readTrackAndStop(r, type, functionName, metrics, names)
 
-  r.checkKeys(['type', 'candidate_variants', 'fallback_variants'])
+  r.checkKeys(['type', 'candidate_variants', 'fallback_variants'], namespacesIgnored)
   const candidates = new Map<string, number>()
   const raw = r.get('candidate_variants')
   // Uniform does not take weights: a list only.
@@ -75,7 +78,7 @@ export function readExperimentation (
 function readTrackAndStop (
   r: TableReader, type: string, functionName: string, metrics: Map<string, MetricConfig>, names: (key: string) => string[],
 ): Experimentation {
-  r.checkKeys(type === 'adaptive' ? [...TRACK_AND_STOP_KEYS, 'algorithm'] : TRACK_AND_STOP_KEYS)
+  r.checkKeys(type === 'adaptive' ? [...TRACK_AND_STOP_KEYS, 'algorithm'] : TRACK_AND_STOP_KEYS, namespacesIgnored)
   if (type === 'adaptive') r.oneOf('algorithm', ['track_and_stop'] as const)
   const metric = r.string('metric', true) ?? ''
   const metricConfig = metrics.get(metric)
