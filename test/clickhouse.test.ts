@@ -48,19 +48,25 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
   const first = await runMigrate({ url: ch.url })
   t.equal(first.managedBy, 'sidecar')
   t.same(first.created.sort(), [
-    'BooleanMetricFeedback', 'ChatInference', 'ChatInferenceByEpisodeIdView', 'ChatInferenceByIdView', 'CommentFeedback',
-    'DemonstrationFeedback', 'DynamicInContextLearningExample', 'FloatMetricFeedback', 'InferenceByEpisodeId', 'InferenceById', 'JsonInference',
+    'BooleanMetricFeedback', 'BooleanMetricFeedbackByVariant', 'BooleanMetricFeedbackByVariantStatisticsView', 'BooleanMetricFeedbackByVariantView',
+    'ChatInference', 'ChatInferenceByEpisodeIdView', 'ChatInferenceByIdView', 'CommentFeedback',
+    'DemonstrationFeedback', 'DynamicInContextLearningExample', 'FeedbackByVariantStatistics', 'FloatMetricFeedback',
+    'FloatMetricFeedbackByVariant', 'FloatMetricFeedbackByVariantStatisticsView', 'FloatMetricFeedbackByVariantView',
+    'InferenceByEpisodeId', 'InferenceById', 'JsonInference',
     'JsonInferenceByEpisodeIdView', 'JsonInferenceByIdView', 'ModelCallsFlat', 'ModelInference'
   ])
   const tables = await ch.query<{ name: string; engine: string; sorting_key: string }>(
     "SELECT name, engine, sorting_key FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree' AND name != 'strict_probe' ORDER BY name")
   t.same(tables, [
     { name: 'BooleanMetricFeedback', engine: 'MergeTree', sorting_key: 'metric_name, target_id' },
+    { name: 'BooleanMetricFeedbackByVariant', engine: 'MergeTree', sorting_key: 'function_name, metric_name, variant_name, id_uint' },
     { name: 'ChatInference', engine: 'MergeTree', sorting_key: 'function_name, variant_name, episode_id' },
     { name: 'CommentFeedback', engine: 'MergeTree', sorting_key: 'target_id' },
     { name: 'DemonstrationFeedback', engine: 'MergeTree', sorting_key: 'inference_id' },
     { name: 'DynamicInContextLearningExample', engine: 'MergeTree', sorting_key: 'function_name, variant_name, namespace' },
+    { name: 'FeedbackByVariantStatistics', engine: 'AggregatingMergeTree', sorting_key: 'function_name, metric_name, variant_name, minute' },
     { name: 'FloatMetricFeedback', engine: 'MergeTree', sorting_key: 'metric_name, target_id' },
+    { name: 'FloatMetricFeedbackByVariant', engine: 'MergeTree', sorting_key: 'function_name, metric_name, variant_name, id_uint' },
     { name: 'InferenceByEpisodeId', engine: 'ReplacingMergeTree', sorting_key: 'episode_id_uint, id_uint' },
     { name: 'InferenceById', engine: 'ReplacingMergeTree', sorting_key: 'id_uint' },
     { name: 'JsonInference', engine: 'MergeTree', sorting_key: 'function_name, variant_name, episode_id' },
@@ -105,7 +111,7 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
   // A fresh database named in the URL is created only when asked (`--create-database`): a typo must not make one.
   await t.rejects(runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh') }), /database `tz_fresh` does not exist.*pass --create-database/)
   const fresh = await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh'), createDatabase: true })
-  t.equal(fresh.created.length, 15)
+  t.equal(fresh.created.length, 22)
 })
 
 t.test('rows of chat (stream and not), JSON and model-name inferences land column by column; views fill', async t => {

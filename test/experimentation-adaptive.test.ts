@@ -126,22 +126,17 @@ t.test('sampling a state: the nursery gets 1/K of the mass, the winner the rest;
 
 // ------------------------------------------------------------------ through a running sidecar
 
-/** TensorZero's DDL (migration_0039): the pre-aggregated statistics its track-and-stop reads. */
-const STATISTICS_DDL = `CREATE TABLE IF NOT EXISTS FeedbackByVariantStatistics (
-  function_name LowCardinality(String),
-  variant_name LowCardinality(String),
-  metric_name LowCardinality(String),
-  minute DateTime,
-  feedback_mean AggregateFunction(avg, Float32),
-  feedback_variance AggregateFunction(varSampStable, Float32),
-  count SimpleAggregateFunction(sum, UInt64)
-) ENGINE = AggregatingMergeTree ORDER BY (function_name, metric_name, variant_name, minute)`
-
-/** `n` boolean feedback values for `variant`, a fraction `rate` of them true, aggregated as TensorZero's views do. */
-async function seedStatistics (ch: ChdbServer, variant: string, n: number, rate: number): Promise<void> {
-  await ch.query(`INSERT INTO FeedbackByVariantStatistics SELECT 'ab', '${variant}', 'solved', toStartOfMinute(now()),
-    avgState(toFloat32(number < ${Math.round(n * rate)})), varSampStableState(toFloat32(number < ${Math.round(n * rate)})), toUInt64(count())
-    FROM numbers(${n})`)
+/**
+ * `n` inferences of `variant` in ChatInference, a fraction `rate` of them with `solved = true` feedback in
+ * BooleanMetricFeedback: TensorZero's views (created by `migrate`) turn them into FeedbackByVariantStatistics.
+ */
+async function seedFeedback (ch: ChdbServer, variant: string, n: number, rate: number): Promise<void> {
+  const seed = JSON.stringify({ seed: variant })
+  await ch.query(`INSERT INTO ChatInference (id, function_name, variant_name, episode_id, input, output, tool_params, inference_params)
+    SELECT generateUUIDv7(number), 'ab', '${variant}', generateUUIDv7(number + 1000000), '${seed}', '[]', '', '{}' FROM numbers(${n})`)
+  await ch.query(`INSERT INTO BooleanMetricFeedback (id, target_id, metric_name, value)
+    SELECT generateUUIDv7(n), id, 'solved', n < ${Math.round(n * rate)}
+    FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM ChatInference WHERE input = '${seed}')`)
 }
 
 const WARNING = /adaptive experimentation of function `ab`: feedback statistics could not be used/g
@@ -159,7 +154,6 @@ t.test('through the sidecar: traffic moves to the better variant, episodes keep 
     await rm(dir, { recursive: true, force: true })
   })
   await runMigrate({ url: ch.url })
-  await ch.query(STATISTICS_DDL)
   const configFile = path.join(dir, 'tensorzero.toml')
   await writeFile(configFile, `
 ${fakeModel(fake.url, 'good_model', [['upstream', 'good']])}
@@ -202,8 +196,12 @@ level = "inference"
   const badEpisode = [...early.byEpisode].find(([, v]) => v === 'bad')?.[0] as string
 
   // Feedback says `good` solves 80% and `bad` 20% (200 each): the stopping test names `good`.
-  await seedStatistics(ch, 'good', 200, 0.8)
-  await seedStatistics(ch, 'bad', 200, 0.2)
+  await seedFeedback(ch, 'good', 200, 0.8)
+  await seedFeedback(ch, 'bad', 200, 0.2)
+  const stats = await ch.query<{ variant_name: string; mean: number; count: string }>(
+    "SELECT variant_name, avgMerge(feedback_mean) AS mean, sum(count) AS count FROM FeedbackByVariantStatistics WHERE function_name = 'ab' GROUP BY variant_name ORDER BY variant_name")
+  t.same(stats.map(r => [r.variant_name, Math.round(r.mean * 100) / 100, Number(r.count)]), [['bad', 0.2, 200], ['good', 0.8, 200]],
+    'the views aggregate the feedback as TensorZero\'s do')
   let streak = 0
   await t.resolves(waitFor('the experiment to pick up the statistics', async () => {
     streak = (await served(uuidv7())) === 'good' ? streak + 1 : 0
@@ -213,6 +211,15 @@ level = "inference"
   t.same(late.counts, { good: 40 }, 'every new episode is served by the winner')
 
   t.equal(await served(badEpisode), 'bad', 'an episode that started on `bad` keeps it')
+
+  // Feedback sent to the sidecar reaches the same statistics (writer → BooleanMetricFeedback → views).
+  const fresh = await client.chat.completions.create({ model: 'tensorzero::function_name::ab', messages: [{ role: 'user', content: 'hi' }] })
+  const posted = await fetch(`${sidecar.url}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ metric_name: 'solved', inference_id: fresh.id, value: true }) })
+  t.equal(posted.status, 200)
+  await t.resolves(waitFor('the feedback in the statistics', async () => {
+    const rows = await ch.query<{ n: string }>("SELECT sum(count) AS n FROM FeedbackByVariantStatistics WHERE function_name = 'ab' AND variant_name = 'good'")
+    return Number(rows[0]?.n) === 201 ? true : undefined
+  }), 'one more `good` feedback counted')
   const episode = uuidv7()
   const first = await served(episode)
   t.same([await served(episode), await served(episode)], [first, first], 'repeated calls of one episode get one variant')

@@ -70,6 +70,97 @@ function feedbackTable (name: string, target: string[], value: string, orderBy: 
 
 const METRIC_TARGET = ['target_id UUID', 'metric_name LowCardinality(String)']
 
+/** TensorZero's `uint_to_uuid` function, inlined: the sidecar creates no database-wide functions. */
+const uintToUuid = (x: string): string => `reinterpretAsUUID(concat(substring(reinterpretAsString(${x}), 9, 8), substring(reinterpretAsString(${x}), 1, 8)))`
+
+/**
+ * What the views below put in `<Kind>MetricFeedbackByVariant`: each feedback row with the function and variant of its
+ * target (an inference, or an episode that used one variant of the function).
+ */
+function feedbackByVariantSelect (kind: 'Float' | 'Boolean'): string {
+  const source = `${kind}MetricFeedback`
+  return `WITH
+    feedback AS (
+        SELECT toUInt128(id) AS id_uint, metric_name, target_id, toUInt128(target_id) AS target_id_uint, value, tags, snapshot_hash
+        FROM ${source}
+    ),
+    targets AS (
+        SELECT ${uintToUuid('id_uint')} AS target_id, function_name, variant_name
+        FROM InferenceById
+        WHERE id_uint IN (SELECT target_id_uint FROM feedback)
+        UNION ALL
+        SELECT ${uintToUuid('episode_id_uint')} AS target_id, function_name, unique_variants[1] AS variant_name
+        FROM (
+            SELECT episode_id_uint, function_name, groupUniqArray(variant_name) AS unique_variants
+            FROM InferenceByEpisodeId
+            WHERE episode_id_uint IN (SELECT target_id_uint FROM feedback)
+            GROUP BY (episode_id_uint, function_name)
+        )
+        WHERE length(unique_variants) = 1
+    )
+SELECT t.function_name AS function_name, t.variant_name AS variant_name, f.metric_name AS metric_name, f.id_uint AS id_uint,
+    f.target_id_uint AS target_id_uint, f.value AS value, f.tags AS feedback_tags, f.snapshot_hash AS snapshot_hash
+FROM feedback f
+JOIN targets t ON f.target_id = t.target_id`
+}
+
+function statisticsSelect (kind: 'Float' | 'Boolean'): string {
+  return `SELECT function_name, variant_name, metric_name, toStartOfMinute(UUIDv7ToDateTime(${uintToUuid('id_uint')})) AS minute,
+    avgState(toFloat32(value)) AS feedback_mean, varSampStableState(toFloat32(value)) AS feedback_variance, count() AS count
+FROM ${kind}MetricFeedbackByVariant
+GROUP BY function_name, metric_name, variant_name, minute`
+}
+
+/**
+ * The feedback statistics adaptive experiments read (TensorZero's migrations 0039 and 0043): feedback joined to its
+ * variant, then aggregated per minute. Feedback stored before the views existed is copied once, as TensorZero does.
+ */
+const FEEDBACK_STATISTICS: SchemaObject[] = [
+  ...(['Float', 'Boolean'] as const).map((kind): SchemaObject => ({
+    name: `${kind}MetricFeedbackByVariant`,
+    kind: 'table',
+    sql: `CREATE TABLE IF NOT EXISTS ${kind}MetricFeedbackByVariant (
+    function_name LowCardinality(String),
+    variant_name LowCardinality(String),
+    metric_name LowCardinality(String),
+    id_uint UInt128,
+    target_id_uint UInt128,
+    value ${kind === 'Float' ? 'Float32' : 'Bool'},
+    feedback_tags Map(String, String),
+    ${SNAPSHOT_HASH}
+) ENGINE = MergeTree
+ORDER BY (function_name, metric_name, variant_name, id_uint)`
+  })),
+  {
+    name: 'FeedbackByVariantStatistics',
+    kind: 'table',
+    sql: `CREATE TABLE IF NOT EXISTS FeedbackByVariantStatistics (
+    function_name LowCardinality(String),
+    variant_name LowCardinality(String),
+    metric_name LowCardinality(String),
+    minute DateTime,
+    feedback_mean AggregateFunction(avg, Float32),
+    feedback_variance AggregateFunction(varSampStable, Float32),
+    count SimpleAggregateFunction(sum, UInt64)
+) ENGINE = AggregatingMergeTree
+ORDER BY (function_name, metric_name, variant_name, minute)`
+  },
+  ...(['Float', 'Boolean'] as const).flatMap((kind): SchemaObject[] => [
+    {
+      name: `${kind}MetricFeedbackByVariantView`,
+      kind: 'view',
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${kind}MetricFeedbackByVariantView TO ${kind}MetricFeedbackByVariant AS\n${feedbackByVariantSelect(kind)}`,
+      after: async (c) => { await c.command(`INSERT INTO ${kind}MetricFeedbackByVariant ${feedbackByVariantSelect(kind)}`) }
+    },
+    {
+      name: `${kind}MetricFeedbackByVariantStatisticsView`,
+      kind: 'view',
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${kind}MetricFeedbackByVariantStatisticsView TO FeedbackByVariantStatistics AS\n${statisticsSelect(kind)}`,
+      after: async (c) => { await c.command(`INSERT INTO FeedbackByVariantStatistics ${statisticsSelect(kind)}`) }
+    }
+  ])
+]
+
 export const TABLES: SchemaObject[] = [
   {
     name: 'ChatInference',
@@ -192,7 +283,8 @@ SELECT toUInt128(episode_id) AS episode_id_uint, toUInt128(id) AS id_uint, funct
 FROM ${kind}Inference`
       }
     ]
-  })
+  }),
+  ...FEEDBACK_STATISTICS
 ]
 
 /** The tables the writer fills, in shipping order. */
