@@ -9,11 +9,19 @@ import type { TrackAndStopState } from './track-and-stop.ts'
 /** Episodes whose variant is remembered (TensorZero keeps them in Postgres); the oldest are forgotten first. */
 const REMEMBERED_EPISODES = 100_000
 
+/**
+ * Until the first statistics are read, a failed read is retried this soon rather than a whole period later:
+ * TensorZero reads them only after its migrations ran, the sidecar's store may still be creating the tables.
+ */
+const FIRST_READ_RETRY_MS = 5_000
+
 interface Experiment {
   fn: FunctionConfig
   settings: TrackAndStopSettings
   state: TrackAndStopState
   updating: boolean
+  /** Some statistics were read since start. */
+  read: boolean
   /** The last update failed: the next failure is the same outage, not worth another warning. */
   failing: boolean
 }
@@ -28,6 +36,7 @@ export class AdaptiveExperiments {
   private readonly experiments = new Map<string, Experiment>()
   private readonly episodes = new Map<string, string>()
   private readonly timers: NodeJS.Timeout[] = []
+  private closed = false
   private readonly opts: AdaptiveExperimentsOptions
 
   constructor (config: TensorZeroConfig, opts: AdaptiveExperimentsOptions) {
@@ -35,7 +44,7 @@ export class AdaptiveExperiments {
     for (const fn of config.functions.values()) {
       const settings = fn.experimentation
       if (settings.type !== 'track_and_stop') continue
-      const experiment: Experiment = { fn, settings, state: initialState(settings), updating: false, failing: false }
+      const experiment: Experiment = { fn, settings, state: initialState(settings), updating: false, read: false, failing: false }
       this.experiments.set(fn.name, experiment)
       void this.update(experiment)
       const timer = setInterval(() => { void this.update(experiment) }, settings.updatePeriodMs)
@@ -76,7 +85,8 @@ export class AdaptiveExperiments {
   }
 
   close (): void {
-    for (const timer of this.timers) clearInterval(timer)
+    this.closed = true
+    for (const timer of this.timers) clearTimeout(timer)
     this.timers.length = 0
   }
 
@@ -99,6 +109,7 @@ export class AdaptiveExperiments {
         ? []
         : await this.opts.statistics.feedbackByVariant(settings.metric, fn.name, settings.candidates)
       experiment.state = computeState(settings, feedback)
+      experiment.read = true
       experiment.failing = false
     } catch (err) {
       if (!experiment.failing) {
@@ -106,6 +117,14 @@ export class AdaptiveExperiments {
           ` (${err instanceof Error ? err.message : String(err)}); sampling keeps the last probabilities until they can`)
       }
       experiment.failing = true
+      if (!experiment.read && !this.closed && FIRST_READ_RETRY_MS < settings.updatePeriodMs) {
+        const retry = setTimeout(() => {
+          this.timers.splice(this.timers.indexOf(retry), 1)
+          void this.update(experiment)
+        }, FIRST_READ_RETRY_MS)
+        retry.unref()
+        this.timers.push(retry)
+      }
     } finally {
       experiment.updating = false
     }
