@@ -68,6 +68,11 @@ t.test('optimal probabilities: TensorZero\'s property tests (min_prob floor, deg
   t.ok((max.get('variant_9') as number) >= (max.get('variant_0') as number), 'test_many_arms (max)')
   const min = estimateOptimalProbabilities(arms(Array(10).fill(10), [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], Array(10).fill(0.1)), { epsilon: 0, minProb: 0.05, reg0: 0, optimize: 'min' })
   t.ok((min.get('variant_0') as number) >= (min.get('variant_9') as number), 'test_many_arms (min)')
+  // Twenty arms spread far apart: the clearly worse ones sit at the floor, the two leaders share the rest.
+  const twenty = estimateOptimalProbabilities(Array.from({ length: 20 }, (_, i) => ({ name: `v${i}`, count: 50, mean: 0.1 * (i + 1), variance: 0.1 + 0.01 * i })),
+    { epsilon: 0.02, minProb: 0.01, reg0: 0.1, optimize: 'max' })
+  t.ok(Array.from({ length: 10 }, (_, i) => twenty.get(`v${i}`) as number).every(p => p < 0.0101), 'twenty arms: the worst ten at min_prob')
+  t.ok((twenty.get('v18') as number) + (twenty.get('v19') as number) > 0.7, 'twenty arms: the two leaders take most of the traffic')
 })
 
 t.test('leader choice and the stopping test as TensorZero\'s check_stopping.rs tests pin them', async t => {

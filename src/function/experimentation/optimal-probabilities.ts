@@ -60,7 +60,8 @@ function solve (p: Program): number[] | undefined {
   for (let i = 0; i < p.k; i++) if (i !== p.leader) x[p.k] = Math.max(x[p.k], challengerTime(p, x, i))
   x[p.k] = 2 * x[p.k] + 1
   const constraints = 2 * p.k - 1
-  for (let tau = 1, outer = 0; outer < 60; outer++, tau *= 10) {
+  // τ starts where the objective and the barrier weigh alike (t can be in the thousands), so the first centring is short.
+  for (let tau = constraints / x[p.k], outer = 0; outer < 60; outer++, tau *= 10) {
     if (!newton(p, x, tau)) return undefined
     if (constraints / tau < 1e-10 * Math.max(1, Math.abs(x[p.k]))) return x.slice(0, p.k)
   }
@@ -110,8 +111,9 @@ function newton (p: Program, x: number[], tau: number): boolean {
     const dx = step.slice(0, n)
     let decrement = 0
     for (let i = 0; i < n; i++) decrement -= grad[i] * dx[i]
-    if (decrement / 2 < 1e-12) return true
     const f0 = barrier(p, x, tau)
+    // Centred enough: the barrier value is within rounding of its minimum (relative, as τ·t grows large).
+    if (decrement / 2 < 1e-12 * Math.max(1, Math.abs(f0))) return true
     let s = 1
     const trial = new Array<number>(n)
     for (;;) {
