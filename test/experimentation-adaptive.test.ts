@@ -23,6 +23,8 @@ import type { FakeOpenAI } from './helpers/fake-openai.ts'
 import { fakeModel, fakeFunction } from './helpers/toml.ts'
 import { waitFor } from './helpers/wait.ts'
 import { runMigrate } from '../src/store/migrate.ts'
+import { validateConfigFiles } from '../src/config/load.ts'
+import { formatDiagnostic } from '../src/config/diagnostics.ts'
 
 /** TensorZero's tests build feedback with f32 means and variances: the same rounding here. */
 const arms = (counts: number[], means: number[], variances: number[]) =>
@@ -251,4 +253,38 @@ level = "inference"
   t.equal(Object.values(coldCounts).reduce((s, n) => s + n, 0), 30, `all served without ClickHouse: ${JSON.stringify(coldCounts)}`)
   t.ok(Object.keys(coldCounts).length >= 2, 'spread over the start state\'s nursery')
   await t.resolves(waitFor('the cold sidecar\'s warning', async () => (cold?.output().match(WARNING)?.length ?? 0) === 1 ? true : undefined), 'and says so once')
+})
+
+t.test('an adaptive experiment\'s config mistakes are file:line:col errors, with TensorZero\'s checks', async t => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tz-adaptive-config-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'tensorzero.toml')
+  await writeFile(file, `${fakeFunction('f', [['a', 'dummy::x'], ['b', 'dummy::y']])}
+[functions.f.experimentation]
+type = "adaptive"
+algorithm = "thompson"
+metric = "nope"
+candidate_variants = ["a", "b", "ghost"]
+fallback_variants = ["a"]
+delta = 1.5
+min_prob = 0.6
+min_samples_per_variant = 20
+max_samples_per_variant = 5
+update_period_s = 0
+namespaces = {}
+`)
+  const result = await validateConfigFiles({ configFile: file, env: {} })
+  const lines = result.diagnostics.map(d => `${d.severity} ${formatDiagnostic(d)}`)
+  const at = (line: number, text: string, severity = 'error'): void => {
+    t.ok(lines.some(l => l.startsWith(`${severity} ${file}:${line}:`) && l.includes(text)), `line ${line}: ${text}`)
+  }
+  at(13, '`functions.f.experimentation.algorithm` must be one of "track_and_stop"')
+  at(14, 'references unknown metric `nope`')
+  at(15, 'names variant `ghost`, which does not exist')
+  at(16, 'variant `a` is both a candidate and a fallback variant')
+  at(17, '`functions.f.experimentation.delta` must be in (0, 1), got 1.5')
+  at(18, 'min_prob` is too large')
+  at(20, 'must be >= `min_samples_per_variant` (20)')
+  at(21, '`functions.f.experimentation.update_period_s` must be ≥ 1, got 0')
+  at(22, 'key `namespaces` in `functions.f.experimentation` is not used by tz-sidecar; ignored', 'warning')
 })
