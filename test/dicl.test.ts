@@ -239,18 +239,11 @@ t.test('ClickHouse unreachable: the DICL variant fails (pinned: an error), anoth
 t.test('a DICL variant\'s config mistakes are file:line:col errors, as TensorZero rejects them', async t => {
   const file = path.join(dir, 'bad-dicl.toml')
   await writeFile(file, `
-[models.m]
-routing = ["p"]
-[models.m.providers.p]
-type = "openai"
-model_name = "x"
-api_key_location = "none"
-
 [functions.f]
 type = "chat"
 [functions.f.variants.d]
 type = "experimental_dynamic_in_context_learning"
-model = "m"
+model = "dummy::x"
 embedding_model = "nowhere"
 k = -1
 max_distance = -0.5
@@ -258,16 +251,16 @@ timeouts = { non_streaming = { total_ms = 100 } }
 system_instructions = "missing.txt"
 [functions.f.variants.e]
 type = "experimental_dynamic_in_context_learning"
-model = "m"
+model = "dummy::x"
 `)
   const result = await validateConfigFiles({ configFile: file, env: {} })
   const errors = result.diagnostics.filter(d => d.severity === 'error').map(d => formatDiagnostic(d))
   const at = (line: number, text: string): void => { t.ok(errors.some(e => e.startsWith(`${file}:${line}:`) && e.includes(text)), `line ${line}: ${text}`) }
-  at(14, '`functions.f.variants.d.embedding_model` must be a valid embedding model name')
-  at(15, '`functions.f.variants.d.k` must be ≥ 0, got -1')
-  at(16, '`functions.f.variants.d.max_distance` must be ≥ 0, got -0.5')
-  at(17, 'unknown key `timeouts` in `functions.f.variants.d`')
-  at(18, 'text file not found')
+  at(7, '`functions.f.variants.d.embedding_model` must be a valid embedding model name')
+  at(8, '`functions.f.variants.d.k` must be ≥ 0, got -1')
+  at(9, '`functions.f.variants.d.max_distance` must be ≥ 0, got -0.5')
+  at(10, 'unknown key `timeouts` in `functions.f.variants.d`')
+  at(11, 'text file not found')
   t.ok(errors.some(e => e.includes('`functions.f.variants.e` is missing the required key `embedding_model`')), 'embedding_model is required')
   t.ok(errors.some(e => e.includes('`functions.f.variants.e` is missing the required key `k`')), 'k is required')
   t.equal(errors.length, 7, `exactly these: ${errors.join('\n')}`)
