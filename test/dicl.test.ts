@@ -94,6 +94,14 @@ model = "chat_model"
 k = 2
 temperature = 0.25
 
+[functions.extract]
+type = "json"
+[functions.extract.variants.dicl]
+type = "experimental_dynamic_in_context_learning"
+embedding_model = "embedder"
+model = "chat_model"
+k = 1
+
 [functions.custom]
 type = "chat"
 [functions.custom.variants.dicl]
@@ -129,6 +137,10 @@ fallback_variants = ["plain"]
   const values = rows.map(([fn, variant, question, answer, vector]) =>
     `('${uuidv7()}', '${fn}', '${variant}', '', '${storedInput(question).replace(/'/g, "\\'")}', '${JSON.stringify([{ type: 'text', text: answer }])}', [${vector.join(',')}])`)
   await ch.query(`INSERT INTO DynamicInContextLearningExample (id, function_name, variant_name, namespace, input, output, embedding) VALUES ${values.join(', ')}`)
+  // A ClickHouse string literal: backslashes and quotes escaped.
+  const jsonOutput = JSON.stringify({ raw: '{"city":"Paris"}', parsed: { city: 'Paris' } }).replace(/\\/g, '\\\\').replace(/'/g, "\\'")
+  await ch.query(`INSERT INTO DynamicInContextLearningExample (id, function_name, variant_name, namespace, input, output, embedding)
+    VALUES ('${uuidv7()}', 'extract', 'dicl', '', '${storedInput('capital of France as JSON')}', '${jsonOutput}', [1, 0, 0])`)
 })
 
 t.teardown(async () => {
@@ -195,6 +207,17 @@ t.test('DICL streams like a chat_completion variant, and max_distance and system
     { role: 'assistant', text: 'Bern' },
     { role: 'user', text: storedInput('capital of Chile?') }
   ], 'k = 5 but max_distance = 0.5 leaves the far example out')
+})
+
+t.test('a JSON function\'s examples: the assistant turn is the stored raw JSON text', async t => {
+  const before = fake.requestsFor('dicl-model').length
+  const res = await client.chat.completions.create({ model: 'tensorzero::function_name::extract', messages: [{ role: 'user', content: 'capital of Peru as JSON' }] })
+  t.equal(res.choices[0].message.content, 'Hello from dicl-model', 'the model\'s raw text, as for any JSON function')
+  t.same(sentMessages(fake.requestsFor('dicl-model').slice(before)[0].body).slice(1), [
+    { role: 'user', text: storedInput('capital of France as JSON') },
+    { role: 'assistant', text: '{"city":"Paris"}' },
+    { role: 'user', text: storedInput('capital of Peru as JSON') }
+  ])
 })
 
 t.test('no stored examples: the system instructions and the input\'s own messages, as TensorZero does', async t => {
