@@ -1,9 +1,8 @@
 // The keys of a `chat_completion` variant: model, templates, sampling parameters, retries, extra body and headers.
 // TensorZero reads the same set for a chain-of-thought variant and for the evaluator of best-of-N and the fuser of
 // mixture-of-N (those two without `timeouts`, which belong to the variant that owns them).
-import type { InferenceParams } from '../core/types.ts'
 import type { ModelConfig, TemplateRef, VariantConfig } from '../core/config.ts'
-import { readExtraBody, readExtraHeaders, readRetries, readTimeouts } from './common-fields.ts'
+import { readExtraBody, readExtraHeaders, readRetries, readSamplingParams, readTimeouts } from './common-fields.ts'
 import { ensureModel } from './models.ts'
 import { readNamed, readTemplateRef } from './referenced-files.ts'
 import type { LoadContext, TableReader } from './reader.ts'
@@ -43,23 +42,6 @@ export function readChatCompletion (r: TableReader, variant: VariantConfig, ctx:
   if (extraBody !== undefined) variant.extraBody = extraBody
   const extraHeaders = readExtraHeaders(r)
   if (extraHeaders !== undefined) variant.extraHeaders = extraHeaders
-}
-
-/** A variant's sampling keys, as the request-level parameters are named (so merging them is one spread). */
-function readSamplingParams (r: TableReader): InferenceParams {
-  const params: InferenceParams = {}
-  const set = <K extends keyof InferenceParams>(key: K, value: InferenceParams[K] | undefined): void => {
-    if (value !== undefined) params[key] = value
-  }
-  set('temperature', r.number('temperature'))
-  set('max_tokens', r.number('max_tokens', { integer: true, positive: true }))
-  set('top_p', r.number('top_p'))
-  set('seed', r.number('seed', { integer: true, min: 0 }))
-  set('presence_penalty', r.number('presence_penalty'))
-  set('frequency_penalty', r.number('frequency_penalty'))
-  set('stop_sequences', r.stringArray('stop_sequences'))
-  set('json_mode', r.oneOf('json_mode', ['off', 'on', 'strict', 'tool'] as const))
-  return params
 }
 
 export function checkVariantModel (r: TableReader, ctx: LoadContext, models: Map<string, ModelConfig>): void {

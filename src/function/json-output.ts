@@ -3,7 +3,7 @@
 // `respond` tool carrying the output schema. Their answer: `content` is the model's raw text (the tool call's arguments
 // in tool mode), and the stored output is `{raw, parsed}` with `parsed` null when the text is not JSON or does not
 // satisfy the output schema.
-import type { OutputBlock, StreamDelta, ToolParams, FinishReason, ModelRequest } from '../core/types.ts'
+import type { OutputBlock, StreamDelta, FinishReason, ModelRequest } from '../core/types.ts'
 import type { FunctionConfig, TensorZeroConfig } from '../core/config.ts'
 import type { ChatRequest } from '../core/request.ts'
 import { implicitToolParams, type FunctionDecisions } from '../variant/chat-completion.ts'

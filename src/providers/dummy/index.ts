@@ -2,7 +2,7 @@
 // like any other. Its canned answers are chosen by `model_name` and mirror TensorZero's dummy provider (same texts,
 // tool call and usage numbers) so configs and tests written for TensorZero behave the same here.
 import { createHash } from 'node:crypto'
-import type { FinishReason, OutputBlock, Usage } from '../../core/types.ts'
+import type { FinishReason, OutputBlock } from '../../core/types.ts'
 import type { HttpAnswer, HttpRequestSpec, HttpStreamAnswer, ProviderAdapter, ProviderContext, ProviderRequest, ProviderTransport, SseEvent } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
 import { isObj } from '../http/json.ts'
