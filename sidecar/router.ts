@@ -11,6 +11,7 @@ import { chat } from './routes/chat.ts'
 import { inference } from './routes/inference.ts'
 import { responses } from './routes/responses.ts'
 import { embeddings } from './routes/embeddings.ts'
+import { transcriptions, translations, speech } from './routes/audio.ts'
 import { models, model } from './routes/models.ts'
 import { feedback } from './routes/feedback.ts'
 import { health } from './routes/health.ts'
@@ -41,6 +42,10 @@ const TABLE: Row[] = [
   { method: 'POST', paths: ['/inference'], template: '/inference', open: false, endpoint: 'inference', errorBody: nativeErrorBody, handle: inference },
   { method: 'POST', paths: ['/v1/responses'], template: '/v1/responses', open: false, endpoint: 'inference', jsonBody: true, handle: responses },
   { method: 'POST', paths: ['/v1/embeddings'], template: '/v1/embeddings', open: false, endpoint: 'embeddings', jsonBody: true, handle: embeddings },
+  // Multipart: the audio file is read by the route, not as JSON.
+  { method: 'POST', paths: ['/v1/audio/transcriptions'], template: '/v1/audio/transcriptions', open: false, endpoint: 'audio_transcriptions', handle: transcriptions },
+  { method: 'POST', paths: ['/v1/audio/translations'], template: '/v1/audio/translations', open: false, endpoint: 'audio_translations', handle: translations },
+  { method: 'POST', paths: ['/v1/audio/speech'], template: '/v1/audio/speech', open: false, endpoint: 'audio_speech', jsonBody: true, handle: speech },
   { method: 'GET', paths: ['/v1/models'], template: '/v1/models', open: false, handle: models },
   // A path ending in `/{id}` matches every path under its prefix; the handler reads the id.
   { method: 'GET', paths: ['/v1/models/{id}'], template: '/v1/models/{id}', open: false, handle: model },

@@ -1,10 +1,10 @@
 // The gateway as a library, and the one place it is put together: config in; inferences, embeddings and feedback out;
 // rows to the store. The sidecar's HTTP server, the bench and the SDK's embedded mode all build it with
 // `createGateway`; none of them needs to know about routing, providers, retries, templates or where rows go.
-import type { LoadedConfig } from './core/config.ts'
+import type { LoadedConfig, ModelConfig } from './core/config.ts'
 import type { InferenceObserver, InferenceRecord } from './core/records.ts'
 import type { ChatRequest } from './core/request.ts'
-import type { EmbeddingRequest, EmbeddingResponse } from './core/types.ts'
+import type { EmbeddingRequest, EmbeddingResponse, AudioRequest, AudioAnswer } from './core/types.ts'
 import { combineObservers } from './core/observers.ts'
 import { TargetResolver } from './function/resolve.ts'
 import type { Resolution } from './function/resolve.ts'
@@ -12,6 +12,7 @@ import { Transport, transportSettingsFromEnv } from './providers/http/transport.
 import { runChat } from './function/run.ts'
 import type { CompletedInference, StreamingInference, GatewayContext } from './function/run.ts'
 import { embedModel } from './model/route.ts'
+import { audioModel } from './model/audio.ts'
 import { ProviderHealth } from './model/health.ts'
 import { templatePreparer } from './variant/templates/prepare.ts'
 import type { ClickHouseSink, SinkStatus } from './store/writer.ts'
@@ -45,6 +46,8 @@ export interface Gateway {
     observer?: InferenceObserver): Promise<EmbeddingResponse & { providerName: string }>
   /** Earlier inferences' input and output, to continue a conversation (`previous_response_id`): memory, then ClickHouse. */
   readonly exchanges: ExchangeReads
+  /** An audio call on a model's providers in routing order; the answer's body is the caller's to read, then dispose. */
+  audio (model: ModelConfig, req: AudioRequest, signal: AbortSignal, observer?: InferenceObserver): Promise<AudioAnswer>
   /** `POST /feedback` as TensorZero answers it; the row goes to the store and the observers. */
   feedback (body: unknown): Promise<FeedbackReply>
   /** Resolves once every inference and feedback recorded so far is in the spool, so it survives the process dying. */
@@ -104,6 +107,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
       return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call), health })
     },
     exchanges: layeredExchanges(recentExchanges, store?.exchanges),
+    audio: async (model, req, signal, call) => await audioModel(model, req, { transport, env: ctx.env, signal, observer: observerWith(call), health }),
     feedback: async body => await handleFeedback(body, feedbackDeps),
     persisted: () => store === undefined ? nothingToPersist : store.whenPersisted(),
     status () {

@@ -29,8 +29,8 @@ const SIDECARS_DIR = path.join(ROOT, 'config/pmoves/sidecars')
 const COMPOSE_DIR = path.join(ROOT, 'compose')
 const OLLAMA_BASE = 'http://pmoves-ollama:11434/v1/'
 /** Cloud keys set, so that a clean run has nothing to warn about. */
-const CLOUD_KEYS = { ANTHROPIC_API_KEY: 'test-anthropic', GOOGLE_AI_STUDIO_API_KEY: 'test-gemini', OPENROUTER_API_KEY: 'test-openrouter' }
-const NO_CLOUD_KEYS = { ANTHROPIC_API_KEY: '', GOOGLE_AI_STUDIO_API_KEY: '', OPENROUTER_API_KEY: '' }
+const CLOUD_KEYS = { ANTHROPIC_API_KEY: 'test-anthropic', GOOGLE_AI_STUDIO_API_KEY: 'test-gemini', OPENROUTER_API_KEY: 'test-openrouter', OPENAI_API_KEY: 'test-openai' }
+const NO_CLOUD_KEYS = { ANTHROPIC_API_KEY: '', GOOGLE_AI_STUDIO_API_KEY: '', OPENROUTER_API_KEY: '', OPENAI_API_KEY: '' }
 
 const sidecarFiles = readdirSync(SIDECARS_DIR).filter(f => f.endsWith('.toml')).sort()
 const rel = (f: string): string => path.join('config/pmoves/sidecars', f)
@@ -51,10 +51,10 @@ t.test('`tz-sidecar validate` accepts the PMOVES config with each sidecar file; 
   const runs = await Promise.all(sidecarFiles.map(async file => [file, await runCli(['validate', '--config-file', TZ_GLOB, '--sidecar-config', rel(file)], NO_CLOUD_KEYS)] as const))
   for (const [file, r] of runs) {
     t.equal(r.code, 0, `${file}: exit 0`, { stderr: r.stderr })
-    t.match(r.stdout, /^config is valid: 8 functions, 6 models, 3 embedding models, 7 metrics, \d+ routes/, file)
+    t.match(r.stdout, /^config is valid: 8 functions, 9 models, 3 embedding models, 7 metrics, \d+ routes/, file)
     const lines = r.stderr.trim().split('\n').filter(l => l !== '')
     t.ok(lines.length > 0, 'the unset keys are reported')
-    for (const line of lines) t.match(line, /^config\/pmoves\/tensorzero\/models\.toml:\d+:\d+: warning: API key for provider `\w+` of model `\w+`: environment variable (ANTHROPIC|GOOGLE_AI_STUDIO|OPENROUTER)_API_KEY is not set/, file)
+    for (const line of lines) t.match(line, /^config\/pmoves\/tensorzero\/models\.toml:\d+:\d+: warning: API key for provider `\w+` of model `\w+`: environment variable (ANTHROPIC|GOOGLE_AI_STUDIO|OPENROUTER|OPENAI)_API_KEY is not set/, file)
   }
 })
 
@@ -159,13 +159,17 @@ const EXPECTED: Record<string, Array<[string, RouteTarget | { kind: 'passthrough
     ['gpt-4o-mini', fn('pmoves_yt_summary')],
     ['pmoves-yt-metadata', fn('pmoves_yt_metadata')],
     ['pmoves_yt_metadata', fn('pmoves_yt_metadata')],
-    ['whisper-1', 404]
+    ['whisper-1', model('whisper_small_local')],
+    ['whisper-medium', model('whisper_medium_local')],
+    ['whisper-large', 404]
   ],
   'flute-gateway.toml': [
     ['gpt-4o-mini', fn('flute_voice')],
     ['qwen3:8b', fn('flute_voice')],
     ['claude-haiku-4-5', model('claude_sonnet')],
-    ['tts-1', 404]
+    ['tts-1', model('tts_kokoro')],
+    ['kokoro', model('tts_kokoro')],
+    ['tts-2', 404]
   ]
 }
 
@@ -217,6 +221,17 @@ t.test('local first: every function samples Ollama variants, then falls back to 
     /Current task kind: research\.[\s\S]*- hirag_query: .*\(namespaces: pmoves, yt\);[\s\S]*Short answers\.[\s\S]*answer in German\.$/)
   t.same([...tz.metrics.keys()].sort(), ['answer_rating', 'comment', 'demonstration', 'retrieval_relevance', 'task_success', 'tool_call_success', 'user_satisfaction'])
   t.equal(tz.metrics.get('task_success')?.level, 'episode', 'task_success is per episode (the sdk-patch example sends it without an id)')
+})
+
+t.test('audio: the Whisper and TTS models try the GPU orchestrator first, then OpenAI (with an OpenAI voice for speech)', async t => {
+  const { tensorzero: tz } = await load('pmoves-yt.toml')
+  for (const name of ['whisper_small_local', 'whisper_medium_local', 'tts_kokoro']) {
+    const m = tz.models.get(name)
+    t.same(m?.routing, ['gpu_orchestrator', 'openai'], `${name} routing`)
+    t.match(m?.providers.get('gpu_orchestrator')?.apiBase, /^http:\/\/pmoves-gpu-orchestrator:8200\//, `${name}: the orchestrator first`)
+    t.same(m?.providers.get('openai')?.keyLocation, { kind: 'env', name: 'OPENAI_API_KEY' }, `${name}: OpenAI with its key`)
+  }
+  t.same(tz.models.get('tts_kokoro')?.providers.get('openai')?.extraBody, [{ pointer: '/voice', value: 'alloy' }])
 })
 
 // ---- metrics and alerts --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ export function sendError (res: ServerResponse, err: GatewayError, headers?: Rec
 }
 
 /** Write a chunk; wait for 'drain' when the socket's buffer is full. Returns false once the client is gone. */
-export async function writeChunk (res: ServerResponse, chunk: string): Promise<boolean> {
+export async function writeChunk (res: ServerResponse, chunk: string | Uint8Array): Promise<boolean> {
   if (res.destroyed || res.writableEnded) return false
   if (res.write(chunk)) return true
   const stop = new AbortController()

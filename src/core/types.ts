@@ -118,3 +118,29 @@ export interface EmbeddingResponse {
   usage: Usage
   rawResponse: string
 }
+
+// ---- audio (OpenAI's audio API: no TensorZero table, so no row) ----
+export type AudioOperation = 'transcription' | 'translation' | 'speech'
+
+/** One entry of a multipart form: a text field, or a file whose bytes are a view into the request body (never copied). */
+export type FormPart =
+  | { name: string; value: string }
+  | { name: string; filename: string; contentType: string; data: Uint8Array }
+
+/**
+ * One audio call as the client sent it, `model` still the client's name (each provider sends its own `model_name`).
+ * Speech is JSON; transcription and translation are the client's form, entries in order, held for fallback.
+ */
+export type AudioRequest =
+  | { operation: 'speech'; fields: Record<string, unknown> }
+  | { operation: 'transcription' | 'translation'; parts: FormPart[] }
+
+/** A provider's 2xx answer to an audio call: its content type and its body as it arrives. */
+export interface AudioAnswer {
+  providerName: string
+  contentType: string
+  /** Throws when the provider fails mid-body or a timeout fires. */
+  body: AsyncIterable<Uint8Array>
+  /** Release timers and the connection (body read, or abandoned). */
+  dispose (): void
+}

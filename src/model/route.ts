@@ -1,5 +1,5 @@
-// Model inference: providers strictly in `routing` order; any failure moves on to the next. Chat, streamed chat and
-// embeddings share one walk; what differs (the model's limits, one provider's attempt) is a `Leg`.
+// Model inference: providers strictly in `routing` order; any failure moves on to the next. Chat, streamed chat,
+// embeddings and audio (audio.ts) share one walk; what differs (the model's limits, one provider's attempt) is a `Leg`.
 // A stream counts as served once its first chunk arrives; failures after that are the caller's to report in-stream.
 import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
@@ -58,7 +58,7 @@ export interface ModelStream {
 export type ModelEmbedding = EmbeddingResponse & { providerName: string; rawRequest: string }
 
 /** What one kind of call brings to the walk. */
-interface Leg<Q, R> {
+export interface Leg<Q, R> {
   /** The model-level limit the attempts run under (a stream's: time to first token, inside its total). */
   modelLimit (model: ModelConfig, signal: AbortSignal): Deadline
   attempt (model: ModelConfig, provider: ProviderConfig, req: Q, ctx: CallContext, parent: AbortSignal, started: number): Promise<R>
@@ -66,7 +66,7 @@ interface Leg<Q, R> {
   adopt (result: R, limit: Deadline): boolean
 }
 
-async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: CallContext): Promise<R> {
+export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: CallContext): Promise<R> {
   const errors: Array<{ provider: string; error: Error }> = []
   const limit = leg.modelLimit(model, ctx.signal)
   let adopted = false
@@ -107,7 +107,7 @@ async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: Call
 
 interface Prepared { adapter: ProviderAdapter; transport: ProviderTransport; pctx: ProviderContext }
 
-function prepare (model: ModelConfig, provider: ProviderConfig, ctx: CallContext): Prepared {
+export function prepare (model: ModelConfig, provider: ProviderConfig, ctx: CallContext): Prepared {
   const facts = providerType(provider.type)
   const adapter = facts?.adapter
   if (adapter === undefined) throw new ProviderError(unsupportedTypeMessage(provider.type), 'unsupported')
@@ -121,7 +121,7 @@ function prepare (model: ModelConfig, provider: ProviderConfig, ctx: CallContext
 }
 
 /** A provider's own limit fired (not an outer one): that TimeoutError is the attempt's error. */
-function ownTimeout (err: unknown, signal: AbortSignal, parent: AbortSignal): unknown {
+export function ownTimeout (err: unknown, signal: AbortSignal, parent: AbortSignal): unknown {
   return signal.aborted && !parent.aborted ? signal.reason : err
 }
 

@@ -1,7 +1,7 @@
 // The contracts of a provider call. An adapter is a pure translator between the internal representation and one
 // wire format; a transport moves the translated request and its answer (`http/transport.ts` over HTTP, `dummy/`
 // in-process). The model walk applies `extra_body`/`extra_headers` between the two, so adapters never do.
-import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from '../core/types.ts'
+import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse, AudioRequest, FormPart } from '../core/types.ts'
 import type { ProviderConfig } from '../core/config.ts'
 import type { ProviderError } from '../core/errors.ts'
 
@@ -10,6 +10,21 @@ export interface ProviderRequest {
   url: string
   headers: Record<string, string>
   body: Record<string, unknown>
+}
+
+/** An audio request as an adapter builds it: a JSON object (speech) or a multipart form (transcription, translation). */
+export interface AudioProviderRequest {
+  url: string
+  headers: Record<string, string>
+  body: Record<string, unknown> | FormPart[]
+}
+
+/** What the HTTP transport sends for an audio call: JSON text, or a form it encodes as multipart. */
+export interface AudioRequestSpec {
+  url: string
+  method: 'POST'
+  headers: Record<string, string>
+  body: string | FormPart[]
 }
 
 /** What a transport sends. */
@@ -50,6 +65,8 @@ export interface ProviderAdapter<S = unknown> {
   classifyError (status: number, body: string, headers: ResponseHeaders): ProviderError
   buildEmbeddingRequest? (req: EmbeddingRequest, ctx: ProviderContext): ProviderRequest
   parseEmbeddingResponse? (body: string, ctx: ProviderContext): EmbeddingResponse
+  /** OpenAI's audio API (`/audio/transcriptions`, `/audio/translations`, `/audio/speech`); the answer goes back as it is. */
+  buildAudioRequest? (req: AudioRequest, ctx: ProviderContext): AudioProviderRequest
 }
 
 export interface HttpAnswer {
@@ -65,6 +82,17 @@ export interface HttpStreamAnswer {
   events?: AsyncIterable<SseEvent>
   /** Present for non-2xx answers: the whole error body. */
   body?: string
+}
+
+export interface HttpBodyAnswer {
+  status: number
+  headers: ResponseHeaders
+  /** Present for 2xx answers: the body as it arrives. */
+  body?: AsyncIterable<Buffer>
+  /** Present for non-2xx answers: the start of the error body. */
+  errorBody?: string
+  /** Drops the connection (an answer abandoned before its end). */
+  destroy (): void
 }
 
 /** Moves one request and its answer. Rejects when no answer came (connection failure, abort) or, in-process, when the fake upstream fails as asked. */

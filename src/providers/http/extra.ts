@@ -2,7 +2,7 @@
 // request's (variant and inference level, already in precedence order), so later entries win. Applied once per
 // call, to whatever the adapter built, whichever wire format it is.
 import type { ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
-import type { HttpRequestSpec, ProviderContext, ProviderRequest } from '../adapter.ts'
+import type { AudioProviderRequest, AudioRequestSpec, HttpRequestSpec, ProviderContext, ProviderRequest } from '../adapter.ts'
 import { badRequest } from '../../core/errors.ts'
 
 type Filtered = { variantName?: string; modelProviderName?: string }
@@ -137,4 +137,30 @@ export function encodeRequest (
   applyExtraBody(built.body, provider.extraBody, extra?.extraBody, ctx)
   applyExtraHeaders(built.headers, provider.extraHeaders, extra?.extraHeaders, ctx)
   return { url: built.url, method: 'POST', headers: built.headers, body: JSON.stringify(built.body) }
+}
+
+/**
+ * An audio request as the transport sends it, with the provider's `extra_headers` and `extra_body` applied (audio
+ * requests carry no request-level entries). In a form, an `extra_body` pointer names a field (`/language`): the form
+ * has no nesting, so a deeper pointer is a config mistake, said as such.
+ */
+export function encodeAudioRequest (built: AudioProviderRequest, ctx: ProviderContext): AudioRequestSpec {
+  const { provider } = ctx
+  applyExtraHeaders(built.headers, provider.extraHeaders, undefined, ctx)
+  const { url, headers, body } = built
+  if (!Array.isArray(body)) {
+    applyExtraBody(body, provider.extraBody, undefined, ctx)
+    return { url, method: 'POST', headers, body: JSON.stringify(body) }
+  }
+  let parts = body
+  for (const patch of provider.extraBody ?? []) {
+    const field = patch.pointer.slice(1)
+    if (pointerProblem(patch.pointer) !== undefined || field === '' || field.includes('/')) {
+      throw badRequest(`extra_body pointer \`${patch.pointer}\` of provider \`${provider.name}\` cannot apply to a multipart audio form: it must name one field, as \`/language\``)
+    }
+    const name = decodeToken(field)
+    parts = parts.filter(p => p.name !== name)
+    if (patch.delete !== true) parts.push({ name, value: typeof patch.value === 'string' ? patch.value : JSON.stringify(patch.value) })
+  }
+  return { url, method: 'POST', headers, body: parts }
 }

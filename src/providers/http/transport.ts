@@ -4,7 +4,10 @@
 // `responseLimitBytes` of answer; past either limit it fails that provider, which the model walk treats as any failure.
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
-import type { HttpAnswer, HttpRequestSpec, HttpStreamAnswer, ProviderTransport, SseEvent } from '../adapter.ts'
+import { Readable } from 'node:stream'
+import type { FormPart } from '../../core/types.ts'
+import { encodeMultipart } from './multipart.ts'
+import type { AudioRequestSpec, HttpAnswer, HttpBodyAnswer, HttpRequestSpec, HttpStreamAnswer, ProviderTransport, SseEvent } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
 import { numberFromEnv } from '../../core/env.ts'
 import { SseParser } from './sse.ts'
@@ -71,7 +74,7 @@ export class Transport implements ProviderTransport {
   }
 
   /** The answer's head; its connection slot is released when its body closes (read, destroyed or aborted). */
-  private async dispatch (spec: HttpRequestSpec, url: URL, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  private async dispatch (spec: { method: 'POST'; headers: Record<string, string>; body: string | Readable }, url: URL, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     const { pool, slots } = this.originFor(url)
     const release = await slots.acquire(signal)
     try {
@@ -109,6 +112,22 @@ export class Transport implements ProviderTransport {
       return { status: res.statusCode, headers: res.headers, body }
     }
     return { status: res.statusCode, headers: res.headers, events: sseEvents(res.body, this.settings.responseLimitBytes, url, signal) }
+  }
+
+  /**
+   * An audio call: a form is sent as multipart, its files from the client's body (not copied); a 2xx body is handed
+   * over as it arrives (a speech answer is streamed back to the client), an error body is read up to its excerpt.
+   */
+  async open (spec: AudioRequestSpec, signal: AbortSignal): Promise<HttpBodyAnswer> {
+    const url = new URL(spec.url)
+    const sent = typeof spec.body === 'string' ? { ...spec, body: spec.body } : multipart(spec.headers, spec.body)
+    const res = await this.dispatch(sent, url, signal)
+    const destroy = (): void => { if (!res.body.destroyed) res.body.destroy() }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const errorBody = await readErrorBody(res, url, signal).catch(() => '')
+      return { status: res.statusCode, headers: res.headers, errorBody, destroy }
+    }
+    return { status: res.statusCode, headers: res.headers, body: bodyChunks(res.body, url, signal), destroy }
   }
 
   async close (): Promise<void> {
@@ -177,6 +196,26 @@ async function * sseEvents (body: Dispatcher.ResponseData['body'], limit: number
     throw connectionError(err, url, signal)
   } finally {
     // Ended early (a limit, an error, a consumer that left): the connection cannot be reused, so let it go.
+    if (!body.destroyed) body.destroy()
+  }
+}
+
+/** A form as the multipart body undici sends, its files straight from the client's body. */
+function multipart (headers: Record<string, string>, parts: readonly FormPart[]): { method: 'POST'; headers: Record<string, string>; body: Readable } {
+  const { contentType, contentLength, chunks } = encodeMultipart(parts)
+  return {
+    method: 'POST',
+    headers: { ...headers, 'content-type': contentType, 'content-length': String(contentLength) },
+    body: Readable.from(chunks, { objectMode: false })
+  }
+}
+
+async function * bodyChunks (body: Dispatcher.ResponseData['body'], url: URL, signal: AbortSignal): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) yield chunk
+  } catch (err) {
+    throw connectionError(err, url, signal)
+  } finally {
     if (!body.destroyed) body.destroy()
   }
 }

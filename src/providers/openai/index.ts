@@ -5,6 +5,7 @@ import { parseChatResponse } from './response.ts'
 import { parseChatStreamEvent } from './stream.ts'
 import { classifyOpenAIError } from './errors.ts'
 import { buildEmbeddingsRequest, parseEmbeddingsResponse } from './embeddings.ts'
+import { buildAudioRequest } from './audio.ts'
 
 export type { OpenAICompatibleQuirks } from './request.ts'
 
@@ -27,6 +28,7 @@ export function createOpenAICompatibleAdapter (opts: OpenAICompatibleOptions): P
     parseStreamEvent: (event) => parseChatStreamEvent(event, type),
     classifyError: (status, body, headers) => classifyOpenAIError(type, status, body, headers),
     buildEmbeddingRequest: (req, ctx) => buildEmbeddingsRequest(req, ctx, type, defaultApiBase),
-    parseEmbeddingResponse: (body) => parseEmbeddingsResponse(body, type)
+    parseEmbeddingResponse: (body) => parseEmbeddingsResponse(body, type),
+    buildAudioRequest: (req, ctx) => buildAudioRequest(req, ctx, type, defaultApiBase)
   }
 }
