@@ -11,6 +11,7 @@ import { compiledTemplate } from '../src/variant/templates/engine.ts'
 import type { Sidecar } from './server.ts'
 import type { ReloadOutcome } from './routes/context.ts'
 import type { Logger } from './ops/logger.ts'
+import { enforcesRules } from '../src/core/rate-limiting.ts'
 
 /** Editors write a file in several steps (truncate, write, rename): one reload once they are done. */
 const DEBOUNCE_MS = 300
@@ -159,6 +160,11 @@ function changesNeedingRestart (old: LoadedConfig, next: LoadedConfig, scrubbed:
   const [a, b] = [old.tensorzero.gateway, next.tensorzero.gateway]
   if (a.observabilityEnabled !== b.observabilityEnabled) out.push('[gateway.observability] enabled')
   if (a.batchWrites.flushIntervalMs !== b.batchWrites.flushIntervalMs || a.batchWrites.maxRows !== b.batchWrites.maxRows) out.push('[gateway.observability.batch_writes]')
+  // The rate limiting store is opened at start, only when rules are enforced: new rules reach it, a new store does not.
+  const [ra, rb] = [old.tensorzero.rateLimiting, next.tensorzero.rateLimiting]
+  if (enforcesRules(ra) !== enforcesRules(rb) || (enforcesRules(ra) && enforcesRules(rb) && ra.backend !== rb.backend)) {
+    out.push('[rate_limiting] rules turned on or off, or another backend (the store is opened at start)')
+  }
   const known = new Set(scrubbed)
   if (secrets.some(s => !known.has(s))) out.push('new credentials: log lines are scrubbed of them only after a restart')
   return out

@@ -12,6 +12,7 @@ import type { RequestLog } from './ops/request-log.ts'
 import { DEFAULT_BODY_LIMIT } from './http/body.ts'
 import { serverLimitsFromEnv } from './http/limits.ts'
 import { openStore } from '../src/store/open.ts'
+import { openRateLimitStore } from '../src/store/open-rate-limits.ts'
 import { createGateway } from '../src/gateway.ts'
 import { numberFromEnv, flagFromEnv } from '../src/core/env.ts'
 import { transportSettingsFromEnv } from '../src/providers/http/transport.ts'
@@ -91,8 +92,17 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     },
     onWarning: w => { logger.warn({ source: w.source }, w.message) }
   }
-  const observer = combineObservers(metrics.observer, logCircuit)
-  const gateway = createGateway(config, { env, observer, store })
+  // Rules to enforce and no store to enforce them: the start fails here, as the TensorZero gateway's does.
+  const rateLimits = await openRateLimitStore(config, env, logger).catch(async (err: unknown) => { await store?.close(); throw err })
+  // An outage of the rate limiting store refuses requests under a limit: one line when it starts, one when it ends.
+  const logRateLimits: InferenceObserver = {
+    onRateLimit: e => {
+      if (e.kind === 'store_down') logger.error({ backend: e.backend, err: e.message }, 'rate limiting store unreachable: requests under a limit are refused')
+      else if (e.kind === 'store_up') logger.info({ backend: e.backend }, 'rate limiting store reachable again')
+    }
+  }
+  const observer = combineObservers(metrics.observer, logCircuit, logRateLimits)
+  const gateway = createGateway(config, { env, observer, store, rateLimits })
 
   const sidecar = new Sidecar({
     gateway,
@@ -114,7 +124,7 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     ? new ConfigReloader({
       sidecar,
       load,
-      build: next => ({ gateway: createGateway(next, { env, observer, store }), secrets: secretValues(next, env) }),
+      build: next => ({ gateway: createGateway(next, { env, observer, store, rateLimits }), secrets: secretValues(next, env) }),
       logger,
       loggedSecrets: secrets,
       onOutcome: (result, next) => { metrics.onConfigReload(result, next) },

@@ -23,6 +23,9 @@ import type { ExchangeReads } from './core/exchanges.ts'
 import { RecentExchanges } from './store/recent-exchanges.ts'
 import { layeredExchanges } from './store/stored-exchange.ts'
 import { AdaptiveExperiments } from './function/experimentation/adaptive.ts'
+import { RateLimiter } from './model/rate-limits.ts'
+import type { RateLimitStore } from './core/rate-limiting.ts'
+import { rateLimitTimeoutMs } from './store/open-rate-limits.ts'
 
 export interface GatewayOptions {
   /** Credentials (`env::VAR`) are read here; default process.env. */
@@ -31,10 +34,14 @@ export interface GatewayOptions {
   observer?: InferenceObserver
   /** Where rows go and stored feedback targets are read; absent: nothing is recorded. */
   store?: ClickHouseSink
+  /** Where `[rate_limiting]` buckets live (Valkey or Postgres, shared with the TensorZero gateway); absent: none enforced. */
+  rateLimits?: RateLimitStore
 }
 
 /** What /status reports about the store. */
-export type StoreReport = (SinkStatus & { spooling: boolean }) | { clickhouse: 'disabled' }
+export type StoreReport = ((SinkStatus & { spooling: boolean }) | { clickhouse: 'disabled' }) & {
+  rate_limiting?: ReturnType<RateLimiter['status']>
+}
 
 export interface Gateway {
   readonly config: LoadedConfig
@@ -73,6 +80,10 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
   // One set of circuits for every request: a provider that keeps failing is skipped by all of them.
   const settings = config.sidecar.health
   const health = settings.enabled ? new ProviderHealth(settings, { onChange: e => { observer.onCircuit?.(e) } }) : undefined
+  const rateLimits = config.tensorzero.rateLimiting
+  const rateLimiter = opts.rateLimits === undefined || rateLimits === undefined
+    ? undefined
+    : new RateLimiter(rateLimits, opts.rateLimits, { onEvent: e => { observer.onRateLimit?.(e) }, timeoutMs: rateLimitTimeoutMs(opts.env ?? process.env) })
   const ctx: GatewayContext = {
     config: config.tensorzero,
     resolver,
@@ -87,7 +98,8 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     experiments: new AdaptiveExperiments(config.tensorzero, {
       statistics: store?.experimentReads,
       onWarning: message => { observer.onWarning?.({ source: 'adaptive_experimentation', message }) }
-    })
+    }),
+    rateLimiter
   }
   const feedbackDeps: FeedbackDeps = {
     config: config.tensorzero,
@@ -104,22 +116,24 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     chat: (req, signal, call) => runChat(call === undefined ? ctx : { ...ctx, observer: observerWith(call) }, req, signal),
     async embed (modelName, req, signal, credentials, call) {
       const model = resolver.embeddingModel(modelName)
-      return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call), health })
+      return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call), health, rateLimiter })
     },
     exchanges: layeredExchanges(recentExchanges, store?.exchanges),
     audio: async (model, req, signal, call) => await audioModel(model, req, { transport, env: ctx.env, signal, observer: observerWith(call), health }),
     feedback: async body => await handleFeedback(body, feedbackDeps),
     persisted: () => store === undefined ? nothingToPersist : store.whenPersisted(),
     status () {
-      if (store === undefined) return { clickhouse: 'disabled' }
+      const limits = rateLimiter === undefined ? {} : { rate_limiting: rateLimiter.status() }
+      if (store === undefined) return { clickhouse: 'disabled', ...limits }
       const st = store.status()
-      return { ...st, spooling: st.clickhouse !== 'connected' }
+      return { ...st, spooling: st.clickhouse !== 'connected', ...limits }
     },
     retire: async () => { await transport.close() },
     async close () {
       ctx.experiments?.close()
       await transport.close()
       await store?.close()
+      await opts.rateLimits?.close()
     }
   }
 }

@@ -10,6 +10,7 @@
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
 import type { LoadedConfig } from '../../src/core/config.ts'
 import type { AttemptRecord, CircuitEvent, FeedbackRecord, InferenceObserver, InferenceRecord } from '../../src/core/records.ts'
+import type { RateLimitEvent } from '../../src/core/rate-limiting.ts'
 import type { SinkStatus } from '../../src/store/writer.ts'
 import { DEFAULT_FUNCTION_NAME } from '../../src/core/names.ts'
 import type { RequestLog } from './request-log.ts'
@@ -105,6 +106,12 @@ export class SidecarMetrics {
   private readonly circuitTransitions: Counter
   private readonly configReloads: Counter
   private readonly configLoadedAt: Gauge
+  private readonly rateLimited: Counter
+  private readonly rateLimitStoreSeconds: Histogram
+  private readonly rateLimitStoreUp: Gauge
+  private readonly rateLimitOutages: Counter
+  /** `[[rate_limiting.rules]]` scopes by index (of the config in use): the only `scope` label values. */
+  private ruleScopes: string[]
 
   constructor (config: LoadedConfig, opts: MetricsOptions) {
     this.labels = new ClosedLabels(config)
@@ -145,12 +152,18 @@ export class SidecarMetrics {
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0)
     this.configLoadedAt = new Gauge({ name: 'tz_sidecar_config_last_reload_success_timestamp_seconds', help: 'When the config in use was loaded (start, or the last successful reload), in Unix seconds', registers })
     this.configLoadedAt.setToCurrentTime()
+    this.ruleScopes = config.tensorzero.rateLimiting?.rules.map(r => r.label) ?? []
+    this.rateLimited = new Counter({ name: 'tz_sidecar_rate_limited_total', help: 'Provider attempts refused by [rate_limiting], by rule (index in the config), its scope and the resource that ran short', labelNames: ['rule', 'scope', 'resource'], registers })
+    this.rateLimitStoreSeconds = new Histogram({ name: 'tz_sidecar_rate_limit_store_seconds', help: 'Round trips to the rate limiting store (operation: consume, return; outcome: ok, error)', labelNames: ['backend', 'operation', 'outcome'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })
+    this.rateLimitStoreUp = new Gauge({ name: 'tz_sidecar_rate_limit_store_up', help: '1 while the last round trip to the rate limiting store succeeded, 0 during an outage (requests under a limit are refused)', labelNames: ['backend'], registers })
+    this.rateLimitOutages = new Counter({ name: 'tz_sidecar_rate_limit_store_outages_total', help: 'Outages of the rate limiting store (each counted once, when it starts)', labelNames: ['backend'], registers })
 
     this.observer = {
       onAttempt: a => { this.onAttempt(a) },
       onInference: r => { this.onInference(r) },
       onFeedback: f => { this.onFeedback(f) },
-      onCircuit: e => { this.onCircuit(e) }
+      onCircuit: e => { this.onCircuit(e) },
+      onRateLimit: e => { this.onRateLimit(e) }
     }
   }
 
@@ -159,6 +172,7 @@ export class SidecarMetrics {
     this.configReloads.inc({ result })
     if (config === undefined) return
     this.labels.learn(config)
+    this.ruleScopes = config.tensorzero.rateLimiting?.rules.map(r => r.label) ?? []
     this.configLoadedAt.setToCurrentTime()
   }
 
@@ -278,6 +292,19 @@ export class SidecarMetrics {
     const labels = { model: this.labels.model(e.modelName), provider: this.labels.provider(e.providerName) }
     this.circuitOpen.set(labels, e.to === 'closed' ? 0 : 1)
     this.circuitTransitions.inc({ ...labels, to: e.to })
+  }
+
+  private onRateLimit (e: RateLimitEvent): void {
+    if (e.kind === 'limited') {
+      const known = this.ruleScopes[e.rule] === e.scope
+      this.rateLimited.inc({ rule: known ? String(e.rule) : 'unknown', scope: known ? e.scope : 'unknown', resource: e.resource })
+    } else if (e.kind === 'round_trip') {
+      this.rateLimitStoreSeconds.observe({ backend: e.backend, operation: e.operation, outcome: e.ok ? 'ok' : 'error' }, e.seconds)
+      if (e.ok) this.rateLimitStoreUp.set({ backend: e.backend }, 1)
+    } else if (e.kind === 'store_down') {
+      this.rateLimitStoreUp.set({ backend: e.backend }, 0)
+      this.rateLimitOutages.inc({ backend: e.backend })
+    }
   }
 
   private onFeedback (f: FeedbackRecord): void {

@@ -4,14 +4,15 @@ import { readFunctions } from './functions.ts'
 import { readGateway } from './gateway.ts'
 import { readMetrics } from './metrics.ts'
 import { readModels } from './models.ts'
+import { readRateLimiting } from './rate-limiting.ts'
 import { TableReader, type LoadContext } from './reader.ts'
 import { readTools } from './tools.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
 
-const SECTIONS = ['gateway', 'models', 'embedding_models', 'functions', 'metrics', 'tools']
+const SECTIONS = ['gateway', 'models', 'embedding_models', 'functions', 'metrics', 'tools', 'rate_limiting']
 /** TensorZero sections the sidecar has no use for: accepted silently so one file serves both. */
 const IGNORED_SECTIONS = new Set([
-  'evaluations', 'object_storage', 'optimizers', 'rate_limiting', 'provider_types', 'postgres', 'clickhouse',
+  'evaluations', 'object_storage', 'optimizers', 'provider_types', 'postgres', 'clickhouse',
   'autopilot', 'namespaces',
 ])
 
@@ -38,5 +39,6 @@ export function buildTensorZeroConfig (ctx: LoadContext): TensorZeroConfig {
     functions,
     metrics,
     tools,
+    rateLimiting: readRateLimiting(root.sub('rate_limiting'), ctx),
   }
 }

@@ -184,6 +184,8 @@ export interface TensorZeroConfig {
   functions: Map<string, FunctionConfig>
   metrics: Map<string, MetricConfig>
   tools: Map<string, ToolConfig>
+  /** `[rate_limiting]`, when the config has one. */
+  rateLimiting?: RateLimitingConfig
 }
 
 /** Route target of the per-service file. */
@@ -231,3 +233,43 @@ export interface LoadedConfig {
 
 /** A `[routes]` key with `*` wildcards, compiled once. */
 export interface Glob { test (name: string): boolean }
+
+// ---- `[rate_limiting]` ----
+
+export type RateLimitResource = 'model_inference' | 'token' | 'cost'
+export type RateLimitInterval = 'second' | 'minute' | 'hour' | 'day' | 'week' | 'month'
+
+/** A bucket: `capacity` tickets at most, `refillRate` added back per whole `interval`. Cost buckets count nano-dollars. */
+export interface RateLimit {
+  resource: RateLimitResource
+  interval: RateLimitInterval
+  capacity: number
+  refillRate: number
+}
+
+export type TagValueScope = { kind: 'concrete'; value: string } | { kind: 'each' } | { kind: 'total' }
+export type ApiKeyValueScope = { kind: 'concrete'; value: string } | { kind: 'each' }
+
+export type RateLimitScope =
+  | { kind: 'tag'; tagKey: string; tagValue: TagValueScope }
+  | { kind: 'api_key_public_id'; value: ApiKeyValueScope }
+
+export interface RateLimitRule {
+  limits: RateLimit[]
+  /** Sorted as TensorZero sorts them: the order is part of every bucket key. */
+  scopes: RateLimitScope[]
+  priority: number | 'always'
+  /** A closed label naming the rule for metrics: its scopes as the config writes them (or `(all requests)`). */
+  label: string
+  source: SourceRef
+}
+
+export interface RateLimitingConfig {
+  rules: RateLimitRule[]
+  /** `enabled = false` keeps the rules but enforces none. */
+  enabled: boolean
+  backend: 'auto' | 'valkey' | 'postgres'
+  /** What a request is assumed to cost before its real cost is known (nano-dollars; default $1). */
+  defaultNanoCost: number
+  source: SourceRef
+}

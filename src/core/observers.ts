@@ -8,6 +8,7 @@ export function combineObservers (...observers: Array<InferenceObserver | undefi
     onAttempt (attempt) { for (const o of list) { try { o.onAttempt?.(attempt) } catch {} } },
     onFeedback (record) { for (const o of list) { try { o.onFeedback?.(record) } catch {} } },
     onCircuit (event) { for (const o of list) { try { o.onCircuit?.(event) } catch {} } },
-    onWarning (event) { for (const o of list) { try { o.onWarning?.(event) } catch {} } }
+    onWarning (event) { for (const o of list) { try { o.onWarning?.(event) } catch {} } },
+    onRateLimit (event) { for (const o of list) { try { o.onRateLimit?.(event) } catch {} } }
   }
 }

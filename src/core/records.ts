@@ -2,6 +2,7 @@
 // The request path calls observers synchronously; an observer must only enqueue, never block.
 import type { Input, OutputBlock, FinishReason, ToolParams, InferenceParams, ModelRequest } from './types.ts'
 import type { ErrorClass } from './errors.ts'
+import type { RateLimitEvent } from './rate-limiting.ts'
 
 /**
  * Characters of one output text (a text or thought block) the rows keep. Past it the stored text is cut and ends with
@@ -110,6 +111,7 @@ export interface InferenceObserver {
   onCircuit? (event: CircuitEvent): void
   /** Something an operator should know that fails no request (e.g. experiment statistics unreadable). */
   onWarning? (event: WarningEvent): void
+  onRateLimit? (event: RateLimitEvent): void
 }
 
 /** `source` names the part that warns (a closed set, e.g. `adaptive_experimentation`). */

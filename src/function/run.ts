@@ -15,6 +15,7 @@ import { usageOf, type VariantAnswer } from '../variant/candidates.ts'
 import { modelAnswer, variantRunner, type FunctionRun, type VariantRunner } from './variant-types.ts'
 import type { TemplateRenderer } from '../variant/templates/prepare.ts'
 import type { CallContext, ModelStream } from '../model/route.ts'
+import type { RateLimiter } from '../model/rate-limits.ts'
 import type { ProviderHealth } from '../model/health.ts'
 import { VariantsFailed, GatewayError } from '../core/errors.ts'
 import { StreamCollector } from '../model/stream.ts'
@@ -37,6 +38,8 @@ export interface GatewayContext {
   diclExamples?: DiclExampleReads
   /** The gateway's adaptive experiments (their last computed states). */
   experiments?: AdaptiveExperiments
+  /** `[rate_limiting]` with its store (absent: no rule is enforced). */
+  rateLimiter?: RateLimiter
 }
 
 export interface InferenceMeta {
@@ -106,7 +109,10 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   // Input and tool problems are the client's: 400 before any variant runs, no fallback.
   validateTemplateInput(fn, req.input, pinned)
   const decisions = functionDecisions(gw.config, fn, req)
-  const ctx: CallContext = { transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name, health: gw.health }
+  const ctx: CallContext = {
+    transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name, health: gw.health,
+    rateLimiter: gw.rateLimiter, tags: req.tags
+  }
   const order = pinned === undefined ? sampledOrder(gw.experiments, fn, episodeId) : [pinned.name]
   const errors: Array<{ variant: string; error: Error }> = []
 

@@ -7,6 +7,7 @@ import type { CircuitEvent, CircuitState } from '../core/records.ts'
 import { errorClassOf } from '../core/errors.ts'
 import type { ErrorClass } from '../core/errors.ts'
 import { TimeoutError } from '../core/deadline.ts'
+import { RateLimitExceeded, RateLimitStoreUnavailable } from '../core/rate-limiting.ts'
 
 export type { CircuitEvent, CircuitState }
 
@@ -25,6 +26,8 @@ const PROVIDER_FAULTS = new Set<ErrorClass | 'internal'>(['timeout', 'rate_limit
 export function verdictOf (err: unknown, signal: AbortSignal): Verdict {
   // The request was cancelled (client gone) rather than timed out: the provider may have been fine.
   if (signal.aborted && !(signal.reason instanceof TimeoutError)) return 'neutral'
+  // The sidecar's own rate limits refused the call before the provider was asked.
+  if (err instanceof RateLimitExceeded || err instanceof RateLimitStoreUnavailable) return 'neutral'
   return PROVIDER_FAULTS.has(errorClassOf(err, 'connection')) ? 'failure' : 'neutral'
 }
 

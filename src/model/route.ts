@@ -3,7 +3,7 @@
 // A stream counts as served once its first chunk arrives; failures after that are the caller's to report in-stream.
 import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
-import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse } from '../core/types.ts'
+import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse, Usage } from '../core/types.ts'
 import type { ProviderAdapter, ProviderContext, ProviderTransport } from '../providers/adapter.ts'
 import type { AttemptKind, AttemptRecord, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
 import { ProviderError, ModelProvidersFailed, errorClassOf } from '../core/errors.ts'
@@ -17,6 +17,8 @@ import type { Transport } from '../providers/http/transport.ts'
 import type { StreamCollector } from './stream.ts'
 import { verdictOf } from './health.ts'
 import { costOfAnswer, costOfStream } from './cost.ts'
+import { chatTokenEstimate, embeddingTokenEstimate, usageOf } from './rate-limits.ts'
+import type { Borrow, RateLimiter } from './rate-limits.ts'
 import type { ProviderHealth } from './health.ts'
 import { traced, endOnDispose, usageAttributes } from '../core/tracing.ts'
 import type { Attributes } from '@opentelemetry/api'
@@ -36,6 +38,9 @@ export interface CallContext {
   variantIndex?: number
   /** The providers' circuits (`[health]`); absent: every provider is always called. */
   health?: ProviderHealth
+  /** `[rate_limiting]`: each provider attempt draws from the buckets the request's tags select. */
+  rateLimiter?: RateLimiter
+  tags?: Record<string, string>
 }
 
 export interface ModelCallResult {
@@ -64,6 +69,10 @@ export interface Leg<Q, R> {
   attempt (model: ModelConfig, provider: ProviderConfig, req: Q, ctx: CallContext, parent: AbortSignal, started: number): Promise<R>
   /** Takes over the model limit from the walk when the result outlives it (a stream); returns whether it did. */
   adopt (result: R, limit: Deadline): boolean
+  /** The request's token estimate, asked only when a token limit applies. */
+  tokenEstimate (req: Q): number
+  /** Settles the attempt's rate limit tickets with what the call used (a stream: once it ends). */
+  release (result: R, borrow: Borrow): void
 }
 
 export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: CallContext): Promise<R> {
@@ -84,7 +93,9 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
         continue
       }
       try {
+        const borrow = await ctx.rateLimiter?.borrow(ctx.tags ?? {}, () => leg.tokenEstimate(req))
         const result = await leg.attempt(model, provider, req, ctx, limit.signal, started)
+        if (borrow !== undefined) leg.release(result, borrow)
         limit.stopTimer()
         ctx.health?.settle(model.name, provider, admission, 'success')
         report(ctx, model, provider, i, 'ok', started)
@@ -185,7 +196,9 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
       }
     },
     (result, span) => { if (span.isRecording()) span.setAttributes(usageAttributes(result.response.usage)); return false }),
-  adopt: keepsNothing
+  adopt: keepsNothing,
+  tokenEstimate: chatTokenEstimate,
+  release: (result, borrow) => { borrow.settle(usageOf(result.response.usage)) }
 }
 
 export const inferModel = traced<WalkArgs<ModelRequest>, ModelCallResult>('model_inference', modelAttributes('chat', false),
@@ -262,6 +275,14 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
     const innerDispose = stream.dispose
     stream.dispose = () => { innerDispose(); limit.clear() }
     return true
+  },
+  tokenEstimate: chatTokenEstimate,
+  release (stream, borrow) {
+    // Exact only for a stream that ended well with its usage; one cut short gives nothing back.
+    let usage: Usage | undefined
+    const { finish, dispose } = stream
+    stream.finish = collector => { usage = collector.usage; return finish(collector) }
+    stream.dispose = () => { dispose(); borrow.settle(usageOf(usage)) }
   }
 }
 
@@ -305,7 +326,9 @@ const embedLeg: Leg<EmbeddingRequest, ModelEmbedding> = {
       limit.clear()
     }
   },
-  adopt: keepsNothing
+  adopt: keepsNothing,
+  tokenEstimate: embeddingTokenEstimate,
+  release: (result, borrow) => { borrow.settle(usageOf(result.usage)) }
 }
 
 export const embedModel = traced<WalkArgs<EmbeddingRequest>, ModelEmbedding>('model_inference', modelAttributes('embeddings', false),

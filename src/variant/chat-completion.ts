@@ -7,7 +7,8 @@ import { inferModel, streamModel } from '../model/route.ts'
 import type { CallContext, ModelCallResult, ModelStream } from '../model/route.ts'
 import { retryDelayMs, sleep } from '../core/backoff.ts'
 import { deadline } from '../core/deadline.ts'
-import { ModelProvidersFailed } from '../core/errors.ts'
+import { ModelProvidersFailed, ProviderError } from '../core/errors.ts'
+import { RateLimitExceeded } from '../core/rate-limiting.ts'
 import { traced, endOnDispose } from '../core/tracing.ts'
 import type { TemplateRenderer } from './templates/prepare.ts'
 import type { Span } from '@opentelemetry/api'
@@ -86,7 +87,8 @@ function tracedVariant<R> (stream: boolean, call: VariantCall<R>, handOff?: (res
 
 /**
  * Tries `call` once, then up to `num_retries` more times with backoff, until it succeeds or `signal` aborts. A walk
- * whose every provider was skipped by an open circuit is not retried: the circuits stay open for their cool-down.
+ * whose every provider was skipped by an open circuit is not retried: the circuits stay open for their cool-down; nor
+ * one whose every provider was refused by `[rate_limiting]` (TensorZero does not retry a rate limit it enforces).
  */
 async function withRetries<R> (variant: VariantConfig, signal: AbortSignal, call: (retryIndex: number) => Promise<R>): Promise<R> {
   for (let attempt = 0; ; attempt++) {
@@ -94,10 +96,15 @@ async function withRetries<R> (variant: VariantConfig, signal: AbortSignal, call
       return await call(attempt)
     } catch (err) {
       if (signal.aborted) throw signal.reason
-      if (attempt >= variant.retries.numRetries || (err instanceof ModelProvidersFailed && err.allCircuitsOpen)) throw err
+      if (attempt >= variant.retries.numRetries || (err instanceof ModelProvidersFailed && (err.allCircuitsOpen || allRefused(err)))) throw err
       await sleep(Math.min((err as { retryAfterMs?: number }).retryAfterMs ?? retryDelayMs(attempt, variant.retries), variant.retries.maxDelayS * 1000), signal)
     }
   }
+}
+
+function allRefused (err: ModelProvidersFailed): boolean {
+  return err.errors.some(e => e.error instanceof RateLimitExceeded) &&
+    err.errors.every(e => e.error instanceof RateLimitExceeded || (e.error instanceof ProviderError && e.error.errorClass === 'circuit_open'))
 }
 
 /** Non-streaming: the whole model routing walk is retried, inside the variant's total timeout. */
