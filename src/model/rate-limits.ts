@@ -22,9 +22,6 @@ interface ActiveLimit {
 /** What a finished call used. `exact`: the provider reported its tokens; otherwise nothing is given back. */
 export interface ActualUsage { modelInferences: number; tokens: number; nanoCost?: number; exact: boolean }
 
-/** How long one round trip to the store may take before the request is refused. */
-const DEFAULT_TIMEOUT_MS = 1000
-
 export class RateLimiter {
   private readonly config: RateLimitingConfig
   private readonly store: RateLimitStore
@@ -34,11 +31,12 @@ export class RateLimiter {
   private state: 'unknown' | 'reachable' | 'unreachable' = 'unknown'
   private lastError?: string
 
-  constructor (config: RateLimitingConfig, store: RateLimitStore, opts: { onEvent?: (e: RateLimitEvent) => void; timeoutMs?: number } = {}) {
+  /** `timeoutMs`: how long one round trip to the store may take before the request is refused. */
+  constructor (config: RateLimitingConfig, store: RateLimitStore, opts: { onEvent: (e: RateLimitEvent) => void; timeoutMs: number }) {
     this.config = config
     this.store = store
-    this.onEvent = opts.onEvent ?? (() => {})
-    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    this.onEvent = opts.onEvent
+    this.timeoutMs = opts.timeoutMs
   }
 
   /** For /status: which store, whether the last round trip reached it, the last failure. */

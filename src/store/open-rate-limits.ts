@@ -15,12 +15,12 @@ export interface RateLimitStoreLogger {
 }
 
 /** How long a store may take to answer before a request is refused; a round trip is normally a millisecond or two. */
-export const DEFAULT_RATE_LIMIT_TIMEOUT_MS = 1000
+const DEFAULT_RATE_LIMIT_TIMEOUT_MS = 1000
 /** How long the start waits for the store; it goes on without it (requests under a limit are refused until it is up). */
 const CONNECT_WAIT_MS = 5000
 
 /** Which store, from the config and the environment; an error message when rules cannot be enforced. */
-export function chooseRateLimitBackend (config: LoadedConfig, env: NodeJS.ProcessEnv): { backend?: 'valkey' | 'postgres'; url?: string; error?: string } {
+function chooseRateLimitBackend (config: LoadedConfig, env: NodeJS.ProcessEnv): { backend?: 'valkey' | 'postgres'; url?: string; error?: string } {
   const rl = config.tensorzero.rateLimiting
   if (!enforcesRules(rl)) return {}
   const valkey = nonEmpty(env.TENSORZERO_VALKEY_URL)

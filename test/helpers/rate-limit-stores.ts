@@ -18,7 +18,7 @@ export interface TestStore {
   close (): Promise<void>
 }
 
-export async function freePort (): Promise<number> {
+async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = net.createServer()
     server.on('error', reject)
@@ -42,7 +42,7 @@ async function waitForPort (port: number, limitMs = 20_000): Promise<void> {
   }
 }
 
-export const REDIS_SERVER = '/usr/bin/redis-server'
+const REDIS_SERVER = '/usr/bin/redis-server'
 
 /** Why Valkey tests cannot run here, or undefined. */
 export function valkeyMissing (): string | undefined {
