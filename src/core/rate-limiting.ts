@@ -1,6 +1,7 @@
-// `[rate_limiting]` (its resolved rules are in config.ts): the seam to the shared state that enforces it. Limits are token buckets kept in
-// Valkey or Postgres under the same keys and with the same atomic functions as the TensorZero gateway, so every sidecar
-// and the gateway draw from one bucket. The store is handed in by the gateway; lower layers never open it themselves.
+// `[rate_limiting]` (its resolved rules are in config.ts): the seam to the shared state that enforces it. Limits are
+// token buckets kept in Valkey or Postgres under the same keys and with the same atomic functions as the TensorZero
+// gateway, so every sidecar and the gateway draw from one bucket. The store is handed in by the gateway; lower layers
+// never open it themselves.
 import type { RateLimitingConfig, RateLimitInterval, RateLimitResource } from './config.ts'
 import { GatewayError } from './errors.ts'
 

@@ -59,6 +59,10 @@ export class RateLimiter {
       cost: this.config.defaultNanoCost
     }
     const requests = limits.map(l => consumeRequest(l, estimate[l.limit.resource]))
+    // A rule limiting one resource twice names one bucket twice; the store refuses that call (so does TensorZero's).
+    if (new Set(requests.map(r => r.key)).size !== requests.length) {
+      throw new RateLimitStoreUnavailable(this.store.backend, 'Duplicate keys are not allowed in the input array (a rule limits one resource over two intervals)')
+    }
     const receipts = await this.roundTrip('consume', signal => this.store.consume(requests, signal))
     const byKey = new Map(receipts.map(r => [r.key, r]))
     const failed = limits.flatMap((l, i) => {

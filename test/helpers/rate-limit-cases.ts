@@ -46,6 +46,12 @@ priority = 2
 model_inferences_per_hour = 1
 scope = [{ tag_key = "tier", tag_value = "tensorzero::each" }]
 priority = 1
+
+[[rate_limiting.rules]]
+model_inferences_per_minute = 10
+model_inferences_per_day = 100
+scope = [{ tag_key = "case", tag_value = "twice" }]
+priority = 0
 `
 
 type Tags = Record<string, string>
@@ -148,6 +154,14 @@ export async function rateLimitCases (t: Test, store: TestStore, balance: Balanc
     t.equal(await balance(key('model_inference', [{ type: 'TagEach', key: 'tier', value: 'pro' }])), undefined, 'the overridden rule took nothing from pro requests')
     const metrics = await (await fetch(`${a.url}/metrics`)).text()
     t.match(metrics, /tz_sidecar_rate_limited_total\{rule="4",scope="tag_key=\\"tier\\", tag_value=\\"pro\\"",resource="model_inference",service="tz-sidecar"\} 1/)
+  })
+
+  await t.test('a rule that limits one resource twice fails the requests it applies to (one bucket key), as in TensorZero, without an outage', async t => {
+    const r = await ask(clientA, { case: 'twice' })
+    t.equal(r.status, 502)
+    t.match(r.message, 'Duplicate keys are not allowed')
+    const status = await (await fetch(`${a.url}/status`)).json() as { rate_limiting: { state: string } }
+    t.equal(status.rate_limiting.state, 'reachable', 'the store is not taken for down')
   })
 
   await t.test('the store killed mid-run: requests under a limit are refused at once, one log line, /status says so, and it recovers', async t => {
