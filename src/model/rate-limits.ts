@@ -6,7 +6,7 @@
 import type { RateLimit, RateLimitingConfig, RateLimitResource, RateLimitRule, RateLimitScope } from '../core/config.ts'
 import type { ContentBlock, EmbeddingRequest, ModelRequest, Usage } from '../core/types.ts'
 import { badRequest } from '../core/errors.ts'
-import { RateLimitExceeded, RateLimitStoreUnavailable } from '../core/rate-limiting.ts'
+import { NANO_DOLLARS_PER_DOLLAR, RateLimitExceeded, RateLimitStoreUnavailable } from '../core/rate-limiting.ts'
 import type { ConsumeReceipt, ConsumeRequest, RateLimitEvent, RateLimitStore, ReturnRequest } from '../core/rate-limiting.ts'
 
 /** One bucket a request draws from: a rule's limit under the scope values this request matched. */
@@ -104,7 +104,7 @@ export class RateLimiter {
     const back: ReturnRequest[] = []
     for (const { limit: l, consumed } of borrows) {
       const actual = l.limit.resource === 'model_inference' ? usage.modelInferences : l.limit.resource === 'token' ? usage.tokens : usage.nanoCost
-      // An unknown cost cannot be settled: the default estimate stays taken.
+      // An unknown cost (a provider without a `cost` config) cannot be settled: the default estimate stays taken.
       if (actual === undefined || actual === consumed) continue
       if (actual > consumed) more.push(consumeRequest(l, actual - consumed))
       else if (usage.exact) back.push({ key: l.key, returned: consumed - actual, capacity: l.limit.capacity, refillRate: l.limit.refillRate, interval: l.limit.interval })
@@ -163,10 +163,19 @@ export class Borrow {
   }
 }
 
-/** A provider's usage as the limiter counts it: exact only when it reported both input and output tokens. */
+/**
+ * A provider's usage as the limiter counts it: exact only when it reported both input and output tokens; its cost (from
+ * the provider's `cost` config, already a whole number of nano-dollars: rounding only drops float noise) or unknown.
+ */
 export function usageOf (usage: Usage | undefined): ActualUsage {
   const exact = usage?.inputTokens !== undefined && usage.outputTokens !== undefined
-  return { modelInferences: 1, tokens: exact ? (usage.inputTokens as number) + (usage.outputTokens as number) : 0, exact }
+  const cost = usage?.cost
+  return {
+    modelInferences: 1,
+    tokens: exact ? (usage.inputTokens as number) + (usage.outputTokens as number) : 0,
+    exact,
+    ...(cost === undefined ? {} : { nanoCost: Math.max(0, Math.round(cost * NANO_DOLLARS_PER_DOLLAR)) })
+  }
 }
 
 function consumeRequest (l: ActiveLimit, requested: number): ConsumeRequest {

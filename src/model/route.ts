@@ -281,7 +281,7 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
     // Exact only for a stream that ended well with its usage; one cut short gives nothing back.
     let usage: Usage | undefined
     const { finish, dispose } = stream
-    stream.finish = collector => { usage = collector.usage; return finish(collector) }
+    stream.finish = collector => { const record = finish(collector); usage = collector.usage; return record }
     stream.dispose = () => { dispose(); borrow.settle(usageOf(usage)) }
   }
 }

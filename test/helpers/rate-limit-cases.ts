@@ -48,6 +48,11 @@ scope = [{ tag_key = "tier", tag_value = "tensorzero::each" }]
 priority = 1
 
 [[rate_limiting.rules]]
+cost_per_hour = 5
+scope = [{ tag_key = "case", tag_value = "cost" }]
+priority = 0
+
+[[rate_limiting.rules]]
 model_inferences_per_minute = 10
 model_inferences_per_day = 100
 scope = [{ tag_key = "case", tag_value = "twice" }]
@@ -84,7 +89,8 @@ export async function rateLimitCases (t: Test, store: TestStore, balance: Balanc
   const dir = await mkdtemp(path.join(tmpdir(), 'tz-rl-'))
   const file = path.join(dir, 'tensorzero.toml')
   await writeFile(file, fakeModel(fake.url, 'm', [['p', 'ok']]) + fakeModel(fake.url, 'slow', [['p', 'slow-3000']]) +
-    fakeFunction('f', [['v', 'm']]) + fakeFunction('s', [['v', 'slow']]) + RULES)
+    fakeModel(fake.url, 'priced', [['p', 'ok', 'cost = [{ pointer = "/usage/prompt_tokens", cost_per_unit = 0.01 }]']]) +
+    fakeFunction('f', [['v', 'm']]) + fakeFunction('s', [['v', 'slow']]) + fakeFunction('c', [['v', 'priced']]) + RULES)
   const sidecars: ServingSidecar[] = []
   const start = async (): Promise<ServingSidecar> => {
     const s = await startCli(['--config-file', file], { ...store.env, LOG_LEVEL: 'info' })
@@ -126,6 +132,15 @@ export async function rateLimitCases (t: Test, store: TestStore, balance: Balanc
     const big = await ask(clientA, { case: 'tokens' }, { maxTokens: 2000 })
     t.equal(big.status, 429, 'an estimate over what is left is refused')
     t.match(big.message, /Requested: 2006\nAvailable: 976/)
+  })
+
+  await t.test('a cost limit takes default_cost ($1) first and settles with the priced answer ($0.07)', async t => {
+    t.equal((await ask(clientA, { case: 'cost' }, { model: 'c' })).status, 200)
+    const cost = key('cost', [{ type: 'TagConcrete', key: 'case', value: 'cost' }])
+    await t.resolves(waitFor('the cost settled', async () => await balance(cost) === 4_930_000_000 ? true : undefined, 20_000),
+      '$5 bucket in nano-dollars, less 7 prompt tokens at $0.01')
+    t.equal((await ask(clientA, { case: 'cost' })).status, 200, 'an unpriced model keeps the $1 estimate')
+    await t.resolves(waitFor('the unpriced estimate kept', async () => await balance(cost) === 3_930_000_000 ? true : undefined, 20_000))
   })
 
   await t.test('tensorzero::each gives every tag value its own bucket; tensorzero::total shares one across values', async t => {
