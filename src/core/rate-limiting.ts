@@ -33,8 +33,18 @@ export interface ConsumeRequest { key: string; requested: number; capacity: numb
 export interface ConsumeReceipt { key: string; success: boolean; remaining: number; consumed: number }
 export interface ReturnRequest { key: string; returned: number; capacity: number; refillRate: number; interval: RateLimitInterval }
 
+/**
+ * Whether the store answered its last round trip. Kept with the store, not with a limiter: a reloaded config builds a
+ * new limiter over the same store, and an outage that began before the reload must still end with one "back" line.
+ */
+export class RateLimitStoreHealth {
+  state: 'unknown' | 'reachable' | 'unreachable' = 'unknown'
+  lastError?: string
+}
+
 export interface RateLimitStore {
   readonly backend: 'valkey' | 'postgres'
+  readonly health: RateLimitStoreHealth
   /** Takes `requested` from every bucket, or from none when any bucket has too few (then `success` is false for all). */
   consume (requests: ConsumeRequest[], signal: AbortSignal): Promise<ConsumeReceipt[]>
   /** Puts tickets back, each bucket capped at its capacity. */

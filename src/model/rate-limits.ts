@@ -27,9 +27,6 @@ export class RateLimiter {
   private readonly store: RateLimitStore
   private readonly onEvent: (e: RateLimitEvent) => void
   private readonly timeoutMs: number
-  /** From the last round trip; unknown before the first. */
-  private state: 'unknown' | 'reachable' | 'unreachable' = 'unknown'
-  private lastError?: string
 
   /** `timeoutMs`: how long one round trip to the store may take before the request is refused. */
   constructor (config: RateLimitingConfig, store: RateLimitStore, opts: { onEvent: (e: RateLimitEvent) => void; timeoutMs: number }) {
@@ -41,7 +38,8 @@ export class RateLimiter {
 
   /** For /status: which store, whether the last round trip reached it, the last failure. */
   status (): { backend: string; state: 'unknown' | 'reachable' | 'unreachable'; rules: number; last_error?: string } {
-    return { backend: this.store.backend, state: this.state, rules: this.config.rules.length, ...(this.lastError !== undefined ? { last_error: this.lastError } : {}) }
+    const { state, lastError } = this.store.health
+    return { backend: this.store.backend, state, rules: this.config.rules.length, ...(lastError !== undefined ? { last_error: lastError } : {}) }
   }
 
   /**
@@ -123,14 +121,16 @@ export class RateLimiter {
     try {
       const result = await untilAborted(call(signal), signal)
       this.onEvent({ kind: 'round_trip', backend, operation, seconds: (performance.now() - started) / 1000, ok: true })
-      if (this.state === 'unreachable') this.onEvent({ kind: 'store_up', backend })
-      this.state = 'reachable'
+      const health = this.store.health
+      if (health.state === 'unreachable') this.onEvent({ kind: 'store_up', backend })
+      health.state = 'reachable'
       return result
     } catch (err) {
       const message = signal.aborted ? `no answer within ${this.timeoutMs} ms` : (err as Error)?.message ?? String(err)
       this.onEvent({ kind: 'round_trip', backend, operation, seconds: (performance.now() - started) / 1000, ok: false })
-      this.lastError = message
-      if (this.state !== 'unreachable') { this.state = 'unreachable'; this.onEvent({ kind: 'store_down', backend, message }) }
+      const health = this.store.health
+      health.lastError = message
+      if (health.state !== 'unreachable') { health.state = 'unreachable'; this.onEvent({ kind: 'store_down', backend, message }) }
       throw new RateLimitStoreUnavailable(backend, message)
     }
   }

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Client, Pool } from 'pg'
 import type { RateLimitInterval } from '../core/config.ts'
+import { RateLimitStoreHealth } from '../core/rate-limiting.ts'
 import type { ConsumeReceipt, ConsumeRequest, RateLimitStore, RateLimitStoreOptions, ReturnRequest } from '../core/rate-limiting.ts'
 
 const SCHEMA_FILE = new URL('./sql/postgres_rate_limiting.sql', import.meta.url)
@@ -55,6 +56,7 @@ export async function openPostgresRateLimits (opts: RateLimitStoreOptions): Prom
 
   return {
     backend: 'postgres',
+    health: new RateLimitStoreHealth(),
     ready,
     async consume (requests: ConsumeRequest[]): Promise<ConsumeReceipt[]> {
       if (requests.length === 0) return []

@@ -4,7 +4,7 @@
 // refill intervals). One FCALL per consume and per return; the bucket arithmetic runs inside Valkey, atomically.
 // The library is loaded without REPLACE: when a gateway (or another sidecar) loaded it first, theirs is used as is.
 import type { Redis } from 'iovalkey'
-import { INTERVAL_MICROS } from '../core/rate-limiting.ts'
+import { INTERVAL_MICROS, RateLimitStoreHealth } from '../core/rate-limiting.ts'
 import type { ConsumeReceipt, ConsumeRequest, RateLimitStore, RateLimitStoreOptions, ReturnRequest } from '../core/rate-limiting.ts'
 
 const LIBRARY = `#!lua name=tensorzero_ratelimit_v2
@@ -128,6 +128,7 @@ export async function openValkeyRateLimits (opts: RateLimitStoreOptions): Promis
 
   return {
     backend: 'valkey',
+    health: new RateLimitStoreHealth(),
     ready,
     async consume (requests: ConsumeRequest[]): Promise<ConsumeReceipt[]> {
       if (requests.length === 0) return []

@@ -88,9 +88,10 @@ export async function rateLimitCases (t: Test, store: TestStore, balance: Balanc
   const fake: FakeOpenAI = await startFakeOpenAI()
   const dir = await mkdtemp(path.join(tmpdir(), 'tz-rl-'))
   const file = path.join(dir, 'tensorzero.toml')
-  await writeFile(file, fakeModel(fake.url, 'm', [['p', 'ok']]) + fakeModel(fake.url, 'slow', [['p', 'slow-3000']]) +
+  const config = fakeModel(fake.url, 'm', [['p', 'ok']]) + fakeModel(fake.url, 'slow', [['p', 'slow-3000']]) +
     fakeModel(fake.url, 'priced', [['p', 'ok', 'cost = [{ pointer = "/usage/prompt_tokens", cost_per_unit = 0.01 }]']]) +
-    fakeFunction('f', [['v', 'm']]) + fakeFunction('s', [['v', 'slow']]) + fakeFunction('c', [['v', 'priced']]) + RULES)
+    fakeFunction('f', [['v', 'm']]) + fakeFunction('s', [['v', 'slow']]) + fakeFunction('c', [['v', 'priced']]) + RULES
+  await writeFile(file, config)
   const sidecars: ServingSidecar[] = []
   const start = async (): Promise<ServingSidecar> => {
     const s = await startCli(['--config-file', file], { ...store.env, LOG_LEVEL: 'info' })
@@ -177,6 +178,13 @@ export async function rateLimitCases (t: Test, store: TestStore, balance: Balanc
     t.match(r.message, 'Duplicate keys are not allowed')
     const status = await (await fetch(`${a.url}/status`)).json() as { rate_limiting: { state: string } }
     t.equal(status.rate_limiting.state, 'reachable', 'the store is not taken for down')
+  })
+
+  await t.test('a reloaded config\'s new rule draws from the same store', async t => {
+    t.equal((await ask(clientA, { late: 'x' })).status, 200, 'no rule for `late` yet')
+    await writeFile(file, config + '\n[[rate_limiting.rules]]\nmodel_inferences_per_hour = 0\nscope = [{ tag_key = "late", tag_value = "tensorzero::each" }]\npriority = 0\n')
+    a.child.kill('SIGHUP')
+    await t.resolves(waitFor('the new rule enforced', async () => (await ask(clientA, { late: 'y' })).status === 429 ? true : undefined, 30_000))
   })
 
   await t.test('the store killed mid-run: requests under a limit are refused at once, one log line, /status says so, and it recovers', async t => {
