@@ -69,10 +69,15 @@ export interface Leg<Q, R> {
   attempt (model: ModelConfig, provider: ProviderConfig, req: Q, ctx: CallContext, parent: AbortSignal, started: number): Promise<R>
   /** Takes over the model limit from the walk when the result outlives it (a stream); returns whether it did. */
   adopt (result: R, limit: Deadline): boolean
-  /** The request's token estimate, asked only when a token limit applies. */
-  tokenEstimate (req: Q): number
-  /** Settles the attempt's rate limit tickets with what the call used (a stream: once it ends). */
-  release (result: R, borrow: Borrow): void
+  /**
+   * `[rate_limiting]`, for the calls TensorZero limits (chat, streams, embeddings): the request's token estimate, asked
+   * only when a token limit applies, and the settling of the attempt's tickets with what the call used (a stream: once
+   * it ends). A leg without them (audio: TensorZero has no audio endpoint to follow) is not rate limited.
+   */
+  limits?: {
+    tokenEstimate (req: Q): number
+    release (result: R, borrow: Borrow): void
+  }
 }
 
 export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: CallContext): Promise<R> {
@@ -93,9 +98,10 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
         continue
       }
       try {
-        const borrow = await ctx.rateLimiter?.borrow(ctx.tags ?? {}, () => leg.tokenEstimate(req))
+        const limits = leg.limits
+        const borrow = limits === undefined ? undefined : await ctx.rateLimiter?.borrow(ctx.tags ?? {}, () => limits.tokenEstimate(req))
         const result = await leg.attempt(model, provider, req, ctx, limit.signal, started)
-        if (borrow !== undefined) leg.release(result, borrow)
+        if (borrow !== undefined) limits?.release(result, borrow)
         limit.stopTimer()
         ctx.health?.settle(model.name, provider, admission, 'success')
         report(ctx, model, provider, i, 'ok', started)
@@ -197,8 +203,10 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
     },
     (result, span) => { if (span.isRecording()) span.setAttributes(usageAttributes(result.response.usage)); return false }),
   adopt: keepsNothing,
-  tokenEstimate: chatTokenEstimate,
-  release: (result, borrow) => { borrow.settle(usageOf(result.response.usage)) }
+  limits: {
+    tokenEstimate: chatTokenEstimate,
+    release: (result, borrow) => { borrow.settle(usageOf(result.response.usage)) }
+  }
 }
 
 export const inferModel = traced<WalkArgs<ModelRequest>, ModelCallResult>('model_inference', modelAttributes('chat', false),
@@ -276,13 +284,15 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
     stream.dispose = () => { innerDispose(); limit.clear() }
     return true
   },
-  tokenEstimate: chatTokenEstimate,
-  release (stream, borrow) {
-    // Exact only for a stream that ended well with its usage; one cut short gives nothing back.
-    let usage: Usage | undefined
-    const { finish, dispose } = stream
-    stream.finish = collector => { const record = finish(collector); usage = collector.usage; return record }
-    stream.dispose = () => { dispose(); borrow.settle(usageOf(usage)) }
+  limits: {
+    tokenEstimate: chatTokenEstimate,
+    release (stream, borrow) {
+      // Exact only for a stream that ended well with its usage; one cut short gives nothing back.
+      let usage: Usage | undefined
+      const { finish, dispose } = stream
+      stream.finish = collector => { const record = finish(collector); usage = collector.usage; return record }
+      stream.dispose = () => { dispose(); borrow.settle(usageOf(usage)) }
+    }
   }
 }
 
@@ -327,8 +337,10 @@ const embedLeg: Leg<EmbeddingRequest, ModelEmbedding> = {
     }
   },
   adopt: keepsNothing,
-  tokenEstimate: embeddingTokenEstimate,
-  release: (result, borrow) => { borrow.settle(usageOf(result.usage)) }
+  limits: {
+    tokenEstimate: embeddingTokenEstimate,
+    release: (result, borrow) => { borrow.settle(usageOf(result.usage)) }
+  }
 }
 
 export const embedModel = traced<WalkArgs<EmbeddingRequest>, ModelEmbedding>('model_inference', modelAttributes('embeddings', false),
