@@ -17,6 +17,9 @@ import type { FeedbackDeps } from '../src/feedback/handle.ts'
 import { RecentTargets } from '../src/feedback/known-targets.ts'
 import { chatToolRecord, chatStreamRecord, jsonRecord, modelNameRecord, testConfig, EXTRACT_SCHEMA, WEATHER_TOOL, CLOCK_TOOL, WEATHER_PARAMS } from './fixtures/clickhouse/records.ts'
 
+/** What TensorZero's migrations leave: 68 tables and views, 2 detached views, the uint_to_uuid function, TensorZeroMigration. */
+const TENSORZERO_OBJECTS = 72
+
 let ch: ChdbServer
 const dirs: string[] = []
 async function tempDir (): Promise<string> {
@@ -47,16 +50,20 @@ t.test('the chdb front honours the insert settings TensorZero relies on', async 
 t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-managed database alone', async t => {
   const first = await runMigrate({ url: ch.url })
   t.equal(first.managedBy, 'sidecar')
-  t.same(first.created.sort(), [
+  // The sidecar's own tables and views among the rest of TensorZero's schema (compared object by object with
+  // TensorZero's migrations in clickhouse-tensorzero-schema.test.ts).
+  const sidecarObjects = [
     'BooleanMetricFeedback', 'BooleanMetricFeedbackByVariant', 'BooleanMetricFeedbackByVariantStatisticsView', 'BooleanMetricFeedbackByVariantView',
     'ChatInference', 'ChatInferenceByEpisodeIdView', 'ChatInferenceByIdView', 'CommentFeedback',
     'DemonstrationFeedback', 'DynamicInContextLearningExample', 'FeedbackByVariantStatistics', 'FloatMetricFeedback',
     'FloatMetricFeedbackByVariant', 'FloatMetricFeedbackByVariantStatisticsView', 'FloatMetricFeedbackByVariantView',
     'InferenceByEpisodeId', 'InferenceById', 'JsonInference',
     'JsonInferenceByEpisodeIdView', 'JsonInferenceByIdView', 'ModelCallsFlat', 'ModelInference'
-  ])
+  ]
+  t.same(first.created.filter(n => sidecarObjects.includes(n)).sort(), sidecarObjects)
+  t.equal(first.created.length, TENSORZERO_OBJECTS + 1, 'all of TensorZero\'s objects and the flat view')
   const tables = await ch.query<{ name: string; engine: string; sorting_key: string }>(
-    "SELECT name, engine, sorting_key FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree' AND name != 'strict_probe' ORDER BY name")
+    "SELECT name, engine, sorting_key FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree' AND name IN ('" + sidecarObjects.join("', '") + "') ORDER BY name")
   t.same(tables, [
     { name: 'BooleanMetricFeedback', engine: 'MergeTree', sorting_key: 'metric_name, target_id' },
     { name: 'BooleanMetricFeedbackByVariant', engine: 'MergeTree', sorting_key: 'function_name, metric_name, variant_name, id_uint' },
@@ -100,6 +107,7 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
   await ch.query('CREATE DATABASE IF NOT EXISTS tz_full', { database: 'default' })
   await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_full') })
   await ch.query('DROP VIEW ModelCallsFlat', { database: 'tz_full' })
+  await ch.query('DROP TABLE TensorZeroMigration', { database: 'tz_full' })
   await ch.query('CREATE TABLE TensorZeroMigration (migration_id UInt32, migration_name String) ENGINE = MergeTree ORDER BY migration_id', { database: 'tz_full' })
   const gatewayTables = await ch.query("SELECT name, create_table_query FROM system.tables WHERE database = 'tz_full' ORDER BY name")
   const full = await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_full') })
@@ -111,7 +119,7 @@ t.test('migrate creates the schema, is idempotent, and leaves a TensorZero-manag
   // A fresh database named in the URL is created only when asked (`--create-database`): a typo must not make one.
   await t.rejects(runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh') }), /database `tz_fresh` does not exist.*pass --create-database/)
   const fresh = await runMigrate({ url: ch.url.replace(/\/tensorzero$/, '/tz_fresh'), createDatabase: true })
-  t.equal(fresh.created.length, 22)
+  t.equal(fresh.created.length, TENSORZERO_OBJECTS, 'everything but the server-wide uint_to_uuid function, made once')
 })
 
 t.test('rows of chat (stream and not), JSON and model-name inferences land column by column; views fill', async t => {

@@ -5,6 +5,7 @@ import path from 'node:path'
 import type { LoadedConfig } from '../core/config.ts'
 import { numberFromEnv, flagFromEnv } from '../core/env.ts'
 import { createClickHouseSink } from './writer.ts'
+import { configSnapshot } from './config-snapshot.ts'
 import type { ClickHouseSink, SinkLogger } from './writer.ts'
 
 export interface StoreLogger extends SinkLogger {
@@ -33,6 +34,7 @@ export async function openStore (config: LoadedConfig, env: NodeJS.ProcessEnv, l
     spoolMaxBytes: numberFromEnv(env, 'SIDECAR_SPOOL_MAX_BYTES', 512 * 1024 * 1024),
     config: config.tensorzero,
     migrate: url !== undefined && flagFromEnv(env, 'SIDECAR_MIGRATE', true),
+    configSnapshot: await configSnapshot(config.tensorzero),
     logger: logger.child({ component: 'clickhouse' })
   })
   // A spool folder that cannot be written or is held by another sidecar fails the start, in one line: the operator's

@@ -34,6 +34,8 @@ export interface RowContext {
   config?: TensorZeroConfig
   /** Id generator for ModelInference rows (tests pass a fixed one). Default UUIDv7. */
   newId?: () => string
+  /** The loaded config's `ConfigSnapshot` hash (decimal UInt256); absent: NULL. */
+  snapshotHash?: string
 }
 
 // ---------------------------------------------------------------- input
@@ -202,7 +204,7 @@ function modelInferenceRow (rec: InferenceRecord, mi: ModelInferenceRecord, ctx:
     output: JSON.stringify(mi.output.map(modelOutputBlock)),
     cached: mi.cached,
     finish_reason: mi.finishReason ?? null,
-    snapshot_hash: null,
+    snapshot_hash: ctx.snapshotHash ?? null,
     cost: mi.cost ?? null,
     provider_cache_read_input_tokens: mi.cacheReadInputTokens ?? null,
     provider_cache_write_input_tokens: mi.cacheWriteInputTokens ?? null,
@@ -237,7 +239,7 @@ export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[
         extra_body: extraBodyJson(rec.extraBody),
         auxiliary_content: JSON.stringify(rec.output.filter(b => b.type === 'thought').map(modelOutputBlock)),
         ttft_ms: rec.stream ? u32(rec.ttftMs) : null,
-        snapshot_hash: null
+        snapshot_hash: ctx.snapshotHash ?? null
       }
     })
   } else {
@@ -254,7 +256,7 @@ export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[
         extra_body: extraBodyJson(rec.extraBody),
         ttft_ms: rec.stream ? u32(rec.ttftMs) : null,
         ...tools,
-        snapshot_hash: null
+        snapshot_hash: ctx.snapshotHash ?? null
       }
     })
   }
@@ -262,15 +264,16 @@ export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[
   return rows
 }
 
-export function feedbackRow (f: FeedbackRecord): TableRow {
+export function feedbackRow (f: FeedbackRecord, ctx: Pick<RowContext, 'snapshotHash'> = {}): TableRow {
+  const hash = ctx.snapshotHash ?? null
   switch (f.metricType) {
     case 'boolean':
-      return { table: 'BooleanMetricFeedback', row: { id: f.feedbackId, target_id: f.targetId, metric_name: f.metricName, value: f.value === true, tags: f.tags, snapshot_hash: null } }
+      return { table: 'BooleanMetricFeedback', row: { id: f.feedbackId, target_id: f.targetId, metric_name: f.metricName, value: f.value === true, tags: f.tags, snapshot_hash: hash } }
     case 'float':
-      return { table: 'FloatMetricFeedback', row: { id: f.feedbackId, target_id: f.targetId, metric_name: f.metricName, value: Number(f.value), tags: f.tags, snapshot_hash: null } }
+      return { table: 'FloatMetricFeedback', row: { id: f.feedbackId, target_id: f.targetId, metric_name: f.metricName, value: Number(f.value), tags: f.tags, snapshot_hash: hash } }
     case 'comment':
-      return { table: 'CommentFeedback', row: { id: f.feedbackId, target_id: f.targetId, target_type: f.targetType, value: String(f.value), tags: f.tags, snapshot_hash: null } }
+      return { table: 'CommentFeedback', row: { id: f.feedbackId, target_id: f.targetId, target_type: f.targetType, value: String(f.value), tags: f.tags, snapshot_hash: hash } }
     case 'demonstration':
-      return { table: 'DemonstrationFeedback', row: { id: f.feedbackId, inference_id: f.targetId, value: typeof f.value === 'string' ? f.value : JSON.stringify(f.value), tags: f.tags, snapshot_hash: null } }
+      return { table: 'DemonstrationFeedback', row: { id: f.feedbackId, inference_id: f.targetId, value: typeof f.value === 'string' ? f.value : JSON.stringify(f.value), tags: f.tags, snapshot_hash: hash } }
   }
 }

@@ -78,7 +78,7 @@ export class SegmentWriter {
     for (const item of records) {
       let rows: TableRow[]
       try {
-        rows = item.kind === 'inference' ? inferenceRows(item.rec, this.opts.rowContext) : [feedbackRow(item.rec)]
+        rows = item.kind === 'inference' ? inferenceRows(item.rec, this.opts.rowContext) : [feedbackRow(item.rec, this.opts.rowContext)]
       } catch (err) {
         this.opts.log.error({ err: errorText(err) }, 'could not build observability rows')
         this.opts.health.drop(1, 'row build failed')

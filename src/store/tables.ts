@@ -36,6 +36,8 @@ function mergeTree (name: string, columns: string[], orderBy: string): string {
 const TIMESTAMP = 'timestamp DateTime MATERIALIZED UUIDv7ToDateTime(id)'
 const TAGS = 'tags Map(String, String) DEFAULT map()'
 const SNAPSHOT_HASH = 'snapshot_hash Nullable(UInt256)'
+/** TensorZero migration 0046: point lookups by id on ModelInference and the feedback tables. */
+const ID_INDEX = 'INDEX id_index id TYPE bloom_filter GRANULARITY 1'
 
 /** ChatInference and JsonInference: the same columns around each kind's own (`output` after `output`, `late` before the hash). */
 function inferenceTable (name: string, output: string[], late: string[]): string {
@@ -64,7 +66,7 @@ function feedbackTable (name: string, target: string[], value: string, orderBy: 
     name,
     kind: 'table',
     written: { optionalColumns: ['snapshot_hash'] },
-    sql: mergeTree(name, ['id UUID', ...target, value, TIMESTAMP, TAGS, SNAPSHOT_HASH], orderBy)
+    sql: mergeTree(name, ['id UUID', ...target, value, TIMESTAMP, TAGS, SNAPSHOT_HASH, ID_INDEX], orderBy)
   }
 }
 
@@ -207,7 +209,8 @@ export const TABLES: SchemaObject[] = [
       'provider_cache_read_input_tokens Nullable(UInt32)',
       'provider_cache_write_input_tokens Nullable(UInt32)',
       "function_name LowCardinality(String) DEFAULT ''",
-      "variant_name LowCardinality(String) DEFAULT ''"
+      "variant_name LowCardinality(String) DEFAULT ''",
+      ID_INDEX
     ], 'inference_id')
   },
   feedbackTable('BooleanMetricFeedback', METRIC_TARGET, 'value Bool', '(metric_name, target_id)'),

@@ -25,7 +25,10 @@ import type { QueuedRecord, SinkLogger } from './segment-writer.ts'
 import { createShipper } from './shipper.ts'
 import type { Shipper, ShipStats } from './shipper.ts'
 import { errorText, storeClient } from './client.ts'
+import type { StoreClient } from './client.ts'
 import { runMigrate } from './migrate.ts'
+import { configSnapshot, writeConfigSnapshot } from './config-snapshot.ts'
+import type { ConfigSnapshot } from './config-snapshot.ts'
 import { SpoolHealth } from './spool-health.ts'
 import { targetReads, exchangeReads, experimentReads } from './queries.ts'
 import type { ExperimentReads, TargetReads } from './queries.ts'
@@ -65,6 +68,8 @@ export interface ClickHouseSinkOptions {
    * before the first insert, retried with the same backoff while ClickHouse is unreachable (default false).
    */
   migrate?: boolean
+  /** The loaded config's snapshot: its hash goes on every row; its `ConfigSnapshot` row is written before the first insert. */
+  configSnapshot?: ConfigSnapshot
 }
 
 export interface SinkStatus extends ShipStats {
@@ -134,6 +139,9 @@ class ClickHouseWriter implements ClickHouseSink {
   private readonly spool: SpoolDir
   private spoolUsable = false
   private readonly rowContext: RowContext
+  private readonly client: StoreClient
+  /** Whether a reloaded config gets a snapshot of its own (the opener took one of the first). */
+  private readonly snapshots: boolean
   private lastProbe = 0
   private queue: QueuedRecord[] = []
   private enqueued = 0
@@ -158,7 +166,9 @@ class ClickHouseWriter implements ClickHouseSink {
       this.experimentReads = experimentReads(client)
     }
     this.health = new SpoolHealth(this.log, () => ({ spoolBytes: this.ledger.bytes, spoolMaxBytes: this.spoolMaxBytes }))
-    this.rowContext = { service: opts.service, config: opts.config }
+    this.rowContext = { service: opts.service, config: opts.config, snapshotHash: opts.configSnapshot?.hash }
+    this.client = client
+    this.snapshots = opts.configSnapshot !== undefined
     const spool = this.spool = new SpoolDir(opts.spoolDir)
     this.ready = this.findLeftovers(spool)
     this.segments = new SegmentWriter({
@@ -181,8 +191,15 @@ class ClickHouseWriter implements ClickHouseSink {
       log: this.log,
       dedup: opts.dedupTokens ?? true,
       retry: { initialMs: opts.retry?.initialMs ?? 200, maxMs: opts.retry?.maxMs ?? 10_000 },
-      migrate: opts.migrate === true
-        ? async () => await runMigrate({ url: opts.url as string, requestTimeoutMs, createDatabase: true, onWarning: (line, msg) => { this.log.warn(line, msg) } })
+      migrate: opts.url !== undefined && (opts.migrate === true || opts.configSnapshot !== undefined)
+        ? async () => await runMigrate({
+          url: opts.url as string,
+          requestTimeoutMs,
+          createDatabase: true,
+          createSchema: opts.migrate === true,
+          configSnapshot: opts.configSnapshot,
+          onWarning: (line, msg) => { this.log.warn(line, msg) }
+        })
         : undefined,
       ready: this.ready,
       lost: (rows, reason) => { this.health.drop(rows, reason) }
@@ -206,7 +223,23 @@ class ClickHouseWriter implements ClickHouseSink {
     return new Promise(resolve => { this.persistWaiters.push({ seq, resolve }) })
   }
 
-  useConfig (config: TensorZeroConfig): void { this.rowContext.config = config }
+  useConfig (config: TensorZeroConfig): void {
+    const changed = this.rowContext.config !== undefined && this.rowContext.config !== config
+    this.rowContext.config = config
+    if (changed && this.snapshots) void this.snapshotReloaded(config)
+  }
+
+  /** A reloaded config: rows take its hash once its files are read; its `ConfigSnapshot` row is written best effort. */
+  private async snapshotReloaded (config: TensorZeroConfig): Promise<void> {
+    try {
+      const snapshot = await configSnapshot(config)
+      if (this.rowContext.config !== config) return
+      this.rowContext.snapshotHash = snapshot.hash
+      if (this.client.enabled) await writeConfigSnapshot(this.client, snapshot)
+    } catch (err) {
+      this.log.warn({ err: errorText(err) }, 'could not record the reloaded config snapshot')
+    }
+  }
 
   status (): SinkStatus {
     const { ledger, shipper: { stats } } = this
