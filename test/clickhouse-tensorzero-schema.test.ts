@@ -126,7 +126,7 @@ t.test('the config snapshot hash is stable for the same files and changes with a
   t.ok(BigInt(a.hash) < 2n ** 256n, 'a UInt256')
   t.same(a.extraTemplates, { 'system.minijinja': 'You are terse.' })
   await writeFile(path.join(path.dirname(file), 'system.minijinja'), 'You are verbose.')
-  t.not((await configSnapshot((await loadConfig({ configFile: file })).tensorzero).hash, a.hash, 'a template edit is a new snapshot')
+  t.not((await configSnapshot((await loadConfig({ configFile: file })).tensorzero)).hash, a.hash, 'a template edit is a new snapshot')
 })
 
 /** A fixture query with its `{name:Type}` parameters replaced by literals of that type, as ClickHouse binds them. */
@@ -225,5 +225,17 @@ level = "inference"
     SELECT snapshot_hash FROM BooleanMetricFeedback UNION ALL SELECT snapshot_hash FROM FloatMetricFeedback UNION ALL
     SELECT snapshot_hash FROM CommentFeedback UNION ALL SELECT snapshot_hash FROM DemonstrationFeedback)`, { database: db })
   t.same(hashes, [{ h: snap.hash }], 'every inference, model inference and feedback row carries the ConfigSnapshot hash')
-  t.equal(snap.hash, (await configSnapshot((await loadConfig({ configFile })).tensorzero).hash)
+  t.equal(snap.hash, (await configSnapshot((await loadConfig({ configFile })).tensorzero)).hash)
+
+  // A reloaded config is a new snapshot: its row is written and later rows carry its hash.
+  await writeFile(configFile, (await readFile(configFile, 'utf8')) + '\n[metrics.helpful]\ntype = "boolean"\noptimize = "max"\nlevel = "inference"\n')
+  s.child.kill('SIGHUP')
+  const reloaded = await waitFor('second snapshot', async () => {
+    const rows = await ch.query<{ h: string }>(`SELECT toString(hash) AS h FROM ConfigSnapshot WHERE hash != toUInt256('${snap.hash}')`, { database: db })
+    return rows[0]?.h
+  })
+  const third = await ask()
+  const row = await waitFor('row after the reload', async () => (await ch.query<{ h: string }>(
+    `SELECT toString(snapshot_hash) AS h FROM ChatInference WHERE id = '${third}'`, { database: db }))[0])
+  t.equal(row.h, reloaded, 'an inference after the reload carries the new hash')
 })
