@@ -13,7 +13,7 @@ import { DEFAULT_BODY_LIMIT } from './http/body.ts'
 import { serverLimitsFromEnv } from './http/limits.ts'
 import { openStore } from '../src/store/open.ts'
 import { openRateLimitStore } from '../src/store/open-rate-limits.ts'
-import { createGateway } from '../src/gateway.ts'
+import { createGateway, gatewayMemory } from '../src/gateway.ts'
 import { numberFromEnv, flagFromEnv } from '../src/core/env.ts'
 import { transportSettingsFromEnv } from '../src/providers/http/transport.ts'
 import { combineObservers } from '../src/core/observers.ts'
@@ -102,7 +102,8 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     }
   }
   const observer = combineObservers(metrics.observer, logCircuit, logRateLimits)
-  const gateway = createGateway(config, { env, observer, store, rateLimits })
+  const memory = gatewayMemory()
+  const gateway = createGateway(config, { env, observer, store, rateLimits, memory })
 
   const sidecar = new Sidecar({
     gateway,
@@ -124,7 +125,7 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     ? new ConfigReloader({
       sidecar,
       load,
-      build: next => ({ gateway: createGateway(next, { env, observer, store, rateLimits }), secrets: secretValues(next, env) }),
+      build: next => ({ gateway: createGateway(next, { env, observer, store, rateLimits, memory }), secrets: secretValues(next, env) }),
       logger,
       loggedSecrets: secrets,
       onOutcome: (result, next) => { metrics.onConfigReload(result, next) },

@@ -36,6 +36,15 @@ export interface GatewayOptions {
   store?: ClickHouseSink
   /** Where `[rate_limiting]` buckets live (Valkey or Postgres, shared with the TensorZero gateway); absent: none enforced. */
   rateLimits?: RateLimitStore
+  /** What this process remembers of the inferences it served; a reloaded config's gateway is handed the same one. */
+  memory?: GatewayMemory
+}
+
+/** The inferences a process served, for feedback targets and `previous_response_id`: kept across config reloads. */
+export interface GatewayMemory { targets: RecentTargets; exchanges: RecentExchanges }
+
+export function gatewayMemory (): GatewayMemory {
+  return { targets: new RecentTargets(), exchanges: new RecentExchanges() }
 }
 
 /** What /status reports about the store. */
@@ -60,7 +69,7 @@ export interface Gateway {
   /** Resolves once every inference and feedback recorded so far is in the spool, so it survives the process dying. */
   persisted (): Promise<void>
   status (): StoreReport
-  /** Closes provider connections, leaving the store open: a reloaded config's gateway shares it. */
+  /** Stops its experiments' polling and closes provider connections, leaving the store open: a reloaded config's gateway shares it. */
   retire (): Promise<void>
   /** Closes provider connections, then the store (which ships what it can and leaves the rest on disk). */
   close (): Promise<void>
@@ -73,8 +82,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
   const resolver = new TargetResolver(config)
   const transport = new Transport(transportSettingsFromEnv(opts.env ?? process.env))
   // Feedback accepts the ids this process issued at once; others are looked up in the store.
-  const recent = new RecentTargets()
-  const recentExchanges = new RecentExchanges()
+  const { targets: recent, exchanges: recentExchanges } = opts.memory ?? gatewayMemory()
   const remember = { onInference: (rec: InferenceRecord) => { recent.remember(rec); recentExchanges.remember(rec) } }
   const observer = combineObservers(remember, store?.observer, opts.observer)
   // One set of circuits for every request: a provider that keeps failing is skipped by all of them.
@@ -128,7 +136,10 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
       const st = store.status()
       return { ...st, spooling: st.clickhouse !== 'connected', ...limits }
     },
-    retire: async () => { await transport.close() },
+    retire: async () => {
+      ctx.experiments?.close()
+      await transport.close()
+    },
     async close () {
       ctx.experiments?.close()
       await transport.close()

@@ -55,6 +55,18 @@ model_name = "tts-1"
 api_base = "${url}/v1/"
 api_key_location = "none"
 
+# An in-process dummy provider first: it has no audio API, so the cloud serves.
+[models.whisper_dummy_first]
+routing = ["dummy", "cloud"]
+[models.whisper_dummy_first.providers.dummy]
+type = "dummy"
+model_name = "good"
+[models.whisper_dummy_first.providers.cloud]
+type = "openai"
+model_name = "whisper-1"
+api_base = "${url}/v1/"
+api_key_location = "none"
+
 [functions.chat_fn]
 type = "chat"
 [functions.chat_fn.variants.main]
@@ -315,6 +327,14 @@ t.test('every provider failing is a 500 naming each one', async t => {
   t.ok(err instanceof OpenAI.InternalServerError, 'a 500')
   t.match(err.message, /a: .*500/)
   t.match(err.message, /b: connection to http:\/\/127\.0\.0\.1:1 failed/)
+})
+
+t.test('a provider type without an HTTP audio API (the in-process dummy) is skipped with that reason, not sent anywhere', async t => {
+  const text = await client.audio.transcriptions.create({ model: 'whisper_dummy_first', file: await toFile(wavFile(0.05), 'a.wav') })
+  t.ok(text.text.length > 0, 'the next provider served')
+  const fallback = logLines.find(l => l.msg === 'provider fallback' && l.from?.model === 'whisper_dummy_first')
+  t.match(fallback, { from: { provider: 'dummy' }, to: { provider: 'cloud' }, error_class: 'unsupported', error: "provider type `dummy` does not serve OpenAI's audio API" })
+  t.ok(fallback, 'the skipped provider\'s reason is logged')
 })
 
 t.test('mistakes in the request are 4xx, as for chat', async t => {

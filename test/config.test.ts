@@ -75,7 +75,7 @@ t.test('a full valid config parses into the expected structures', async (t) => {
     t.equal(f.schemas.system!.path, fx('schemas', 'system.json'))
     t.same(f.schemas.system!.schema.required, ['name'])
     const local = f.variants.get('local')!
-    t.match(local, { type: 'chat_completion', served: true, model: 'local_chat', params: { temperature: 0.2, max_tokens: 512, seed: 42,
+    t.match(local, { type: 'chat_completion', model: 'local_chat', params: { temperature: 0.2, max_tokens: 512, seed: 42,
       stop_sequences: ['</end>'] } })
     t.same(local.retries, { numRetries: 2, maxDelayS: 5 })
     t.same(local.timeouts, { streamingTtftMs: 3000 })
@@ -84,7 +84,7 @@ t.test('a full valid config parses into the expected structures', async (t) => {
     t.equal(f.variants.get('hosted_openai')!.templates.system!.path, fx('templates', 'system.minijinja'), '`templates.system.path` form')
     t.same(f.variants.get('hosted_openai')!.retries, { numRetries: 0, maxDelayS: 10 }, 'retry defaults')
     const bon = f.variants.get('bon')!
-    t.match(bon, { served: true, type: 'experimental_best_of_n_sampling', candidates: ['local', 'hosted_openai'] })
+    t.match(bon, { type: 'experimental_best_of_n_sampling', candidates: ['local', 'hosted_openai'] })
     t.match(bon.judge, { name: 'bon', model: 'local_chat', templates: { system: { path: fx('templates', 'system.minijinja') } } }, 'the evaluator, a chat_completion config of its own')
     t.notOk(cfg.warnings.some((w) => w.message.includes('does not serve')), 'every variant type of this config is served')
 

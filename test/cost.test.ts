@@ -13,6 +13,7 @@ import type { TestSidecar } from './helpers/sidecar.ts'
 import type { InferenceRecord } from '../src/core/records.ts'
 import { inferenceRows } from '../src/store/rows.ts'
 import { costOfAnswer, costOfStream } from '../src/model/cost.ts'
+import { RawStream } from '../src/providers/call.ts'
 import { validateConfigFiles } from '../src/config/load.ts'
 import { formatDiagnostic } from '../src/config/diagnostics.ts'
 import type { CostEntry } from '../src/core/config.ts'
@@ -35,6 +36,17 @@ t.test('a stream is priced from its chunks: per entry the largest value seen; sp
   const split: CostEntry = { pointerNonStreaming: '/nope', pointerStreaming: '/usage/output_tokens', perUnit: 0.001, required: true }
   t.equal(costOfStream(chunks, [split, entry('/usage/input_tokens', 0.01)]), 0.14)
   t.equal(costOfStream(chunks, [entry('/usage/absent', 1, true)]), undefined)
+})
+
+t.test('a stream longer than the stored raw response is still priced from its last events (usage comes last)', async t => {
+  const raw = new RawStream()
+  const piece = JSON.stringify({ choices: [{ delta: { content: 'x'.repeat(1000) } }] })
+  for (let i = 0; i < 3000; i++) raw.add(piece)
+  raw.add(JSON.stringify({ choices: [], usage: { prompt_tokens: 10, completion_tokens: 3000 } }))
+  t.ok(raw.kept.join('\n').length < 1.1 * 1024 * 1024, 'what is stored stays bounded')
+  t.match(raw.kept.at(-1), /^\[raw_response truncated/)
+  t.ok(raw.tail.length <= 8, 'a few last events only')
+  t.equal(costOfStream(raw.events(), [entry('/usage/completion_tokens', 1e-6, true)]), 0.003)
 })
 
 t.test('config: `cost` entries are checked as TensorZero checks them', async t => {

@@ -209,6 +209,15 @@ t.test('unmatched models pass through unchanged to passthrough_upstream, minus t
   t.notOk(fake.requests.at(-1)?.headers.authorization)
 })
 
+t.test('models.retrieve with unmatched = "passthrough": listed names answer here, any other name is the upstream\'s', async t => {
+  const listed = await client.models.retrieve('gpt-4o-mini')
+  t.same({ ...listed }, { id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'test-service' })
+  const before = fake.requests.length
+  await client.models.retrieve('llama3:8b').catch(() => undefined)
+  t.equal(fake.requests.length, before + 1, 'the upstream was asked')
+  t.equal(fake.requests.at(-1)?.path, '/v1/models/llama3:8b', 'the path as the client sent it')
+})
+
 t.test('tensorzero:: body fields never reach a pass-through upstream; other fields arrive unchanged', async t => {
   const episode = uuidv7()
   await client.chat.completions.create({ model: 'headers', messages: user, temperature: 0.2, 'tensorzero::episode_id': episode, 'tensorzero::tags': { a: 'b' } } as any)

@@ -12,7 +12,7 @@ import { createOpenAICompatibleAdapter } from '../src/providers/openai/index.ts'
 import { joinUrl } from '../src/providers/http/url.ts'
 import { parseRetryAfterMs } from '../src/providers/http/errors.ts'
 import { applyPointer, applyExtraHeaders, encodeRequest } from '../src/providers/http/extra.ts'
-import { parsedAnswer, openStream } from '../src/providers/call.ts'
+import { parsedAnswer, openStream, RawStream } from '../src/providers/call.ts'
 import { getAdapter, providerType, supportedTypes, unsupportedTypeMessage } from '../src/providers/catalog.ts'
 import {
   dummyAdapter, dummyTransport, resetDummyState, DUMMY_INFER_RESPONSE_CONTENT, DUMMY_TOOL_ARGUMENTS, DUMMY_STREAM_ERROR_AFTER, wordChunks, dummyEmbedding
@@ -458,7 +458,7 @@ async function dummyInfer (req: ModelRequest, c: ProviderContext, s: AbortSignal
 function dummyStream (req: ModelRequest, c: ProviderContext, s: AbortSignal): { rawRequest: string; deltas: AsyncIterable<StreamDelta> } {
   const spec = encodeRequest(dummyAdapter.buildRequest(req, c), req, c)
   const deltas = async function * (): AsyncGenerator<StreamDelta> {
-    const it = await openStream(dummyAdapter, dummyTransport, spec, req, c, s, [])
+    const it = await openStream(dummyAdapter, dummyTransport, spec, req, c, s, new RawStream())
     for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value
   }
   return { rawRequest: spec.body, deltas: deltas() }

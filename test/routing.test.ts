@@ -37,7 +37,7 @@ const user = [{ role: 'user' as const, content: 'hi' }]
 
 function fnWith (variants: Array<Partial<VariantConfig> & { name: string }>, experimentation: FunctionConfig['experimentation'] = { type: 'uniform' }): FunctionConfig {
   const map = new Map<string, VariantConfig>()
-  for (const v of variants) map.set(v.name, { type: 'chat_completion', served: true, templates: {}, params: {}, retries: { numRetries: 0, maxDelayS: 10 }, timeouts: {}, raw: {}, source: { file: 'x', line: 1, col: 1 }, ...v })
+  for (const v of variants) map.set(v.name, { type: 'chat_completion', templates: {}, params: {}, retries: { numRetries: 0, maxDelayS: 10 }, timeouts: {}, raw: {}, source: { file: 'x', line: 1, col: 1 }, ...v })
   return { name: 'f', type: 'chat', variants: map, sortedVariantNames: [...map.keys()].sort(), experimentation, schemas: {}, tools: [], toolChoice: 'auto', source: { file: 'x', line: 1, col: 1 } }
 }
 

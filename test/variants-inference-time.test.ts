@@ -232,6 +232,9 @@ t.test('best-of-N whose evaluator fails (HTTP 500) or answers out of range still
   const broken = await ask('bon_broken_evaluator')
   const brokenModels = await rowsOf('ModelInference', `inference_id = '${broken.id}'`, 2)
   t.same(brokenModels.map(m => m.model_name).sort(), ['m_a', 'm_b'], 'a failed evaluator call leaves no row')
+  // TensorZero logs the evaluator's failure as a warning; so does the sidecar (one JSON line each).
+  const warned = sidecar.output().split('\n').filter(l => l.includes('"level":"warn"') && l.includes('the evaluator of variant `bon_broken_evaluator` failed'))
+  t.ok(warned.length >= 1, 'the evaluator\'s failure is a warning in the log')
   t.comment(`answers seen: ${[...seen].join(', ')}`)
 })
 

@@ -1,8 +1,10 @@
 // GET /v1/models: every name this sidecar can serve, from its routes and the TensorZero config; GET /v1/models/{id}:
-// one of them, as OpenAI answers it, or OpenAI's 404 `model_not_found`.
+// one of them, as OpenAI answers it; with `unmatched = "passthrough"`, any other name goes to `passthrough_upstream`
+// (the models are the upstream's to describe); otherwise OpenAI's 404 `model_not_found`.
 import type { RouteContext, RouteHandler } from './context.ts'
 import { sendJson } from '../http/respond.ts'
 import { pathOf, withoutOpenAIPrefix } from '../http/passthrough.ts'
+import { passthrough } from './passthrough.ts'
 
 const MODEL_PATH_PREFIX = '/v1/models/'
 /** Of an id nobody serves, this much is echoed back in the 404. */
@@ -25,12 +27,24 @@ export const models: RouteHandler = (ctx, _req, res) => {
   sendJson(res, 200, { object: 'list', data: servedIds(ctx).map(id => modelObject(ctx, id)) })
 }
 
-export const model: RouteHandler = (ctx, req, res) => {
+/** Listed here, to be passed through (as chat would), or unknown. */
+function servedAs (ctx: RouteContext, id: string): 'served' | 'passthrough' | 'unknown' {
+  if (servedIds(ctx).includes(id)) return 'served'
+  try {
+    return ctx.gateway.resolve(id).kind === 'passthrough' ? 'passthrough' : 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+export const model: RouteHandler = async (ctx, req, res, log, signal) => {
   // Everything after the prefix is the id: names may hold `/` and `::`, which clients send percent-encoded.
   const raw = withoutOpenAIPrefix(pathOf(req.url ?? '')).slice(MODEL_PATH_PREFIX.length)
   let id = raw
   try { id = decodeURIComponent(raw) } catch { /* not percent-encoded as a whole: matched as sent */ }
-  if (servedIds(ctx).includes(id)) { sendJson(res, 200, modelObject(ctx, id)); return }
+  const served = servedAs(ctx, id)
+  if (served === 'served') { sendJson(res, 200, modelObject(ctx, id)); return }
+  if (served === 'passthrough') { await passthrough(ctx, req, res, log, signal); return }
   const shown = id.length > SHOWN_ID_CHARS ? `${id.slice(0, SHOWN_ID_CHARS)}…` : id
   sendJson(res, 404, { error: { message: `The model \`${shown}\` does not exist or you do not have access to it.`, type: 'invalid_request_error', param: null, code: 'model_not_found' } })
 }

@@ -16,8 +16,8 @@ const CHAT_COMPLETION_KEYS = [
 const CHAT_COMPLETION_TOLERATED = new Set(['service_tier', 'thinking_budget_tokens', 'verbosity', 'input_wrappers'])
 
 /** A variant (or evaluator/fuser) with nothing read yet but its name and type. */
-export function blankVariant (r: TableReader, name: string, type: string, served: boolean): VariantConfig {
-  return { name, type, served, templates: {}, params: {}, retries: { numRetries: 0, maxDelayS: 10 }, timeouts: {}, raw: r.table, source: r.at() }
+export function blankVariant (r: TableReader, name: string, type: string): VariantConfig {
+  return { name, type, templates: {}, params: {}, retries: { numRetries: 0, maxDelayS: 10 }, timeouts: {}, raw: r.table, source: r.at() }
 }
 
 /**

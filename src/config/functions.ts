@@ -17,8 +17,8 @@ import type {
 
 type VariantReader = (r: TableReader, variant: VariantConfig, c: VariantReadContext) => void
 
-/** Variant types TensorZero knows, each with its reader; a type without one loads and fails at request time. */
-const VARIANT_TYPES: Readonly<Record<string, { read?: VariantReader }>> = {
+/** Variant types TensorZero knows, each with its reader (and, in function/variant-types.ts, its runner). */
+const VARIANT_TYPES: Readonly<Record<string, { read: VariantReader }>> = {
   chat_completion: { read: (r, variant, c) => { readChatCompletion(r, variant, c.ctx, c.models, ['type', 'timeouts']) } },
   experimental_best_of_n_sampling: { read: readCandidatesAndJudge },
   experimental_mixture_of_n: { read: readCandidatesAndJudge },
@@ -154,19 +154,12 @@ function readVariant (r: TableReader, name: string, c: VariantReadContext): Vari
     r.error('type', `unknown variant type "${type}" for variant \`${name}\` of function \`${c.functionName}\`;` +
       ` known types: ${Object.keys(VARIANT_TYPES).join(', ')}`)
   }
-  const variant = blankVariant(r, name, type, known?.read !== undefined)
+  const variant = blankVariant(r, name, type)
   const weight = r.number('weight', { min: 0 })
   if (weight !== undefined) variant.weight = weight
-  if (known?.read !== undefined) {
-    known.read(r, variant, c)
-    return variant
-  }
-  if (known) {
-    r.warning('type', `variant \`${name}\` of function \`${c.functionName}\` has type "${type}", which tz-sidecar does not serve;` +
-      ' requests that select it fail (other variants are tried)')
-  }
-  // Its own keys vary by type; we only check the model it names, as TensorZero would.
-  if (typeof r.get('model') === 'string') checkVariantModel(r, c.ctx, c.models)
+  if (known !== undefined) known.read(r, variant, c)
+  // An unknown type is reported above; only the model it names is checked, so nothing else cascades.
+  else if (typeof r.get('model') === 'string') checkVariantModel(r, c.ctx, c.models)
   return variant
 }
 

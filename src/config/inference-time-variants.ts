@@ -20,8 +20,8 @@ export interface VariantReadContext {
   functionType?: 'chat' | 'json'
 }
 
-export const BEST_OF_N = 'experimental_best_of_n_sampling'
-export const MIXTURE_OF_N = 'experimental_mixture_of_n'
+const BEST_OF_N = 'experimental_best_of_n_sampling'
+const MIXTURE_OF_N = 'experimental_mixture_of_n'
 export const CHAIN_OF_THOUGHT = 'experimental_chain_of_thought'
 
 /** The key of a variant type's evaluator or fuser table. */
@@ -41,7 +41,7 @@ export function readCandidatesAndJudge (r: TableReader, variant: VariantConfig, 
     if (!r.has(judgeKey)) r.missing(judgeKey)
     return
   }
-  const judge = blankVariant(judgeTable, variant.name, 'chat_completion', true)
+  const judge = blankVariant(judgeTable, variant.name, 'chat_completion')
   readChatCompletion(judgeTable, judge, c.ctx, c.models, [])
   variant.judge = judge
 }

@@ -73,8 +73,6 @@ export interface TemplateRef { path: string; source: SourceRef }
 export interface VariantConfig extends CallSettings {
   name: string
   type: string
-  /** Whether the core runs this type; the others (DICL for now) load and fail clearly at request time. */
-  served: boolean
   model?: string
   weight?: number
   templates: { system?: TemplateRef; user?: TemplateRef; assistant?: TemplateRef; [name: string]: TemplateRef | undefined }

@@ -120,7 +120,6 @@ export interface EmbeddingResponse {
 }
 
 // ---- audio (OpenAI's audio API: no TensorZero table, so no row) ----
-export type AudioOperation = 'transcription' | 'translation' | 'speech'
 
 /** One entry of a multipart form: a text field, or a file whose bytes are a view into the request body (never copied). */
 export type FormPart =

@@ -12,7 +12,6 @@ export function defaultFunctionFor (model: ModelConfig): FunctionConfig {
     const variant: VariantConfig = {
       name: model.name,
       type: 'chat_completion',
-      served: true,
       model: model.name,
       templates: {},
       params: {},

@@ -20,8 +20,9 @@ const audioLeg: Leg<AudioRequest, AudioAnswer> = {
   async attempt (model, provider, req, ctx, parent) {
     const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
     try {
-      const { adapter, pctx } = prepare(model, provider, ctx)
-      if (adapter.buildAudioRequest === undefined) {
+      const { adapter, transport, pctx } = prepare(model, provider, ctx)
+      // Audio goes over HTTP only: a type with a transport of its own (the in-process dummy) has no audio API.
+      if (adapter.buildAudioRequest === undefined || transport !== ctx.transport) {
         throw new ProviderError(`provider type \`${provider.type}\` does not serve OpenAI's audio API`, 'unsupported')
       }
       const spec = encodeAudioRequest(adapter.buildAudioRequest(req, pctx), pctx)

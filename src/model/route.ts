@@ -11,7 +11,7 @@ import type { ErrorClass } from '../core/errors.ts'
 import { providerType, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { encodeRequest } from '../providers/http/extra.ts'
-import { parsedAnswer, openStream, servesEmbeddings, keptRawAnswer } from '../providers/call.ts'
+import { parsedAnswer, openStream, servesEmbeddings, keptRawAnswer, RawStream } from '../providers/call.ts'
 import { deadline, TimeoutError, type Deadline } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { StreamCollector } from './stream.ts'
@@ -227,7 +227,7 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
       const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
       const ttft = deadline(total.signal, provider.timeouts.streamingTtftMs, `provider \`${provider.name}\` time to first token`)
       const signal = ttft.signal
-      const rawChunks: string[] = []
+      const rawChunks = new RawStream()
       try {
         const spec = encodeRequest(adapter.buildRequest(req, pctx), req, pctx)
         const deltas = await openStream(adapter, transport, spec, req, pctx, signal, rawChunks)
@@ -242,14 +242,14 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
           rest: timeoutAware(deltas, signal, parent),
           finish (collector) {
             // The priced usage belongs to the collector too: the client's final usage chunk reports it.
-            if (provider.cost !== undefined) collector.usage.cost = costOfStream(rawChunks, provider.cost)
+            if (provider.cost !== undefined) collector.usage.cost = costOfStream(rawChunks.events(), provider.cost)
             return {
               id: newId(),
               modelName: model.name,
               providerName: provider.name,
               providerType: provider.type,
               rawRequest: spec.body,
-              rawResponse: rawChunks.join('\n'),
+              rawResponse: rawChunks.kept.join('\n'),
               inputTokens: collector.usage.inputTokens,
               outputTokens: collector.usage.outputTokens,
               cacheReadInputTokens: collector.usage.cacheReadInputTokens,

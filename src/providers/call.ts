@@ -38,12 +38,37 @@ export function servesEmbeddings (adapter: ProviderAdapter): adapter is Embeddin
   return adapter.buildEmbeddingRequest !== undefined && adapter.parseEmbeddingResponse !== undefined
 }
 
+/** Past the stored part of a stream, how many of its last events are still kept: usage comes last, and prices a call. */
+const RAW_STREAM_TAIL_EVENTS = 8
+
 /**
- * The stream's deltas as they arrive, up to the adapter's end marker. The data of every translated event is kept in
- * `rawChunks` (the stored raw response), up to `RAW_STREAM_KEEP_CHARS`, then one line marking the truncation.
+ * A stream's raw events: `kept` is the stored raw response (every event's data up to `RAW_STREAM_KEEP_CHARS`, then one
+ * line marking the truncation); `tail` the last few events past that point, so a long answer can still be priced.
  */
+export class RawStream {
+  readonly kept: string[] = []
+  readonly tail: string[] = []
+  private chars = 0
+
+  add (data: string): void {
+    if (this.chars <= RAW_STREAM_KEEP_CHARS) {
+      this.chars += data.length
+      this.kept.push(this.chars <= RAW_STREAM_KEEP_CHARS ? data : `[raw_response truncated: the stream passed ${RAW_STREAM_KEEP_CHARS} characters]`)
+      if (this.chars <= RAW_STREAM_KEEP_CHARS) return
+    }
+    if (this.tail.length === RAW_STREAM_TAIL_EVENTS) this.tail.shift()
+    this.tail.push(data)
+  }
+
+  /** Every event kept, stored part first: what a stream's cost is read from. */
+  events (): string[] {
+    return this.tail.length === 0 ? this.kept : [...this.kept, ...this.tail]
+  }
+}
+
+/** The stream's deltas as they arrive, up to the adapter's end marker; each event's data goes to `raw`. */
 export async function openStream (adapter: ProviderAdapter, transport: ProviderTransport, spec: HttpRequestSpec,
-  req: ModelRequest, ctx: ProviderContext, signal: AbortSignal, rawChunks: string[]): Promise<AsyncIterator<StreamDelta>> {
+  req: ModelRequest, ctx: ProviderContext, signal: AbortSignal, rawChunks: RawStream): Promise<AsyncIterator<StreamDelta>> {
   const answer = await transport.stream(spec, signal)
   if (answer.events === undefined) throw failedAnswer(adapter, spec, answer.status, answer.body ?? '', answer.headers)
   return translated(adapter, answer.events, spec, req, ctx, rawChunks)
@@ -55,17 +80,13 @@ function failedAnswer (adapter: ProviderAdapter, spec: HttpRequestSpec, status: 
 }
 
 async function * translated (adapter: ProviderAdapter, events: AsyncIterable<SseEvent>, spec: HttpRequestSpec, req: ModelRequest,
-  ctx: ProviderContext, rawChunks: string[]): AsyncGenerator<StreamDelta> {
+  ctx: ProviderContext, rawChunks: RawStream): AsyncGenerator<StreamDelta> {
   const state = adapter.newStreamState(req, ctx)
-  let kept = 0
   try {
     for await (const event of events) {
       const delta = adapter.parseStreamEvent(event, state, req, ctx)
       if (delta === null) return
-      if (kept <= RAW_STREAM_KEEP_CHARS) {
-        kept += event.data.length
-        rawChunks.push(kept <= RAW_STREAM_KEEP_CHARS ? event.data : `[raw_response truncated: the stream passed ${RAW_STREAM_KEEP_CHARS} characters]`)
-      }
+      rawChunks.add(event.data)
       yield delta
     }
   } catch (err) {

@@ -8,7 +8,7 @@ import type { ModelRequest, OutputBlock } from '../core/types.ts'
 import type { ModelInferenceRecord } from '../core/records.ts'
 import { setActiveAttributes, traced } from '../core/tracing.ts'
 import { implicitToolParams, inferVariant } from './chat-completion.ts'
-import { candidateTexts, judgeMessages, randomIndex, runCandidates, settle, type InferenceTimeRun, type VariantAnswer } from './candidates.ts'
+import { candidateTexts, judgeMessages, randomIndex, runCandidates, settle, warnJudgeFailed, type InferenceTimeRun, type VariantAnswer } from './candidates.ts'
 
 const EVALUATOR_OUTPUT_SCHEMA: Record<string, unknown> = {
   type: 'object',
@@ -51,6 +51,7 @@ export async function bestOfN (variant: VariantConfig, run: InferenceTimeRun): P
     ({ choice, record } = await evaluate(variant.judge as VariantConfig, answers, run))
   } catch (err) {
     if (run.ctx.signal.aborted) throw err
+    warnJudgeFailed(run, variant, 'evaluator', err)
   }
   const index = choice ?? randomIndex(answers.length)
   setActiveAttributes(() => ({ 'tensorzero.candidate_index': index, 'tensorzero.selected_by': choice === undefined ? 'random' : 'evaluator' }))

@@ -122,3 +122,15 @@ export function usageOf (records: ModelInferenceRecord[]): Usage {
 export function randomIndex (n: number): number {
   return Math.floor(Math.random() * n)
 }
+
+/**
+ * An evaluator or fuser that failed: the variant still answers (with a candidate), as in TensorZero, which logs it as
+ * a warning; so does the sidecar, through the call's observer.
+ */
+export function warnJudgeFailed (run: InferenceTimeRun, variant: VariantConfig, role: 'evaluator' | 'fuser', err: unknown): void {
+  const reason = err instanceof Error ? err.message : String(err)
+  run.ctx.observer?.onWarning?.({
+    source: variant.type,
+    message: `the ${role} of variant \`${variant.name}\` failed (${reason}); answering with a randomly chosen candidate`
+  })
+}

@@ -8,7 +8,7 @@ import type { InferenceParams, ModelRequest } from '../core/types.ts'
 import { setActiveAttributes } from '../core/tracing.ts'
 import { buildModelRequest, streamVariant } from './chat-completion.ts'
 import {
-  candidateTexts, judgeMessages, randomIndex, runCandidates, settle,
+  candidateTexts, judgeMessages, randomIndex, runCandidates, settle, warnJudgeFailed,
   type InferenceTimeRun, type StreamedAnswer, type VariantAnswer,
 } from './candidates.ts'
 
@@ -38,6 +38,7 @@ export async function mixtureOfN (variant: VariantConfig, run: InferenceTimeRun)
     return { ...settle(fused, [fused, ...answers]), inferenceParams: {} }
   } catch (err) {
     if (run.ctx.signal.aborted) throw err
+    warnJudgeFailed(run, variant, 'fuser', err)
     return randomCandidate(answers)
   }
 }
@@ -53,6 +54,7 @@ export async function mixtureOfNStream (variant: VariantConfig, run: InferenceTi
     return { kind: 'stream', stream, request, modelName: fuser.model as string, inferenceParams: fuserParams(fuser), earlier: answers.flatMap(a => a.modelInferences) }
   } catch (err) {
     if (run.ctx.signal.aborted) throw err
+    warnJudgeFailed(run, variant, 'fuser', err)
     return { kind: 'answer', answer: randomCandidate(answers) }
   }
 }

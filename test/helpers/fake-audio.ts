@@ -77,7 +77,10 @@ export async function startFakeAudio (): Promise<FakeAudio> {
           res.write(SPEECH_BYTES.subarray(0, SPEECH_BYTES.length / 2))
           halfSent()
           waiting++
-          await Promise.race([released, new Promise(resolve => setTimeout(resolve, RELEASE_BOUND_MS))])
+          // Bounded, and the bound's timer never keeps the test process alive once the answer is released.
+          let bound: NodeJS.Timeout | undefined
+          await Promise.race([released, new Promise(resolve => { bound = setTimeout(resolve, RELEASE_BOUND_MS) })])
+          clearTimeout(bound)
           waiting--
           res.end(SPEECH_BYTES.subarray(SPEECH_BYTES.length / 2))
           return

@@ -24,6 +24,8 @@ interface Experiment {
   read: boolean
   /** The last update failed: the next failure is the same outage, not worth another warning. */
   failing: boolean
+  /** A quick retry of the first read is scheduled: at most one at a time, whatever else fails meanwhile. */
+  retrying: boolean
 }
 
 export interface AdaptiveExperimentsOptions {
@@ -44,7 +46,7 @@ export class AdaptiveExperiments {
     for (const fn of config.functions.values()) {
       const settings = fn.experimentation
       if (settings.type !== 'track_and_stop') continue
-      const experiment: Experiment = { fn, settings, state: initialState(settings), updating: false, read: false, failing: false }
+      const experiment: Experiment = { fn, settings, state: initialState(settings), updating: false, read: false, failing: false, retrying: false }
       this.experiments.set(fn.name, experiment)
       void this.update(experiment)
       const timer = setInterval(() => { void this.update(experiment) }, settings.updatePeriodMs)
@@ -117,9 +119,11 @@ export class AdaptiveExperiments {
           ` (${err instanceof Error ? err.message : String(err)}); sampling keeps the last probabilities until they can`)
       }
       experiment.failing = true
-      if (!experiment.read && !this.closed && FIRST_READ_RETRY_MS < settings.updatePeriodMs) {
+      if (!experiment.read && !experiment.retrying && !this.closed && FIRST_READ_RETRY_MS < settings.updatePeriodMs) {
+        experiment.retrying = true
         const retry = setTimeout(() => {
           this.timers.splice(this.timers.indexOf(retry), 1)
+          experiment.retrying = false
           void this.update(experiment)
         }, FIRST_READ_RETRY_MS)
         retry.unref()
