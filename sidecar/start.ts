@@ -77,7 +77,7 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
 
   // Traces only when an OTLP endpoint is configured: the SDK is not even loaded otherwise.
   const otlp = (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? '') !== '' || (env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== ''
-  const tracing = otlp && opts.embedded !== true ? (await import('./ops/tracing.ts')).startTracing({ service: config.sidecar.service, env, scrub: scrubber(secrets) }) : undefined
+  const tracing = otlp && opts.embedded !== true ? await (await import('./ops/tracing.ts')).startTracing({ service: config.sidecar.service, env, scrub: scrubber(secrets) }) : undefined
   if (tracing !== undefined) logger.info({ otlp_traces_url: tracing.url.replace(/\/\/[^@/]*@/, '//') }, 'tracing enabled')
 
   const metrics = new SidecarMetrics(config, { service: config.sidecar.service })

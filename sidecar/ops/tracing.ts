@@ -2,13 +2,11 @@
 // Imported lazily by start.ts, only when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set: otherwise the
 // spans of the core stay no-ops and none of this loads. Registering also installs the W3C trace-context propagator
 // (incoming `traceparent` continued, `traceparent` sent to providers) and the AsyncLocalStorage context manager.
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
+// The SDK packages are imported inside startTracing, once an endpoint is known: the shipped bundle keeps them outside
+// its one file (a static import there would load them at every start).
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base'
 import type { ExportResult } from '@opentelemetry/core'
 import type { Attributes } from '@opentelemetry/api'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { resourceFromAttributes } from '@opentelemetry/resources'
 
 export interface Tracing {
   /** Traces go here (`…/v1/traces`). */
@@ -62,9 +60,13 @@ class ScrubbingExporter implements SpanExporter {
   async forceFlush (): Promise<void> { await this.inner.forceFlush?.() }
 }
 
-export function startTracing (opts: { service: string; env: NodeJS.ProcessEnv; scrub?: (text: string) => string }): Tracing | undefined {
+export async function startTracing (opts: { service: string; env: NodeJS.ProcessEnv; scrub?: (text: string) => string }): Promise<Tracing | undefined> {
   const url = tracesUrl(opts.env)
   if (url === undefined) return undefined
+  const [{ NodeTracerProvider }, { BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
+    import('@opentelemetry/sdk-trace-node'), import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/exporter-trace-otlp-http'), import('@opentelemetry/resources')
+  ])
   const otlp = new OTLPTraceExporter({ url })
   const exporter = opts.scrub === undefined ? otlp : new ScrubbingExporter(otlp, opts.scrub)
   const provider = new NodeTracerProvider({

@@ -1,11 +1,15 @@
 // JSON Schema with ajv, set up once: every schema is compiled with the draft it declares (draft-07 by default,
 // 2019-09, 2020-12; older drafts without their meta-schema). Request-time validators (template arguments, JSON outputs,
 // tool arguments) are compiled once per schema object; the config loader checks schema files compile.
-import AjvModule from 'ajv'
-import Ajv2019Module from 'ajv/dist/2019.js'
-import Ajv2020Module from 'ajv/dist/2020.js'
+import { createRequire } from 'node:module'
 import type { ErrorObject, Options, ValidateFunction } from 'ajv'
 import { GatewayError } from './errors.ts'
+
+// ajv loads with the first schema (a config with schema files or tools checks them at start), not with this module:
+// a config without schemas never pays its ~90 ms of module loading at start-up (bench/ cold start).
+const requireCjs = createRequire(import.meta.url)
+type AjvClass = new (options: Options) => AnyAjv
+let ajvClasses: Record<ReturnType<typeof draftOf>, AjvClass> | undefined
 
 type AnyAjv = { compile: (schema: object) => ValidateFunction }
 const VALIDATING: Options = { strict: false, logger: false, allErrors: true, validateFormats: false }
@@ -21,9 +25,12 @@ function draftOf (schema: Record<string, unknown>): '2020-12' | '2019-09' | 'dra
 }
 
 function newAjv (draft: ReturnType<typeof draftOf>, options: Options): AnyAjv {
-  if (draft === '2020-12') return new Ajv2020Module.default(options)
-  if (draft === '2019-09') return new Ajv2019Module.default(options)
-  return new AjvModule.default(options)
+  ajvClasses ??= {
+    'draft-07': (requireCjs('ajv') as { default: AjvClass }).default,
+    '2019-09': (requireCjs('ajv/dist/2019.js') as { default: AjvClass }).default,
+    '2020-12': (requireCjs('ajv/dist/2020.js') as { default: AjvClass }).default
+  }
+  return new ajvClasses[draft](options)
 }
 
 /** The schema as ajv can compile it: a draft ajv has no meta-schema for (04, 06) is checked by its body alone. */

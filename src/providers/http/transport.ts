@@ -2,8 +2,7 @@
 // (non-streaming) or handed over chunk by chunk through the SSE parser (streaming). Every call is bounded: it waits
 // at most `queueTimeoutMs` for one of its origin's `connectionsPerOrigin` connections, and reads at most
 // `responseLimitBytes` of answer; past either limit it fails that provider, which the model walk treats as any failure.
-import { Pool } from 'undici'
-import type { Dispatcher } from 'undici'
+import type { Dispatcher, Pool } from 'undici'
 import { Readable } from 'node:stream'
 import type { FormPart } from '../../core/types.ts'
 import { encodeMultipart } from './multipart.ts'
@@ -54,7 +53,9 @@ export class Transport implements ProviderTransport {
     this.settings = { ...DEFAULT_TRANSPORT_SETTINGS, ...settings }
   }
 
-  private originFor (url: URL): Origin {
+  /** undici loads with the first provider origin, not at start-up (its module graph is the largest of the start). */
+  private async newOrigin (url: URL): Promise<Origin> {
+    const { Pool } = await import('undici')
     let origin = this.origins.get(url.origin)
     if (origin === undefined) {
       const { connectionsPerOrigin, queueTimeoutMs } = this.settings
@@ -75,7 +76,7 @@ export class Transport implements ProviderTransport {
 
   /** The answer's head; its connection slot is released when its body closes (read, destroyed or aborted). */
   private async dispatch (spec: { method: 'POST'; headers: Record<string, string>; body: string | Readable }, url: URL, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const { pool, slots } = this.originFor(url)
+    const { pool, slots } = this.origins.get(url.origin) ?? await this.newOrigin(url)
     const release = await slots.acquire(signal)
     try {
       const res = await pool.request({

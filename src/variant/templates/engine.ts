@@ -9,8 +9,14 @@
 //
 // Everything is compiled once (per file and modification time) and then only rendered.
 import { readFileSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
-import { Environment } from 'minijinja-js'
+import type { Environment } from 'minijinja-js'
+
+// The engine (a WASM module) loads with the first template compiled, not with this module: a config without
+// templates never instantiates it.
+const requireCjs = createRequire(import.meta.url)
+let EnvironmentClass: typeof Environment | undefined
 
 /** `warning`: TensorZero starts with it (the template then fails when rendered), so the sidecar does too. */
 export interface TemplateProblem { file: string; line: number; col: number; message: string; warning?: true }
@@ -124,7 +130,8 @@ export function compiledTemplate (file: string, includeRoot?: string): { compile
 
 function compile (abs: string, root: string | undefined): { compiled?: CompiledTemplate; problems: TemplateProblem[] } {
   const problems: TemplateProblem[] = []
-  const env = new Environment()
+  EnvironmentClass ??= (requireCjs('minijinja-js') as typeof import('minijinja-js')).Environment
+  const env = new EnvironmentClass()
   env.debug = false
   env.undefinedBehavior = 'strict'
   const includes: string[] = []

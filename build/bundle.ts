@@ -1,0 +1,36 @@
+// `npm run build` (and `prepare`), after tsc: `sidecar/cli.ts` and everything it imports as one ES module,
+// dist/tz-sidecar.js, which the `tz-sidecar` bin runs outside a checkout. One file means one read and one compile at
+// start instead of resolving and loading hundreds of modules (undici alone is ~200 files).
+//
+// Kept outside the file, loaded from node_modules only when the config or environment asks for them:
+// - the OpenTelemetry SDK (OTEL_EXPORTER_OTLP_ENDPOINT), imported inside sidecar/ops/tracing.ts startTracing;
+// - minijinja-js (templates): its WASM file is found next to its own module, so it cannot move into the bundle;
+// - ajv (schemas), @clickhouse/client (TENSORZERO_CLICKHOUSE_URL), http-proxy-3 (passthrough_upstream): loaded
+//   through createRequire where first used, which a bundler does not follow.
+import { build } from 'esbuild'
+import { cpSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+await build({
+  absWorkingDir: root,
+  entryPoints: ['sidecar/cli.ts'],
+  outfile: 'dist/tz-sidecar.js',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22.18',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  external: [
+    '@opentelemetry/sdk-trace-node', '@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-http',
+    '@opentelemetry/resources', '@opentelemetry/core', 'minijinja-js'
+  ],
+  // The CommonJS packages inside (undici, pino, prom-client…) call require() for Node's built-ins; an ES module has
+  // no require of its own.
+  banner: { js: "import { createRequire as tzSidecarCreateRequire } from 'node:module'; const require = tzSidecarCreateRequire(import.meta.url);" }
+})
+// src/store/migrate.ts reads its SQL next to itself (import.meta.url): next to the bundle, as next to the tsc output.
+cpSync(path.join(root, 'src/store/sql'), path.join(root, 'dist/sql'), { recursive: true })
