@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 
 export const CLIENT_MODEL = 'gpt-4o-mini'
+/** Routed to a model whose upstream streams one chunk every 50 ms (bench/fake-upstream.ts `bench-slow`). */
+export const SLOW_CLIENT_MODEL = 'slow-stream'
 
 export interface BenchConfig { dir: string; configFile: string; sidecarConfig: string; bigConfigFile: string }
 
@@ -29,6 +31,23 @@ type = "chat"
 type = "chat_completion"
 model = "bench"
 retries = { num_retries = 0, max_delay_s = 1 }
+
+[models.bench_slow]
+routing = ["upstream"]
+
+[models.bench_slow.providers.upstream]
+type = "openai"
+model_name = "bench-slow"
+api_base = "${apiBase}"
+api_key_location = "none"
+
+[functions.bench_slow]
+type = "chat"
+
+[functions.bench_slow.variants.main]
+type = "chat_completion"
+model = "bench_slow"
+retries = { num_retries = 0, max_delay_s = 1 }
 `)
   const sidecarConfig = path.join(dir, 'sidecar.toml')
   await writeFile(sidecarConfig, `
@@ -37,6 +56,7 @@ unmatched = "reject"
 
 [routes]
 "${CLIENT_MODEL}" = "tensorzero::function_name::bench"
+"${SLOW_CLIENT_MODEL}" = "tensorzero::function_name::bench_slow"
 `)
   const bigConfigFile = path.join(dir, 'big.toml')
   await writeFile(bigConfigFile, bigConfig(apiBase, 50, 10, 100))

@@ -2,7 +2,8 @@
 // POST …/chat/completions answers a realistic non-streaming completion (~1.3 KB of JSON), or, when the request has
 // `"stream":true`, an SSE stream of 50 content chunks (the first one carries the role and the first token, so the
 // first byte is the first token for a direct client and for the sidecar alike), a finish chunk, a usage chunk and
-// `[DONE]`, each a separate write one event-loop turn apart. Prints `{"port":N}` once it listens on 127.0.0.1.
+// `[DONE]`, each a separate write one event-loop turn apart; for `"model":"bench-slow"` the same stream with
+// SLOW_CHUNK_MS between writes (the slow-streams phase: a model producing tokens at its own pace). Prints `{"port":N}` once it listens on 127.0.0.1.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -47,14 +48,18 @@ SSE.push('data: [DONE]\n\n')
 const STREAM_FLAG = Buffer.from('"stream":true')
 let requests = 0
 
-function stream (res: http.ServerResponse): void {
+const SLOW_FLAG = Buffer.from('"model":"bench-slow"')
+export const SLOW_CHUNK_MS = 50
+
+function stream (res: http.ServerResponse, slow: boolean): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
   let i = 0
   const next = (): void => {
     if (res.destroyed) return
     res.write(SSE[i++])
-    if (i < SSE.length) setImmediate(next)
-    else res.end()
+    if (i >= SSE.length) res.end()
+    else if (slow) setTimeout(next, SLOW_CHUNK_MS)
+    else setImmediate(next)
   }
   next()
 }
@@ -75,7 +80,7 @@ const server = http.createServer((req, res) => {
       return
     }
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
-    if (body.includes(STREAM_FLAG)) { stream(res); return }
+    if (body.includes(STREAM_FLAG)) { stream(res, body.includes(SLOW_FLAG)); return }
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': COMPLETION.length })
     res.end(COMPLETION)
   })

@@ -1,13 +1,14 @@
-// Load generators. Each measures the sidecar and the upstream directly in the same run, interleaved, so machine
-// noise hits both sides alike and the figures are differences and ratios rather than absolute times.
+// Load generators. Each measures the sidecar, the minimal Node proxy (bench/floor-proxy.ts) and the upstream directly
+// in the same run, interleaved, so machine noise hits all three alike and the figures are differences and ratios
+// rather than absolute times.
 import { Client } from 'undici'
 import autocannon from 'autocannon'
 import { CLIENT_MODEL } from './config.ts'
 import { percentile } from './stats.ts'
-import { cpuMs } from './procs.ts'
+import { cpuMs, rssBytes } from './procs.ts'
 
 export const CHAT_PATH = '/v1/chat/completions'
-const HEADERS = { 'content-type': 'application/json', authorization: 'Bearer sk-bench' }
+export const HEADERS = { 'content-type': 'application/json', authorization: 'Bearer sk-bench' }
 
 const SYSTEM = 'You are a helpful assistant inside the PMOVES.AI stack. Answer briefly, cite the documents you were given, ' +
   'and say so when you do not know. Never invent tool results.'
@@ -26,7 +27,7 @@ export function chatBody (stream: boolean, model = CLIENT_MODEL): string {
   })
 }
 
-export interface Target { name: 'direct' | 'sidecar'; origin: string }
+export interface Target { name: 'direct' | 'floor' | 'sidecar'; origin: string }
 
 export class Endpoint {
   readonly target: Target
@@ -73,36 +74,36 @@ export class Endpoint {
   async close (): Promise<void> { await this.client.close() }
 }
 
-/** Alternate blocks of `block` calls on each endpoint until each has `each` samples (order flipped every block). */
-async function interleaved (a: Endpoint, b: Endpoint, each: number, block: number,
-  call: (e: Endpoint) => Promise<number>): Promise<{ a: Float64Array; b: Float64Array }> {
-  const sa = new Float64Array(each)
-  const sb = new Float64Array(each)
+/** Blocks of `block` calls on each endpoint in turn until each has `each` samples (the order rotates every block). */
+async function interleaved (endpoints: Endpoint[], each: number, block: number,
+  call: (e: Endpoint) => Promise<number>): Promise<Float64Array[]> {
+  const samples = endpoints.map(() => new Float64Array(each))
   let i = 0
-  let flip = false
+  let turn = 0
   while (i < each) {
     const n = Math.min(block, each - i)
-    const order = flip ? [b, a] : [a, b]
-    for (const e of order) {
-      const out = e === a ? sa : sb
-      for (let k = 0; k < n; k++) out[i + k] = await call(e)
+    for (let j = 0; j < endpoints.length; j++) {
+      const k = (j + turn) % endpoints.length
+      for (let m = 0; m < n; m++) samples[k][i + m] = await call(endpoints[k])
     }
     i += n
-    flip = !flip
+    turn++
   }
-  return { a: sa, b: sb }
+  return samples
 }
 
-export interface LatencyRun { directP50: number; directP99: number; sidecarP50: number; sidecarP99: number; addedP50: number; addedP99: number; samples: number }
+export interface LatencyRun { directP50: number; directP99: number; sidecarP50: number; sidecarP99: number; addedP50: number; addedP99: number
+  floorP50: number; floorAddedP50: number; samples: number }
 
 /** Sequential non-streaming requests on one connection each. */
-export async function latencyRun (direct: Endpoint, sidecar: Endpoint, each: number): Promise<LatencyRun> {
-  const { a, b } = await interleaved(direct, sidecar, each, 100, async e => await e.once())
+export async function latencyRun (direct: Endpoint, floor: Endpoint, sidecar: Endpoint, each: number): Promise<LatencyRun> {
+  const [a, f, b] = await interleaved([direct, floor, sidecar], each, 100, async e => await e.once())
   const directP50 = percentile(a, 50)
   const directP99 = percentile(a, 99)
   const sidecarP50 = percentile(b, 50)
   const sidecarP99 = percentile(b, 99)
-  return { directP50, directP99, sidecarP50, sidecarP99, addedP50: sidecarP50 - directP50, addedP99: sidecarP99 - directP99, samples: each }
+  const floorP50 = percentile(f, 50)
+  return { directP50, directP99, sidecarP50, sidecarP99, addedP50: sidecarP50 - directP50, addedP99: sidecarP99 - directP99, floorP50, floorAddedP50: floorP50 - directP50, samples: each }
 }
 
 export interface TtfbRun { directP50: number; directP99: number; sidecarP50: number; sidecarP99: number; addedP50: number; addedP99: number;
@@ -111,7 +112,7 @@ export interface TtfbRun { directP50: number; directP99: number; sidecarP50: num
 /** Sequential 50-chunk SSE streams: time to first byte, and to the end of the stream. */
 export async function ttfbRun (direct: Endpoint, sidecar: Endpoint, each: number): Promise<TtfbRun> {
   const totals = new Map<Endpoint, number[]>([[direct, []], [sidecar, []]])
-  const { a, b } = await interleaved(direct, sidecar, each, 25, async e => {
+  const [a, b] = await interleaved([direct, sidecar], each, 25, async e => {
     const r = await e.stream()
     totals.get(e)?.push(r.total)
     return r.ttfb
@@ -150,26 +151,32 @@ export async function cannon (origin: string, opts: { connections: number; secon
   return { rps: r.requests.total / r.duration, requests: r.requests.total, p50: r.latency.p50, p99: r.latency.p99 }
 }
 
-export interface ThroughputRun { directRps: number; sidecarRps: number; ratio: number; sidecarRequests: number
-  /** CPU time per request: of the sidecar process under sidecar load, of the upstream process under direct load. */
-  sidecarCpuUs: number; upstreamCpuUs: number }
+export interface ThroughputRun { directRps: number; sidecarRps: number; floorRps: number; ratio: number; floorRatio: number; sidecarRequests: number
+  /** CPU time per request: of the sidecar / floor process under its load, of the upstream process under direct load. */
+  sidecarCpuUs: number; floorCpuUs: number; upstreamCpuUs: number
+  /** Peak RSS sampled every 100 ms while each proxy was under load. */
+  sidecarPeakRss: number; floorPeakRss: number }
 
-/** Both origins at `connections` connections, one after the other (order alternating across runs). */
-export async function throughputRun (direct: string, sidecar: string, connections: number, seconds: number, sidecarFirst: boolean,
-  pids: { sidecar: number; upstream: number }): Promise<ThroughputRun> {
-  const measured = async (origin: string, pid: number): Promise<CannonResult & { cpuUs: number }> => {
+/** Direct, the floor proxy and the sidecar at `connections` connections, one after the other (order rotating across runs). */
+export async function throughputRun (origins: { direct: string; floor: string; sidecar: string }, connections: number, seconds: number, turn: number,
+  pids: { sidecar: number; floor: number; upstream: number }): Promise<ThroughputRun> {
+  const measured = async (origin: string, pid: number): Promise<CannonResult & { cpuUs: number; peakRss: number }> => {
     const c0 = cpuMs(pid)
-    const r = await cannon(origin, { connections, seconds })
-    return { ...r, cpuUs: ((cpuMs(pid) - c0) * 1000) / r.requests }
+    let peakRss = rssBytes(pid)
+    const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssBytes(pid)) }, 100)
+    try {
+      const r = await cannon(origin, { connections, seconds })
+      return { ...r, cpuUs: ((cpuMs(pid) - c0) * 1000) / r.requests, peakRss: Math.max(peakRss, rssBytes(pid)) }
+    } finally { clearInterval(sampler) }
   }
-  let d: CannonResult & { cpuUs: number }
-  let s: CannonResult & { cpuUs: number }
-  if (sidecarFirst) {
-    s = await measured(sidecar, pids.sidecar)
-    d = await measured(direct, pids.upstream)
-  } else {
-    d = await measured(direct, pids.upstream)
-    s = await measured(sidecar, pids.sidecar)
+  const order = (['direct', 'floor', 'sidecar'] as const).map((_, i, all) => all[(i + turn) % all.length])
+  const r: Partial<Record<typeof order[number], CannonResult & { cpuUs: number; peakRss: number }>> = {}
+  for (const name of order) r[name] = await measured(origins[name], name === 'direct' ? pids.upstream : pids[name])
+  const d = r.direct as CannonResult & { cpuUs: number }
+  const f = r.floor as CannonResult & { cpuUs: number; peakRss: number }
+  const s = r.sidecar as CannonResult & { cpuUs: number; peakRss: number }
+  return {
+    directRps: d.rps, sidecarRps: s.rps, floorRps: f.rps, ratio: s.rps / d.rps, floorRatio: s.rps / f.rps, sidecarRequests: s.requests,
+    sidecarCpuUs: s.cpuUs, floorCpuUs: f.cpuUs, upstreamCpuUs: d.cpuUs, sidecarPeakRss: s.peakRss, floorPeakRss: f.peakRss
   }
-  return { directRps: d.rps, sidecarRps: s.rps, ratio: s.rps / d.rps, sidecarRequests: s.requests, sidecarCpuUs: s.cpuUs, upstreamCpuUs: d.cpuUs }
 }

@@ -74,6 +74,13 @@ export async function startHelper (script: string, args: string[] = [], execArgv
   return Object.assign(child, { port, url: `http://127.0.0.1:${port}` })
 }
 
+/** The V8 flags the bin gives `serve` (bin/tz-sidecar.js `V8_FLAGS`), read from its source: the bin cannot be imported. */
+export function shippedV8Flags (): string[] {
+  const m = /^const V8_FLAGS = \[([^\]]*)\]/m.exec(readFileSync(BIN, 'utf8'))
+  if (m === null) throw new Error(`no V8_FLAGS list in ${BIN}`)
+  return [...m[1].matchAll(/'([^']+)'/g)].map(x => x[1])
+}
+
 /** Start `tz-sidecar serve` on a free loopback port; resolves with its URL once `GET /health` answers 200 (works at any LOG_LEVEL). */
 export async function startSidecar (opts: { configFile: string; sidecarConfig?: string; env?: NodeJS.ProcessEnv; execArgv?: string[] }): Promise<Child & { url: string }> {
   const port = await freePort()

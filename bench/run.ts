@@ -1,35 +1,39 @@
-// `npm run bench`: the sidecar against a direct call to the same fake upstream, in one run, as ratios and differences.
+// `npm run bench`: the sidecar against a direct call to the same fake upstream and against a minimal Node proxy
+// (bench/floor-proxy.ts: what Node itself costs here), in one run, as ratios and differences.
 //
-//   node bench/run.ts [--smoke] [--floor] [--runs N] [--only a,b] [--node-arg=--flag …] [--profile=DIR] [--json FILE]
+//   node bench/run.ts [--smoke] [--runs N] [--only a,b] [--node-arg=--flag …] [--profile=DIR] [--json FILE]
 //
-//   --floor       measure bench/floor-proxy.ts (a minimal Node JSON proxy) in place of the sidecar: the floor here
-//   --only        phases to run: cold, writer, latency, ttfb, throughput, rss (default: all)
-//   --node-arg    a Node/V8 flag for the sidecar process (repeatable), e.g. --node-arg=--max-semi-space-size=16
+//   --only        phases to run: cold, writer, latency, ttfb, throughput, rss, streams (default: all)
+//   --node-arg    a Node/V8 flag for the sidecar and floor processes (repeatable), e.g. --node-arg=--max-semi-space-size=16;
+//                 a flag the bin ships (bin/tz-sidecar.js V8_FLAGS) given here replaces the shipped value
 //   --profile=DIR write a CPU profile of the sidecar process there and print a summary (`--profile=` for a temp dir)
 //
 // Processes: this one (load generators: undici Client for sequential timing, autocannon for throughput), the fake
-// OpenAI upstream, the fake ClickHouse, and `tz-sidecar serve` with logging on (TENSORZERO_CLICKHOUSE_URL pointing at
-// the fake ClickHouse, a temporary SIDECAR_SPOOL_DIR). Everything is on 127.0.0.1, bounded in count and time, and
+// OpenAI upstream, the fake ClickHouse, the floor proxy (with the sidecar's shipped V8 flags), and `tz-sidecar serve`
+// as shipped: the bundle (built first, `node build/bundle.ts`) through the bin, which applies its V8 flags itself, with
+// logging on (TENSORZERO_CLICKHOUSE_URL pointing at the fake ClickHouse, a temporary SIDECAR_SPOOL_DIR). Everything is on 127.0.0.1, bounded in count and time, and
 // stopped at the end. Each figure is the median of several runs; see the table's notes for what each run is.
 import { parseArgs } from 'node:util'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readdir, rm, writeFile, stat } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
-import { startHelper, startSidecar, startFloorProxy, startChild, waitForOutput, rssBytes, stopAll, ROOT } from './procs.ts'
+import { startHelper, startSidecar, startFloorProxy, startChild, waitForOutput, rssBytes, stopAll, shippedV8Flags, ROOT } from './procs.ts'
 import { writeBenchConfigs } from './config.ts'
 import { Endpoint, latencyRun, ttfbRun, throughputRun, cannon } from './load.ts'
 import type { LatencyRun, TtfbRun, ThroughputRun } from './load.ts'
 import { coldStartRun } from './cold-start.ts'
 import type { ColdStartRun } from './cold-start.ts'
-import { median, fmtMs, fmtMB, fmtInt, fmtPct, sleep } from './stats.ts'
-import { markdownTable, verdict } from './report.ts'
-import type { Row } from './report.ts'
+import { slowStreamsRun } from './slow-streams.ts'
+import type { SlowStreamsRun } from './slow-streams.ts'
+import { median, fmtInt, fmtMB, sleep } from './stats.ts'
+import { markdownTable } from './report.ts'
+import { figureRows, keyFigures } from './figures.ts'
 import { summarise } from './profile-summary.ts'
 
 const { values: flags } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
-    floor: { type: 'boolean', default: false },
     runs: { type: 'string' },
     only: { type: 'string' },
     'node-arg': { type: 'string', multiple: true },
@@ -42,19 +46,17 @@ const { values: flags } = parseArgs({
 const profileDir = flags.profile !== undefined ? (flags.profile !== '' ? path.resolve(flags.profile) : await mkdtemp(path.join(tmpdir(), 'tz-bench-prof-'))) : undefined
 
 const smoke = flags.smoke === true
-const PHASES = ['cold', 'writer', 'latency', 'ttfb', 'throughput', 'rss'] as const
+const PHASES = ['cold', 'writer', 'latency', 'ttfb', 'throughput', 'rss', 'streams'] as const
 const only = new Set((flags.only ?? PHASES.join(',')).split(',').map(s => s.trim()))
 for (const p of only) if (!(PHASES as readonly string[]).includes(p)) throw new Error(`--only: unknown phase \`${p}\` (phases: ${PHASES.join(', ')})`)
-// What the image ships (compose/Dockerfile NODE_OPTIONS): the bench measures the sidecar as it runs there. A
-// --node-arg given on the command line comes after these, so it wins (V8 takes the last value of a flag).
-const SHIPPED_NODE_ARGS = ['--max-semi-space-size=8']
-const nodeArgs = [...SHIPPED_NODE_ARGS, ...(flags['node-arg'] ?? [])]
+// The sidecar gets its V8 flags from the bin (as a user's `tz-sidecar serve` does); the floor proxy gets the same ones
+// so "both with the sidecar's shipped V8 flags" compares like with like. --node-arg comes after, so it wins.
+const nodeArgs = flags['node-arg'] ?? []
+const floorArgs = [...shippedV8Flags(), ...nodeArgs]
 const P = smoke
-  ? { runs: 1, warmup: 100, latencyEach: 150, ttfbEach: 20, tpRuns: 1, tpSeconds: 0.5, connections: 64, rssTotal: 2000, rssMaxSeconds: 4, coldRuns: 1, writerRuns: 1, writerInferences: 500 }
-  : { runs: 5, warmup: 2000, latencyEach: 1500, ttfbEach: 200, tpRuns: 3, tpSeconds: 3, connections: 64, rssTotal: 100_000, rssMaxSeconds: 30, coldRuns: 5, writerRuns: 3, writerInferences: 10_000 }
+  ? { runs: 1, warmup: 100, latencyEach: 150, ttfbEach: 20, tpRuns: 1, tpSeconds: 0.5, connections: 64, rssTotal: 2000, rssMaxSeconds: 4, coldRuns: 1, writerRuns: 1, writerInferences: 500, slowStreams: 20 }
+  : { runs: 5, warmup: 2000, latencyEach: 1500, ttfbEach: 200, tpRuns: 3, tpSeconds: 3, connections: 64, rssTotal: 100_000, rssMaxSeconds: 30, coldRuns: 5, writerRuns: 3, writerInferences: 10_000, slowStreams: 500 }
 if (flags.runs !== undefined) { P.runs = Number(flags.runs); P.tpRuns = Number(flags.runs); P.coldRuns = Number(flags.runs); P.writerRuns = Math.max(1, Math.round(Number(flags.runs) / 2)) }
-
-const TARGETS = { addedP50Ms: 0.25, addedP99Ms: 1, throughputRatio: 0.4, addedTtfbP50Ms: 0.5, rssBytes: 100 * 1024 * 1024, rssGrowthBytes: 10 * 1024 * 1024, coldStartMs: 300, writerRowsPerSec: 20_000 }
 
 const started = performance.now()
 const log = (msg: string): void => { process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`) }
@@ -69,20 +71,22 @@ const cleanups: Array<() => Promise<void>> = []
 
 async function main (): Promise<void> {
   const load0 = loadavg()[0]
-  log(`${smoke ? 'smoke' : 'full'} run on Node ${process.version}, load average ${load0.toFixed(2)}${nodeArgs.length > 0 ? `, sidecar node args ${nodeArgs.join(' ')}` : ''}`)
+  log(`${smoke ? 'smoke' : 'full'} run on Node ${process.version}, load average ${load0.toFixed(2)}${nodeArgs.length > 0 ? `, node args ${nodeArgs.join(' ')}` : ''}`)
+  const bundling = startChild([path.join(ROOT, 'build/bundle.ts')])
+  if ((await bundling.exited).code !== 0) throw new Error(`build/bundle.ts failed:\n${bundling.output()}`)
   const upstream = await startHelper('fake-upstream.ts')
   const clickhouse = await startHelper('fake-clickhouse.ts')
   const chUrl = `${clickhouse.url}/tensorzero`
   const cfg = await writeBenchConfigs(upstream.url)
   cleanups.push(async () => await rm(cfg.dir, { recursive: true, force: true }))
   const spoolDir = path.join(cfg.dir, 'spool')
-  const sidecarEnv = { TENSORZERO_CLICKHOUSE_URL: chUrl, SIDECAR_SPOOL_DIR: spoolDir, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }
-  const skipped: Row['verdict'] = 'INFO'
+  // TZ_SIDECAR_BUNDLE=1: the bin runs dist/tz-sidecar.js, as installed and in the image, rather than the sources.
+  const sidecarEnv = { TENSORZERO_CLICKHOUSE_URL: chUrl, SIDECAR_SPOOL_DIR: spoolDir, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', TZ_SIDECAR_BUNDLE: '1' }
 
   // ---- cold start (nothing else running yet)
   const cold: ColdStartRun[] = []
   if (only.has('cold')) {
-    for (let i = 0; i < P.coldRuns; i++) cold.push(await coldStartRun(cfg.bigConfigFile, { TENSORZERO_CLICKHOUSE_URL: chUrl }, nodeArgs))
+    for (let i = 0; i < P.coldRuns; i++) cold.push(await coldStartRun(cfg.bigConfigFile, { TENSORZERO_CLICKHOUSE_URL: chUrl, TZ_SIDECAR_BUNDLE: '1' }, nodeArgs))
     log(`cold start: sidecar ${cold.map(c => c.sidecarMs.toFixed(0)).join(', ')} ms; bare node ${cold.map(c => c.bareNodeMs.toFixed(0)).join(', ')} ms`)
   }
 
@@ -90,7 +94,7 @@ async function main (): Promise<void> {
   const writer: Array<{ rowsPerSec: number; rows: number; expectedRows: number; ms: number; enqueueUsPerInference: number; cpuUsPerRow: number }> = []
   if (only.has('writer')) {
     for (let i = 0; i < P.writerRuns; i++) {
-      const child = startChild([...nodeArgs, path.join(ROOT, 'bench/writer.ts'), cfg.configFile, cfg.sidecarConfig, chUrl, String(P.writerInferences)])
+      const child = startChild([...floorArgs, path.join(ROOT, 'bench/writer.ts'), cfg.configFile, cfg.sidecarConfig, chUrl, String(P.writerInferences)])
       const m = await waitForOutput(child, /^\{"inferences".*\}$/m, 60_000)
       await child.exited
       writer.push(JSON.parse(m[0]))
@@ -101,15 +105,19 @@ async function main (): Promise<void> {
   // ---- the sidecar, logging on
   const chBefore = await chStats(clickhouse.url)
   const execArgv = [...nodeArgs, ...(profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]
-  const sidecar = flags.floor === true
-    ? await startFloorProxy(upstream.url, execArgv)
-    : await startSidecar({ configFile: cfg.configFile, sidecarConfig: cfg.sidecarConfig, env: sidecarEnv, execArgv })
+  const sidecar = await startSidecar({ configFile: cfg.configFile, sidecarConfig: cfg.sidecarConfig, env: sidecarEnv, execArgv })
+  const sidecarArgv = readFileSync(`/proc/${sidecar.pid}/cmdline`, 'utf8').split('\0').filter(a => a.startsWith('--max'))
+  const floor = await startFloorProxy(upstream.url, floorArgs)
+  await sleep(500)
+  const rssRest = rssBytes(sidecar.pid)
+  log(`sidecar pid ${sidecar.pid} runs with ${sidecarArgv.join(' ')}; RSS at rest ${fmtMB(rssRest)}`)
   const direct = new Endpoint({ name: 'direct', origin: upstream.url })
+  const floorEp = new Endpoint({ name: 'floor', origin: floor.url })
   const side = new Endpoint({ name: 'sidecar', origin: sidecar.url })
   let cannonServed = 0
   const served = (): number => side.served + cannonServed
 
-  for (let i = 0; i < P.warmup; i++) { await direct.once(); await side.once() }
+  for (let i = 0; i < P.warmup; i++) { await direct.once(); await floorEp.once(); await side.once() }
   for (let i = 0; i < P.warmup / 20; i++) { await direct.stream(); await side.stream() }
   await sleep(200)
   const rssWarm = rssBytes(sidecar.pid)
@@ -118,8 +126,8 @@ async function main (): Promise<void> {
 
   const lat: LatencyRun[] = []
   if (only.has('latency')) {
-    for (let i = 0; i < P.runs; i++) lat.push(await latencyRun(direct, side, P.latencyEach))
-    log(`latency added p50: ${lat.map(r => r.addedP50.toFixed(3)).join(', ')} ms; p99: ${lat.map(r => r.addedP99.toFixed(3)).join(', ')} ms`)
+    for (let i = 0; i < P.runs; i++) lat.push(await latencyRun(direct, floorEp, side, P.latencyEach))
+    log(`latency added p50: ${lat.map(r => r.addedP50.toFixed(3)).join(', ')} ms (floor ${lat.map(r => r.floorAddedP50.toFixed(3)).join(', ')}); p99: ${lat.map(r => r.addedP99.toFixed(3)).join(', ')} ms`)
   }
 
   const ttfb: TtfbRun[] = []
@@ -129,14 +137,18 @@ async function main (): Promise<void> {
   }
 
   const tp: ThroughputRun[] = []
+  let loopDelayP99Ms = NaN
   if (only.has('throughput')) {
+    await eventLoopDelayP99Ms(sidecar.url) // prom-client resets its event-loop histogram on each scrape
     for (let i = 0; i < P.tpRuns; i++) {
-      const r = await throughputRun(upstream.url, sidecar.url, P.connections, P.tpSeconds, i % 2 === 1, { sidecar: sidecar.pid, upstream: upstream.pid })
+      const r = await throughputRun({ direct: upstream.url, floor: floor.url, sidecar: sidecar.url }, P.connections, P.tpSeconds, i, { sidecar: sidecar.pid, floor: floor.pid, upstream: upstream.pid })
       cannonServed += r.sidecarRequests
       tp.push(r)
     }
-    log(`throughput: ${tp.map(r => `${fmtInt(r.sidecarRps)}/${fmtInt(r.directRps)}`).join(', ')} req/s (sidecar/direct); ` +
-      `CPU/request: sidecar ${tp.map(r => r.sidecarCpuUs.toFixed(0)).join(', ')} µs, upstream ${tp.map(r => r.upstreamCpuUs.toFixed(0)).join(', ')} µs`)
+    loopDelayP99Ms = await eventLoopDelayP99Ms(sidecar.url)
+    log(`throughput: ${tp.map(r => `${fmtInt(r.sidecarRps)}/${fmtInt(r.floorRps)}/${fmtInt(r.directRps)}`).join(', ')} req/s (sidecar/floor/direct); ` +
+      `CPU/request: sidecar ${tp.map(r => r.sidecarCpuUs.toFixed(0)).join(', ')} µs, floor ${tp.map(r => r.floorCpuUs.toFixed(0)).join(', ')} µs; ` +
+      `peak RSS sidecar ${tp.map(r => fmtMB(r.sidecarPeakRss)).join(', ')}, floor ${tp.map(r => fmtMB(r.floorPeakRss)).join(', ')}; event-loop delay p99 ${loopDelayP99Ms.toFixed(1)} ms`)
   }
 
   // ---- RSS: top up to P.rssTotal sidecar requests at P.connections connections (at least 20 % of it, at most
@@ -155,8 +167,13 @@ async function main (): Promise<void> {
     }
     log(`RSS: warm ${fmtMB(rssWarm)}; ${rssSamples.map(s => `${fmtMB(s.rss)} at ${fmtInt(s.served)}`).join(', ')}`)
   }
-  const rssEnd = rssSamples[rssSamples.length - 1]
-  const rssMid = rssSamples[Math.floor((rssSamples.length - 1) / 2)]
+  const streams: SlowStreamsRun[] = []
+  if (only.has('streams')) {
+    streams.push(await slowStreamsRun(sidecar.url, sidecar.pid, P.slowStreams, 60_000))
+    const r = streams[0]
+    log(`slow streams: ${r.complete}/${r.streams} complete in ${(r.wallMs / 1000).toFixed(1)} s, peak RSS ${fmtMB(r.peakRss)}, first byte p50 ${r.firstByteP50.toFixed(0)} ms ` +
+      `(max ${r.firstByteMax.toFixed(0)} ms), largest gap ${r.maxGapMs.toFixed(0)} ms, ${r.stalls} stalls${r.failures.length > 0 ? `; failures: ${r.failures.join(' | ')}` : ''}`)
+  }
   // RSS saw-tooths with the garbage collector (tens of MB between samples): "flat" compares the median of the samples in
   // the second half of the top-up with the median of those in the first half.
   const half = Math.floor(rssSamples.length / 2)
@@ -166,6 +183,7 @@ async function main (): Promise<void> {
   // ---- logging on: let the sidecar ship, stop it (its shutdown ships the rest), count rows at the fake ClickHouse
   await sleep(300)
   await direct.close()
+  await floorEp.close()
   await side.close()
   const servedEnd = served()
   // Exact inference count from the sidecar's own counter (autocannon does not count requests in flight when it stops).
@@ -184,84 +202,21 @@ async function main (): Promise<void> {
     const newest = files.at(-1)
     if (newest !== undefined) profileText = summarise(path.join(profileDir, newest), 30)
   }
+  await floor.stop()
   await upstream.stop()
   await clickhouse.stop()
 
-  // ---- figures
-  const m = {
-    addedP50: median(lat.map(r => r.addedP50)),
-    addedP99: median(lat.map(r => r.addedP99)),
-    directP50: median(lat.map(r => r.directP50)),
-    directP99: median(lat.map(r => r.directP99)),
-    sidecarP50: median(lat.map(r => r.sidecarP50)),
-    sidecarP99: median(lat.map(r => r.sidecarP99)),
-    tpRatio: median(tp.map(r => r.ratio)),
-    tpSidecar: median(tp.map(r => r.sidecarRps)),
-    tpDirect: median(tp.map(r => r.directRps)),
-    sidecarCpuUs: median(tp.map(r => r.sidecarCpuUs)),
-    upstreamCpuUs: median(tp.map(r => r.upstreamCpuUs)),
-    ttfbAddedP50: median(ttfb.map(r => r.addedP50)),
-    ttfbAddedP99: median(ttfb.map(r => r.addedP99)),
-    ttfbDirectP50: median(ttfb.map(r => r.directP50)),
-    ttfbDirectP99: median(ttfb.map(r => r.directP99)),
-    streamTotalSidecar: median(ttfb.map(r => r.sidecarTotalP50)),
-    streamTotalDirect: median(ttfb.map(r => r.directTotalP50)),
-    coldSidecar: median(cold.map(c => c.sidecarMs)),
-    coldBare: median(cold.map(c => c.bareNodeMs)),
-    writerRowsPerSec: median(writer.map(w => w.rowsPerSec)),
-    writerEnqueueUs: median(writer.map(w => w.enqueueUsPerInference)),
-    writerCpuUsPerRow: median(writer.map(w => w.cpuUsPerRow)),
-    writerComplete: writer.every(w => w.rows === w.expectedRows)
-  }
-  const growth = secondHalf - firstHalf
-  const expectedRows = inferences * 2
-  const loggingWired = loggedRows > 0
-  const skip = (figure: string, target: string): Row => ({ figure, value: 'skipped', reference: '', target, verdict: skipped })
-  const rows: Row[] = [
-    only.has('latency')
-      ? { figure: 'added latency p50, sequential non-streaming (1 conn)', value: `+${fmtMs(m.addedP50)}`, reference: `direct ${fmtMs(m.directP50)}, sidecar ${fmtMs(m.sidecarP50)}`, target: '≤ 0.25 ms', verdict: verdict(m.addedP50 <= TARGETS.addedP50Ms) }
-      : skip('added latency p50', '≤ 0.25 ms'),
-    only.has('latency')
-      ? { figure: 'added latency p99, sequential non-streaming (1 conn)', value: `+${fmtMs(m.addedP99)}`, reference: `direct ${fmtMs(m.directP99)}, sidecar ${fmtMs(m.sidecarP99)}`, target: '≤ 1 ms', verdict: verdict(m.addedP99 <= TARGETS.addedP99Ms) }
-      : skip('added latency p99', '≤ 1 ms'),
-    only.has('throughput')
-      ? { figure: `throughput at ${P.connections} connections, sidecar ÷ direct`, value: fmtPct(m.tpRatio), reference: `${fmtInt(m.tpSidecar)} vs ${fmtInt(m.tpDirect)} req/s`, target: '≥ 40 %', verdict: verdict(m.tpRatio >= TARGETS.throughputRatio) }
-      : skip('throughput ratio', '≥ 40 %'),
-    only.has('throughput')
-      ? { figure: `sidecar CPU per request at ${P.connections} connections`, value: `${m.sidecarCpuUs.toFixed(0)} µs`, reference: `fake upstream ${m.upstreamCpuUs.toFixed(0)} µs`, target: '—', verdict: 'INFO' }
-      : skip('sidecar CPU per request', '—'),
-    only.has('ttfb')
-      ? { figure: 'added time to first byte p50, 50-chunk SSE stream', value: `+${fmtMs(m.ttfbAddedP50)}`, reference: `direct ${fmtMs(m.ttfbDirectP50)}; whole stream ${fmtMs(m.streamTotalSidecar, 2)} vs ${fmtMs(m.streamTotalDirect, 2)}`, target: '≤ 0.5 ms', verdict: verdict(m.ttfbAddedP50 <= TARGETS.addedTtfbP50Ms) }
-      : skip('added time to first byte p50', '≤ 0.5 ms'),
-    only.has('ttfb')
-      ? { figure: 'added time to first byte p99, 50-chunk SSE stream', value: `+${fmtMs(m.ttfbAddedP99)}`, reference: `direct ${fmtMs(m.ttfbDirectP99)}`, target: '—', verdict: 'INFO' }
-      : skip('added time to first byte p99', '—'),
-    { figure: 'RSS after warm-up', value: fmtMB(rssWarm), reference: `after ${fmtInt(servedWarm)} requests`, target: '≤ 100 MB', verdict: verdict(rssWarm <= TARGETS.rssBytes) },
-    only.has('rss')
-      ? { figure: `RSS after ${fmtInt(rssEnd.served)} requests`, value: fmtMB(rssEnd.rss), reference: `${fmtMB(rssSamples[0].rss)} at ${fmtInt(rssSamples[0].served)}, ${fmtMB(rssMid.rss)} at ${fmtInt(rssMid.served)}`, target: `≤ 100 MB${rssEnd.served < P.rssTotal ? ` (time cap: ${fmtInt(rssEnd.served)} of ${fmtInt(P.rssTotal)})` : ''}`, verdict: verdict(rssEnd.rss <= TARGETS.rssBytes) }
-      : skip('RSS after 100,000 requests', '≤ 100 MB'),
-    only.has('rss')
-      ? { figure: `RSS growth, median of 2nd half of samples − 1st half (to ${fmtInt(rssEnd.served)} requests)`, value: `${growth >= 0 ? '+' : ''}${fmtMB(growth)}`, reference: `samples ${rssSamples.slice(1).map(s => (s.rss / 1048576).toFixed(0)).join(', ')} MB`, target: 'flat (≤ 10 MB)', verdict: verdict(growth <= TARGETS.rssGrowthBytes) }
-      : skip('RSS growth', 'flat'),
-    only.has('cold')
-      ? { figure: 'cold start to /health ok (50 functions × 10 variants)', value: fmtMs(m.coldSidecar, 0), reference: `bare node http server ${fmtMs(m.coldBare, 0)}`, target: '≤ 300 ms', verdict: verdict(m.coldSidecar <= TARGETS.coldStartMs) }
-      : skip('cold start', '≤ 300 ms'),
-    only.has('writer')
-      ? { figure: 'rows/s the writer ships (spool + batched inserts)', value: fmtInt(m.writerRowsPerSec), reference: `${fmtInt(P.writerInferences * 2)} rows/run${m.writerComplete ? ', all arrived' : ', ROWS MISSING'}; enqueue ${m.writerEnqueueUs.toFixed(1)} µs/inference, ${m.writerCpuUsPerRow.toFixed(1)} µs CPU/row`, target: '≥ 20,000', verdict: verdict(m.writerRowsPerSec >= TARGETS.writerRowsPerSec && m.writerComplete) }
-      : skip('writer rows/s', '≥ 20,000'),
-    flags.floor === true
-      ? { figure: 'logging on in the sidecar: rows at the fake ClickHouse', value: 'n/a', reference: 'the floor proxy writes no rows', target: 'all rows', verdict: 'INFO' }
-      : { figure: 'logging on in the sidecar: rows at the fake ClickHouse', value: loggingWired ? `${fmtInt(loggedRows)} / ${fmtInt(expectedRows)}` : 'none', reference: loggingWired ? `for ${fmtInt(inferences)} inferences (tz_sidecar_inferences_total)` : 'sink not wired into `tz-sidecar serve` yet', target: 'all rows', verdict: loggingWired ? verdict(loggedRows === expectedRows) : 'PENDING' }
-  ]
+  const measured = { only, P, lat, ttfb, tp, cold, writer, streams, loopDelayP99Ms, rssRest, rssWarm, servedWarm, rssSamples, firstHalf, secondHalf, loggedRows, inferences }
+  const rows = figureRows(measured)
   const elapsed = (performance.now() - started) / 1000
   const load1 = loadavg()[0]
-  const header = `${flags.floor === true ? 'FLOOR (minimal Node proxy in place of the sidecar) ' : ''}tz-sidecar bench (${smoke ? 'smoke' : `median of ${P.runs} runs`}), Node ${process.version}${nodeArgs.length > 0 ? ` (sidecar: ${nodeArgs.join(' ')})` : ''}, ${new Date().toISOString().slice(0, 16)}Z, ` +
+  const header = `tz-sidecar bench (${smoke ? 'smoke' : `median of ${P.runs} runs`}), Node ${process.version} (sidecar as shipped: ${sidecarArgv.join(' ')}; floor: ${floorArgs.join(' ')}), ${new Date().toISOString().slice(0, 16)}Z, ` +
     `load average ${load0.toFixed(1)} → ${load1.toFixed(1)}, ${elapsed.toFixed(0)} s`
   process.stdout.write(`\n${header}\n\n${markdownTable(rows)}\n\n` +
-    'Added figures are sidecar minus direct to the same fake upstream, measured interleaved in the same run; the machine is shared and noisy.\n')
+    'Added figures are sidecar minus direct to the same fake upstream; "floor" is the minimal Node proxy, measured interleaved in the same run; the machine is shared and noisy.\n')
   if (profileText !== undefined) process.stdout.write(`\nCPU profile of the sidecar (${profileDir ?? ''}):\n${profileText}\n`)
   if (flags.json !== undefined) {
-    await writeFile(flags.json, JSON.stringify({ header, smoke, params: P, nodeArgs, figures: m, rss: { rssWarm, servedWarm, samples: rssSamples }, loggedRows, byTable, expectedRows, rows, runs: { lat, ttfb, tp, cold, writer } }, null, 2))
+    await writeFile(flags.json, JSON.stringify({ header, smoke, params: P, nodeArgs, sidecarArgv, figures: keyFigures(measured), floorArgs, rss: { rssRest, rssWarm, servedWarm, samples: rssSamples }, loopDelayP99Ms, loggedRows, byTable, rows, runs: { lat, ttfb, tp, cold, writer, streams } }, null, 2))
   }
 }
 
@@ -278,6 +233,13 @@ async function inferencesFromMetrics (origin: string): Promise<number | undefine
     }
     return seen ? n : undefined
   } catch { return undefined }
+}
+
+/** The sidecar's `nodejs_eventloop_lag_p99_seconds` (since the previous scrape), in ms. */
+async function eventLoopDelayP99Ms (origin: string): Promise<number> {
+  const text = await (await fetch(`${origin}/metrics`)).text()
+  const line = text.split('\n').find(l => l.startsWith('nodejs_eventloop_lag_p99_seconds'))
+  return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000
 }
 
 async function dirSize (dir: string): Promise<number> {

@@ -3,9 +3,16 @@
 // So that an old Node can still parse this file and say so, it has no static imports, no top-level await and no syntax
 // newer than ES2017 (Node 12 onward parses it).
 //
-// What runs: installed as a dependency, Node refuses to strip types under node_modules, so the JavaScript that
-// `npm run build` (the `prepare` step) emitted into dist/ runs. In a checkout, the TypeScript sources run when this Node
-// strips types (always, at the floor), else dist/. The module compile cache (NODE_COMPILE_CACHE, else
+// What runs: installed as a dependency (or wherever the TypeScript sources are absent, as in the image), the one-file
+// bundle that `npm run build` (the `prepare` step) wrote, dist/tz-sidecar.js (build/bundle.ts). In a checkout, the
+// TypeScript sources run when this Node strips types (always, at the floor), so a stale build never hides a change;
+// TZ_SIDECAR_BUNDLE=1 runs the bundle there too (`npm start`, the bench).
+//
+// `serve` runs with the V8 settings below without the user passing anything: when one is not already given (on the
+// command line or in NODE_OPTIONS, where the user's value wins), this process replaces itself (process.execve: same
+// pid, no parent left waiting, signals reach the sidecar directly) with one that has it. A re-exec costs one Node
+// start-up (~40 ms on an idle machine, measured with `npm run bench -- --only cold`); NODE_OPTIONS would cost the same
+// re-exec, since Node reads it only when it starts. The module compile cache (NODE_COMPILE_CACHE, else
 // <tmpdir>/node-compile-cache; NODE_DISABLE_COMPILE_CACHE=1 turns it off) keeps stripped and compiled modules on disk:
 // starts after the first skip that work (cold start 2.3 s → 0.8 s; bench/).
 'use strict'
@@ -18,6 +25,28 @@ function versionParts (text) {
 function below (have, need) {
   for (let i = 0; i < 3; i++) if (have[i] !== need[i]) return have[i] < need[i]
   return false
+}
+
+// --max-semi-space-size=8 (MiB): V8 otherwise grows the young generation to 3 × 32 MiB under load, most of it RSS that
+// buys a proxy's short-lived garbage nothing (README "Speed and memory": 4 → 251 MB, 8 → 240 MB, 16 → 264 MB, default
+// ~410 MB under the bench load); the price is more scavenges (~150 µs of GC per request at 64 connections, against
+// ~75 µs at 32). --max-old-space-size=512 (MiB): the JS heap is bounded by design; a leak fails the process (its spool
+// keeps every row a client saw complete) instead of growing until the host's OOM killer picks a neighbour.
+const V8_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=512']
+const NOT_SERVING = ['validate', 'migrate', 'help', '--help', '-h', '--version', '-v']
+
+function missingV8Flags () {
+  const given = process.execArgv.concat((process.env.NODE_OPTIONS || '').split(/\s+/))
+    .map(function (arg) { return arg.split('=')[0].replace(/_/g, '-') })
+  return V8_FLAGS.filter(function (flag) { return given.indexOf(flag.split('=')[0]) === -1 })
+}
+
+function reexecWithV8Flags () {
+  if (NOT_SERVING.indexOf(process.argv[2]) !== -1 || typeof process.execve !== 'function') return
+  const missing = missingV8Flags()
+  if (missing.length === 0) return
+  const script = decodeURIComponent(new URL(here).pathname)
+  process.execve(process.execPath, [process.execPath].concat(missing, process.execArgv, [script], process.argv.slice(2)), process.env)
 }
 
 function fail (message) {
@@ -33,17 +62,19 @@ import('fs').then(function (fs) {
     process.stderr.write('tz-sidecar needs Node ≥ ' + floor.join('.') + ' (this is ' + process.version + ')\n')
     process.exit(1)
   }
+  reexecWithV8Flags()
   return import('module').then(function (module) {
     if (module.enableCompileCache !== undefined) module.enableCompileCache()
     const installed = decodeURIComponent(new URL(here).pathname).indexOf('/node_modules/') !== -1
     const stripsTypes = Boolean(process.features.typescript)
-    if (!installed && stripsTypes) return import('../sidecar/cli.ts')
-    if (!fs.existsSync(new URL('../dist/sidecar/cli.js', here))) {
+    const sources = !installed && stripsTypes && process.env.TZ_SIDECAR_BUNDLE !== '1' && fs.existsSync(new URL('../sidecar/cli.ts', here))
+    if (sources) return import('../sidecar/cli.ts')
+    if (!fs.existsSync(new URL('../dist/tz-sidecar.js', here))) {
       fail(installed
         ? 'dist/ is missing: the package was installed without its build step (`npm run build` in ' + decodeURIComponent(new URL('..', here).pathname) + ')'
-        : 'this Node does not strip TypeScript types and dist/ is missing: run `npm run build` first')
+        : 'dist/tz-sidecar.js is missing: run `npm run build` first')
     }
-    return import('../dist/sidecar/cli.js')
+    return import('../dist/tz-sidecar.js')
   })
 }).catch(function (err) {
   fail(err !== null && typeof err === 'object' && 'stack' in err ? err.stack : String(err))
