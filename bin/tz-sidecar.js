@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=512
 // The runtime floor is package.json's `engines.node`; an older Node gets one line and exit 1 before anything else loads.
 // So that an old Node can still parse this file and say so, it has no static imports, no top-level await and no syntax
 // newer than ES2017 (Node 12 onward parses it).
@@ -8,13 +8,16 @@
 // TypeScript sources run when this Node strips types (always, at the floor), so a stale build never hides a change;
 // TZ_SIDECAR_BUNDLE=1 runs the bundle there too (`npm start`, the bench).
 //
-// `serve` runs with the V8 settings below without the user passing anything: when one is not already given (on the
-// command line or in NODE_OPTIONS, where the user's value wins), this process replaces itself (process.execve: same
-// pid, no parent left waiting, signals reach the sidecar directly) with one that has it. A re-exec costs one Node
-// start-up (~40 ms on an idle machine, measured with `npm run bench -- --only cold`); NODE_OPTIONS would cost the same
-// re-exec, since Node reads it only when it starts. The module compile cache (NODE_COMPILE_CACHE, else
-// <tmpdir>/node-compile-cache; NODE_DISABLE_COMPILE_CACHE=1 turns it off) keeps stripped and compiled modules on disk:
-// starts after the first skip that work (cold start 2.3 s → 0.8 s; bench/).
+// `serve` runs with the V8 settings below without the user passing anything. Run as a command (`npx tz-sidecar`, the
+// image's entrypoint, a .bin symlink), the shebang line above gives them at no cost. Run as `node bin/tz-sidecar.js`,
+// a setting not already given (on the command line or in NODE_OPTIONS, where the user's value wins) makes this
+// process replace itself (process.execve: same pid, no parent left waiting, signals reach the sidecar directly) with
+// one that has it: one more Node start-up, ~50 ms of CPU here (NODE_OPTIONS would need the same new process, since
+// Node reads it only when it starts). Keep the shebang line and V8_FLAGS in step.
+//
+// The module compile cache (NODE_COMPILE_CACHE, else <tmpdir>/node-compile-cache; NODE_DISABLE_COMPILE_CACHE=1 turns it
+// off) keeps stripped and compiled modules on disk: starts after the first skip that work (cold start 2.3 s → 0.8 s;
+// bench/).
 'use strict'
 
 function versionParts (text) {
@@ -69,12 +72,12 @@ import('fs').then(function (fs) {
     const stripsTypes = Boolean(process.features.typescript)
     const sources = !installed && stripsTypes && process.env.TZ_SIDECAR_BUNDLE !== '1' && fs.existsSync(new URL('../sidecar/cli.ts', here))
     if (sources) return import('../sidecar/cli.ts')
-    if (!fs.existsSync(new URL('../dist/tz-sidecar.js', here))) {
-      fail(installed
-        ? 'dist/ is missing: the package was installed without its build step (`npm run build` in ' + decodeURIComponent(new URL('..', here).pathname) + ')'
-        : 'dist/tz-sidecar.js is missing: run `npm run build` first')
-    }
-    return import('../dist/tz-sidecar.js')
+    if (fs.existsSync(new URL('../dist/tz-sidecar.js', here))) return import('../dist/tz-sidecar.js')
+    // tsc's output alone (a build without the bundle step) runs too, only slower to start.
+    if (fs.existsSync(new URL('../dist/sidecar/cli.js', here))) return import('../dist/sidecar/cli.js')
+    fail(installed
+      ? 'dist/ is missing: the package was installed without its build step (`npm run build` in ' + decodeURIComponent(new URL('..', here).pathname) + ')'
+      : 'dist/tz-sidecar.js is missing: run `npm run build` first')
   })
 }).catch(function (err) {
   fail(err !== null && typeof err === 'object' && 'stack' in err ? err.stack : String(err))
