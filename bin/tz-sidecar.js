@@ -36,7 +36,7 @@ function below (have, need) {
 // ~75 µs at 32). --max-old-space-size=512 (MiB): the JS heap is bounded by design; a leak fails the process (its spool
 // keeps every row a client saw complete) instead of growing until the host's OOM killer picks a neighbour.
 const V8_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=512']
-const NOT_SERVING = ['validate', 'migrate', 'help', '--help', '-h', '--version', '-v']
+const NOT_SERVING = ['validate', 'migrate', '--help', '-h', '--version', '-V']
 
 function missingV8Flags () {
   const given = process.execArgv.concat((process.env.NODE_OPTIONS || '').split(/\s+/))
