@@ -5,7 +5,7 @@
 // Kept outside the file, loaded from node_modules only when the config or environment asks for them:
 // - the OpenTelemetry SDK (OTEL_EXPORTER_OTLP_ENDPOINT), imported inside sidecar/ops/tracing.ts startTracing;
 // - minijinja-js (templates): its WASM file is found next to its own module, so it cannot move into the bundle;
-// - pino-pretty (logs on a terminal);
+// - pino-pretty (logs on a terminal); iovalkey and pg ([rate_limiting] with TENSORZERO_VALKEY_URL / _POSTGRES_URL);
 // - ajv (schemas), @clickhouse/client (TENSORZERO_CLICKHOUSE_URL), http-proxy-3 (passthrough_upstream): loaded
 //   through createRequire where first used, which a bundler does not follow.
 import { build } from 'esbuild'
@@ -51,7 +51,7 @@ await build({
   plugins: [builtinsThroughRequire],
   external: [
     '@opentelemetry/sdk-trace-node', '@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-http',
-    '@opentelemetry/resources', '@opentelemetry/core', 'minijinja-js', 'pino-pretty'
+    '@opentelemetry/resources', '@opentelemetry/core', 'minijinja-js', 'pino-pretty', 'iovalkey', 'pg'
   ],
   // The CommonJS packages inside (undici, pino, prom-client…) call require() for Node's built-ins; an ES module has
   // no require of its own.

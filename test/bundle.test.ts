@@ -83,7 +83,7 @@ async function serveOnce (t: Test, bin: string, cwd: string, env: NodeJS.Process
   }
 }
 
-const OPTIONAL = ['@opentelemetry/sdk-trace-node', '@opentelemetry/exporter-trace-otlp-http', 'minijinja-js', '/ajv/', '@clickhouse/client', 'http-proxy-3']
+const OPTIONAL = ['@opentelemetry/sdk-trace-node', '@opentelemetry/exporter-trace-otlp-http', 'minijinja-js', '/ajv/', '@clickhouse/client', 'http-proxy-3', '/iovalkey/', '/pg/']
 
 function checkFlags (t: Test, s: Started): void {
   for (const flag of ['--max-semi-space-size=8', '--max-old-space-size=512']) t.ok(s.cmdline.includes(flag), `the serving process runs with ${flag} (${s.cmdline.join(' ')})`)
