@@ -109,12 +109,6 @@ export interface ClickHouseSink {
 
 const silentLogger: SinkLogger = { info () {}, warn () {}, error () {} }
 
-// Sealed segments' bytes kept in memory so the shipper sends them without reading the file back. Under the bench's
-// 64-connection load, with ClickHouse keeping up, 16 MiB of it was all held (22 MB of the process's array buffers,
-// ~14 % of its RSS); 4 MiB holds a few segments of the default batch size, and a backlog beyond it ships from its
-// files (a read off the request path), so memory stays bounded however far ClickHouse falls behind.
-const SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
-
 export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSink {
   return new ClickHouseWriter(opts)
 }
@@ -183,7 +177,7 @@ class ClickHouseWriter implements ClickHouseSink {
       rowContext: this.rowContext,
       maxRows: Math.max(1, opts.maxRows ?? 1000),
       spoolMaxBytes: this.spoolMaxBytes,
-      memBudget: Math.min(this.spoolMaxBytes, SPOOL_MEMORY_BYTES),
+      memBudget: Math.min(this.spoolMaxBytes, 16 * 1024 * 1024),
       fsync: opts.fsync === true,
       log: this.log,
       health: this.health,
