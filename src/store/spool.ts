@@ -4,7 +4,7 @@
 // tables of a segment already inserted, so a restart resumes where the previous process stopped. Shipped segments
 // are deleted. Segment ids are UUIDv7s: unique across sidecars (they are part of the insert deduplication token) and
 // sorted by creation time (leftovers ship in order). One process per folder: see `spool-lock.ts`.
-import { mkdir, open, readdir, readFile, rm, stat, appendFile, rename, writeFile, statfs } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rm, stat, appendFile, rename, unlink, writeFile, statfs } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { createReadStream } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -187,9 +187,10 @@ export class SpoolDir {
     await appendFile(this.ackPath(seg), key + '\n')
   }
 
+  /** Once per shipped segment: `unlink`, since `rm` walks its rimraf path (an lstat first) even for one file. */
   async remove (seg: Segment): Promise<void> {
-    await rm(seg.path, { force: true })
-    await rm(this.ackPath(seg), { force: true })
+    await unlinkIfPresent(seg.path)
+    await unlinkIfPresent(this.ackPath(seg))
   }
 
   /** Moves rows ClickHouse refused as data errors aside, for a human to look at. */
@@ -227,4 +228,12 @@ async function countLines (path: string): Promise<number> {
     for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++
   }
   return n
+}
+
+async function unlinkIfPresent (path: string): Promise<void> {
+  try {
+    await unlink(path)
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err
+  }
 }
