@@ -1,7 +1,7 @@
 // The floor: the least a Node proxy of OpenAI-shaped JSON can do per request on this machine. node:http server,
 // JSON.parse of the request, one undici Pool request upstream with a re-serialised body, JSON.parse of the answer,
-// JSON.stringify of a reshaped answer; no routing, logging, metrics or rows. `node bench/run.ts --floor` measures it in
-// place of the sidecar, so the sidecar's figures can be read against what Node itself costs here.
+// JSON.stringify of a reshaped answer; no routing, logging, metrics or rows. `npm run bench` measures it beside the
+// sidecar in every run, so the sidecar's figures can be read against what Node itself costs here.
 //   node bench/floor-proxy.ts <upstream origin> <port>
 import http from 'node:http'
 import { Pool } from 'undici'
