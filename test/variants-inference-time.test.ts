@@ -461,7 +461,7 @@ evaluator = { model = "dummy::good", system_template = "eval.minijinja", json_mo
   t.ok(good.config !== undefined, good.diagnostics.map(d => formatDiagnostic(d)).join('\n'))
   const fn = good.config!.tensorzero.functions.get('f')!
   const bon = fn.variants.get('bon')!
-  t.match(bon, { served: true, candidates: ['a', 'a'] })
+  t.match(bon, { candidates: ['a', 'a'] })
   t.match(bon.judge, { model: 'dummy::good', params: { json_mode: 'tool' }, retries: { numRetries: 1 } })
   t.same(fn.variants.get('a')!.timeouts, { nonStreamingTotalMs: 1500, streamingTtftMs: 1500 }, 'timeout_s applies to each candidate')
   t.ok(good.diagnostics.some(d => d.severity === 'warning' && /timeout_s.*deprecated/.test(d.message)))
