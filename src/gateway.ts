@@ -26,6 +26,7 @@ import { AdaptiveExperiments } from './function/experimentation/adaptive.ts'
 import { RateLimiter } from './model/rate-limits.ts'
 import type { RateLimitStore } from './core/rate-limiting.ts'
 import { rateLimitTimeoutMs } from './store/open-rate-limits.ts'
+import { numberFromEnv } from './core/env.ts'
 
 export interface GatewayOptions {
   /** Credentials (`env::VAR`) are read here; default process.env. */
@@ -107,7 +108,9 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
       statistics: store?.experimentReads,
       onWarning: message => { observer.onWarning?.({ source: 'adaptive_experimentation', message }) }
     }),
-    rateLimiter
+    rateLimiter,
+    // `tensorzero::cache_options` reads and writes the store's `ModelInferenceCache`; a lookup gives up after this long.
+    cache: store?.cache === undefined ? undefined : { store: store.cache, lookupTimeoutMs: numberFromEnv(opts.env ?? process.env, 'SIDECAR_CACHE_LOOKUP_TIMEOUT_MS', 20) }
   }
   const feedbackDeps: FeedbackDeps = {
     config: config.tensorzero,

@@ -36,3 +36,11 @@ export function deadline (parent: AbortSignal, ms: number | undefined, what: str
 }
 
 function noop (): void {}
+
+/**
+ * Whole milliseconds since `started` (a `performance.now()` reading), rounded up: a provider that answered in under
+ * a millisecond (the in-process `dummy` type) took some time, and rounding down would record it as 0 like a cache hit.
+ */
+export function elapsedMs (started: number): number {
+  return Math.max(1, Math.ceil(performance.now() - started))
+}

@@ -1,6 +1,7 @@
 // A chat inference request after the endpoint parsed it: independent of the wire format it arrived in.
 import type { Input, InferenceParams, ToolDefinition, ToolChoice, ExtraBodyPatch, ExtraHeader } from './types.ts'
 import type { FunctionConfig, ModelConfig, VariantConfig } from './config.ts'
+import type { CacheOptions } from './cache.ts'
 
 /**
  * What a request is addressed to, as the resolver found it: the names, and the function that runs it (a model runs
@@ -21,6 +22,8 @@ export interface ChatRequest {
   tags: Record<string, string>
   dryrun: boolean
   credentials?: Record<string, string>
+  /** `tensorzero::cache_options` as sent (the dry-run rule is applied where the cache is used). */
+  cacheOptions?: CacheOptions
   extraBody?: ExtraBodyPatch[]
   extraHeaders?: ExtraHeader[]
   /** Tools the request itself defines (OpenAI `tools`), added to the function's own. */

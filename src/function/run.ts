@@ -11,6 +11,7 @@ import type { TargetResolver } from './resolve.ts'
 import { sampledOrder } from './experimentation.ts'
 import type { AdaptiveExperiments } from './experimentation/adaptive.ts'
 import type { DiclExampleReads } from '../core/stored-data.ts'
+import { effectiveCacheOptions, type InferenceCache } from '../core/cache.ts'
 import { usageOf, type VariantAnswer } from '../variant/candidates.ts'
 import { modelAnswer, variantRunner, type FunctionRun, type VariantRunner } from './variant-types.ts'
 import type { TemplateRenderer } from '../variant/templates/prepare.ts'
@@ -40,6 +41,8 @@ export interface GatewayContext {
   experiments?: AdaptiveExperiments
   /** `[rate_limiting]` with its store (absent: no rule is enforced). */
   rateLimiter?: RateLimiter
+  /** The inference cache (absent: no ClickHouse, so `tensorzero::cache_options` finds and keeps nothing). */
+  cache?: { store: InferenceCache; lookupTimeoutMs: number }
 }
 
 export interface InferenceMeta {
@@ -113,6 +116,7 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
     transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name, health: gw.health,
     rateLimiter: gw.rateLimiter, tags: req.tags
   }
+  if (gw.cache !== undefined && req.cacheOptions !== undefined) ctx.cache = { ...gw.cache, options: effectiveCacheOptions(req.cacheOptions, req.dryrun) }
   const order = pinned === undefined ? sampledOrder(gw.experiments, fn, episodeId) : [pinned.name]
   const errors: Array<{ variant: string; error: Error }> = []
 

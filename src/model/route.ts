@@ -12,7 +12,7 @@ import { providerType, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { encodeRequest } from '../providers/http/extra.ts'
 import { parsedAnswer, openStream, servesEmbeddings, keptRawAnswer, RawStream } from '../providers/call.ts'
-import { deadline, TimeoutError, type Deadline } from '../core/deadline.ts'
+import { deadline, elapsedMs, TimeoutError, type Deadline } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { StreamCollector } from './stream.ts'
 import { verdictOf } from './health.ts'
@@ -22,6 +22,7 @@ import type { Borrow, RateLimiter } from './rate-limits.ts'
 import type { ProviderHealth } from './health.ts'
 import { traced, endOnDispose, usageAttributes } from '../core/tracing.ts'
 import type { Attributes } from '@opentelemetry/api'
+import { cachedInfer, cachedStream, type CacheContext } from './cache.ts'
 
 export interface CallContext {
   transport: Transport
@@ -41,6 +42,8 @@ export interface CallContext {
   /** `[rate_limiting]`: each provider attempt draws from the buckets the request's tags select. */
   rateLimiter?: RateLimiter
   tags?: Record<string, string>
+  /** The inference cache and this request's `tensorzero::cache_options`; absent: no cache. */
+  cache?: CacheContext
 }
 
 export interface ModelCallResult {
@@ -165,7 +168,7 @@ type AttemptArgs = [model: ModelConfig, provider: ProviderConfig, req: ModelRequ
 
 const inferLeg: Leg<ModelRequest, ModelCallResult> = {
   modelLimit: (model, signal) => deadline(signal, model.timeouts.nonStreamingTotalMs, `model \`${model.name}\``),
-  attempt: traced<AttemptArgs, ModelCallResult>('model_provider_inference', providerAttributes(false),
+  attempt: cachedInfer(traced<AttemptArgs, ModelCallResult>('model_provider_inference', providerAttributes(false),
     async (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext, parent: AbortSignal, started: number): Promise<ModelCallResult> => {
       const { adapter, transport, pctx } = prepare(model, provider, ctx)
       const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
@@ -188,7 +191,7 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
           cacheReadInputTokens: response.usage.cacheReadInputTokens,
           cacheWriteInputTokens: response.usage.cacheWriteInputTokens,
           cost: response.usage.cost,
-          responseTimeMs: Math.round(performance.now() - started),
+          responseTimeMs: elapsedMs(started),
           request: req,
           output: response.output,
           finishReason: response.finishReason,
@@ -201,7 +204,7 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
         limit.clear()
       }
     },
-    (result, span) => { if (span.isRecording()) span.setAttributes(usageAttributes(result.response.usage)); return false }),
+    (result, span) => { if (span.isRecording()) span.setAttributes(usageAttributes(result.response.usage)); return false })),
   adopt: keepsNothing,
   limits: {
     tokenEstimate: chatTokenEstimate,
@@ -221,7 +224,7 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
     if (model.timeouts.streamingTotalMs === undefined) return ttft
     return { signal: ttft.signal, stopTimer: () => { ttft.stopTimer() }, clear: () => { ttft.clear(); total.clear() } }
   },
-  attempt: traced<AttemptArgs, ModelStream>('model_provider_inference', providerAttributes(true),
+  attempt: cachedStream(traced<AttemptArgs, ModelStream>('model_provider_inference', providerAttributes(true),
     async (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext, parent: AbortSignal, started: number): Promise<ModelStream> => {
       const { adapter, transport, pctx } = prepare(model, provider, ctx)
       const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
@@ -234,7 +237,7 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
         const first = await deltas.next()
         if (first.done === true) throw new ProviderError(`provider \`${provider.name}\` ended its stream before the first chunk`, 'bad_response')
         ttft.stopTimer()
-        const ttftMs = Math.round(performance.now() - started)
+        const ttftMs = elapsedMs(started)
         return {
           providerName: provider.name,
           providerType: provider.type,
@@ -255,7 +258,7 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
               cacheReadInputTokens: collector.usage.cacheReadInputTokens,
               cacheWriteInputTokens: collector.usage.cacheWriteInputTokens,
               cost: collector.usage.cost,
-              responseTimeMs: Math.round(performance.now() - started),
+              responseTimeMs: elapsedMs(started),
               ttftMs,
               request: req,
               output: collector.output(),
@@ -278,7 +281,7 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
         return record
       }
       return endOnDispose(stream, span)
-    }),
+    })),
   adopt (stream, limit) {
     const innerDispose = stream.dispose
     stream.dispose = () => { innerDispose(); limit.clear() }

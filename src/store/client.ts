@@ -53,8 +53,8 @@ export interface ClientOptions {
 export interface StoreClient {
   /** False for the disabled client: nothing can be shipped or read. */
   readonly enabled: boolean
-  /** Rows of a SELECT, parsed. */
-  select<T> (query: string): Promise<T[]>
+  /** Rows of a SELECT, parsed; `signal` cancels the query. */
+  select<T> (query: string, signal?: AbortSignal): Promise<T[]>
   command (query: string): Promise<void>
   /** One JSONEachRow body (newline-terminated UTF-8 rows) sent as is: no per-row encoding by the client. */
   insert (table: string, body: Buffer, settings: ClickHouseSettings): Promise<void>
@@ -78,8 +78,8 @@ export function storeClient (url: string | undefined, opts: ClientOptions = {}):
   const client = makeClient(parseClickHouseUrl(url), opts)
   return {
     enabled: true,
-    async select<T> (query: string): Promise<T[]> {
-      const rs = await client.query({ query, format: 'JSONEachRow' })
+    async select<T> (query: string, signal?: AbortSignal): Promise<T[]> {
+      const rs = await client.query({ query, format: 'JSONEachRow', abort_signal: signal })
       return await rs.json<T>()
     },
     async command (query) { await client.command({ query }) },

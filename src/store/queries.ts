@@ -7,6 +7,8 @@ import type { DiclExampleReads, FeedbackStatisticsReads } from '../core/stored-d
 import { UUID_TEXT } from '../core/ids.ts'
 import type { ExchangeReads } from '../core/exchanges.ts'
 import { storedInputOf, storedOutputOf } from './stored-exchange.ts'
+import type { CachedAnswer, InferenceCache } from '../core/cache.ts'
+import type { FinishReason } from '../core/types.ts'
 
 /** What feedback needs to know about the inference it targets. */
 export interface StoredInference {
@@ -127,5 +129,28 @@ GROUP BY variant_name`)
         count: Number(r.count)
       }))
     }
+  }
+}
+
+interface CacheRow { output: string; raw_request: string; raw_response: string; input_tokens: number | null; output_tokens: number | null; finish_reason: FinishReason | null }
+
+/** TensorZero's cache lookup: the newest entry of the key, within `max_age_s` when given. */
+export function inferenceCacheLookup (client: StoreClient): InferenceCache['lookup'] {
+  return async (key, maxAgeS, signal) => {
+    if (!/^\d+$/.test(key.short) || !/^[0-9a-f]{64}$/.test(key.long)) throw new Error('malformed cache key')
+    const age = maxAgeS === undefined ? '' : `\n  AND timestamp > subtractSeconds(now(), ${Math.trunc(maxAgeS)})`
+    const rows = await client.select<CacheRow>(
+      `SELECT output, raw_request, raw_response, input_tokens, output_tokens, finish_reason
+FROM ModelInferenceCache
+WHERE short_cache_key = ${key.short} AND long_cache_key = '${key.long}'${age}
+ORDER BY timestamp DESC
+LIMIT 1`, signal)
+    if (rows.length === 0) return undefined
+    const r = rows[0]
+    const answer: CachedAnswer = { output: r.output, rawRequest: r.raw_request, rawResponse: r.raw_response }
+    if (r.input_tokens !== null) answer.inputTokens = Number(r.input_tokens)
+    if (r.output_tokens !== null) answer.outputTokens = Number(r.output_tokens)
+    if (r.finish_reason !== null) answer.finishReason = r.finish_reason
+    return answer
   }
 }

@@ -23,6 +23,7 @@ import { storedText } from '../core/records.ts'
 import type { ContentBlock, Input, InferenceParams, Message, OutputBlock, ToolChoice, ToolDefinition, ToolParams } from '../core/types.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
 import type { TableName } from './tables.ts'
+import type { CacheKey, CachedAnswer } from '../core/cache.ts'
 import { checkedToolCall } from '../function/tools.ts'
 
 export interface TableRow { table: TableName; row: Record<string, unknown> }
@@ -262,6 +263,24 @@ export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[
   }
   for (const mi of rec.modelInferences) rows.push({ table: 'ModelInference', row: modelInferenceRow(rec, mi, ctx) })
   return rows
+}
+
+/** An inference cache entry; `timestamp` is when it was made, not when it is shipped (`max_age_s` counts from it). */
+export function cacheRow (key: CacheKey, answer: CachedAnswer, madeAtMs: number): TableRow {
+  return {
+    table: 'ModelInferenceCache',
+    row: {
+      short_cache_key: key.short,
+      long_cache_key: key.long,
+      timestamp: Math.floor(madeAtMs / 1000),
+      output: answer.output,
+      raw_request: answer.rawRequest,
+      raw_response: answer.rawResponse,
+      input_tokens: u32(answer.inputTokens),
+      output_tokens: u32(answer.outputTokens),
+      finish_reason: answer.finishReason ?? null
+    }
+  }
 }
 
 export function feedbackRow (f: FeedbackRecord, ctx: Pick<RowContext, 'snapshotHash'> = {}): TableRow {

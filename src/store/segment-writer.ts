@@ -5,12 +5,16 @@ import type { FileHandle } from 'node:fs/promises'
 import type { InferenceRecord, FeedbackRecord } from '../core/records.ts'
 import { linePrefix } from './spool.ts'
 import type { Segment, SegmentMemory, SpoolDir, SpoolLedger } from './spool.ts'
-import { inferenceRows, feedbackRow } from './rows.ts'
+import { inferenceRows, feedbackRow, cacheRow } from './rows.ts'
 import type { RowContext, TableRow } from './rows.ts'
 import { errorText } from './client.ts'
+import type { CacheKey, CachedAnswer } from '../core/cache.ts'
 import type { SinkLogger, SpoolHealth } from './spool-health.ts'
 
-export type QueuedRecord = { kind: 'inference'; rec: InferenceRecord } | { kind: 'feedback'; rec: FeedbackRecord }
+export type QueuedRecord =
+  | { kind: 'inference'; rec: InferenceRecord }
+  | { kind: 'feedback'; rec: FeedbackRecord }
+  | { kind: 'cache'; key: CacheKey; answer: CachedAnswer; madeAtMs: number }
 
 export type { SinkLogger } from './spool-health.ts'
 
@@ -29,6 +33,14 @@ export interface SegmentWriterOptions {
   health: SpoolHealth
   /** A segment was sealed and joined `ledger.sealed`. */
   onSealed: () => void
+}
+
+function rowsOfRecord (item: QueuedRecord, ctx: RowContext): TableRow[] {
+  switch (item.kind) {
+    case 'inference': return inferenceRows(item.rec, ctx)
+    case 'feedback': return [feedbackRow(item.rec, ctx)]
+    case 'cache': return [cacheRow(item.key, item.answer, item.madeAtMs)]
+  }
 }
 
 interface OpenSegment { seg: Segment; fh: FileHandle; openedAt: number }
@@ -78,7 +90,7 @@ export class SegmentWriter {
     for (const item of records) {
       let rows: TableRow[]
       try {
-        rows = item.kind === 'inference' ? inferenceRows(item.rec, this.opts.rowContext) : [feedbackRow(item.rec, this.opts.rowContext)]
+        rows = rowsOfRecord(item, this.opts.rowContext)
       } catch (err) {
         this.opts.log.error({ err: errorText(err) }, 'could not build observability rows')
         this.opts.health.drop(1, 'row build failed')

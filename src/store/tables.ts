@@ -12,6 +12,7 @@ import type { StoreClient } from './client.ts'
 export type TableName =
   | 'ChatInference' | 'JsonInference' | 'ModelInference'
   | 'BooleanMetricFeedback' | 'FloatMetricFeedback' | 'CommentFeedback' | 'DemonstrationFeedback'
+  | 'ModelInferenceCache'
 
 const DEDUP = 'SETTINGS non_replicated_deduplication_window = 100000'
 
@@ -212,6 +213,30 @@ export const TABLES: SchemaObject[] = [
       "variant_name LowCardinality(String) DEFAULT ''",
       ID_INDEX
     ], 'inference_id')
+  },
+  {
+    // The inference cache (`tensorzero::cache_options`), as TensorZero's migrations leave it: the newest entry per key
+    // wins; `short_cache_key` is the primary key, `long_cache_key` is always compared too.
+    name: 'ModelInferenceCache',
+    kind: 'table',
+    written: { optionalColumns: [] },
+    sql: `CREATE TABLE IF NOT EXISTS ModelInferenceCache (
+    short_cache_key UInt64,
+    long_cache_key FixedString(64),
+    timestamp DateTime DEFAULT now(),
+    output String,
+    raw_request String,
+    raw_response String,
+    is_deleted Bool DEFAULT false,
+    input_tokens Nullable(UInt32),
+    output_tokens Nullable(UInt32),
+    finish_reason Nullable(Enum8('stop' = 1, 'length' = 2, 'tool_call' = 3, 'content_filter' = 4, 'unknown' = 5, 'stop_sequence' = 6)),
+    INDEX idx_long_cache_key long_cache_key TYPE bloom_filter GRANULARITY 100
+) ENGINE = ReplacingMergeTree(timestamp, is_deleted)
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (short_cache_key, long_cache_key)
+PRIMARY KEY (short_cache_key)
+SETTINGS index_granularity = 256`
   },
   feedbackTable('BooleanMetricFeedback', METRIC_TARGET, 'value Bool', '(metric_name, target_id)'),
   feedbackTable('FloatMetricFeedback', METRIC_TARGET, 'value Float32', '(metric_name, target_id)'),

@@ -30,9 +30,10 @@ import { runMigrate } from './migrate.ts'
 import { configSnapshot, writeConfigSnapshot } from './config-snapshot.ts'
 import type { ConfigSnapshot } from './config-snapshot.ts'
 import { SpoolHealth } from './spool-health.ts'
-import { targetReads, exchangeReads, experimentReads } from './queries.ts'
+import { targetReads, exchangeReads, experimentReads, inferenceCacheLookup } from './queries.ts'
 import type { ExperimentReads, TargetReads } from './queries.ts'
 import type { ExchangeReads } from '../core/exchanges.ts'
+import type { InferenceCache } from '../core/cache.ts'
 
 export type { SinkLogger } from './segment-writer.ts'
 
@@ -94,6 +95,8 @@ export interface ClickHouseSink {
   readonly exchanges?: ExchangeReads
   /** DICL examples and experiment statistics; absent when there is no ClickHouse to read. */
   readonly experimentReads?: ExperimentReads
+  /** `ModelInferenceCache`: lookups read ClickHouse, entries go through the spool like rows; absent without ClickHouse. */
+  readonly cache?: InferenceCache
   /** Resolves when every record queued before the call is in a spool file (or was dropped). */
   whenPersisted (): Promise<void>
   /** The config rows are built with from now on (a reloaded config). */
@@ -126,6 +129,7 @@ class ClickHouseWriter implements ClickHouseSink {
   readonly reads?: TargetReads
   readonly exchanges?: ExchangeReads
   readonly experimentReads?: ExperimentReads
+  readonly cache?: InferenceCache
   readonly ready: Promise<void>
   private readonly log: SinkLogger
   private readonly spoolMaxBytes: number
@@ -164,6 +168,10 @@ class ClickHouseWriter implements ClickHouseSink {
       this.reads = targetReads(client)
       this.exchanges = exchangeReads(client)
       this.experimentReads = experimentReads(client)
+      this.cache = {
+        lookup: inferenceCacheLookup(client),
+        write: (key, answer) => { this.push({ kind: 'cache', key, answer, madeAtMs: Date.now() }) }
+      }
     }
     this.health = new SpoolHealth(this.log, () => ({ spoolBytes: this.ledger.bytes, spoolMaxBytes: this.spoolMaxBytes }))
     this.rowContext = { service: opts.service, config: opts.config, snapshotHash: opts.configSnapshot?.hash }

@@ -9,7 +9,7 @@ import type { ModelInferenceRecord } from '../core/records.ts'
 import type { DiclExample, DiclExampleReads } from '../core/stored-data.ts'
 import { GatewayError, badRequest } from '../core/errors.ts'
 import { newId } from '../core/ids.ts'
-import { deadline } from '../core/deadline.ts'
+import { deadline, elapsedMs } from '../core/deadline.ts'
 import { traced } from '../core/tracing.ts'
 import { embedModel } from '../model/route.ts'
 import type { CallContext, ModelEmbedding } from '../model/route.ts'
@@ -43,7 +43,7 @@ export async function prepareDicl (deps: DiclDeps, fn: FunctionConfig, variant: 
   const model = deps.embeddingModel(settings.embeddingModel)
   const started = performance.now()
   const embedding = await embedModel(model, { input: text, encodingFormat: 'float' }, { ...ctx, variantName: variant.name })
-  const embeddingRecord = embeddingRecordFor(model, embedding, text, performance.now() - started)
+  const embeddingRecord = embeddingRecordFor(model, embedding, text, elapsedMs(started))
   if (embedding.embeddings.length !== 1) throw new GatewayError(502, `embedding model \`${model.name}\` returned ${embedding.embeddings.length} vectors for one input`)
   let examples = deps.examples === undefined
     ? []
@@ -73,7 +73,7 @@ const nearestExamples = traced('dicl_example_lookup',
   })
 
 /** The embedding call as TensorZero records it: the input text as one user message, no system, no output. */
-function embeddingRecordFor (model: EmbeddingModelConfig, embedding: ModelEmbedding, text: string, elapsedMs: number): ModelInferenceRecord {
+function embeddingRecordFor (model: EmbeddingModelConfig, embedding: ModelEmbedding, text: string, responseTimeMs: number): ModelInferenceRecord {
   return {
     id: newId(),
     modelName: model.name,
@@ -83,7 +83,7 @@ function embeddingRecordFor (model: EmbeddingModelConfig, embedding: ModelEmbedd
     rawResponse: embedding.rawResponse,
     inputTokens: embedding.usage.inputTokens,
     outputTokens: embedding.usage.outputTokens,
-    responseTimeMs: Math.round(elapsedMs),
+    responseTimeMs,
     request: { messages: [{ role: 'user', content: [{ type: 'text', text }] }], params: {}, stream: false },
     output: [],
     cached: false

@@ -9,6 +9,7 @@ import { parseMessages } from './messages.ts'
 import { pointerProblem } from '../../providers/http/extra.ts'
 import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId } from './validate.ts'
 import type { Json } from './validate.ts'
+import { CACHE_MODES, type CacheMode, type CacheOptions } from '../../core/cache.ts'
 
 // Exactly the fields TensorZero's OpenAI-compatible endpoint declares; anything else is an unknown field it ignores
 // (or, with `tensorzero::deny_unknown_fields`, rejects): OpenAI's `user`, `metadata` and `store` among them.
@@ -58,7 +59,7 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
 
 /** The `tensorzero::` extension fields every OpenAI-shaped inference route reads (episode, variant pin, tags, dry run, credentials, extra body and headers). */
 export function tensorZeroFields (body: Json, target: InferenceTarget, episodeHeader?: string):
-  Pick<ChatRequest, 'target' | 'episodeId' | 'tags' | 'dryrun' | 'credentials' | 'extraBody' | 'extraHeaders'> {
+  Pick<ChatRequest, 'target' | 'episodeId' | 'tags' | 'dryrun' | 'credentials' | 'extraBody' | 'extraHeaders' | 'cacheOptions'> {
   const tz = (key: string): unknown => body[`tensorzero::${key}`]
   const episodeRaw = tz('episode_id') ?? episodeHeader
   const variantName = optionalString(body, 'tensorzero::variant_name')
@@ -69,8 +70,24 @@ export function tensorZeroFields (body: Json, target: InferenceTarget, episodeHe
     dryrun: optionalBoolean(body, 'tensorzero::dryrun') ?? false,
     credentials: tz('credentials') === undefined ? undefined : stringMap(tz('credentials'), 'tensorzero::credentials'),
     extraBody: parseExtraBody(tz('extra_body')),
-    extraHeaders: parseExtraHeaders(tz('extra_headers'))
+    extraHeaders: parseExtraHeaders(tz('extra_headers')),
+    cacheOptions: parseCacheOptions(tz('cache_options'), 'tensorzero::cache_options')
   }
+}
+
+/** `cache_options` as TensorZero reads it: `enabled` one of the four modes (default `off`), `max_age_s` a u32; other keys ignored. */
+export function parseCacheOptions (raw: unknown, field: string): CacheOptions | undefined {
+  if (raw === undefined || raw === null) return undefined
+  if (!isObject(raw)) throw badRequest(`\`${field}\`: expected an object`)
+  const maxAgeS = raw.max_age_s
+  if (maxAgeS !== undefined && maxAgeS !== null && (typeof maxAgeS !== 'number' || !Number.isInteger(maxAgeS) || maxAgeS < 0 || maxAgeS > 0xffffffff)) {
+    throw badRequest(`\`${field}.max_age_s\`: expected an unsigned 32-bit integer`)
+  }
+  const enabled = raw.enabled ?? 'off'
+  if (typeof enabled !== 'string' || !(CACHE_MODES as readonly string[]).includes(enabled)) {
+    throw badRequest(`\`${field}.enabled\`: unknown variant, expected \`on\`, \`off\`, \`read_only\` or \`write_only\``)
+  }
+  return { enabled: enabled as CacheMode, maxAgeS: typeof maxAgeS === 'number' ? maxAgeS : undefined }
 }
 
 function parseParams (body: Json): InferenceParams {

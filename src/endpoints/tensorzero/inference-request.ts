@@ -6,7 +6,7 @@ import type { InferenceParams, ToolChoice, ToolDefinition } from '../../core/typ
 import { badRequest } from '../../core/errors.ts'
 import { FUNCTION_NAME_PREFIX, MODEL_NAME_PREFIX, RESERVED_PREFIX } from '../../core/names.ts'
 import { pinVariant } from '../../function/resolve.ts'
-import { parseExtraBody, parseExtraHeaders } from '../openai/chat-request.ts'
+import { parseCacheOptions, parseExtraBody, parseExtraHeaders } from '../openai/chat-request.ts'
 import { isObject, optionalBoolean, optionalInteger, optionalNumber, optionalObject, optionalString, stringMap, validEpisodeId } from '../openai/validate.ts'
 import type { Json } from '../openai/validate.ts'
 import { parseNativeInput } from './input.ts'
@@ -23,7 +23,6 @@ const CHAT_COMPLETION_FIELDS = new Set([
   'temperature', 'max_tokens', 'seed', 'top_p', 'presence_penalty', 'frequency_penalty', 'json_mode', 'stop_sequences',
   'reasoning_effort', 'service_tier', 'thinking_budget_tokens', 'verbosity'
 ])
-const CACHE_MODES = new Set(['on', 'off', 'read_only', 'write_only'])
 
 export interface NativeInference {
   request: ChatRequest
@@ -72,10 +71,10 @@ export function parseNativeInference (body: Json, target: InferenceTarget): Nati
     dynamicTools: parseAdditionalTools(body.additional_tools),
     allowedTools: parseAllowedTools(body.allowed_tools),
     toolChoice: parseToolChoice(body.tool_choice),
-    parallelToolCalls: optionalBoolean(body, 'parallel_tool_calls')
+    parallelToolCalls: optionalBoolean(body, 'parallel_tool_calls'),
+    cacheOptions: parseCacheOptions(body.cache_options, 'cache_options')
   }
   applyOutputSchema(request, optionalObject(body, 'output_schema'))
-  checkCacheOptions(body.cache_options)
   return { request, includeOriginalResponse: flags.includeOriginalResponse }
 }
 
@@ -201,16 +200,4 @@ function parseToolChoice (raw: unknown): ToolChoice | undefined {
   if (raw === 'auto' || raw === 'none' || raw === 'required') return raw
   if (isObject(raw) && typeof raw.specific === 'string' && Object.keys(raw).length === 1) return { specific: raw.specific }
   throw badRequest('tool_choice: expected `none`, `auto`, `required` or {"specific": "<tool name>"}')
-}
-
-/** Read and checked as TensorZero does; the sidecar keeps no inference cache, so every request reaches a provider. */
-function checkCacheOptions (raw: unknown): void {
-  if (raw === undefined || raw === null) return
-  if (!isObject(raw)) throw badRequest('cache_options: expected an object')
-  const maxAge = optionalInteger(raw, 'max_age_s', 0)
-  if (maxAge !== undefined && maxAge > 0xffffffff) throw badRequest('cache_options.max_age_s: expected an unsigned 32-bit integer')
-  const enabled = raw.enabled
-  if (enabled !== undefined && enabled !== null && (typeof enabled !== 'string' || !CACHE_MODES.has(enabled))) {
-    throw badRequest('cache_options.enabled: unknown variant, expected `on`, `off`, `read_only` or `write_only`')
-  }
 }

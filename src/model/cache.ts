@@ -1,0 +1,188 @@
+// The inference cache around one provider attempt, where TensorZero has it: looked up before the provider is called
+// (inside the provider's time limits), written after a fresh answer. A lookup that is slow or fails is a miss: it
+// never fails the request and never waits past `lookupTimeoutMs`. Streams are cached as their deltas and replayed.
+import { newId } from '../core/ids.ts'
+import type { ModelConfig, ProviderConfig } from '../core/config.ts'
+import type { ModelRequest, OutputBlock, ProviderResponse, StreamDelta } from '../core/types.ts'
+import type { ModelInferenceRecord } from '../core/records.ts'
+import { cacheKeyOf, cacheReads, cacheWrites } from '../core/cache.ts'
+import type { CachedAnswer, CacheKey, CacheOptions, InferenceCache } from '../core/cache.ts'
+import type { StreamCollector } from './stream.ts'
+
+export interface CacheContext {
+  store: InferenceCache
+  options: CacheOptions
+  lookupTimeoutMs: number
+}
+
+/** Characters of streamed deltas collected for the cache; a longer stream is served, not cached. */
+const MAX_CACHED_STREAM_CHARS = 4 * 1024 * 1024
+
+// The shapes of route.ts's attempts and results, restated so this file and the walk do not import each other.
+interface CallWithCache { cache?: CacheContext }
+type Attempt<C extends CallWithCache, R> = (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: C, parent: AbortSignal, started: number) => Promise<R>
+interface ModelCallResult { response: ProviderResponse; record: ModelInferenceRecord }
+interface ModelStream {
+  providerName: string
+  providerType: string
+  first: StreamDelta
+  rest: AsyncIterator<StreamDelta>
+  finish (collector: StreamCollector): ModelInferenceRecord
+  dispose (): void
+}
+
+/** The lookup, bounded: a miss when the store is slow, fails, or the request is aborted. */
+async function lookup (cache: CacheContext, key: CacheKey, parent: AbortSignal): Promise<CachedAnswer | undefined> {
+  const bound = AbortSignal.any([parent, AbortSignal.timeout(cache.lookupTimeoutMs)])
+  let onAbort: (() => void) | undefined
+  const gaveUp = new Promise<undefined>(resolve => {
+    onAbort = () => { resolve(undefined) }
+    bound.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([cache.store.lookup(key, cache.options.maxAgeS, bound).catch(() => undefined), gaveUp])
+  } finally {
+    if (onAbort !== undefined) bound.removeEventListener('abort', onAbort)
+  }
+}
+
+function parsedArray<T> (text: string): T[] | undefined {
+  try {
+    const value: unknown = JSON.parse(text)
+    return Array.isArray(value) && value.length > 0 ? value as T[] : undefined
+  } catch { return undefined }
+}
+
+/** A cached answer's row: as TensorZero records one (tokens as stored, no latency, no cost). */
+function cachedRecord (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, hit: CachedAnswer, output: OutputBlock[]): ModelInferenceRecord {
+  return {
+    id: newId(),
+    modelName: model.name,
+    providerName: provider.name,
+    providerType: provider.type,
+    rawRequest: hit.rawRequest,
+    rawResponse: hit.rawResponse,
+    inputTokens: hit.inputTokens,
+    outputTokens: hit.outputTokens,
+    cost: 0,
+    responseTimeMs: 0,
+    request: req,
+    output,
+    finishReason: hit.finishReason,
+    cached: true
+  }
+}
+
+/** Tool calls whose arguments are not JSON are not worth replaying (TensorZero skips writing those entries too). */
+function cacheable (output: OutputBlock[]): boolean {
+  return output.every(b => {
+    if (b.type !== 'tool_call') return true
+    try { JSON.parse(b.arguments); return true } catch { return false }
+  })
+}
+
+/** The chat leg's attempt with the cache in front. The client's usage of a cached answer is zero, as in TensorZero. */
+export function cachedInfer<C extends CallWithCache> (attempt: Attempt<C, ModelCallResult>): Attempt<C, ModelCallResult> {
+  return async (model, provider, req, ctx, parent, started) => {
+    const cache = activeCache(ctx)
+    if (cache === undefined) return await attempt(model, provider, req, ctx, parent, started)
+    const key = cacheKeyOf(model.name, provider.name, req)
+    if (cacheReads(cache.options.enabled)) {
+      const hit = await lookup(cache, key, parent)
+      const output = hit === undefined ? undefined : parsedArray<OutputBlock>(hit.output)
+      if (hit !== undefined && output !== undefined) {
+        const response = { output, usage: { inputTokens: 0, outputTokens: 0, cost: 0 }, finishReason: hit.finishReason, rawResponse: hit.rawResponse }
+        return { response, record: cachedRecord(model, provider, req, hit, output) }
+      }
+    }
+    const result = await attempt(model, provider, req, ctx, parent, started)
+    const { record } = result
+    if (cacheWrites(cache.options.enabled) && cacheable(record.output)) {
+      cache.store.write(key, {
+        output: JSON.stringify(record.output),
+        rawRequest: record.rawRequest,
+        rawResponse: record.rawResponse,
+        inputTokens: record.inputTokens,
+        outputTokens: record.outputTokens,
+        finishReason: record.finishReason
+      })
+    }
+    return result
+  }
+}
+
+/** The stream leg's attempt with the cache in front: a hit replays the stored deltas; a fresh stream is collected. */
+export function cachedStream<C extends CallWithCache> (attempt: Attempt<C, ModelStream>): Attempt<C, ModelStream> {
+  return async (model, provider, req, ctx, parent, started) => {
+    const cache = activeCache(ctx)
+    if (cache === undefined) return await attempt(model, provider, req, ctx, parent, started)
+    const key = cacheKeyOf(model.name, provider.name, req)
+    if (cacheReads(cache.options.enabled)) {
+      const hit = await lookup(cache, key, parent)
+      const deltas = hit === undefined ? undefined : parsedArray<StreamDelta>(hit.output)
+      if (hit !== undefined && deltas !== undefined) return replay(model, provider, req, hit, deltas)
+    }
+    const stream = await attempt(model, provider, req, ctx, parent, started)
+    return cacheWrites(cache.options.enabled) ? collected(stream, cache, key) : stream
+  }
+}
+
+function activeCache (ctx: CallWithCache): CacheContext | undefined {
+  return ctx.cache === undefined || ctx.cache.options.enabled === 'off' ? undefined : ctx.cache
+}
+
+/** Stored deltas as a stream: usage is taken out (the client's is zero), the finish reason goes on the last one. */
+function replay (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, hit: CachedAnswer, stored: StreamDelta[]): ModelStream {
+  const deltas = stored.map(({ usage: _usage, finishReason: _finish, ...delta }): StreamDelta => delta)
+  const last = deltas[deltas.length - 1]
+  last.usage = { inputTokens: 0, outputTokens: 0, cost: 0 }
+  if (hit.finishReason !== undefined) last.finishReason = hit.finishReason
+  let next = 1
+  return {
+    providerName: provider.name,
+    providerType: provider.type,
+    first: deltas[0],
+    rest: {
+      next: async () => next < deltas.length ? { done: false, value: deltas[next++] } : { done: true, value: undefined },
+      return: async () => { next = deltas.length; return { done: true, value: undefined } }
+    },
+    finish: (collector: StreamCollector) => cachedRecord(model, provider, req, hit, collector.output()),
+    dispose () {}
+  }
+}
+
+/** A fresh stream whose deltas are kept (up to a bound) and written to the cache once it ended well. */
+function collected (stream: ModelStream, cache: CacheContext, key: CacheKey): ModelStream {
+  const kept: StreamDelta[] = [stream.first]
+  let chars = JSON.stringify(stream.first).length
+  const rest = stream.rest
+  const finish = stream.finish
+  return {
+    ...stream,
+    rest: {
+      next: async () => {
+        const step = await rest.next()
+        if (step.done !== true && chars <= MAX_CACHED_STREAM_CHARS) {
+          chars += JSON.stringify(step.value).length
+          kept.push(step.value)
+        }
+        return step
+      },
+      return: async () => { await rest.return?.(); return { done: true, value: undefined } }
+    },
+    finish (collector) {
+      const record = finish(collector)
+      if (chars <= MAX_CACHED_STREAM_CHARS && cacheable(record.output)) {
+        cache.store.write(key, {
+          output: JSON.stringify(kept),
+          rawRequest: record.rawRequest,
+          rawResponse: '',
+          inputTokens: record.inputTokens,
+          outputTokens: record.outputTokens,
+          finishReason: record.finishReason
+        })
+      }
+      return record
+    }
+  }
+}
