@@ -1,7 +1,9 @@
 // POST /v1/chat/completions: parse, resolve `model`, run the inference, answer as TensorZero does.
 // The last bytes of an answer (the body, or a stream's `[DONE]`) wait for `persisted()`: a response the client saw complete
 // has its rows on disk even if the process is killed right after. Dry runs store nothing and do not wait.
-import type { InferenceMeta } from '../../src/function/run.ts'
+import type { StreamingInference } from '../../src/function/run.ts'
+import type { ChatRequest } from '../../src/core/request.ts'
+import { rawFields } from '../../src/endpoints/openai/raw-entries.ts'
 import { parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
 import { completionBody, ChunkWriter } from '../../src/endpoints/openai/chat-response.ts'
 import { sendJson } from '../http/respond.ts'
@@ -19,18 +21,22 @@ export const chat: RouteHandler = async (ctx, req, res, log, signal) => {
   if (result.kind === 'complete') {
     log.usage = result.usage
     if (!request.dryrun) await ctx.gateway.persisted()
-    sendJson(res, 200, completionBody(result), inferenceHeaders(result))
+    sendJson(res, 200, completionBody(result, undefined, { usage: request.includeRawUsage, response: request.includeRawResponse }), inferenceHeaders(result))
     return
   }
-  await sendEventStream(res, result, chatEncoding(result, request.includeUsage), log, request.dryrun ? undefined : ctx.gateway)
+  await sendEventStream(res, result, chatEncoding(result, request), log, request.dryrun ? undefined : ctx.gateway)
 }
 
-function chatEncoding (meta: InferenceMeta, includeUsage: boolean): StreamEncoding {
-  const chunks = new ChunkWriter(meta)
+function chatEncoding (inference: StreamingInference, request: ChatRequest): StreamEncoding {
+  const chunks = new ChunkWriter(inference)
   return {
     head: '',
     delta: d => chunks.delta(d),
-    tail: collector => [chunks.final(collector.finishReason, includeUsage ? collector.usage : undefined), ChunkWriter.DONE],
+    // The model calls are known once the stream ended, which is when the closing chunk is written.
+    tail: collector => [
+      chunks.final(collector.finishReason, request.includeUsage ? collector.usage : undefined, rawFields(inference.modelInferences, { usage: request.includeRawUsage })),
+      ChunkWriter.DONE
+    ],
     error: message => ChunkWriter.error(message)
   }
 }

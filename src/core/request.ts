@@ -18,6 +18,10 @@ export interface ChatRequest {
   params: InferenceParams
   stream: boolean
   includeUsage: boolean
+  /** `tensorzero::include_raw_usage`: the providers' own usage objects beside `usage`. */
+  includeRawUsage?: boolean
+  /** `tensorzero::include_raw_response`: the providers' raw answers (non-streaming). */
+  includeRawResponse?: boolean
   episodeId?: string
   tags: Record<string, string>
   dryrun: boolean

@@ -70,6 +70,8 @@ export interface CompletedInference extends InferenceMeta {
    * gives its evaluator's, and none when the evaluator gave no answer.
    */
   rawResponse?: string
+  /** Every model call made, the answering one first (`tensorzero::include_raw_usage` / `include_raw_response`). */
+  modelInferences: ModelInferenceRecord[]
 }
 
 export interface StreamingInference extends InferenceMeta {
@@ -78,6 +80,8 @@ export interface StreamingInference extends InferenceMeta {
   deltas: AsyncGenerator<StreamDelta>
   /** Filled while `deltas` is consumed: usage and finish reason for the final chunk. */
   collector: StreamCollector
+  /** Set once the stream ended well: every model call made, the answering one first. */
+  modelInferences?: ModelInferenceRecord[]
 }
 
 /** A `function_inference` span around the inference; a stream's span ends with its last delta. */
@@ -168,20 +172,23 @@ async function completeAttempt (a: VariantAttempt): Promise<CompletedInference> 
     output: answer.output,
     usage: answer.usage,
     finishReason: answer.finishReason,
-    rawResponse: answer.originalResponse
+    rawResponse: answer.originalResponse,
+    modelInferences: answer.modelInferences
   }
 }
 
 async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
   const streamed = await a.runner.stream(a.run, a.variant, a.ctx)
   const collector = new StreamCollector()
+  const common: Pick<StreamingInference, 'kind' | 'collector' | 'modelInferences'> & typeof a.meta = { kind: 'stream' as const, ...a.meta, collector }
   const record = (answer: VariantAnswer, ttftMs: number | undefined): void => {
+    result.modelInferences = answer.modelInferences
     if (!a.run.req.dryrun) emit(a.gw, recordFor(a.run, a.meta, answer, a.started, ttftMs))
   }
-  const common = { kind: 'stream' as const, ...a.meta, collector }
+  let result: StreamingInference
   if (streamed.kind === 'answer') {
     const { answer } = streamed
-    return {
+    return result = {
       ...common,
       modelName: answer.modelName,
       providerName: answer.modelInferences[0]?.providerName ?? '',
@@ -200,7 +207,7 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
     if (json) collector.finishReason = answer.finishReason
     record({ ...answer, inferenceParams: streamed.inferenceParams }, modelRecord.ttftMs)
   }
-  return {
+  return result = {
     ...common,
     modelName: streamed.modelName,
     providerName: stream.providerName,

@@ -41,7 +41,15 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
 
   const stream = optionalBoolean(body, 'stream') ?? false
   const streamOptions = optionalObject(body, 'stream_options')
-  const includeUsage = streamOptions === undefined ? false : optionalBoolean(streamOptions, 'include_usage') ?? false
+  const askedUsage = streamOptions === undefined ? undefined : optionalBoolean(streamOptions, 'include_usage')
+  const includeRawUsage = optionalBoolean(body, 'tensorzero::include_raw_usage') ?? false
+  const includeRawResponse = optionalBoolean(body, 'tensorzero::include_raw_response') ?? false
+  if (stream && includeRawUsage && askedUsage === false) {
+    throw badRequest('`tensorzero::include_raw_usage` requires `stream_options.include_usage` to be true (or omitted) for streaming requests')
+  }
+  if (stream && includeRawResponse) throw badRequest('`tensorzero::include_raw_response` with `stream` is not supported by tz-sidecar: raw chunks are not forwarded')
+  // Raw usage comes with the usage it explains.
+  const includeUsage = (askedUsage ?? false) || includeRawUsage
 
   const request: ChatRequest = {
     ...tensorZeroFields(body, target, episodeHeader),
@@ -49,6 +57,8 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
     params: parseParams(body),
     stream,
     includeUsage,
+    includeRawUsage,
+    includeRawResponse,
     dynamicTools: parseTools(body.tools),
     ...parseToolChoice(body.tool_choice),
     parallelToolCalls: optionalBoolean(body, 'parallel_tool_calls')

@@ -2,6 +2,7 @@
 // endpoint answers (its ids, `model` string and extra fields), so clients written against it read ours unchanged.
 import type { OutputBlock, FinishReason, StreamDelta, Usage } from '../../core/types.ts'
 import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
+import { rawFields, type RawFields } from './raw-entries.ts'
 
 type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
 
@@ -48,7 +49,7 @@ function messageOf (output: OutputBlock[]): { content: string | null; tool_calls
   return toolCalls === undefined ? { content: text, role: 'assistant' } : { content: text, tool_calls: toolCalls, role: 'assistant' }
 }
 
-export function completionBody (result: CompletedInference, created = Math.floor(Date.now() / 1000)): Record<string, unknown> {
+export function completionBody (result: CompletedInference, created = Math.floor(Date.now() / 1000), raw: RawFields = {}): Record<string, unknown> {
   const message = messageOf(result.output)
   return {
     id: result.inferenceId,
@@ -63,7 +64,8 @@ export function completionBody (result: CompletedInference, created = Math.floor
     system_fingerprint: '',
     service_tier: null,
     object: 'chat.completion',
-    usage: usageBody(result.usage)
+    usage: usageBody(result.usage),
+    ...rawFields(result.modelInferences, raw)
   }
 }
 
@@ -101,11 +103,13 @@ export class ChunkWriter {
     return `data: ${this.head}"choices":[{"index":0,"finish_reason":null,"logprobs":null,"delta":${JSON.stringify(delta)}}],"usage":null}\n\n`
   }
 
-  /** The closing chunk: finish_reason, and usage only when the client asked for it. */
-  final (finishReason: FinishReason | undefined, usage: Usage | undefined): string {
+  /** The closing chunk: finish_reason, usage only when the client asked for it, and `extra` fields (raw usage). */
+  final (finishReason: FinishReason | undefined, usage: Usage | undefined, extra: Record<string, unknown> = {}): string {
     const reason = openAIFinishReason(finishReason, this.sawToolCalls)
     const usagePart = usage === undefined ? 'null' : JSON.stringify(usageBody(usage))
-    return `data: ${this.head}"choices":[{"index":0,"finish_reason":"${reason}","logprobs":null,"delta":{}}],"usage":${usagePart}}\n\n`
+    let extraPart = ''
+    for (const [key, value] of Object.entries(extra)) extraPart += `,${JSON.stringify(key)}:${JSON.stringify(value)}`
+    return `data: ${this.head}"choices":[{"index":0,"finish_reason":"${reason}","logprobs":null,"delta":{}}],"usage":${usagePart}${extraPart}}\n\n`
   }
 
   static error (message: string): string {
