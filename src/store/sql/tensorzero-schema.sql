@@ -151,27 +151,6 @@ ORDER BY target_id
 SETTINGS index_granularity = 8192
 ;
 
-CREATE TABLE IF NOT EXISTS ModelInferenceCache
-(
-    `short_cache_key` UInt64,
-    `long_cache_key` FixedString(64),
-    `timestamp` DateTime DEFAULT now(),
-    `output` String,
-    `raw_request` String,
-    `raw_response` String,
-    `is_deleted` Bool DEFAULT false,
-    `input_tokens` Nullable(UInt32),
-    `output_tokens` Nullable(UInt32),
-    `finish_reason` Nullable(Enum8('stop' = 1, 'length' = 2, 'tool_call' = 3, 'content_filter' = 4, 'unknown' = 5, 'stop_sequence' = 6)),
-    INDEX idx_long_cache_key long_cache_key TYPE bloom_filter GRANULARITY 100
-)
-ENGINE = ReplacingMergeTree(timestamp, is_deleted)
-PARTITION BY toYYYYMM(timestamp)
-PRIMARY KEY (short_cache_key)
-ORDER BY (short_cache_key, long_cache_key)
-SETTINGS index_granularity = 256
-;
-
 CREATE TABLE IF NOT EXISTS ChatInferenceDatapoint
 (
     `dataset_name` LowCardinality(String),
