@@ -18,11 +18,14 @@ import { startFakeAnthropic } from './helpers/fake-anthropic.ts'
 import { startFakeGemini } from './helpers/fake-gemini.ts'
 import { fakeModel, fakeFunction } from './helpers/toml.ts'
 import { waitFor } from './helpers/wait.ts'
-import { cachedInfer } from '../src/model/cache.ts'
+import { inferFromCache, writingInfer } from '../src/model/cache.ts'
 import type { CachedAnswer, CacheKey } from '../src/core/cache.ts'
 import { effectiveCacheOptions, cacheKeyOf } from '../src/core/cache.ts'
 import type { ModelConfig, ProviderConfig } from '../src/core/config.ts'
 import type { ModelRequest } from '../src/core/types.ts'
+import { walk, type Leg } from '../src/model/route.ts'
+import type { RateLimiter } from '../src/model/rate-limits.ts'
+import { deadline } from '../src/core/deadline.ts'
 
 let ch: ChdbServer
 let fake: FakeOpenAI
@@ -239,7 +242,7 @@ t.test('ClickHouse hanging or failing: the lookup is a miss and the request is a
   await fault.setMode('pass')
 })
 
-t.test('a lookup that never settles gives up after lookupTimeoutMs and the provider is called', async t => {
+t.test('a lookup that never settles gives up after lookupTimeoutMs (a miss); the fresh answer is then written', async t => {
   const model = { name: 'm' } as unknown as ModelConfig
   const provider = { name: 'p', type: 'openai' } as unknown as ProviderConfig
   const req: ModelRequest = { messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], params: {}, stream: false }
@@ -249,18 +252,15 @@ t.test('a lookup that never settles gives up after lookupTimeoutMs and the provi
     lookup: async (_key: CacheKey, _age: number | undefined, signal: AbortSignal) => { signalled = signal; return await new Promise<undefined>(() => {}) },
     write: (key: CacheKey, answer: CachedAnswer) => { written.push({ key, answer }) }
   }
-  let providerCalls = 0
-  const attempt = cachedInfer(async () => {
-    providerCalls++
-    return {
-      response: { output: [{ type: 'text' as const, text: 'fresh' }], usage: { inputTokens: 3, outputTokens: 2 }, rawResponse: '{}' },
-      record: { id: 'x', modelName: 'm', providerName: 'p', providerType: 'openai', rawRequest: '{"q":1}', rawResponse: '{}', inputTokens: 3, outputTokens: 2, responseTimeMs: 4, request: req, output: [{ type: 'text' as const, text: 'fresh' }], cached: false }
-    }
-  })
-  const result = await attempt(model, provider, req, { cache: { store, options: { enabled: 'on' }, lookupTimeoutMs: 20 } }, new AbortController().signal, 0)
-  t.equal(result.record.cached, false)
-  t.equal(providerCalls, 1, 'the provider answered after the lookup gave up')
+  const ctx = { cache: { store, options: { enabled: 'on' as const }, lookupTimeoutMs: 20 } }
+  t.equal(await inferFromCache(model, provider, req, ctx, new AbortController().signal), undefined, 'the lookup gave up: a miss')
   t.equal(signalled?.aborted, true, 'the lookup was told to stop')
+  const attempt = writingInfer(async () => ({
+    response: { output: [{ type: 'text' as const, text: 'fresh' }], usage: { inputTokens: 3, outputTokens: 2 }, rawResponse: '{}' },
+    record: { id: 'x', modelName: 'm', providerName: 'p', providerType: 'openai', rawRequest: '{"q":1}', rawResponse: '{}', inputTokens: 3, outputTokens: 2, responseTimeMs: 4, request: req, output: [{ type: 'text' as const, text: 'fresh' }], cached: false }
+  }))
+  const result = await attempt(model, provider, req, ctx, new AbortController().signal, 0)
+  t.equal(result.record.cached, false)
   t.equal(written.length, 1, 'the fresh answer was written')
   t.same(written[0].key, cacheKeyOf('m', 'p', req), 'under the key of model, provider and request')
   t.equal(written[0].answer.output, JSON.stringify([{ type: 'text', text: 'fresh' }]))
@@ -301,4 +301,24 @@ ${model('gemini_m', `type = "google_ai_studio_gemini"\nmodel_name = "gemini-ok"\
       t.ok(row.response_time_ms > 0, `${name}${stream ? ' streamed' : ''}: response_time_ms ${row.response_time_ms} > 0`)
     }
   }
+})
+
+t.test('a cache hit is answered before rate-limit tickets are taken (TensorZero borrows inside the provider call)', async t => {
+  let borrows = 0
+  let attempts = 0
+  const rateLimiter = { borrow: async () => { borrows++; return { settle () {} } } } as unknown as RateLimiter
+  const provider = { name: 'p', type: 'openai' } as unknown as ProviderConfig
+  const model = { name: 'm', routing: ['p'], providers: new Map([['p', provider]]) } as unknown as ModelConfig
+  const leg = (hit: string | undefined): Leg<string, string> => ({
+    modelLimit: (_m, signal) => deadline(signal, undefined, 'model'),
+    fromCache: async () => hit,
+    attempt: async () => { attempts++; return 'fresh' },
+    adopt: () => false,
+    limits: { tokenEstimate: () => 1, release: () => {} }
+  })
+  const ctx = { transport: undefined as never, env: {}, signal: new AbortController().signal, rateLimiter }
+  t.equal(await walk(leg('cached'), model, 'q', ctx), 'cached')
+  t.same([borrows, attempts], [0, 0], 'a hit takes no tickets and calls no provider')
+  t.equal(await walk(leg(undefined), model, 'q', ctx), 'fresh')
+  t.same([borrows, attempts], [1, 1], 'a miss takes tickets, then calls the provider')
 })

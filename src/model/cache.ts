@@ -1,5 +1,5 @@
-// The inference cache around one provider attempt, where TensorZero has it: looked up before the provider is called
-// (inside the provider's time limits), written after a fresh answer. A lookup that is slow or fails is a miss: it
+// The inference cache around one provider attempt, where TensorZero has it: looked up first (inside the model's time
+// limit, before rate-limit tickets are taken and the provider is called), written after a fresh answer. A lookup that is slow or fails is a miss: it
 // never fails the request and never waits past `lookupTimeoutMs`. Streams are cached as their deltas and replayed.
 import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
@@ -81,24 +81,29 @@ function cacheable (output: OutputBlock[]): boolean {
   })
 }
 
-/** The chat leg's attempt with the cache in front. The client's usage of a cached answer is zero, as in TensorZero. */
-export function cachedInfer<C extends CallWithCache> (attempt: Attempt<C, ModelCallResult>): Attempt<C, ModelCallResult> {
+/**
+ * A cached answer for the chat leg, looked up before anything else of the attempt (rate-limit tickets included, as in
+ * TensorZero). The client's usage of a cached answer is zero, as in TensorZero.
+ */
+export async function inferFromCache (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallWithCache,
+  parent: AbortSignal): Promise<ModelCallResult | undefined> {
+  const cache = activeCache(ctx)
+  if (cache === undefined || !cacheReads(cache.options.enabled)) return undefined
+  const hit = await lookup(cache, cacheKeyOf(model.name, provider.name, req), parent)
+  const output = hit === undefined ? undefined : parsedArray<OutputBlock>(hit.output)
+  if (hit === undefined || output === undefined) return undefined
+  const response = { output, usage: { inputTokens: 0, outputTokens: 0, cost: 0 }, finishReason: hit.finishReason, rawResponse: hit.rawResponse }
+  return { response, record: cachedRecord(model, provider, req, hit, output) }
+}
+
+/** The chat leg's attempt, its fresh answer written to the cache when the request's mode writes. */
+export function writingInfer<C extends CallWithCache> (attempt: Attempt<C, ModelCallResult>): Attempt<C, ModelCallResult> {
   return async (model, provider, req, ctx, parent, started) => {
-    const cache = activeCache(ctx)
-    if (cache === undefined) return await attempt(model, provider, req, ctx, parent, started)
-    const key = cacheKeyOf(model.name, provider.name, req)
-    if (cacheReads(cache.options.enabled)) {
-      const hit = await lookup(cache, key, parent)
-      const output = hit === undefined ? undefined : parsedArray<OutputBlock>(hit.output)
-      if (hit !== undefined && output !== undefined) {
-        const response = { output, usage: { inputTokens: 0, outputTokens: 0, cost: 0 }, finishReason: hit.finishReason, rawResponse: hit.rawResponse }
-        return { response, record: cachedRecord(model, provider, req, hit, output) }
-      }
-    }
     const result = await attempt(model, provider, req, ctx, parent, started)
+    const cache = activeCache(ctx)
     const { record } = result
-    if (cacheWrites(cache.options.enabled) && cacheable(record.output)) {
-      cache.store.write(key, {
+    if (cache !== undefined && cacheWrites(cache.options.enabled) && cacheable(record.output)) {
+      cache.store.write(cacheKeyOf(model.name, provider.name, req), {
         output: JSON.stringify(record.output),
         rawRequest: record.rawRequest,
         rawResponse: record.rawResponse,
@@ -111,19 +116,22 @@ export function cachedInfer<C extends CallWithCache> (attempt: Attempt<C, ModelC
   }
 }
 
-/** The stream leg's attempt with the cache in front: a hit replays the stored deltas; a fresh stream is collected. */
-export function cachedStream<C extends CallWithCache> (attempt: Attempt<C, ModelStream>): Attempt<C, ModelStream> {
+/** A cached stream for the stream leg: the stored deltas replayed. */
+export async function streamFromCache (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallWithCache,
+  parent: AbortSignal): Promise<ModelStream | undefined> {
+  const cache = activeCache(ctx)
+  if (cache === undefined || !cacheReads(cache.options.enabled)) return undefined
+  const hit = await lookup(cache, cacheKeyOf(model.name, provider.name, req), parent)
+  const deltas = hit === undefined ? undefined : parsedArray<StreamDelta>(hit.output)
+  return hit === undefined || deltas === undefined ? undefined : replay(model, provider, req, hit, deltas)
+}
+
+/** The stream leg's attempt, its deltas collected and written to the cache once it ended well. */
+export function writingStream<C extends CallWithCache> (attempt: Attempt<C, ModelStream>): Attempt<C, ModelStream> {
   return async (model, provider, req, ctx, parent, started) => {
-    const cache = activeCache(ctx)
-    if (cache === undefined) return await attempt(model, provider, req, ctx, parent, started)
-    const key = cacheKeyOf(model.name, provider.name, req)
-    if (cacheReads(cache.options.enabled)) {
-      const hit = await lookup(cache, key, parent)
-      const deltas = hit === undefined ? undefined : parsedArray<StreamDelta>(hit.output)
-      if (hit !== undefined && deltas !== undefined) return replay(model, provider, req, hit, deltas)
-    }
     const stream = await attempt(model, provider, req, ctx, parent, started)
-    return cacheWrites(cache.options.enabled) ? collected(stream, cache, key) : stream
+    const cache = activeCache(ctx)
+    return cache !== undefined && cacheWrites(cache.options.enabled) ? collected(stream, cache, cacheKeyOf(model.name, provider.name, req)) : stream
   }
 }
 

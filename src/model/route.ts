@@ -22,7 +22,7 @@ import type { Borrow, RateLimiter } from './rate-limits.ts'
 import type { ProviderHealth } from './health.ts'
 import { traced, endOnDispose, usageAttributes } from '../core/tracing.ts'
 import type { Attributes } from '@opentelemetry/api'
-import { cachedInfer, cachedStream, type CacheContext } from './cache.ts'
+import { inferFromCache, streamFromCache, writingInfer, writingStream, type CacheContext } from './cache.ts'
 
 export interface CallContext {
   transport: Transport
@@ -72,6 +72,8 @@ export interface Leg<Q, R> {
   attempt (model: ModelConfig, provider: ProviderConfig, req: Q, ctx: CallContext, parent: AbortSignal, started: number): Promise<R>
   /** Takes over the model limit from the walk when the result outlives it (a stream); returns whether it did. */
   adopt (result: R, limit: Deadline): boolean
+  /** The inference cache's answer for this provider, asked before anything else of the attempt (absent: no cache). */
+  fromCache?: (model: ModelConfig, provider: ProviderConfig, req: Q, ctx: CallContext, parent: AbortSignal) => Promise<R | undefined>
   /**
    * `[rate_limiting]`, for the calls TensorZero limits (chat, streams, embeddings): the request's token estimate, asked
    * only when a token limit applies, and the settling of the attempt's tickets with what the call used (a stream: once
@@ -101,10 +103,7 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
         continue
       }
       try {
-        const limits = leg.limits
-        const borrow = limits === undefined ? undefined : await ctx.rateLimiter?.borrow(ctx.tags ?? {}, () => limits.tokenEstimate(req))
-        const result = await leg.attempt(model, provider, req, ctx, limit.signal, started)
-        if (borrow !== undefined) limits?.release(result, borrow)
+        const result = await leg.fromCache?.(model, provider, req, ctx, limit.signal) ?? await limitedAttempt(leg, model, provider, req, ctx, limit.signal, started)
         limit.stopTimer()
         ctx.health?.settle(model.name, provider, admission, 'success')
         report(ctx, model, provider, i, 'ok', started)
@@ -123,6 +122,16 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
     if (!adopted) limit.clear()
   }
   throw new ModelProvidersFailed(model.name, errors)
+}
+
+/** One provider attempt under `[rate_limiting]`: tickets taken first, settled with what the call used. */
+async function limitedAttempt<Q, R> (leg: Leg<Q, R>, model: ModelConfig, provider: ProviderConfig, req: Q, ctx: CallContext,
+  parent: AbortSignal, started: number): Promise<R> {
+  const limits = leg.limits
+  const borrow = limits === undefined ? undefined : await ctx.rateLimiter?.borrow(ctx.tags ?? {}, () => limits.tokenEstimate(req))
+  const result = await leg.attempt(model, provider, req, ctx, parent, started)
+  if (borrow !== undefined) limits?.release(result, borrow)
+  return result
 }
 
 interface Prepared { adapter: ProviderAdapter; transport: ProviderTransport; pctx: ProviderContext }
@@ -168,7 +177,8 @@ type AttemptArgs = [model: ModelConfig, provider: ProviderConfig, req: ModelRequ
 
 const inferLeg: Leg<ModelRequest, ModelCallResult> = {
   modelLimit: (model, signal) => deadline(signal, model.timeouts.nonStreamingTotalMs, `model \`${model.name}\``),
-  attempt: cachedInfer(traced<AttemptArgs, ModelCallResult>('model_provider_inference', providerAttributes(false),
+  fromCache: inferFromCache,
+  attempt: writingInfer(traced<AttemptArgs, ModelCallResult>('model_provider_inference', providerAttributes(false),
     async (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext, parent: AbortSignal, started: number): Promise<ModelCallResult> => {
       const { adapter, transport, pctx } = prepare(model, provider, ctx)
       const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
@@ -224,7 +234,8 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
     if (model.timeouts.streamingTotalMs === undefined) return ttft
     return { signal: ttft.signal, stopTimer: () => { ttft.stopTimer() }, clear: () => { ttft.clear(); total.clear() } }
   },
-  attempt: cachedStream(traced<AttemptArgs, ModelStream>('model_provider_inference', providerAttributes(true),
+  fromCache: streamFromCache,
+  attempt: writingStream(traced<AttemptArgs, ModelStream>('model_provider_inference', providerAttributes(true),
     async (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallContext, parent: AbortSignal, started: number): Promise<ModelStream> => {
       const { adapter, transport, pctx } = prepare(model, provider, ctx)
       const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
