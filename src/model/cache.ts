@@ -87,11 +87,9 @@ function cacheable (output: OutputBlock[]): boolean {
  */
 export async function inferFromCache (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallWithCache,
   parent: AbortSignal): Promise<ModelCallResult | undefined> {
-  const cache = activeCache(ctx)
-  if (cache === undefined || !cacheReads(cache.options.enabled)) return undefined
-  const hit = await lookup(cache, cacheKeyOf(model.name, provider.name, req), parent)
-  const output = hit === undefined ? undefined : parsedArray<OutputBlock>(hit.output)
-  if (hit === undefined || output === undefined) return undefined
+  const found = await stored<OutputBlock>(model, provider, req, ctx, parent)
+  if (found === undefined) return undefined
+  const { hit, items: output } = found
   const response = { output, usage: { inputTokens: 0, outputTokens: 0, cost: 0 }, finishReason: hit.finishReason, rawResponse: hit.rawResponse }
   return { response, record: cachedRecord(model, provider, req, hit, output) }
 }
@@ -103,14 +101,7 @@ export function writingInfer<C extends CallWithCache> (attempt: Attempt<C, Model
     const cache = activeCache(ctx)
     const { record } = result
     if (cache !== undefined && cacheWrites(cache.options.enabled) && cacheable(record.output)) {
-      cache.store.write(cacheKeyOf(model.name, provider.name, req), {
-        output: JSON.stringify(record.output),
-        rawRequest: record.rawRequest,
-        rawResponse: record.rawResponse,
-        inputTokens: record.inputTokens,
-        outputTokens: record.outputTokens,
-        finishReason: record.finishReason
-      })
+      cache.store.write(cacheKeyOf(model.name, provider.name, req), entryOf(record, record.output, record.rawResponse))
     }
     return result
   }
@@ -119,11 +110,30 @@ export function writingInfer<C extends CallWithCache> (attempt: Attempt<C, Model
 /** A cached stream for the stream leg: the stored deltas replayed. */
 export async function streamFromCache (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallWithCache,
   parent: AbortSignal): Promise<ModelStream | undefined> {
+  const found = await stored<StreamDelta>(model, provider, req, ctx, parent)
+  return found === undefined ? undefined : replay(model, provider, req, found.hit, found.items)
+}
+
+/** The entry for this provider call when the request's mode reads, with its `output` parsed (unreadable: a miss). */
+async function stored<T> (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: CallWithCache,
+  parent: AbortSignal): Promise<{ hit: CachedAnswer; items: T[] } | undefined> {
   const cache = activeCache(ctx)
   if (cache === undefined || !cacheReads(cache.options.enabled)) return undefined
   const hit = await lookup(cache, cacheKeyOf(model.name, provider.name, req), parent)
-  const deltas = hit === undefined ? undefined : parsedArray<StreamDelta>(hit.output)
-  return hit === undefined || deltas === undefined ? undefined : replay(model, provider, req, hit, deltas)
+  const items = hit === undefined ? undefined : parsedArray<T>(hit.output)
+  return hit === undefined || items === undefined ? undefined : { hit, items }
+}
+
+/** What is stored of a fresh call: its row's request, answer and usage, and `output` (blocks, or a stream's deltas). */
+function entryOf (record: ModelInferenceRecord, output: unknown[], rawResponse: string): CachedAnswer {
+  return {
+    output: JSON.stringify(output),
+    rawRequest: record.rawRequest,
+    rawResponse,
+    inputTokens: record.inputTokens,
+    outputTokens: record.outputTokens,
+    finishReason: record.finishReason
+  }
 }
 
 /** The stream leg's attempt, its deltas collected and written to the cache once it ended well. */
@@ -180,16 +190,8 @@ function collected (stream: ModelStream, cache: CacheContext, key: CacheKey): Mo
     },
     finish (collector) {
       const record = finish(collector)
-      if (chars <= MAX_CACHED_STREAM_CHARS && cacheable(record.output)) {
-        cache.store.write(key, {
-          output: JSON.stringify(kept),
-          rawRequest: record.rawRequest,
-          rawResponse: '',
-          inputTokens: record.inputTokens,
-          outputTokens: record.outputTokens,
-          finishReason: record.finishReason
-        })
-      }
+      // A stream's raw answer is its chunks, already in the deltas' place: TensorZero stores it empty too.
+      if (chars <= MAX_CACHED_STREAM_CHARS && cacheable(record.output)) cache.store.write(key, entryOf(record, kept, ''))
       return record
     }
   }
