@@ -3,11 +3,12 @@
 // never fails the request and never waits past `lookupTimeoutMs`. Streams are cached as their deltas and replayed.
 import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
-import type { ModelRequest, OutputBlock, ProviderResponse, StreamDelta } from '../core/types.ts'
+import type { ModelRequest, OutputBlock, StreamDelta } from '../core/types.ts'
 import type { ModelInferenceRecord } from '../core/records.ts'
 import { cacheKeyOf, cacheReads, cacheWrites } from '../core/cache.ts'
 import type { CachedAnswer, CacheKey, CacheOptions, InferenceCache } from '../core/cache.ts'
 import type { StreamCollector } from './stream.ts'
+import type { ModelCallResult, ModelStream } from './results.ts'
 
 export interface CacheContext {
   store: InferenceCache
@@ -18,18 +19,9 @@ export interface CacheContext {
 /** Characters of streamed deltas collected for the cache; a longer stream is served, not cached. */
 const MAX_CACHED_STREAM_CHARS = 4 * 1024 * 1024
 
-// The shapes of route.ts's attempts and results, restated so this file and the walk do not import each other.
+// The shape of route.ts's attempts, restated so this file and the walk do not import each other.
 interface CallWithCache { cache?: CacheContext }
 type Attempt<C extends CallWithCache, R> = (model: ModelConfig, provider: ProviderConfig, req: ModelRequest, ctx: C, parent: AbortSignal, started: number) => Promise<R>
-interface ModelCallResult { response: ProviderResponse; record: ModelInferenceRecord }
-interface ModelStream {
-  providerName: string
-  providerType: string
-  first: StreamDelta
-  rest: AsyncIterator<StreamDelta>
-  finish (collector: StreamCollector): ModelInferenceRecord
-  dispose (): void
-}
 
 /** The lookup, bounded: a miss when the store is slow, fails, or the request is aborted. */
 async function lookup (cache: CacheContext, key: CacheKey, parent: AbortSignal): Promise<CachedAnswer | undefined> {

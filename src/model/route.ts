@@ -3,7 +3,7 @@
 // A stream counts as served once its first chunk arrives; failures after that are the caller's to report in-stream.
 import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
-import type { ModelRequest, ProviderResponse, StreamDelta, EmbeddingRequest, EmbeddingResponse, Usage } from '../core/types.ts'
+import type { ModelRequest, StreamDelta, EmbeddingRequest, EmbeddingResponse, Usage } from '../core/types.ts'
 import type { ProviderAdapter, ProviderContext, ProviderTransport } from '../providers/adapter.ts'
 import type { AttemptKind, AttemptRecord, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
 import { ProviderError, ModelProvidersFailed, errorClassOf } from '../core/errors.ts'
@@ -14,7 +14,7 @@ import { encodeRequest } from '../providers/http/extra.ts'
 import { parsedAnswer, openStream, servesEmbeddings, keptRawAnswer, RawStream } from '../providers/call.ts'
 import { deadline, elapsedMs, TimeoutError, type Deadline } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
-import type { StreamCollector } from './stream.ts'
+import type { ModelCallResult, ModelStream } from './results.ts'
 import { verdictOf } from './health.ts'
 import { costOfAnswer, costOfStream } from './cost.ts'
 import { chatTokenEstimate, embeddingTokenEstimate, usageOf } from './rate-limits.ts'
@@ -46,22 +46,7 @@ export interface CallContext {
   cache?: CacheContext
 }
 
-export interface ModelCallResult {
-  response: ProviderResponse
-  record: ModelInferenceRecord
-}
 
-export interface ModelStream {
-  providerName: string
-  providerType: string
-  first: StreamDelta
-  /** The deltas after `first`. Throws (in-stream) when the provider fails mid-stream or a total timeout fires. */
-  rest: AsyncIterator<StreamDelta>
-  /** Call once the stream ended well: the model call's row, built from everything streamed. */
-  finish (collector: StreamCollector): ModelInferenceRecord
-  /** Release timers (stream ended or was abandoned). */
-  dispose (): void
-}
 
 export type ModelEmbedding = EmbeddingResponse & { providerName: string; rawRequest: string }
 

@@ -8,7 +8,8 @@ import type { FinishReason, InferenceParams, Message, ModelRequest, OutputBlock,
 import type { ChatRequest } from '../core/request.ts'
 import type { ModelInferenceRecord } from '../core/records.ts'
 import { CandidatesFailed } from '../core/errors.ts'
-import type { CallContext, ModelStream } from '../model/route.ts'
+import type { CallContext } from '../model/route.ts'
+import type { ModelStream } from '../model/results.ts'
 import type { FunctionDecisions } from './chat-completion.ts'
 import type { TemplateRenderer } from './templates/prepare.ts'
 

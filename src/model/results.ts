@@ -1,0 +1,21 @@
+// What one model call gives back, answered or streamed: shared by the walk (route.ts) and the cache in front of it.
+import type { ProviderResponse, StreamDelta } from '../core/types.ts'
+import type { ModelInferenceRecord } from '../core/records.ts'
+import type { StreamCollector } from './stream.ts'
+
+export interface ModelCallResult {
+  response: ProviderResponse
+  record: ModelInferenceRecord
+}
+
+export interface ModelStream {
+  providerName: string
+  providerType: string
+  first: StreamDelta
+  /** The deltas after `first`. Throws (in-stream) when the provider fails mid-stream or a total timeout fires. */
+  rest: AsyncIterator<StreamDelta>
+  /** Call once the stream ended well: the model call's row, built from everything streamed. */
+  finish (collector: StreamCollector): ModelInferenceRecord
+  /** Release timers (stream ended or was abandoned). */
+  dispose (): void
+}
