@@ -2,6 +2,7 @@
 // rows to the store. The sidecar's HTTP server, the bench and the SDK's embedded mode all build it with
 // `createGateway`; none of them needs to know about routing, providers, retries, templates or where rows go.
 import type { LoadedConfig, ModelConfig } from './core/config.ts'
+import type { CacheOptions } from './core/cache.ts'
 import type { InferenceObserver, InferenceRecord } from './core/records.ts'
 import type { ChatRequest } from './core/request.ts'
 import type { EmbeddingRequest, EmbeddingResponse, AudioRequest, AudioAnswer } from './core/types.ts'
@@ -59,8 +60,9 @@ export interface Gateway {
   resolve (model: string): Resolution
   /** `observer` hears this call's events besides the gateway's own observers (e.g. the log of one HTTP request). */
   chat (req: ChatRequest, signal: AbortSignal, observer?: InferenceObserver): Promise<CompletedInference | StreamingInference>
+  /** `cache`: `tensorzero::cache_options` as the request's dry run makes them (`effectiveCacheOptions`). */
   embed (modelName: string, req: EmbeddingRequest, signal: AbortSignal, credentials?: Record<string, string>,
-    observer?: InferenceObserver): Promise<EmbeddingResponse & { providerName: string }>
+    observer?: InferenceObserver, cache?: CacheOptions): Promise<EmbeddingResponse & { providerName: string }>
   /** Earlier inferences' input and output, to continue a conversation (`previous_response_id`): memory, then ClickHouse. */
   readonly exchanges: ExchangeReads
   /** An audio call on a model's providers in routing order; the answer's body is the caller's to read, then dispose. */
@@ -125,9 +127,10 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     config,
     resolve: model => resolver.resolve(model),
     chat: (req, signal, call) => runChat(call === undefined ? ctx : { ...ctx, observer: observerWith(call) }, req, signal),
-    async embed (modelName, req, signal, credentials, call) {
+    async embed (modelName, req, signal, credentials, call, cacheOptions) {
       const model = resolver.embeddingModel(modelName)
-      return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call), health, rateLimiter })
+      const cache = ctx.cache === undefined || cacheOptions === undefined ? undefined : { ...ctx.cache, options: cacheOptions }
+      return await embedModel(model, req, { transport, env: ctx.env, credentials, signal, observer: observerWith(call), health, rateLimiter, cache })
     },
     exchanges: layeredExchanges(recentExchanges, store?.exchanges),
     audio: async (model, req, signal, call) => await audioModel(model, req, { transport, env: ctx.env, signal, observer: observerWith(call), health }),

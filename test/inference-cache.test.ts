@@ -43,6 +43,7 @@ t.before(async () => {
 flush_interval_ms = 50
 max_rows = 100
 ${fakeModel(fake.url, 'gpt', [['upstream', 'ok']])}
+${fakeModel(fake.url, 'embedder', [['upstream', 'text-embedding-3-small']], 'embedding_models')}
 ${fakeFunction('agent', [['main', 'gpt']])}
 `)
   await writeFile(path.join(dir, 'sidecar.toml'), 'service = "cache-test"\n[routes]\n"gpt-4o-mini" = "tensorzero::function_name::agent"\n')
@@ -118,6 +119,26 @@ t.test('enabled = "on": a repeated request is served from ModelInferenceCache; t
   const third = await ask(p, { enabled: 'on' }, { 'tensorzero::include_raw_usage': true, 'tensorzero::include_raw_response': true }) as unknown as Record<string, unknown>
   t.same([third.tensorzero_raw_usage, third.tensorzero_raw_response], [[], []], 'a cached answer made no provider call: no raw entries')
   t.equal(callsWith(p), 1)
+})
+
+t.test('embeddings are cached as TensorZero caches them: the repeated input is answered from ModelInferenceCache', async t => {
+  const input = `embed me ${randomUUID()}`
+  const embed = async (): Promise<OpenAI.CreateEmbeddingResponse> => await client.embeddings.create(
+    { model: 'tensorzero::embedding_model_name::embedder', input, 'tensorzero::cache_options': { enabled: 'on' } } as unknown as OpenAI.EmbeddingCreateParams)
+  const calls = (): number => fake.requests.filter(r => r.path.endsWith('/embeddings') && JSON.stringify(r.body?.input) === JSON.stringify(input)).length
+  const first = await embed()
+  t.equal(calls(), 1)
+  t.ok(first.usage.prompt_tokens > 0, 'a fresh call reports its usage')
+  await waitFor('the embedding entry', async () => (await entries(input)) > 0 ? true : undefined)
+  const second = await embed()
+  t.equal(calls(), 1, 'the provider was not called again')
+  t.same(second.data[0].embedding, first.data[0].embedding, 'the same vector')
+  t.equal(second.usage.prompt_tokens, 0, 'a cached answer costs no tokens')
+  const off = await client.embeddings.create({ model: 'tensorzero::embedding_model_name::embedder', input } as OpenAI.EmbeddingCreateParams)
+  t.equal(calls(), 2, 'without cache_options (off) the provider is called')
+  t.same(off.data[0].embedding, first.data[0].embedding)
+  const bad = await client.embeddings.create({ model: 'tensorzero::embedding_model_name::embedder', input, 'tensorzero::cache_options': { enabled: 'sometimes' } } as unknown as OpenAI.EmbeddingCreateParams).catch((e: unknown) => e)
+  t.ok(bad instanceof OpenAI.BadRequestError, 'a bad value is a 400')
 })
 
 t.test('a stream is cached as its chunks and replayed on a hit', async t => {

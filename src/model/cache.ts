@@ -3,12 +3,12 @@
 // never fails the request and never waits past `lookupTimeoutMs`. Streams are cached as their deltas and replayed.
 import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
-import type { ModelRequest, OutputBlock, StreamDelta } from '../core/types.ts'
+import type { EmbeddingRequest, ModelRequest, OutputBlock, StreamDelta } from '../core/types.ts'
 import type { ModelInferenceRecord } from '../core/records.ts'
 import { cacheKeyOf, cacheReads, cacheWrites } from '../core/cache.ts'
 import type { CachedAnswer, CacheKey, CacheOptions, InferenceCache } from '../core/cache.ts'
 import type { StreamCollector } from './stream.ts'
-import type { ModelCallResult, ModelStream } from './results.ts'
+import type { ModelCallResult, ModelEmbedding, ModelStream } from './results.ts'
 
 export interface CacheContext {
   store: InferenceCache
@@ -186,5 +186,36 @@ function collected (stream: ModelStream, cache: CacheContext, key: CacheKey): Mo
       if (chars <= MAX_CACHED_STREAM_CHARS && cacheable(record.output)) cache.store.write(key, entryOf(record, kept, ''))
       return record
     }
+  }
+}
+
+/** An embedding call's key: its model, provider and request (input, dimensions, encoding format). */
+function embeddingKey (model: ModelConfig, provider: ProviderConfig, req: EmbeddingRequest): CacheKey {
+  return cacheKeyOf(model.name, provider.name, req)
+}
+
+/** A cached embedding for the embedding leg; the client's usage of it is zero, as for chat. */
+export async function embedFromCache (model: ModelConfig, provider: ProviderConfig, req: EmbeddingRequest, ctx: CallWithCache,
+  parent: AbortSignal): Promise<ModelEmbedding | undefined> {
+  const cache = activeCache(ctx)
+  if (cache === undefined || !cacheReads(cache.options.enabled)) return undefined
+  const hit = await lookup(cache, embeddingKey(model, provider, req), parent)
+  const embeddings = hit === undefined ? undefined : parsedArray<number[]>(hit.output)
+  if (hit === undefined || embeddings === undefined) return undefined
+  return { embeddings, usage: { inputTokens: 0 }, rawResponse: hit.rawResponse, rawRequest: hit.rawRequest, providerName: provider.name }
+}
+
+/** The embedding leg's attempt, its fresh vectors written to the cache when the request's mode writes. */
+export function writingEmbed<C extends CallWithCache> (attempt: (model: ModelConfig, provider: ProviderConfig, req: EmbeddingRequest, ctx: C,
+  parent: AbortSignal, started: number) => Promise<ModelEmbedding>): typeof attempt {
+  return async (model, provider, req, ctx, parent, started) => {
+    const result = await attempt(model, provider, req, ctx, parent, started)
+    const cache = activeCache(ctx)
+    if (cache !== undefined && cacheWrites(cache.options.enabled)) {
+      cache.store.write(embeddingKey(model, provider, req), {
+        output: JSON.stringify(result.embeddings), rawRequest: result.rawRequest, rawResponse: result.rawResponse, inputTokens: result.usage.inputTokens
+      })
+    }
+    return result
   }
 }

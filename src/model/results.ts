@@ -1,5 +1,5 @@
 // What one model call gives back, answered or streamed: shared by the walk (route.ts) and the cache in front of it.
-import type { ProviderResponse, StreamDelta } from '../core/types.ts'
+import type { EmbeddingResponse, ProviderResponse, StreamDelta } from '../core/types.ts'
 import type { ModelInferenceRecord } from '../core/records.ts'
 import type { StreamCollector } from './stream.ts'
 
@@ -19,3 +19,5 @@ export interface ModelStream {
   /** Release timers (stream ended or was abandoned). */
   dispose (): void
 }
+
+export type ModelEmbedding = EmbeddingResponse & { providerName: string; rawRequest: string }

@@ -3,7 +3,7 @@
 // A stream counts as served once its first chunk arrives; failures after that are the caller's to report in-stream.
 import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
-import type { ModelRequest, StreamDelta, EmbeddingRequest, EmbeddingResponse, Usage } from '../core/types.ts'
+import type { ModelRequest, StreamDelta, EmbeddingRequest, Usage } from '../core/types.ts'
 import type { ProviderAdapter, ProviderContext, ProviderTransport } from '../providers/adapter.ts'
 import type { AttemptKind, AttemptRecord, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
 import { ProviderError, ModelProvidersFailed, errorClassOf } from '../core/errors.ts'
@@ -14,7 +14,7 @@ import { encodeRequest } from '../providers/http/extra.ts'
 import { parsedAnswer, openStream, servesEmbeddings, keptRawAnswer, RawStream } from '../providers/call.ts'
 import { deadline, elapsedMs, TimeoutError, type Deadline } from '../core/deadline.ts'
 import type { Transport } from '../providers/http/transport.ts'
-import type { ModelCallResult, ModelStream } from './results.ts'
+import type { ModelCallResult, ModelEmbedding, ModelStream } from './results.ts'
 import { verdictOf } from './health.ts'
 import { costOfAnswer, costOfStream } from './cost.ts'
 import { chatTokenEstimate, embeddingTokenEstimate, usageOf } from './rate-limits.ts'
@@ -22,7 +22,7 @@ import type { Borrow, RateLimiter } from './rate-limits.ts'
 import type { ProviderHealth } from './health.ts'
 import { traced, endOnDispose, usageAttributes } from '../core/tracing.ts'
 import type { Attributes } from '@opentelemetry/api'
-import { inferFromCache, streamFromCache, writingInfer, writingStream, type CacheContext } from './cache.ts'
+import { embedFromCache, inferFromCache, streamFromCache, writingEmbed, writingInfer, writingStream, type CacheContext } from './cache.ts'
 
 export interface CallContext {
   transport: Transport
@@ -48,7 +48,6 @@ export interface CallContext {
 
 
 
-export type ModelEmbedding = EmbeddingResponse & { providerName: string; rawRequest: string }
 
 /** What one kind of call brings to the walk. */
 export interface Leg<Q, R> {
@@ -321,7 +320,8 @@ function timeoutAware (it: AsyncIterator<StreamDelta>, signal: AbortSignal, pare
 
 const embedLeg: Leg<EmbeddingRequest, ModelEmbedding> = {
   modelLimit: (model, signal) => deadline(signal, model.timeouts.nonStreamingTotalMs, `embedding model \`${model.name}\``),
-  async attempt (model, provider, req, ctx, parent) {
+  fromCache: embedFromCache,
+  attempt: writingEmbed(async (model, provider, req, ctx, parent) => {
     const limit = deadline(parent, provider.timeouts.nonStreamingTotalMs, `provider \`${provider.name}\``)
     try {
       const { adapter, transport, pctx } = prepare(model, provider, ctx)
@@ -334,7 +334,7 @@ const embedLeg: Leg<EmbeddingRequest, ModelEmbedding> = {
     } finally {
       limit.clear()
     }
-  },
+  }),
   adopt: keepsNothing,
   limits: {
     tokenEstimate: embeddingTokenEstimate,
