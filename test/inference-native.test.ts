@@ -280,6 +280,22 @@ t.test('credentials, extra_body, extra_headers and include_original_response rea
   t.same(Object.keys(r.body).slice(-2), ['original_response', 'finish_reason'])
 })
 
+t.test('include_raw_usage / include_raw_response: TensorZero\'s raw_usage and raw_response entries, one per model call', async t => {
+  const r = await infer({ function_name: 'basic_test', input: basicInput, include_raw_usage: true, include_raw_response: true })
+  t.equal(r.status, 200, JSON.stringify(r.body))
+  t.equal(r.body.raw_usage.length, 1)
+  t.match(r.body.raw_usage[0], { provider_type: String, api_type: 'chat_completions', model_inference_id: String })
+  t.equal(r.body.raw_response.length, 1)
+  t.equal(typeof r.body.raw_response[0].data, 'string', 'the provider\'s answer as it was')
+  const plain = await infer({ function_name: 'basic_test', input: basicInput })
+  t.notOk('raw_usage' in plain.body, 'absent unless asked for')
+  const stream = await streamEvents({ function_name: 'basic_test', input: basicInput, include_raw_usage: true })
+  const closing = JSON.parse(stream.events.at(-2) as string)
+  t.ok(Array.isArray(closing.raw_usage), 'a stream carries raw_usage in its closing chunk')
+  const refused = await infer({ function_name: 'basic_test', input: basicInput, stream: true, include_raw_response: true })
+  t.equal(refused.status, 400, 'raw responses of a stream are not forwarded: a clear 400')
+})
+
 t.test('errors are TensorZero\'s: its status and a {"error": "…"} body', async t => {
   const cases: Array<[string, unknown, number, string | RegExp]> = [
     ['unknown function', { function_name: 'nope', input: { messages: [] } }, 404, 'Unknown function: nope'],

@@ -13,27 +13,29 @@ import { readBody, parseJson } from '../http/body.ts'
 import { sendJson } from '../http/respond.ts'
 import type { RouteHandler } from './context.ts'
 import { inferenceHeaders, sendEventStream } from './inference-answer.ts'
+import { rawUsageEntries } from '../../src/endpoints/openai/raw-entries.ts'
 
 export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
   const json = parseJson(await readBody(req, ctx.bodyLimit))
   const name = nativeTargetName(json)
   const target = resolveNative(ctx.gateway, name)
   log.target = target
-  const { request, includeOriginalResponse } = parseNativeInference(json as Json, target)
+  const { request, includeOriginalResponse, raw } = parseNativeInference(json as Json, target)
   const result = await ctx.gateway.chat(request, signal, log)
   log.inference = result
   const functionType = target.fn.type
   if (result.kind === 'complete') {
     log.usage = result.usage
     if (!request.dryrun) await ctx.gateway.persisted()
-    sendJson(res, 200, inferenceBody(result, includeOriginalResponse, functionType), inferenceHeaders(result))
+    sendJson(res, 200, inferenceBody(result, includeOriginalResponse, functionType, raw), inferenceHeaders(result))
     return
   }
   const chunks = new NativeChunkWriter(result, functionType)
   await sendEventStream(res, result, {
     head: '',
     delta: d => chunks.delta(d),
-    tail: collector => [chunks.final(collector.finishReason, collector.usage), chunks.done],
+    // The model calls are known once the stream ended, which is when the closing chunk is written.
+    tail: collector => [chunks.final(collector.finishReason, collector.usage, raw.usage ? rawUsageEntries(result.modelInferences ?? []) : undefined), chunks.done],
     error: message => chunks.error(message)
   }, log, request.dryrun ? undefined : ctx.gateway)
 }

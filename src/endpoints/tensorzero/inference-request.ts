@@ -28,6 +28,8 @@ export interface NativeInference {
   request: ChatRequest
   /** Add the model's raw answer as `original_response` (non-streaming only here). */
   includeOriginalResponse: boolean
+  /** `include_raw_usage` / `include_raw_response`: TensorZero's `raw_usage` / `raw_response` entries per model call. */
+  raw: { usage: boolean; response: boolean }
 }
 
 /**
@@ -75,7 +77,7 @@ export function parseNativeInference (body: Json, target: InferenceTarget): Nati
     cacheOptions: parseCacheOptions(body.cache_options, 'cache_options')
   }
   applyOutputSchema(request, optionalObject(body, 'output_schema'))
-  return { request, includeOriginalResponse: flags.includeOriginalResponse }
+  return { request, ...flags }
 }
 
 /**
@@ -97,18 +99,20 @@ function rejectUnknownFields (body: Json): void {
   }
 }
 
-function parseResponseFlags (body: Json, stream: boolean): { includeOriginalResponse: boolean } {
+function parseResponseFlags (body: Json, stream: boolean): Omit<NativeInference, 'request'> {
   const includeOriginalResponse = optionalBoolean(body, 'include_original_response') ?? false
   if (optionalBoolean(body, 'include_aggregated_response') === true && !stream) {
     throw badRequest('`include_aggregated_response` is only supported in streaming mode')
   }
   if (includeOriginalResponse && stream) throw badRequest('`include_original_response` with `stream` is not supported by tz-sidecar: raw chunks are not kept')
-  return { includeOriginalResponse }
+  const raw = { usage: optionalBoolean(body, 'include_raw_usage') ?? false, response: optionalBoolean(body, 'include_raw_response') ?? false }
+  if (raw.response && stream) throw badRequest('`include_raw_response` with `stream` is not supported by tz-sidecar: raw chunks are not forwarded')
+  return { includeOriginalResponse, raw }
 }
 
 /** Fields TensorZero accepts that this sidecar cannot honour: a clear 400 rather than an answer that silently differs. */
 function rejectUnsupported (body: Json): void {
-  for (const flag of ['include_raw_response', 'include_raw_usage', 'include_aggregated_response']) {
+  for (const flag of ['include_aggregated_response']) {
     if (optionalBoolean(body, flag) === true) throw badRequest(`\`${flag}\` is not supported by tz-sidecar`)
   }
   const providerTools = body.provider_tools

@@ -6,6 +6,7 @@ import type { GatewayError } from '../../core/errors.ts'
 import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
 import { checkedToolCall } from '../../function/tools.ts'
 import { jsonOutputRecord, rawJsonText } from '../../function/json-output.ts'
+import { rawResponseEntries, rawUsageEntries, type RawUsageEntry } from '../openai/raw-entries.ts'
 
 interface UsageBody {
   input_tokens: number | null
@@ -31,7 +32,8 @@ function contentBlock (block: OutputBlock, meta: InferenceMeta): Record<string, 
   }
 }
 
-export function inferenceBody (result: CompletedInference, includeOriginalResponse: boolean, functionType: 'chat' | 'json'): Record<string, unknown> {
+export function inferenceBody (result: CompletedInference, includeOriginalResponse: boolean, functionType: 'chat' | 'json',
+  raw: { usage: boolean; response: boolean } = { usage: false, response: false }): Record<string, unknown> {
   const body: Record<string, unknown> = { inference_id: result.inferenceId, episode_id: result.episodeId, variant_name: result.variantName }
   if (functionType === 'json') {
     const raw = rawJsonText(result.output)
@@ -40,7 +42,9 @@ export function inferenceBody (result: CompletedInference, includeOriginalRespon
     body.content = result.output.map(b => contentBlock(b, result))
   }
   body.usage = usageBody(result.usage)
+  if (raw.usage) body.raw_usage = rawUsageEntries(result.modelInferences ?? [])
   if (includeOriginalResponse) body.original_response = result.rawResponse
+  if (raw.response) body.raw_response = rawResponseEntries(result.modelInferences ?? [])
   if (result.finishReason !== undefined) body.finish_reason = result.finishReason
   return body
 }
@@ -78,9 +82,11 @@ export class NativeChunkWriter {
   }
 
   /** The closing chunk: no content, the summed usage and the finish reason. */
-  final (finishReason: FinishReason | undefined, usage: Usage): string {
+  /** `rawUsage`: TensorZero's `raw_usage` entries, sent in the closing chunk when the request asked for them. */
+  final (finishReason: FinishReason | undefined, usage: Usage, rawUsage?: RawUsageEntry[]): string {
     const reason = finishReason === undefined ? '' : `,"finish_reason":${JSON.stringify(finishReason)}`
-    return `data: ${this.head}${this.json ? '"raw":""' : '"content":[]'},"usage":${JSON.stringify(usageBody(usage))}${reason}}\n\n`
+    const raw = rawUsage === undefined ? '' : `,"raw_usage":${JSON.stringify(rawUsage)}`
+    return `data: ${this.head}${this.json ? '"raw":""' : '"content":[]'},"usage":${JSON.stringify(usageBody(usage))}${raw}${reason}}\n\n`
   }
 
   /**
