@@ -21,6 +21,7 @@ const VARIABLES: Variable[] = [
   { name: 'TENSORZERO_VALKEY_URL', commands: ['serve', 'validate'], text: 'redis://host:port of the Valkey holding `[rate_limiting]` buckets, shared with the gateway (used only when rules are enforced)' },
   { name: 'TENSORZERO_POSTGRES_URL', commands: ['serve', 'validate'], text: 'postgres://… holding `[rate_limiting]` buckets when no Valkey is set (or `backend = "postgres"`)' },
   { name: 'SIDECAR_RATE_LIMIT_TIMEOUT_MS', commands: SERVE, text: 'one round trip to the rate limiting store, past it the request is refused (default 1000)' },
+  { name: 'SIDECAR_CACHE_LOOKUP_TIMEOUT_MS', commands: SERVE, text: 'one inference cache lookup (`tensorzero::cache_options`), past it a miss (default 20)' },
   { name: 'SIDECAR_CONFIG_WATCH', commands: SERVE, text: 'reload when a config file changes: on|off (default on; SIGHUP always reloads)' },
   { name: 'SIDECAR_TIER', commands: SERVE, text: '`tier` on every log line (default app)' },
   { name: 'SIDECAR_ENVIRONMENT', commands: SERVE, text: '`environment` on every log line (default NODE_ENV, else development)' },
