@@ -14,7 +14,7 @@ export const ERROR_BODY_LIMIT = 64 * 1024
 /** Ends an upstream error body that was longer than `ERROR_BODY_LIMIT`. */
 export const TRUNCATED_MARKER = '\n[truncated by tz-sidecar]'
 /** Replaces an error body whose content-encoding the sidecar cannot decode (so cannot scrub). */
-export const UNDECODABLE_BODY = '[upstream error body not shown: its content-encoding cannot be scrubbed by tz-sidecar]'
+const UNDECODABLE_BODY = '[upstream error body not shown: its content-encoding cannot be scrubbed by tz-sidecar]'
 
 type Pass = (req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage, options: object) => void
 
