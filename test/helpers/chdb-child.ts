@@ -1,6 +1,7 @@
 // Child process: a chdb (ClickHouse 26.x, in-process) engine behind enough of ClickHouse's HTTP interface for
 // @clickhouse/client: `GET /ping`, queries in the body or `query` param, `database` param, settings as URL params,
-// `INSERT … FORMAT <fmt>` with the data in the body, FORMAT clauses honoured, `X-ClickHouse-*` headers, errors as
+// `INSERT … FORMAT <fmt>` with the data in the body, FORMAT clauses honoured, query parameters as `param_<name>` URL
+// params bound server-side to `{name:Type}` (as @clickhouse/client's `query_params` sends them), `X-ClickHouse-*` headers, errors as
 // HTTP 500 with ClickHouse's error text. Run by test/helpers/chdb-server.ts; prints `{"port":N}` when ready.
 import http from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -41,7 +42,11 @@ async function useDb (db: string): Promise<void> {
 async function handle (params: URLSearchParams, body: Buffer): Promise<{ text: string; written: number; format?: string }> {
   await useDb(params.get('database') ?? 'default')
   const settings: Record<string, string> = {}
-  for (const [k, v] of params) if (!NON_SETTINGS.has(k)) settings[k] = v
+  const bound: Record<string, string> = {}
+  for (const [k, v] of params) {
+    if (k.startsWith('param_')) bound[k.slice(6)] = v
+    else if (!NON_SETTINGS.has(k)) settings[k] = v
+  }
   const q = params.get('query')
   const ins = q === null ? null : INSERT_RE.exec(q)
   if (ins !== null) {
@@ -66,7 +71,7 @@ async function handle (params: URLSearchParams, body: Buffer): Promise<{ text: s
   const use = /^USE\s+(\w+)\s*;?$/i.exec(sql)
   if (use !== null) { await useDb(use[1]); return { text: '', written: 0 } }
   const fmt = /\bFORMAT\s+(\w+)\s*;?\s*$/i.exec(sql)?.[1] ?? params.get('default_format') ?? 'TabSeparated'
-  const r = await session.queryAsync(sql, { format: fmt })
+  const r = Object.keys(bound).length === 0 ? await session.queryAsync(sql, { format: fmt }) : await session.queryBindAsync(sql, bound, { format: fmt })
   return { text: r.text(), written: 0, format: fmt }
 }
 

@@ -1,0 +1,153 @@
+// Test helpers: a database a sidecar created and filled, for running TensorZero's own read queries against it.
+//   const s = await startReadScenario(t)     // chdb + fake upstream + `tz-sidecar serve` writing to database s.db
+//   await s.client.chat.completions.create({ model: 'tensorzero::function_name::agent', … })
+//   await s.feedback({ metric_name: 'rating', value: 4, inference_id })
+//   await s.settled(`SELECT id FROM FloatMetricFeedback WHERE id = '${id}'`)   // rows are written in the background
+//   const rows = await s.read('inference_queries/list_inferences.sql', { function_name: 'agent' })
+// Fixtures live in test/fixtures/clickhouse/tensorzero-read-queries/; each is one query TensorZero's code builds, its
+// `{name:Type}` placeholders bound as ClickHouse query parameters (text format), as TensorZero sends them.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import OpenAI from 'openai'
+import { startChdbServer } from './chdb-server.ts'
+import type { ChdbServer } from './chdb-server.ts'
+import { startFakeOpenAI } from './fake-openai.ts'
+import type { FakeOpenAI } from './fake-openai.ts'
+import { startCli } from './process.ts'
+import type { ServingSidecar } from './process.ts'
+import { fakeModel } from './toml.ts'
+import { waitFor } from './wait.ts'
+
+export const READ_QUERIES = new URL('../fixtures/clickhouse/tensorzero-read-queries/', import.meta.url)
+
+/**
+ * The scenario's config: a chat function `agent` (variants `main`, `backup`), a JSON function `extractor`, a tool,
+ * metrics at both levels and of both types, an embedding model; one model `gpt` whose provider is the fake upstream.
+ */
+function scenarioToml (fakeUrl: string): string {
+  return `
+[gateway.observability.batch_writes]
+flush_interval_ms = 50
+${fakeModel(fakeUrl, 'gpt', [['upstream', 'ok']])}
+${fakeModel(fakeUrl, 'json_gpt', [['upstream', 'json-valid']])}
+${fakeModel(fakeUrl, 'embedder', [['upstream', 'embed']], 'embedding_models')}
+[functions.agent]
+type = "chat"
+tools = ["get_weather"]
+[functions.agent.variants.main]
+type = "chat_completion"
+model = "gpt"
+weight = 1
+[functions.agent.variants.backup]
+type = "chat_completion"
+model = "gpt"
+weight = 0
+
+[functions.extractor]
+type = "json"
+output_schema = "extractor_output.json"
+[functions.extractor.variants.main]
+type = "chat_completion"
+model = "json_gpt"
+json_mode = "strict"
+
+[tools.get_weather]
+description = "Get the weather for a city"
+parameters = "get_weather.json"
+
+[metrics.task_success]
+type = "boolean"
+optimize = "max"
+level = "episode"
+
+[metrics.helpful]
+type = "boolean"
+optimize = "max"
+level = "inference"
+
+[metrics.rating]
+type = "float"
+optimize = "max"
+level = "inference"
+
+[metrics.episode_score]
+type = "float"
+optimize = "min"
+level = "episode"
+`
+}
+
+const SCHEMAS: Record<string, object> = {
+  'extractor_output.json': {
+    type: 'object',
+    properties: { answer: { type: 'string' }, confidence: { type: 'number' } },
+    required: ['answer'],
+    additionalProperties: false
+  },
+  'get_weather.json': { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false }
+}
+
+export interface ReadScenario {
+  ch: ChdbServer
+  fake: FakeOpenAI
+  sidecar: ServingSidecar
+  /** The database the sidecar created and writes. */
+  db: string
+  /** The `openai` client pointed at the sidecar. */
+  client: OpenAI
+  configFile: string
+  /** POST /feedback through the client; returns the feedback id. */
+  feedback: (body: object) => Promise<string>
+  /** Waits until `sql` returns at least `count` rows (rows reach ClickHouse in the background); returns them. */
+  settled: <T = Record<string, unknown>>(sql: string, count?: number) => Promise<T[]>
+  /** Runs the fixture query `file` (relative to tensorzero-read-queries/) with its parameters. */
+  read: <T = Record<string, any>>(file: string, params?: Record<string, string>) => Promise<T[]>
+  close: () => Promise<void>
+}
+
+/** The fixture's SQL without its `--` header lines and with its FORMAT clause taken out (the front adds JSONEachRow). */
+export async function readQueryText (file: string): Promise<string> {
+  const text = await readFile(new URL(file, READ_QUERIES), 'utf8')
+  return text.split('\n').filter(line => !line.startsWith('--')).join('\n')
+    .replace(/\bFORMAT\s+JSONEachRow(WithProgress)?\b/i, '').trim().replace(/;$/, '')
+}
+
+/** Starts chdb, a fake upstream and a sidecar that creates and fills database `db` (sidecar.toml names the service). */
+export async function startReadScenario (opts: { db?: string; service?: string } = {}): Promise<ReadScenario> {
+  const db = opts.db ?? 'tz_reads'
+  const dir = await mkdtemp(path.join(tmpdir(), 'tz-reads-'))
+  const ch = await startChdbServer()
+  const fake = await startFakeOpenAI()
+  const configFile = path.join(dir, 'tensorzero.toml')
+  await writeFile(configFile, scenarioToml(fake.url))
+  for (const [name, schema] of Object.entries(SCHEMAS)) await writeFile(path.join(dir, name), JSON.stringify(schema))
+  const sidecarFile = path.join(dir, 'sidecar.toml')
+  await writeFile(sidecarFile, `service = "${opts.service ?? 'ui-check'}"\n`)
+  const url = ch.url.replace(/\/tensorzero$/, `/${db}`)
+  const sidecar = await startCli(['--config-file', configFile, '--sidecar-config', sidecarFile], { TENSORZERO_CLICKHOUSE_URL: url })
+  const client = new OpenAI({ baseURL: `${sidecar.url}/v1`, apiKey: 'x', maxRetries: 0 })
+  const settled = async <T>(sql: string, count = 1): Promise<T[]> => await waitFor(`rows of: ${sql}`, async () => {
+    const rows = await ch.query<T>(sql, { database: db }).catch(() => [])
+    return rows.length >= count ? rows : undefined
+  })
+  return {
+    ch,
+    fake,
+    sidecar,
+    db,
+    client,
+    configFile,
+    feedback: async body => ((await client.post('/feedback', { body })) as { feedback_id: string }).feedback_id,
+    settled,
+    read: async <T>(file: string, params: Record<string, string> = {}) =>
+      await ch.query<T>(await readQueryText(file), { database: db, params }),
+    close: async () => {
+      sidecar.child.kill('SIGTERM')
+      await sidecar.exited
+      await fake.close()
+      await ch.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
