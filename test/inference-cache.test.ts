@@ -169,6 +169,24 @@ t.test('a stream is cached as its chunks and replayed on a hit', async t => {
   t.equal((await modelRow(first.id)).cached, false)
 })
 
+t.test('a stream replayed from the cache carries no raw chunks (no provider call), and none were stored', async t => {
+  const p = nonce('raw-stream')
+  const collect = async (): Promise<Array<Record<string, unknown>>> => {
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: p }], stream: true, 'tensorzero::cache_options': { enabled: 'on' }, 'tensorzero::include_raw_response': true }
+    const chunks: Array<Record<string, unknown>> = []
+    for await (const chunk of await client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming)) chunks.push(chunk as unknown as Record<string, unknown>)
+    return chunks
+  }
+  const first = await collect()
+  await entryWritten(p)
+  const second = await collect()
+  t.equal(callsWith(p), 1, 'the second stream is a hit')
+  t.ok(first.filter(c => typeof c.tensorzero_raw_chunk === 'string').length > 0, 'the fresh stream carries the provider\'s raw chunks')
+  t.ok(second.every(c => !('tensorzero_raw_chunk' in c)), 'the replayed stream carries none')
+  const rows = await ch.query<{ output: string }>(`SELECT output FROM ModelInferenceCache WHERE position(raw_request, '${p}') > 0`)
+  t.notOk(rows[0].output.includes('"raw"'), 'the stored chunks hold no raw text')
+})
+
 t.test('read_only reads but never writes; write_only writes but never reads; off does neither', async t => {
   const r = nonce('read-only')
   const miss = await ask(r, { enabled: 'read_only' })

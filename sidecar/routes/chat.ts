@@ -3,7 +3,7 @@
 // has its rows on disk even if the process is killed right after. Dry runs store nothing and do not wait.
 import type { StreamingInference } from '../../src/function/run.ts'
 import type { ChatRequest } from '../../src/core/request.ts'
-import { rawFields } from '../../src/endpoints/openai/raw-entries.ts'
+import { rawFields, rawResponseEntries } from '../../src/endpoints/openai/raw-entries.ts'
 import { parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
 import { completionBody, ChunkWriter } from '../../src/endpoints/openai/chat-response.ts'
 import { sendJson } from '../http/respond.ts'
@@ -21,16 +21,18 @@ export const chat: RouteHandler = async (ctx, req, res, log, signal) => {
   if (result.kind === 'complete') {
     log.usage = result.usage
     if (!request.dryrun) await ctx.gateway.persisted()
-    sendJson(res, 200, completionBody(result, undefined, { usage: request.includeRawUsage, response: request.includeRawResponse }), inferenceHeaders(result))
+    const raw = { usage: request.includeRawUsage, response: request.includeRawResponse, original: request.includeOriginalResponse }
+    sendJson(res, 200, completionBody(result, undefined, raw), inferenceHeaders(result))
     return
   }
   await sendEventStream(res, result, chatEncoding(result, request), log, request.dryrun ? undefined : ctx.gateway)
 }
 
 function chatEncoding (inference: StreamingInference, request: ChatRequest): StreamEncoding {
-  const chunks = new ChunkWriter(inference)
+  const chunks = new ChunkWriter(inference, { response: request.includeRawResponse, original: request.includeOriginalResponse })
+  const earlier = request.includeRawResponse === true ? rawResponseEntries(inference.earlierModelInferences) : []
   return {
-    head: '',
+    head: earlier.length === 0 ? '' : chunks.rawResponses(earlier),
     delta: d => chunks.delta(d),
     // The model calls are known once the stream ended, which is when the closing chunk is written.
     tail: collector => [

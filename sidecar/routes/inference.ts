@@ -13,7 +13,7 @@ import { readBody, parseJson } from '../http/body.ts'
 import { sendJson } from '../http/respond.ts'
 import type { RouteHandler } from './context.ts'
 import { inferenceHeaders, sendEventStream } from './inference-answer.ts'
-import { rawUsageEntries } from '../../src/endpoints/openai/raw-entries.ts'
+import { rawResponseEntries, rawUsageEntries } from '../../src/endpoints/openai/raw-entries.ts'
 
 export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
   const json = parseJson(await readBody(req, ctx.bodyLimit))
@@ -30,9 +30,10 @@ export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
     sendJson(res, 200, inferenceBody(result, includeOriginalResponse, functionType, raw), inferenceHeaders(result))
     return
   }
-  const chunks = new NativeChunkWriter(result, functionType)
+  const chunks = new NativeChunkWriter(result, functionType, { response: raw.response, original: includeOriginalResponse })
+  const earlier = raw.response ? rawResponseEntries(result.earlierModelInferences) : []
   await sendEventStream(res, result, {
-    head: '',
+    head: earlier.length === 0 ? '' : chunks.rawResponses(earlier),
     delta: d => chunks.delta(d),
     // The model calls are known once the stream ended, which is when the closing chunk is written.
     tail: collector => [chunks.final(collector.finishReason, collector.usage, raw.usage ? rawUsageEntries(result.modelInferences ?? []) : undefined), chunks.done],

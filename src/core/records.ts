@@ -37,6 +37,8 @@ export interface ModelInferenceRecord {
   output: OutputBlock[]
   finishReason?: FinishReason
   cached: boolean
+  /** TensorZero's API type of the call, as raw usage and raw response entries name it (absent: `chat_completions`). */
+  apiType?: 'embeddings'
 }
 
 export interface InferenceRecord {

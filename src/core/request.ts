@@ -20,8 +20,10 @@ export interface ChatRequest {
   includeUsage: boolean
   /** `tensorzero::include_raw_usage`: the providers' own usage objects beside `usage`. */
   includeRawUsage?: boolean
-  /** `tensorzero::include_raw_response`: the providers' raw answers (non-streaming). */
+  /** `tensorzero::include_raw_response`: the providers' raw answers; on a stream, each provider event's raw text too. */
   includeRawResponse?: boolean
+  /** The deprecated `include_original_response`: the answer's raw text; on a stream, each provider event's raw text. */
+  includeOriginalResponse?: boolean
   episodeId?: string
   tags: Record<string, string>
   dryrun: boolean

@@ -105,6 +105,8 @@ export interface StreamDelta {
   toolCalls?: Array<{ index: number; id?: string; name?: string; arguments?: string }>
   usage?: Usage
   finishReason?: FinishReason
+  /** The provider event's data as received (TensorZero's raw chunk): set only when the request asked for raw chunks. */
+  raw?: string
 }
 
 // ---- embeddings ----

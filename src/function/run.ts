@@ -83,6 +83,11 @@ export interface StreamingInference extends InferenceMeta {
   collector: StreamCollector
   /** Set once the stream ended well: every model call made, the answering one first. */
   modelInferences?: ModelInferenceRecord[]
+  /**
+   * The model calls made before the streamed one, known when the stream starts: best-of-N's other candidates and
+   * evaluator, mixture-of-N's candidates, DICL's embedding (TensorZero's raw_response chunk ahead of the deltas).
+   */
+  earlierModelInferences: ModelInferenceRecord[]
 }
 
 /** A `function_inference` span around the inference; a stream's span ends with its last delta. */
@@ -122,6 +127,7 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
     rateLimiter: gw.rateLimiter, tags: req.tags
   }
   if (gw.cache !== undefined && req.cacheOptions !== undefined) ctx.cache = { ...gw.cache, options: effectiveCacheOptions(req.cacheOptions, req.dryrun) }
+  if (req.stream && (req.includeRawResponse === true || req.includeOriginalResponse === true)) ctx.rawChunks = true
   const order = pinned === undefined ? sampledOrder(gw.experiments, fn, episodeId) : [pinned.name]
   const errors: Array<{ variant: string; error: Error }> = []
 
@@ -195,6 +201,7 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
       providerName: answer.modelInferences[0]?.providerName ?? '',
       toolParams: answer.toolParams,
       outputSchema: answer.outputSchema,
+      earlierModelInferences: answer.modelInferences.slice(1),
       deltas: answerAsStream(answer, collector, record, a.started)
     }
   }
@@ -214,6 +221,7 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
     providerName: stream.providerName,
     toolParams: request.toolParams,
     outputSchema: request.outputSchema,
+    earlierModelInferences: streamed.earlier,
     deltas: streamDeltas(stream, collector, finish, json ? d => jsonDelta(d, toolMode) : undefined)
   }
 }

@@ -161,10 +161,17 @@ function replay (model: ModelConfig, provider: ProviderConfig, req: ModelRequest
   }
 }
 
+/** A cached answer made no provider call, so it replays no raw chunks (as in TensorZero): they are not stored. */
+function withoutRaw (delta: StreamDelta): StreamDelta {
+  if (delta.raw === undefined) return delta
+  const { raw: _raw, ...rest } = delta
+  return rest
+}
+
 /** A fresh stream whose deltas are kept (up to a bound) and written to the cache once it ended well. */
 function collected (stream: ModelStream, cache: CacheContext, key: CacheKey): ModelStream {
-  const kept: StreamDelta[] = [stream.first]
-  let chars = JSON.stringify(stream.first).length
+  const kept: StreamDelta[] = [withoutRaw(stream.first)]
+  let chars = JSON.stringify(kept[0]).length
   const rest = stream.rest
   const finish = stream.finish
   return {
@@ -173,8 +180,9 @@ function collected (stream: ModelStream, cache: CacheContext, key: CacheKey): Mo
       next: async () => {
         const step = await rest.next()
         if (step.done !== true && chars <= MAX_CACHED_STREAM_CHARS) {
-          chars += JSON.stringify(step.value).length
-          kept.push(step.value)
+          const delta = withoutRaw(step.value)
+          chars += JSON.stringify(delta).length
+          kept.push(delta)
         }
         return step
       },

@@ -44,6 +44,8 @@ export interface CallContext {
   tags?: Record<string, string>
   /** The inference cache and this request's `tensorzero::cache_options`; absent: no cache. */
   cache?: CacheContext
+  /** A streamed call's deltas carry each provider event's raw text (`tensorzero::include_raw_response` on a stream). */
+  rawChunks?: boolean
 }
 
 
@@ -225,7 +227,7 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
       const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
       const ttft = deadline(total.signal, provider.timeouts.streamingTtftMs, `provider \`${provider.name}\` time to first token`)
       const signal = ttft.signal
-      const rawChunks = new RawStream()
+      const rawChunks = new RawStream(ctx.rawChunks === true)
       try {
         const spec = encodeRequest(adapter.buildRequest(req, pctx), req, pctx)
         const deltas = await openStream(adapter, transport, spec, req, pctx, signal, rawChunks)

@@ -49,6 +49,12 @@ export interface ProviderContext {
 /** One server-sent event as the transport's incremental parser yields it. */
 export interface SseEvent { event?: string; data: string }
 
+/**
+ * What `parseStreamEvent` returns for an event that makes no chunk, as TensorZero's provider yields none for it
+ * (Anthropic's `ping`, `content_block_stop`): stored with the stream's raw response, but no delta and no raw chunk.
+ */
+export const NO_CHUNK: StreamDelta = Object.freeze({})
+
 export type ResponseHeaders = Record<string, string | string[] | undefined>
 
 /**
@@ -59,7 +65,7 @@ export interface ProviderAdapter<S = unknown> {
   buildRequest (req: ModelRequest, ctx: ProviderContext): ProviderRequest
   parseResponse (body: string, req: ModelRequest, ctx: ProviderContext): ProviderResponse
   newStreamState (req: ModelRequest, ctx: ProviderContext): S
-  /** Translate one SSE event. Returns null at the provider's end-of-stream marker (`[DONE]`). */
+  /** Translate one SSE event. Returns null at the provider's end-of-stream marker (`[DONE]`), `NO_CHUNK` for an event that makes no chunk. */
   parseStreamEvent (event: SseEvent, state: S, req: ModelRequest, ctx: ProviderContext): StreamDelta | null
   /** Turn a non-2xx answer into a classified error with a message naming the provider's own reason. */
   classifyError (status: number, body: string, headers: ResponseHeaders): ProviderError

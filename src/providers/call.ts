@@ -4,7 +4,7 @@
 // key it received must not hand it to the client, the logs, the spans or the rows).
 import type { ModelRequest, StreamDelta } from '../core/types.ts'
 import { ProviderError } from '../core/errors.ts'
-import type { HttpRequestSpec, ProviderAdapter, ProviderContext, ProviderTransport, SseEvent } from './adapter.ts'
+import { NO_CHUNK, type HttpRequestSpec, type ProviderAdapter, type ProviderContext, type ProviderTransport, type SseEvent } from './adapter.ts'
 import { scrubbedProviderError, withoutSentSecrets } from './secrets.ts'
 
 /** What `raw_response` keeps of an answer or of a stream's raw events: past this many characters the rest is dropped, and said so. */
@@ -44,11 +44,17 @@ const RAW_STREAM_TAIL_EVENTS = 8
 /**
  * A stream's raw events: `kept` is the stored raw response (every event's data up to `RAW_STREAM_KEEP_CHARS`, then one
  * line marking the truncation); `tail` the last few events past that point, so a long answer can still be priced.
+ * `forward`: each event's data also rides on its delta, for a client that asked for raw chunks (the string the SSE
+ * parser made, not a copy; left off otherwise).
  */
 export class RawStream {
   readonly kept: string[] = []
   readonly tail: string[] = []
   private chars = 0
+
+  readonly forward: boolean
+
+  constructor (forward = false) { this.forward = forward }
 
   add (data: string): void {
     if (this.chars <= RAW_STREAM_KEEP_CHARS) {
@@ -87,6 +93,8 @@ async function * translated (adapter: ProviderAdapter, events: AsyncIterable<Sse
       const delta = adapter.parseStreamEvent(event, state, req, ctx)
       if (delta === null) return
       rawChunks.add(event.data)
+      if (delta === NO_CHUNK) continue
+      if (rawChunks.forward) delta.raw = event.data
       yield delta
     }
   } catch (err) {

@@ -87,6 +87,7 @@ function embeddingRecordFor (model: EmbeddingModelConfig, embedding: ModelEmbedd
     responseTimeMs,
     request: { messages: [{ role: 'user', content: [{ type: 'text', text }] }], params: {}, stream: false },
     output: [],
-    cached: false
+    cached: false,
+    apiType: 'embeddings'
   }
 }

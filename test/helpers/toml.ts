@@ -22,3 +22,15 @@ export function fakeFunction (name: string, variants: Array<[variant: string, mo
   return `\n[functions.${name}]\ntype = "${type}"\n` + variants.map(([v, model, extra = '']) =>
     `[functions.${name}.variants.${v}]\ntype = "chat_completion"\nmodel = "${model}"\n${extra}${extra === '' || extra.endsWith('\n') ? '' : '\n'}`).join('')
 }
+
+/** `[models.NAME]` with one `anthropic` provider on the fake Anthropic server (helpers/fake-anthropic.ts), keyed by `TEST_ANTHROPIC_KEY`. */
+export function fakeAnthropicModel (fakeUrl: string, name: string, behaviour = 'claude-ok'): string {
+  return `\n[models.${name}]\nrouting = ["anthropic_fake"]\n[models.${name}.providers.anthropic_fake]\ntype = "anthropic"\nmodel_name = "${behaviour}"\n` +
+    `api_base = "${fakeUrl}/v1/messages"\napi_key_location = "env::TEST_ANTHROPIC_KEY"\n`
+}
+
+/** `[models.NAME]` with one `google_ai_studio_gemini` provider on the fake Gemini server (helpers/fake-gemini.ts), keyed by `TEST_GEMINI_KEY`. */
+export function fakeGeminiModel (fakeUrl: string, name: string, behaviour = 'gemini-ok'): string {
+  return `\n[models.${name}]\nrouting = ["gemini_fake"]\n[models.${name}.providers.gemini_fake]\ntype = "google_ai_studio_gemini"\nmodel_name = "${behaviour}"\n` +
+    `api_base = "${fakeUrl}/v1beta/"\napi_key_location = "env::TEST_GEMINI_KEY"\n`
+}

@@ -47,7 +47,6 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
   if (stream && includeRawUsage && askedUsage === false) {
     throw badRequest('`tensorzero::include_raw_usage` requires `stream_options.include_usage` to be true (or omitted) for streaming requests')
   }
-  if (stream && includeRawResponse) throw badRequest('`tensorzero::include_raw_response` with `stream` is not supported by tz-sidecar: raw chunks are not forwarded')
   // Raw usage comes with the usage it explains.
   const includeUsage = (askedUsage ?? false) || includeRawUsage
 
@@ -59,6 +58,7 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
     includeUsage,
     includeRawUsage,
     includeRawResponse,
+    includeOriginalResponse: optionalBoolean(body, 'tensorzero::include_original_response') ?? false,
     dynamicTools: parseTools(body.tools),
     ...parseToolChoice(body.tool_choice),
     parallelToolCalls: optionalBoolean(body, 'parallel_tool_calls')

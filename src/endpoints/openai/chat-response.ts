@@ -2,7 +2,7 @@
 // endpoint answers (its ids, `model` string and extra fields), so clients written against it read ours unchanged.
 import type { OutputBlock, FinishReason, StreamDelta, Usage } from '../../core/types.ts'
 import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
-import { rawFields, type RawFields } from './raw-entries.ts'
+import { rawFields, type RawFields, type RawResponseEntry } from './raw-entries.ts'
 
 type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
 
@@ -65,23 +65,42 @@ export function completionBody (result: CompletedInference, created = Math.floor
     service_tier: null,
     object: 'chat.completion',
     usage: usageBody(result.usage),
-    ...rawFields(result.modelInferences, raw)
+    ...rawFields(result.modelInferences, raw),
+    ...(raw.original === true && result.rawResponse !== undefined ? { tensorzero_original_response: result.rawResponse } : {})
   }
 }
+
+/**
+ * Which fields carry a provider event's raw text on a stream: `tensorzero_raw_chunk` (`tensorzero::include_raw_response`)
+ * and the deprecated `tensorzero_original_chunk` (`tensorzero::include_original_response`), as TensorZero names them.
+ */
+export interface RawChunkFields { response?: boolean; original?: boolean }
 
 /** Serialises the chunks of one stream; the envelope fields are the same on every chunk. */
 export class ChunkWriter {
   private readonly head: string
+  private readonly rawChunks: RawChunkFields
   private sentRole = false
   private sawToolCalls = false
 
-  constructor (meta: InferenceMeta, created = Math.floor(Date.now() / 1000)) {
+  constructor (meta: InferenceMeta, rawChunks: RawChunkFields = {}, created = Math.floor(Date.now() / 1000)) {
     // The fixed envelope is serialised once per stream, not once per chunk.
     this.head = `{"id":${JSON.stringify(meta.inferenceId)},"episode_id":${JSON.stringify(meta.episodeId)},"created":${created},` +
       `"model":${JSON.stringify(meta.responseModel)},"system_fingerprint":"","service_tier":null,"object":"chat.completion.chunk",`
+    this.rawChunks = rawChunks
   }
 
-  /** A content chunk, or '' when the delta carries nothing to show (usage/finish only: those go in the final chunk). */
+  /** TensorZero's chunk ahead of the deltas: `tensorzero_raw_response` entries of the model calls made before the streamed one. */
+  rawResponses (entries: RawResponseEntry[]): string {
+    const delta = this.sentRole ? '{}' : '{"role":"assistant"}'
+    this.sentRole = true
+    return `data: ${this.head}"choices":[{"index":0,"finish_reason":null,"logprobs":null,"delta":${delta}}],"usage":null,"tensorzero_raw_response":${JSON.stringify(entries)}}\n\n`
+  }
+
+  /**
+   * A content chunk, or '' when the delta carries nothing to show (usage/finish only: those go in the final chunk). A
+   * delta with a raw chunk the client asked for is always sent, as TensorZero sends it, with whatever content it has.
+   */
   delta (d: StreamDelta): string {
     const delta: Record<string, unknown> = {}
     if (!this.sentRole) { delta.role = 'assistant'; this.sentRole = true }
@@ -99,8 +118,15 @@ export class ChunkWriter {
         return call
       })
     }
-    if (delta.content === undefined && delta.tool_calls === undefined && delta.role === undefined) return ''
-    return `data: ${this.head}"choices":[{"index":0,"finish_reason":null,"logprobs":null,"delta":${JSON.stringify(delta)}}],"usage":null}\n\n`
+    const raw = d.raw === undefined || d.raw === '' ? '' : this.rawChunkFields(d.raw)
+    if (delta.content === undefined && delta.tool_calls === undefined && delta.role === undefined && raw === '') return ''
+    return `data: ${this.head}"choices":[{"index":0,"finish_reason":null,"logprobs":null,"delta":${JSON.stringify(delta)}}],"usage":null${raw}}\n\n`
+  }
+
+  private rawChunkFields (raw: string): string {
+    const text = JSON.stringify(raw)
+    return (this.rawChunks.original === true ? `,"tensorzero_original_chunk":${text}` : '') +
+      (this.rawChunks.response === true ? `,"tensorzero_raw_chunk":${text}` : '')
   }
 
   /** The closing chunk: finish_reason, usage only when the client asked for it, and `extra` fields (raw usage). */

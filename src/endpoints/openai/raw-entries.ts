@@ -2,14 +2,14 @@
 // RawUsageEntry / RawResponseEntry. Cached answers made no provider call, so they have no entries (as in TensorZero).
 import type { ModelInferenceRecord } from '../../core/records.ts'
 
-interface RawEntry { model_inference_id: string; provider_type: string; api_type: 'chat_completions' }
+interface RawEntry { model_inference_id: string; provider_type: string; api_type: 'chat_completions' | 'embeddings' }
 export type RawUsageEntry = RawEntry & { data: unknown }
 export type RawResponseEntry = RawEntry & { data: string }
 
-/** The flags as the OpenAI-shaped routes read them. */
-export interface RawFields { usage?: boolean; response?: boolean }
+/** The flags as the OpenAI-shaped routes read them (`original`: the deprecated `tensorzero_original_response`, the answer's own raw text). */
+export interface RawFields { usage?: boolean; response?: boolean; original?: boolean }
 
-const entryOf = (mi: ModelInferenceRecord): RawEntry => ({ model_inference_id: mi.id, provider_type: mi.providerType, api_type: 'chat_completions' })
+const entryOf = (mi: ModelInferenceRecord): RawEntry => ({ model_inference_id: mi.id, provider_type: mi.providerType, api_type: mi.apiType ?? 'chat_completions' })
 
 /**
  * The provider's own usage object in a raw answer: `usage` (OpenAI-compatible, Anthropic), `usageMetadata` (Gemini),

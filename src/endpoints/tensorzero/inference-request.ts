@@ -26,7 +26,7 @@ const CHAT_COMPLETION_FIELDS = new Set([
 
 export interface NativeInference {
   request: ChatRequest
-  /** Add the model's raw answer as `original_response` (non-streaming only here). */
+  /** Add the model's raw answer as `original_response` (on a stream: each provider event's raw text as `original_chunk`). */
   includeOriginalResponse: boolean
   /** `include_raw_usage` / `include_raw_response`: TensorZero's `raw_usage` / `raw_response` entries per model call. */
   raw: { usage: boolean; response: boolean }
@@ -64,6 +64,8 @@ export function parseNativeInference (body: Json, target: InferenceTarget): Nati
     params: parseParams(optionalObject(body, 'params')),
     stream,
     includeUsage: true,
+    includeRawResponse: flags.raw.response,
+    includeOriginalResponse: flags.includeOriginalResponse,
     episodeId: body.episode_id === undefined || body.episode_id === null ? undefined : validEpisodeId(body.episode_id),
     tags: parseTags(body),
     dryrun: optionalBoolean(body, 'dryrun') ?? false,
@@ -104,9 +106,7 @@ function parseResponseFlags (body: Json, stream: boolean): Omit<NativeInference,
   if (optionalBoolean(body, 'include_aggregated_response') === true && !stream) {
     throw badRequest('`include_aggregated_response` is only supported in streaming mode')
   }
-  if (includeOriginalResponse && stream) throw badRequest('`include_original_response` with `stream` is not supported by tz-sidecar: raw chunks are not kept')
   const raw = { usage: optionalBoolean(body, 'include_raw_usage') ?? false, response: optionalBoolean(body, 'include_raw_response') ?? false }
-  if (raw.response && stream) throw badRequest('`include_raw_response` with `stream` is not supported by tz-sidecar: raw chunks are not forwarded')
   return { includeOriginalResponse, raw }
 }
 

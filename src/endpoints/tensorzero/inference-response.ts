@@ -6,7 +6,7 @@ import type { GatewayError } from '../../core/errors.ts'
 import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
 import { checkedToolCall } from '../../function/tools.ts'
 import { jsonOutputRecord, rawJsonText } from '../../function/json-output.ts'
-import { rawResponseEntries, rawUsageEntries, type RawUsageEntry } from '../openai/raw-entries.ts'
+import { rawResponseEntries, rawUsageEntries, type RawResponseEntry, type RawUsageEntry } from '../openai/raw-entries.ts'
 
 interface UsageBody {
   input_tokens: number | null
@@ -57,17 +57,43 @@ export function nativeErrorBody (err: GatewayError): { error: string } {
 export class NativeChunkWriter {
   private readonly head: string
   private readonly json: boolean
+  /** Which fields carry a provider event's raw text: `raw_chunk` (`include_raw_response`), `original_chunk` (`include_original_response`). */
+  private readonly rawChunks: { response: boolean; original: boolean }
   /** Tool call ids by stream index: providers send the id once, TensorZero repeats it on every piece. */
   private readonly toolCallIds = new Map<number, string>()
 
-  constructor (meta: InferenceMeta, functionType: 'chat' | 'json') {
+  constructor (meta: InferenceMeta, functionType: 'chat' | 'json', rawChunks = { response: false, original: false }) {
     this.head = `{"inference_id":${JSON.stringify(meta.inferenceId)},"episode_id":${JSON.stringify(meta.episodeId)},"variant_name":${JSON.stringify(meta.variantName)},`
     this.json = functionType === 'json'
+    this.rawChunks = rawChunks
   }
 
-  /** A content chunk, or '' when the delta holds nothing to show (usage and finish reason go in the closing chunk). */
+  /** TensorZero's chunk ahead of the deltas: `raw_response` entries of the model calls made before the streamed one. */
+  rawResponses (entries: RawResponseEntry[]): string {
+    return `data: ${this.head}${this.json ? '"raw":""' : '"content":[]'},"raw_response":${JSON.stringify(entries)}}\n\n`
+  }
+
+  /**
+   * A content chunk, or '' when the delta holds nothing to show (usage and finish reason go in the closing chunk). A
+   * delta with a raw chunk the client asked for is always sent, as TensorZero sends it, with whatever content it has.
+   */
   delta (d: StreamDelta): string {
-    if (this.json) return d.text === undefined || d.text === '' ? '' : `data: ${this.head}"raw":${JSON.stringify(d.text)}}\n\n`
+    const raw = d.raw === undefined || d.raw === '' ? '' : this.rawChunkFields(d.raw)
+    if (this.json) {
+      const text = d.text ?? ''
+      return text === '' && raw === '' ? '' : `data: ${this.head}"raw":${JSON.stringify(text)}${raw}}\n\n`
+    }
+    const content = this.contentOf(d)
+    if (content.length === 0 && raw === '') return ''
+    return `data: ${this.head}"content":${JSON.stringify(content)}${raw}}\n\n`
+  }
+
+  private rawChunkFields (raw: string): string {
+    const text = JSON.stringify(raw)
+    return (this.rawChunks.original ? `,"original_chunk":${text}` : '') + (this.rawChunks.response ? `,"raw_chunk":${text}` : '')
+  }
+
+  private contentOf (d: StreamDelta): Array<Record<string, unknown>> {
     const content: Array<Record<string, unknown>> = []
     if (d.thought !== undefined && d.thought !== '') {
       content.push({ type: 'thought', id: '0', text: d.thought, signature: null, summary_id: null, summary_text: null })
@@ -77,8 +103,7 @@ export class NativeChunkWriter {
       if (call.id !== undefined) this.toolCallIds.set(call.index, call.id)
       content.push({ type: 'tool_call', id: this.toolCallIds.get(call.index) ?? String(call.index), raw_name: call.name ?? '', raw_arguments: call.arguments ?? '' })
     }
-    if (content.length === 0) return ''
-    return `data: ${this.head}"content":${JSON.stringify(content)}}\n\n`
+    return content
   }
 
   /** The closing chunk: no content, the summed usage and the finish reason. */

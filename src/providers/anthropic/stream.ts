@@ -1,7 +1,7 @@
 // One Anthropic Messages SSE event → StreamDelta. The stream's state maps content-block indexes to tool call
 // indexes (0, 1, … in order of appearance) and remembers whether the JSON prefill `{` is still owed.
 import type { StreamDelta, Usage } from '../../core/types.ts'
-import type { SseEvent } from '../adapter.ts'
+import { NO_CHUNK, type SseEvent } from '../adapter.ts'
 import { ProviderError } from '../../core/errors.ts'
 import { excerpt, isObj } from '../http/json.ts'
 import { anthropicErrorReason, mapStopReason, parseAnthropicUsage } from './response.ts'
@@ -23,7 +23,8 @@ function blockIndex (json: Record<string, unknown>): number {
 }
 
 /**
- * Returns null at `message_stop`, a (possibly empty) delta for every other event. `message_start` carries the input
+ * Returns null at `message_stop`, `NO_CHUNK` for `ping`, `content_block_stop` and unknown event types (TensorZero makes
+ * no chunk of them), a (possibly empty) delta for every other event. `message_start` carries the input
  * token count, `message_delta` the final output count (and stop reason); the collector keeps the largest figures.
  * An `error` event throws ProviderError('server'); malformed JSON throws ProviderError('bad_response').
  */
@@ -93,6 +94,7 @@ export function parseAnthropicStreamEvent (event: SseEvent, s: AnthropicStreamSt
       break
     }
     default: // ping, content_block_stop, unknown event types
+      return NO_CHUNK
   }
   if (s.prefillPending) {
     // TensorZero's `prefill_json_chunk_response`: the first chunk gets the prefilled `{` (leading whitespace trimmed).
