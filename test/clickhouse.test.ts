@@ -176,7 +176,7 @@ t.test('rows of chat (stream and not), JSON and model-name inferences land colum
   })
   t.same((c.dynamic_tools as string[]).map(s => JSON.parse(s)), [{ type: 'function', description: CLOCK_TOOL.description, parameters: CLOCK_TOOL.parameters, name: 'get_time', strict: true }], 'only the request tool is dynamic')
   t.same(c.dynamic_provider_tools, [])
-  t.same(JSON.parse(c.allowed_tools as string), { tools: ['weather'], choice: 'function_default' })
+  t.same(JSON.parse(c.allowed_tools as string), { tools: ['weather', 'get_time'], choice: 'function_default' }, 'the function\'s tools and the dynamic one (TensorZero\'s ToolCallConfig::new)')
   t.equal(c.inference_params, '{"chat_completion":{"temperature":0.2,"max_tokens":256}}')
   t.equal(c.extra_body, '[{"pointer":"/think","value":false}]')
   t.equal(c.ts, await ch.query<{ t: string }>(`SELECT toString(toDateTime(UUIDv7ToDateTime(toUUID('${chat.inferenceId}')))) AS t`).then(r => r[0].t), 'timestamp materialized from the id')

@@ -19,8 +19,8 @@ export function toolParamsFor (config: TensorZeroConfig, fn: FunctionConfig, req
   const tools: ToolDefinition[] = []
   for (const name of fn.tools) {
     if (allowed !== undefined && !allowed.includes(name)) continue
-    const tool = config.tools.get(name)
-    if (tool !== undefined) tools.push({ name: tool.wireName, description: tool.description, parameters: tool.parameters.schema, strict: tool.strict })
+    const tool = configTool(config, name)
+    if (tool !== undefined) tools.push(tool)
   }
   for (const tool of req.dynamicTools) {
     if (tools.some(t => t.name === tool.name)) {
@@ -37,6 +37,12 @@ export function toolParamsFor (config: TensorZeroConfig, fn: FunctionConfig, req
   const params: ToolParams = { tools, toolChoice, parallelToolCalls: req.parallelToolCalls ?? fn.parallelToolCalls }
   if (allowed !== undefined) params.allowedTools = allowed
   return params
+}
+
+/** The `[tools.NAME]` table as the tool a model is offered. */
+export function configTool (config: TensorZeroConfig, name: string): ToolDefinition | undefined {
+  const tool = config.tools.get(name)
+  return tool === undefined ? undefined : { name: tool.wireName, description: tool.description, parameters: tool.parameters.schema, strict: tool.strict }
 }
 
 /**

@@ -10,7 +10,8 @@
 // - json `output`: `{"raw":…, "parsed":…}`; `auxiliary_content` the other blocks (`[]` when none).
 // - tool columns: `tool_params` (legacy `{"tools_available","tool_choice","parallel_tool_calls"}`, "" when no tools),
 //   `dynamic_tools` (JSON strings of `{"type":"function",…}` for tools not in the function's config),
-//   `allowed_tools` (`{"tools":[config names],"choice":"function_default"}`), `tool_choice` (`auto`, or `{"specific":"t"}`),
+//   `allowed_tools` (`{"tools":[config names, dynamic names],"choice":"function_default"}`, or the request's list with
+//   `"choice":"explicit"`), `tool_choice` (`auto`, or `{"specific":"t"}`),
 //   `parallel_tool_calls`; all NULL/empty when the inference had no tools.
 // - `inference_params`: `{"chat_completion":{temperature,max_tokens,seed,top_p,presence_penalty,frequency_penalty,json_mode,stop_sequences,reasoning_effort}}`, absent keys skipped.
 // - `extra_body`: the request's extra_body entries as a JSON array (`[]` when none).
@@ -24,7 +25,7 @@ import type { ContentBlock, Input, InferenceParams, Message, OutputBlock, ToolCh
 import type { TensorZeroConfig } from '../core/config.ts'
 import type { TableName } from './tables.ts'
 import type { CacheKey, CachedAnswer } from '../core/cache.ts'
-import { checkedToolCall } from '../function/tools.ts'
+import { checkedToolCall, configTool } from '../function/tools.ts'
 
 export interface TableRow { table: TableName; row: Record<string, unknown> }
 
@@ -152,11 +153,20 @@ function toolColumns (functionName: string, tp: ToolParams | undefined, config?:
   const dynamic = tp.tools.filter(t => !staticWireNames.has(t.name))
   const choice = toolChoiceValue(tp.toolChoice)
   const parallel = tp.parallelToolCalls ?? null
+  // TensorZero lists every tool of the function in `tools_available`, even those a request's `allowed_tools` left out
+  // of what the model was offered; the restriction itself is `allowed_tools` with choice `explicit`. Without one, the
+  // allowed list is the function's tools and the request's dynamic tools.
+  const available = tp.allowedTools === undefined || config === undefined
+    ? tp.tools
+    : [...staticKeys.flatMap(k => configTool(config, k) ?? []), ...dynamic]
+  const allowed = tp.allowedTools === undefined
+    ? { tools: [...staticKeys, ...dynamic.map(t => t.name)], choice: 'function_default' }
+    : { tools: tp.allowedTools, choice: 'explicit' }
   return {
-    tool_params: JSON.stringify({ tools_available: tp.tools.map(functionTool), tool_choice: choice, parallel_tool_calls: parallel }),
+    tool_params: JSON.stringify({ tools_available: available.map(functionTool), tool_choice: choice, parallel_tool_calls: parallel }),
     dynamic_tools: dynamic.map(t => JSON.stringify({ type: 'function', ...functionTool(t) })),
     dynamic_provider_tools: [],
-    allowed_tools: JSON.stringify({ tools: staticKeys, choice: 'function_default' }),
+    allowed_tools: JSON.stringify(allowed),
     tool_choice: typeof choice === 'string' ? choice : JSON.stringify(choice),
     parallel_tool_calls: parallel
   }
