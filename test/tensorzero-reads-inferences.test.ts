@@ -17,6 +17,7 @@ const MILLI_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/
 const HASH = /^[0-9a-f]{64}$/
 const DIRS = ['inference_queries', 'query_builder', 'model_inferences', 'resolve_uuid', 'episode_queries']
 // The two ids the `ids` fixtures carry in their SQL (TensorZero writes ids into the query text, not as parameters).
+const TENSORZERO_SETTINGS = "output_format_json_quote_64bit_integers = 1, join_algorithm = 'auto'"
 const FIXTURE_IDS = ['00000000-0000-7000-8000-00000000000a', '00000000-0000-7000-8000-00000000000b']
 
 const s = await startReadScenario()
@@ -117,6 +118,8 @@ function jsonOutput (v: unknown): string[] {
 }
 /** deserialize_optional_tool_info, full format: tool_params, dynamic_tools, dynamic_provider_tools, allowed_tools, tool_choice. */
 function toolInfo (r: Row): string[] {
+  // An inference without tools: TensorZero's "" / [] / NULL columns, which it reads as no tool config.
+  if (r.tool_params === '') return r.allowed_tools === null && r.tool_choice === null && r.dynamic_tools.length === 0 ? [] : ['tool columns of a tool-less row']
   const bad: string[] = []
   const legacy = parse(r.tool_params)
   if (!Array.isArray(legacy.tools_available) || !legacy.tools_available.every((x: any) => isStr(x.name) && isStr(x.description) &&
@@ -158,7 +161,9 @@ async function read (file: string, params: Record<string, string> = {}, ids?: st
   ran.add(file)
   let text = await readQueryText(file)
   if (ids !== undefined) FIXTURE_IDS.forEach((id, i) => { text = text.replaceAll(id, ids[i]) })
-  return await s.ch.query<Row>(text, { database: s.db, params })
+  // The settings TensorZero's client puts on every query's URL (chdb's front does not apply URL settings to reads).
+  text += /\bSETTINGS\s+\w+\s*=\s*\w+\s*$/i.test(text) ? ', ' : '\nSETTINGS '
+  return await s.ch.query<Row>(text + TENSORZERO_SETTINGS, { database: s.db, params })
 }
 const idsOf = (rows: Row[], key = 'inference_id'): string[] => rows.map(r => r[key])
 const listed = async (t: Test, file: string, params: Record<string, string>, ids?: string[]): Promise<Row[]> => {
@@ -347,7 +352,8 @@ t.test('query_episode_table: cursors, a function, tag and metric filters', async
     return got
   }
   t.match(await rows('query_episode_table--before.sql', { p0: ep2 }), [{ episode_id: ep1, last_inference_id: c3 }])
-  t.equal(Number((await rows('query_episode_table--before.sql', { p0: ep2 }))[0].count), 3)
+  const [first] = await rows('query_episode_table--before.sql', { p0: ep2 })
+  t.equal(first.count, '3', 'a UInt64 count comes quoted, as TensorZero asks (deserialize_u64 reads it)')
   t.match(await rows('query_episode_table--after.sql', { p0: ep1 }), [{ episode_id: ep2, last_inference_id: j2 }])
   t.same(idsOf(await rows('query_episode_table--function-name.sql', { p0: 'extractor' }), 'episode_id'), [ep2])
   t.same(idsOf(await rows('query_episode_table--filter-tag.sql', { p0: 'agent', p1: 'team', p2: 'blue', p3: 'agent', p4: 'team', p5: 'blue' }), 'episode_id'), [ep1])
@@ -385,6 +391,18 @@ t.test('tool columns as TensorZero stores them: dynamic tools join allowed_tools
   t.same(parse(e.tool_params).tools_available.map((x: Row) => x.name), ['get_weather', 'extra'], 'tools_available keeps every function tool')
   const both = await listed(t, `${L}ids-function.sql`, { p0: 'agent', p1: '20' }, [dynamic, explicit])
   t.same(both.map(r => [r.inference_id, r.parallel_tool_calls]), [[explicit, null], [dynamic, true]], 'parallel_tool_calls (get_chat_inference_tool_params does not read it)')
+})
+
+t.test('rows of a model-name inference and of a JSON answer that fails its schema parse as TensorZero\'s', async t => {
+  const plain = (await s.client.chat.completions.create({ model: 'tensorzero::model_name::gpt', messages: [{ role: 'user', content: 'Hi' }] })).id
+  scriptAnswer('json-valid', { content: 'Sure! It is in Paris.' })
+  const broken = (await s.client.chat.completions.create({ model: 'tensorzero::function_name::extractor', messages: [{ role: 'user', content: 'Where?' }] })).id
+  scriptAnswer('json-valid', { content: '{"answer":"Paris","confidence":0.9}' })
+  await s.settled(`SELECT id FROM ChatInference WHERE id = '${plain}'`)
+  await s.settled(`SELECT id FROM JsonInference WHERE id = '${broken}'`)
+  const rows = await listed(t, `${L}ids.sql`, { p0: '20', p1: '20' }, [plain, broken])
+  t.match(rows, [{ inference_id: broken, type: 'json' }, { inference_id: plain, type: 'chat', function_name: 'tensorzero::default', variant_name: 'gpt', tool_params: '' }])
+  t.same(parse(rows[0].output), { raw: 'Sure! It is in Paris.', parsed: null }, 'an answer that is not JSON: raw kept, parsed null')
 })
 
 t.test('every fixture of these files ran, and coverage.json accounts for every function', async t => {
