@@ -9,15 +9,13 @@ import { readFile, readdir } from 'node:fs/promises'
 import { v7 as uuidv7 } from 'uuid'
 import { READ_QUERIES, readQueryText, startReadScenario } from './helpers/read-scenario.ts'
 import { scriptAnswer } from './helpers/fake-openai.ts'
+import { HASH, SECOND_TIME, UUID, isStr, jsonOutput, parse, storedInference, toolInfo, uint } from './helpers/tensorzero-rows.ts'
+import type { Row } from './helpers/tensorzero-rows.ts'
 
-type Row = Record<string, any>
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-const SECOND_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 const MILLI_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/
-const HASH = /^[0-9a-f]{64}$/
 const DIRS = ['inference_queries', 'query_builder', 'model_inferences', 'resolve_uuid', 'episode_queries']
-// The two ids the `ids` fixtures carry in their SQL (TensorZero writes ids into the query text, not as parameters).
 const TENSORZERO_SETTINGS = "output_format_json_quote_64bit_integers = 1, join_algorithm = 'auto'"
+// The two ids the `ids` fixtures carry in their SQL (TensorZero writes ids into the query text, not as parameters).
 const FIXTURE_IDS = ['00000000-0000-7000-8000-00000000000a', '00000000-0000-7000-8000-00000000000b']
 
 const s = await startReadScenario()
@@ -77,83 +75,6 @@ await s.ch.query(`INSERT INTO JsonInferenceDatapoint (dataset_name, function_nam
   auxiliary, source_inference_id, is_custom, snapshot_hash)
   SELECT 'golden', function_name, '${dpJson}', episode_id, input, output, output_schema, tags, '', id, false, snapshot_hash
   FROM JsonInference WHERE id = '${j1}'`, { database: s.db })
-
-// ---- Shapes TensorZero's serde types read ----
-const parse = (v: unknown): any => { if (typeof v !== 'string') throw new Error(`not a JSON string: ${JSON.stringify(v)}`); return JSON.parse(v) }
-const isStr = (v: unknown): boolean => typeof v === 'string'
-const uint = (v: unknown): boolean => (typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && /^\d+$/.test(v))
-/** StoredInput: optional system, messages of role user|assistant with content blocks tagged by `type`. */
-function storedInput (v: unknown): string[] {
-  const input = parse(v)
-  const bad: string[] = []
-  if (input.system !== undefined && !isStr(input.system) && typeof input.system !== 'object') bad.push('system')
-  if (!Array.isArray(input.messages)) return [...bad, 'messages']
-  for (const m of input.messages) {
-    if (m.role !== 'user' && m.role !== 'assistant') bad.push(`role ${m.role}`)
-    if (!Array.isArray(m.content)) { bad.push('content not an array'); continue }
-    for (const b of m.content) {
-      if (b.type === 'text' && !isStr(b.text)) bad.push('text block')
-      else if (!['text', 'tool_call', 'tool_result', 'raw_text', 'thought', 'file', 'template', 'unknown'].includes(b.type)) bad.push(`block ${b.type}`)
-    }
-  }
-  return bad
-}
-/** Vec<ContentBlockChatOutput>. */
-function chatOutput (v: unknown): string[] {
-  const out = parse(v)
-  if (!Array.isArray(out)) return ['not an array']
-  return out.flatMap((b: any) => {
-    if (b.type === 'text') return isStr(b.text) ? [] : ['text']
-    if (b.type === 'tool_call') {
-      return isStr(b.id) && isStr(b.raw_name) && isStr(b.raw_arguments) && (b.name === null || isStr(b.name)) &&
-        (b.arguments === null || typeof b.arguments === 'object') ? [] : ['tool_call']
-    }
-    return ['thought', 'unknown'].includes(b.type) ? [] : [`block ${b.type}`]
-  })
-}
-/** JsonInferenceOutput. */
-function jsonOutput (v: unknown): string[] {
-  const out = parse(v)
-  return (out.raw === null || isStr(out.raw)) && (out.parsed === null || typeof out.parsed === 'object') ? [] : ['raw/parsed']
-}
-/** deserialize_optional_tool_info, full format: tool_params, dynamic_tools, dynamic_provider_tools, allowed_tools, tool_choice. */
-function toolInfo (r: Row): string[] {
-  // An inference without tools: TensorZero's "" / [] / NULL columns, which it reads as no tool config.
-  if (r.tool_params === '') return r.allowed_tools === null && r.tool_choice === null && r.dynamic_tools.length === 0 ? [] : ['tool columns of a tool-less row']
-  const bad: string[] = []
-  const legacy = parse(r.tool_params)
-  if (!Array.isArray(legacy.tools_available) || !legacy.tools_available.every((x: any) => isStr(x.name) && isStr(x.description) &&
-    typeof x.parameters === 'object' && typeof x.strict === 'boolean')) bad.push('tool_params.tools_available')
-  if (!['auto', 'none', 'required'].includes(legacy.tool_choice) && typeof legacy.tool_choice !== 'object') bad.push('tool_params.tool_choice')
-  if (!(legacy.parallel_tool_calls === null || typeof legacy.parallel_tool_calls === 'boolean')) bad.push('tool_params.parallel_tool_calls')
-  for (const k of ['dynamic_tools', 'dynamic_provider_tools']) if (!Array.isArray(r[k]) || !r[k].every(isStr)) bad.push(k)
-  const allowed = parse(r.allowed_tools)
-  if (!Array.isArray(allowed.tools) || !['function_default', 'dynamic_allowed_tools', 'explicit'].includes(allowed.choice)) bad.push('allowed_tools')
-  if (!['auto', 'none', 'required'].includes(r.tool_choice) && typeof parse(r.tool_choice) !== 'object') bad.push('tool_choice')
-  if ('parallel_tool_calls' in r && !(r.parallel_tool_calls === null || typeof r.parallel_tool_calls === 'boolean')) bad.push('parallel_tool_calls')
-  return bad
-}
-/** ClickHouseStoredInferenceWithDispreferredOutputs (tagged by `type`), as list_inferences reads it. */
-function storedInference (r: Row): string[] {
-  const bad: string[] = []
-  for (const k of ['function_name', 'variant_name']) if (!isStr(r[k])) bad.push(k)
-  for (const k of ['episode_id', 'inference_id']) if (!UUID.test(r[k])) bad.push(k)
-  if (!SECOND_TIME.test(r.timestamp)) bad.push('timestamp')
-  bad.push(...storedInput(r.input))
-  if (r.output !== null) bad.push(...(r.type === 'chat' ? chatOutput(r.output) : jsonOutput(r.output)))
-  if ('dispreferred_outputs' in r) {
-    for (const d of r.dispreferred_outputs) bad.push(...(r.type === 'chat' ? chatOutput(d) : jsonOutput(d)))
-  }
-  if (r.type === 'chat') bad.push(...toolInfo(r))
-  else if (r.type === 'json') { if (typeof parse(r.output_schema) !== 'object') bad.push('output_schema') } else bad.push('type')
-  if (typeof r.tags !== 'object' || !Object.values(r.tags).every(isStr)) bad.push('tags')
-  if (!Array.isArray(parse(r.extra_body))) bad.push('extra_body')
-  const params = parse(r.inference_params)
-  if (typeof params.chat_completion !== 'object') bad.push('inference_params')
-  for (const k of ['processing_time_ms', 'ttft_ms']) if (!(r[k] === null || uint(r[k]))) bad.push(k)
-  if (!HASH.test(r.snapshot_hash)) bad.push('snapshot_hash')
-  return bad
-}
 
 // ---- Running fixtures ----
 const ran = new Set<string>()
@@ -403,6 +324,31 @@ t.test('rows of a model-name inference and of a JSON answer that fails its schem
   const rows = await listed(t, `${L}ids.sql`, { p0: '20', p1: '20' }, [plain, broken])
   t.match(rows, [{ inference_id: broken, type: 'json' }, { inference_id: plain, type: 'chat', function_name: 'tensorzero::default', variant_name: 'gpt', tool_params: '' }])
   t.same(parse(rows[0].output), { raw: 'Sure! It is in Paris.', parsed: null }, 'an answer that is not JSON: raw kept, parsed null')
+})
+
+t.test('an agent loop\'s input (tool calls, tool results, an image, raw text) is stored as TensorZero\'s StoredInput', async t => {
+  const loop = (await s.client.chat.completions.create({
+    model: 'tensorzero::function_name::agent',
+    messages: [
+      { role: 'developer', content: 'Answer in French.' },
+      { role: 'user', content: [{ type: 'text', text: 'Weather in Paris?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] },
+      { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'call_9', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_9', content: '20C' }
+    ]
+  } as any)).id
+  const res = await fetch(`${s.sidecar.url}/inference`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ function_name: 'agent', input: { system: 'Sys', messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'raw_text', value: 'raw!' }] }] } })
+  })
+  const raw = ((await res.json()) as { inference_id: string }).inference_id
+  await s.settled(`SELECT id FROM ChatInference WHERE id IN ('${loop}', '${raw}')`, 2)
+  const rows = await listed(t, `${L}ids-function.sql`, { p0: 'agent', p1: '20' }, [loop, raw])
+  t.same(parse(rows[1].input).messages.slice(1), [
+    { role: 'assistant', content: [{ type: 'text', text: 'Checking.' }, { type: 'tool_call', id: 'call_9', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+    { role: 'user', content: [{ type: 'tool_result', name: 'get_weather', result: '20C', id: 'call_9' }] }
+  ], 'the tool call and its result')
+  t.match(parse(rows[1].input), { system: 'Answer in French.', messages: [{ content: [{ type: 'text' }, { type: 'file', mime_type: 'image/png', storage_path: { kind: { type: 'disabled' } } }] }] })
+  t.same(parse(rows[0].input), { system: 'Sys', messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'raw_text', value: 'raw!' }] }] })
 })
 
 t.test('every fixture of these files ran, and coverage.json accounts for every function', async t => {
