@@ -351,6 +351,15 @@ t.test('an agent loop\'s input (tool calls, tool results, an image, raw text) is
   t.same(parse(rows[0].input), { system: 'Sys', messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'raw_text', value: 'raw!' }] }] })
 })
 
+t.test('a demonstration on a JSON inference reads back as a JsonInferenceOutput, the inference output dispreferred', async t => {
+  const demo = await s.feedback({ metric_name: 'demonstration', value: { answer: 'Paris, France' }, inference_id: j2 })
+  await s.settled(`SELECT id FROM DemonstrationFeedback WHERE id = '${demo}'`)
+  const rows = await listed(t, `${L}all-functions-output-demonstration.sql`, { p0: '20', p1: '20' })
+  t.same(idsOf(rows), [j2, c1])
+  t.same(parse(rows[0].output), { raw: '{"answer":"Paris, France"}', parsed: { answer: 'Paris, France' } })
+  t.match(parse(rows[0].dispreferred_outputs[0]), { parsed: { answer: 'Paris', confidence: 0.9 } })
+})
+
 t.test('every fixture of these files ran, and coverage.json accounts for every function', async t => {
   for (const dir of DIRS) {
     const sql = (await readdir(new URL(`${dir}/`, READ_QUERIES))).filter(f => f.endsWith('.sql')).map(f => `${dir}/${f}`)
