@@ -151,3 +151,14 @@ prompt_mode = "reasoning"
   await client.chat.completions.create({ model: 'tensorzero::model_name::magistral', messages: [{ role: 'user', content: 'hi' }] })
   t.equal(fake.requests.at(-1)?.body.prompt_mode, 'reasoning')
 })
+
+t.test('[gateway.auth]: `enabled` is required once the table is there; `enabled = true` warns that TensorZero API keys are not checked', async t => {
+  const cacheOnly = await validate(t, '[gateway.auth.cache]\nenabled = true\nttl_ms = 60_000\n')
+  t.notOk(cacheOnly.ok, 'a lone [gateway.auth.cache] fails, as it fails the TensorZero gateway (AuthConfig.enabled has no default)')
+  t.same(cacheOnly.lines, ['1:10: `gateway.auth` is missing the required key `enabled`'])
+  const unknown = await validate(t, '[gateway.auth]\nenabled = false\n[gateway.auth.cache]\nttl = 5\n')
+  t.same(unknown.lines, ['4:1: unknown key `ttl` in `gateway.auth.cache`'])
+  const enabled = await validate(t, '[gateway]\nauth.enabled = true\nauth.cache = { enabled = true, ttl_ms = 60_000 }\n')
+  t.ok(enabled.ok, 'loads: the sidecar serves with its own SIDECAR_API_KEY instead')
+  t.same(enabled.lines, ['2:6: warning: `gateway.auth.enabled`: tz-sidecar does not check TensorZero API keys, and SIDECAR_API_KEY is unset: requests are served without authentication'])
+})

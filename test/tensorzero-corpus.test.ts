@@ -3,17 +3,12 @@
 // test/fixtures/tensorzero-corpus/corpus.json.
 import t from 'tap'
 import path from 'node:path'
-import { readFileSync, globSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
 import { parse } from 'smol-toml'
 import { validateConfigFiles } from '../src/config/load.ts'
 import { checkTemplates } from '../src/variant/templates/check.ts'
 import { formatDiagnostic } from '../src/config/diagnostics.ts'
-
-const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tensorzero-corpus')
-
-interface Unit { config_file: string; note?: string }
-const corpus = JSON.parse(readFileSync(path.join(ROOT, 'corpus.json'), 'utf8')) as { units: Unit[] }
+import { CORPUS_ROOT as ROOT, corpus, unitFiles } from './helpers/corpus.ts'
 
 type Table = Record<string, unknown>
 const BUILT_IN_METRICS = new Set(['comment', 'demonstration'])
@@ -33,12 +28,26 @@ function declared (files: string[]): Record<typeof SECTIONS[number], Set<string>
 
 t.test('the corpus is what corpus.json lists, and every unit names at least one file', async t => {
   t.ok(corpus.units.length >= 80, `${corpus.units.length} configs`)
-  for (const unit of corpus.units) t.ok(globSync(unit.config_file, { cwd: ROOT }).length > 0, unit.config_file)
+  for (const unit of corpus.units) t.ok(unitFiles(unit).length > 0, unit.config_file)
+})
+
+t.test('every ```toml block of the docs pages is a unit or is listed with the reason TensorZero refuses it', async t => {
+  const units = corpus.units.map(u => /^docs\/(.+)\/(\d+)\/tensorzero\.toml$/.exec(u.config_file)).filter(m => m !== null).map(m => `${m[1]}#${m[2]}`)
+  const refused = Object.entries(corpus.not_loaded).filter(([k]) => k.startsWith('docs/'))
+  t.ok(units.length >= 80, `${units.length} whole-file blocks`)
+  for (const [block, reason] of refused) t.match(reason, /\S/, `${block} has a reason`)
+  // Each page's blocks are numbered 1..n with none missing or counted twice.
+  const byPage = new Map<string, number[]>()
+  for (const id of [...units, ...refused.map(([k]) => k.replace(/^docs\/(.+)\.mdx/, '$1'))]) {
+    const [page, n] = id.split('#')
+    byPage.set(page, [...(byPage.get(page) ?? []), Number(n)])
+  }
+  for (const [page, numbers] of byPage) t.same(numbers.sort((a, b) => a - b), numbers.map((_, i) => i + 1), page)
 })
 
 for (const unit of corpus.units) {
   t.test(`loads: ${unit.config_file}`, async t => {
-    const files = globSync(unit.config_file, { cwd: ROOT }).map(f => path.join(ROOT, f))
+    const files = unitFiles(unit)
     const result = await validateConfigFiles({ configFile: path.join(ROOT, unit.config_file), env: {}, checkTemplates })
     const errors = result.diagnostics.filter(d => d.severity === 'error').map(d => formatDiagnostic(d))
     t.same(errors, [], 'no errors')

@@ -24,6 +24,7 @@ export function readGateway (r: TableReader | undefined): GatewayConfig {
     r.error('bind_address', `\`${r.name('bind_address')}\` must be HOST:PORT, got "${bind}"`)
   }
   r.boolean('debug')
+  readAuth(r.sub('auth'))
   const obs = r.sub('observability')
   if (obs) {
     obs.checkKeys(OBSERVABILITY_KEYS)
@@ -48,4 +49,25 @@ export function readGateway (r: TableReader | undefined): GatewayConfig {
     if (base !== undefined) out.templateBasePath = path.resolve(r.ctx.toml.dirOf(templates.keyPath('base_path')), base)
   }
   return out
+}
+
+/**
+ * `[gateway.auth]` as TensorZero's `AuthConfig` reads it: `enabled` is required once the table is there (a lone
+ * `[gateway.auth.cache]` fails its start). The sidecar checks no TensorZero API keys (they live in TensorZero's
+ * Postgres); its own bearer key is SIDECAR_API_KEY, so `enabled = true` says what is and is not enforced.
+ */
+function readAuth (auth: TableReader | undefined): void {
+  if (auth === undefined) return
+  auth.checkKeys(['enabled', 'cache'])
+  const cache = auth.sub('cache')
+  if (cache !== undefined) {
+    cache.checkKeys(['enabled', 'ttl_ms'])
+    cache.boolean('enabled')
+    cache.number('ttl_ms', { integer: true, min: 0 })
+  }
+  if (!auth.has('enabled')) { auth.missing('enabled'); return }
+  if (auth.boolean('enabled') !== true) return
+  auth.warning('enabled', (auth.ctx.env.SIDECAR_API_KEY ?? '') === ''
+    ? '`gateway.auth.enabled`: tz-sidecar does not check TensorZero API keys, and SIDECAR_API_KEY is unset: requests are served without authentication'
+    : '`gateway.auth.enabled`: tz-sidecar does not check TensorZero API keys; clients authenticate with SIDECAR_API_KEY instead')
 }
