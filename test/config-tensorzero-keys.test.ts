@@ -162,3 +162,48 @@ t.test('[gateway.auth]: `enabled` is required once the table is there; `enabled 
   t.ok(enabled.ok, 'loads: the sidecar serves with its own SIDECAR_API_KEY instead')
   t.same(enabled.lines, ['2:6: warning: `gateway.auth.enabled`: tz-sidecar does not check TensorZero API keys, and SIDECAR_API_KEY is unset: requests are served without authentication'])
 })
+
+t.test('provider keys TensorZero reads on their types load: content_type_overrides, AWS credentials, Vertex Anthropic provider_tools, batch_cost', async t => {
+  const r = await validate(t, `[models.m]
+routing = ["vertex", "bedrock", "sagemaker", "claude"]
+[models.m.providers.vertex]
+type = "openai"
+model_name = "google/gemini-2.0-flash"
+api_key_location = "none"
+batch_cost = [{ pointer = "/usage/prompt_tokens", cost_per_million = 1.5, required = true }]
+[models.m.providers.vertex.content_type_overrides]
+"application/pdf" = "image_url"
+"audio/wav" = "input_audio"
+[models.m.providers.bedrock]
+type = "aws_bedrock"
+model_id = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+region = "us-east-1"
+api_key = "env::AWS_BEARER_TOKEN_BEDROCK"
+[models.m.providers.sagemaker]
+type = "aws_sagemaker"
+endpoint_name = "e"
+model_name = "m"
+hosted_provider = "openai"
+access_key_id = "env::AWS_ACCESS_KEY_ID"
+secret_access_key = "env::AWS_SECRET_ACCESS_KEY"
+session_token = "env::AWS_SESSION_TOKEN"
+[models.m.providers.claude]
+type = "gcp_vertex_anthropic"
+model_id = "claude-haiku-4-5@20251001"
+location = "us-central1"
+project_id = "p"
+provider_tools = [{ type = "web_search_20250305", name = "web_search" }]
+`)
+  t.ok(r.ok, 'loads')
+  t.same(r.lines, ['8:28: warning: `models.m.providers.vertex.content_type_overrides` is not used by tz-sidecar: it sends image inputs as `image_url` blocks and accepts no other file inputs'],
+    'the only remark: overrides the sidecar does not act on')
+})
+
+t.test('a content_type_overrides value TensorZero has no block type for is an error; a credential key on the wrong type stays one', async t => {
+  const bad = await validate(t, '[models.m]\nrouting = ["o"]\n[models.m.providers.o]\ntype = "openai"\nmodel_name = "x"\napi_key_location = "none"\ncontent_type_overrides = { "application/pdf" = "pdf" }\n')
+  t.notOk(bad.ok)
+  t.same(bad.lines, ['7:28: `models.m.providers.o.content_type_overrides."application/pdf"` must be one of "image_url", "file", "input_audio", got "pdf"'])
+  const key = await validate(t, '[models.m]\nrouting = ["o"]\n[models.m.providers.o]\ntype = "openai"\nmodel_name = "x"\napi_key_location = "none"\napi_key = "sk-123"\n')
+  t.notOk(key.ok, '`api_key` on an openai provider: TensorZero refuses it, and ignoring a secret would hide the mistake')
+  t.same(key.lines, ['7:1: unknown key `api_key` in `models.m.providers.o`'])
+})

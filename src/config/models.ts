@@ -115,6 +115,8 @@ function readProvider (r: TableReader, name: string, who: string, ctx: LoadConte
   // Only warn about a location that is valid: a broken one already has its error.
   if (read.ok) warnIfCredentialMissing(ctx, keyLocation, explicit, r.at(explicit ? 'api_key_location' : undefined), who, type)
 
+  if (type === 'openai') readContentTypeOverrides(r)
+
   const options: Record<string, unknown> = {}
   for (const key of Object.keys(r.table)) {
     if (!commonKeys.has(key)) options[key] = r.table[key]
@@ -236,4 +238,15 @@ export function ensureModel (
   models.set(name, shorthandModel(name, parsed.type, parsed.modelName, at))
   if (ctx) warnIfCredentialMissing(ctx, defaultKeyLocation(parsed.type), false, at, `shorthand model \`${name}\``, parsed.type)
   return undefined
+}
+
+/** TensorZero's `ContentBlockType`: how an OpenAI provider sends a file input of a given MIME type. */
+const CONTENT_BLOCK_TYPES = ['image_url', 'file', 'input_audio'] as const
+
+/** Checked as TensorZero checks it; the sidecar sends every image input as `image_url` and takes no other files. */
+function readContentTypeOverrides (r: TableReader): void {
+  const overrides = r.sub('content_type_overrides')
+  if (overrides === undefined) return
+  const valid = Object.keys(overrides.table).map(mime => overrides.oneOf(mime, CONTENT_BLOCK_TYPES)).every(v => v !== undefined)
+  if (valid) r.warning('content_type_overrides', `\`${r.name('content_type_overrides')}\` is not used by tz-sidecar: it sends image inputs as \`image_url\` blocks and accepts no other file inputs`)
 }

@@ -38,11 +38,13 @@ interface ProviderTypeRow {
 }
 
 const CHUNKS = 'discard_unknown_chunks'
+/** TensorZero's explicit AWS credentials (each a key location, like `api_key_location`). */
+const AWS_CREDENTIALS = ['access_key_id', 'secret_access_key', 'session_token']
 const OPENAI = 'openai-compatible'
 
 // In TensorZero's order, which the loader's "known types" message lists.
 const ROWS: readonly ProviderTypeRow[] = [
-  { type: 'openai', serve: OPENAI, defaultApiBase: 'https://api.openai.com/v1/', defaultApiKeyEnv: 'OPENAI_API_KEY', quirks: { maxTokensField: 'max_completion_tokens' }, optionKeys: ['api_type', 'include_encrypted_reasoning', 'provider_tools', CHUNKS] },
+  { type: 'openai', serve: OPENAI, defaultApiBase: 'https://api.openai.com/v1/', defaultApiKeyEnv: 'OPENAI_API_KEY', quirks: { maxTokensField: 'max_completion_tokens' }, optionKeys: ['api_type', 'include_encrypted_reasoning', 'provider_tools', 'content_type_overrides', CHUNKS] },
   { type: 'vllm', serve: OPENAI, apiBaseRequired: true, optionKeys: [CHUNKS] },
   { type: 'sglang', serve: OPENAI, apiBaseRequired: true, optionKeys: [CHUNKS] },
   { type: 'openrouter', serve: OPENAI, defaultApiBase: 'https://openrouter.ai/api/v1/', defaultApiKeyEnv: 'OPENROUTER_API_KEY', optionKeys: [CHUNKS] },
@@ -57,9 +59,9 @@ const ROWS: readonly ProviderTypeRow[] = [
   { type: 'anthropic', serve: anthropicAdapter, defaultApiBase: ANTHROPIC_DEFAULT_API_BASE, defaultApiKeyEnv: 'ANTHROPIC_API_KEY', optionKeys: ['beta_structured_outputs', 'provider_tools', CHUNKS] },
   { type: 'google_ai_studio_gemini', serve: geminiAdapter, defaultApiBase: GEMINI_DEFAULT_API_BASE, defaultApiKeyEnv: 'GOOGLE_AI_STUDIO_API_KEY', optionKeys: [CHUNKS] },
   { type: 'gcp_vertex_gemini', modelKeys: { keys: ['model_id', 'endpoint_id'], required: true }, optionKeys: ['model_id', 'endpoint_id', 'location', 'project_id', 'credential_location', CHUNKS] },
-  { type: 'gcp_vertex_anthropic', modelKeys: { keys: ['model_id'], required: true }, optionKeys: ['model_id', 'location', 'project_id', 'credential_location', CHUNKS] },
-  { type: 'aws_bedrock', modelKeys: { keys: ['model_id'], required: true }, optionKeys: ['model_id', 'region', 'allow_auto_detect_region', 'endpoint_url', CHUNKS] },
-  { type: 'aws_sagemaker', optionKeys: ['endpoint_name', 'region', 'hosted_provider', 'allow_auto_detect_region', 'endpoint_url', CHUNKS] },
+  { type: 'gcp_vertex_anthropic', modelKeys: { keys: ['model_id'], required: true }, optionKeys: ['model_id', 'location', 'project_id', 'credential_location', 'provider_tools', CHUNKS] },
+  { type: 'aws_bedrock', modelKeys: { keys: ['model_id'], required: true }, optionKeys: ['model_id', 'region', 'allow_auto_detect_region', 'endpoint_url', 'api_key', ...AWS_CREDENTIALS, CHUNKS] },
+  { type: 'aws_sagemaker', optionKeys: ['endpoint_name', 'region', 'hosted_provider', 'allow_auto_detect_region', 'endpoint_url', ...AWS_CREDENTIALS, CHUNKS] },
   // A shorthand has nowhere to say which Azure resource it means.
   { type: 'azure', defaultApiKeyEnv: 'AZURE_OPENAI_API_KEY', modelKeys: { keys: ['deployment_id'], required: true }, shorthand: false, optionKeys: ['deployment_id', 'endpoint', 'api_version', CHUNKS] },
   // TGI serves exactly one model, so it needs no name for it.
@@ -129,7 +131,7 @@ export function modelKeyFor (type: string): { keys: string[]; required: boolean 
 
 /** Keys every provider table may have; they map onto ProviderConfig fields. */
 export const COMMON_PROVIDER_KEYS: ReadonlySet<string> = new Set([
-  'type', 'model_name', 'api_base', 'api_key_location', 'timeouts', 'extra_body', 'extra_headers', 'cost',
+  'type', 'model_name', 'api_base', 'api_key_location', 'timeouts', 'extra_body', 'extra_headers', 'cost', 'batch_cost',
 ])
 
 /** An embedding model's provider: one `timeout_ms` instead of the `timeouts` table (which TensorZero removed). */
@@ -139,9 +141,13 @@ export const EMBEDDING_PROVIDER_KEYS: ReadonlySet<string> = new Set([
 
 export const PROVIDER_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(CONFIG_ROWS.map(r => [r.type, r.optionKeys]))
 
-/** Keys TensorZero knows for some type or version; on another type they are suspicious, not fatal. */
+/**
+ * Keys TensorZero knows for some type or version; on another type they are suspicious, not fatal. A credential on
+ * the wrong type stays an error: ignoring a secret the operator meant to use is worse than stopping.
+ */
+const CREDENTIAL_KEYS: ReadonlySet<string> = new Set(['api_key', ...AWS_CREDENTIALS])
 export const ANY_TYPE_OPTION_KEYS: ReadonlySet<string> = new Set([
-  ...CONFIG_ROWS.flatMap(r => r.optionKeys),
+  ...CONFIG_ROWS.flatMap(r => r.optionKeys).filter(k => !CREDENTIAL_KEYS.has(k)),
   'batch', 'batch_cost', 'timeout_ms',
 ])
 
