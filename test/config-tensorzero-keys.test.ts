@@ -207,3 +207,13 @@ t.test('a content_type_overrides value TensorZero has no block type for is an er
   t.notOk(key.ok, '`api_key` on an openai provider: TensorZero refuses it, and ignoring a secret would hide the mistake')
   t.same(key.lines, ['7:1: unknown key `api_key` in `models.m.providers.o`'])
 })
+
+t.test('static and static_weights experimentation need `candidate_variants` (TensorZero gives it no default); uniform does not', async t => {
+  const fn = '[functions.f]\ntype = "chat"\n[functions.f.variants.a]\ntype = "chat_completion"\nmodel = "dummy::good"\n[functions.f.variants.b]\ntype = "chat_completion"\nmodel = "dummy::good"\n[functions.f.experimentation]\n'
+  const fallbackOnly = await validate(t, fn + 'type = "static"\nfallback_variants = ["b"]\n')
+  t.same(fallbackOnly.lines, ['9:14: `functions.f.experimentation` is missing the required key `candidate_variants`'])
+  const weightsFallbackOnly = await validate(t, fn + 'type = "static_weights"\nfallback_variants = ["b"]\n')
+  t.same(weightsFallbackOnly.lines, ['9:14: `functions.f.experimentation` is missing the required key `candidate_variants`'])
+  const uniform = await validate(t, fn + 'type = "uniform"\nfallback_variants = ["b"]\n')
+  t.ok(uniform.ok, 'uniform without candidates samples every variant that is not a fallback, as TensorZero does')
+})

@@ -51,6 +51,8 @@ export function readExperimentation (
   r.checkKeys(['type', 'candidate_variants', 'fallback_variants'], namespacesIgnored)
   const candidates = new Map<string, number>()
   const raw = r.get('candidate_variants')
+  // TensorZero's `static` and `static_weights` structs give `candidate_variants` no default.
+  if (type !== 'uniform' && raw === undefined) r.missing('candidate_variants')
   // Uniform does not take weights: a list only.
   if (isTable(raw) && type !== 'uniform') {
     const t = r.sub('candidate_variants')!
