@@ -217,3 +217,38 @@ t.test('static and static_weights experimentation need `candidate_variants` (Ten
   const uniform = await validate(t, fn + 'type = "uniform"\nfallback_variants = ["b"]\n')
   t.ok(uniform.ok, 'uniform without candidates samples every variant that is not a fallback, as TensorZero does')
 })
+
+t.test('[gateway] relay, metrics, cache and export: keys and values TensorZero refuses are errors, although the sidecar acts on none of them', async t => {
+  const bad = await validate(t, `[gateway.relay]
+gateway_uri = "http://relay:3000"
+[gateway.metrics]
+tensorzero_inference_latency_overhead_seconds_buckets = [0.1, 0.01]
+[gateway.cache]
+backend = "redis"
+valkey = { ttl = 60 }
+[gateway.export.otlp.traces]
+enabled = true
+format = "zipkin"
+`)
+  t.same(bad.lines, [
+    '2:1: unknown key `gateway_uri` in `gateway.relay`',
+    '4:1: `gateway.metrics.tensorzero_inference_latency_overhead_seconds_buckets` must be strictly ascending, but [1] (0.01) <= [0] (0.1)',
+    '6:1: `gateway.cache.backend` must be one of "auto", "clickhouse", "valkey", got "redis"',
+    '7:12: unknown key `ttl` in `gateway.cache.valkey`',
+    '10:1: `gateway.export.otlp.traces.format` must be one of "opentelemetry", "openinference", got "zipkin"',
+  ])
+  const good = await validate(t, `[gateway.relay]
+gateway_url = "http://relay:3000"
+api_key_location = { default = "dynamic::relay_api_key", fallback = "env::TENSORZERO_RELAY_API_KEY" }
+[gateway.cache]
+enabled = true
+backend = "valkey"
+valkey.ttl_s = 86400
+[gateway.export.otlp.traces]
+enabled = true
+format = "openinference"
+include_content = false
+extra_headers = { "x-team" = "ml" }
+`)
+  t.same(good.lines, [], 'what TensorZero accepts loads, silently')
+})

@@ -25,6 +25,7 @@ export function readGateway (r: TableReader | undefined): GatewayConfig {
   }
   r.boolean('debug')
   readAuth(r.sub('auth'))
+  readUnusedTables(r)
   const obs = r.sub('observability')
   if (obs) {
     obs.checkKeys(OBSERVABILITY_KEYS)
@@ -70,4 +71,52 @@ function readAuth (auth: TableReader | undefined): void {
   auth.warning('enabled', (auth.ctx.env.SIDECAR_API_KEY ?? '') === ''
     ? '`gateway.auth.enabled`: tz-sidecar does not check TensorZero API keys, and SIDECAR_API_KEY is unset: requests are served without authentication'
     : '`gateway.auth.enabled`: tz-sidecar does not check TensorZero API keys; clients authenticate with SIDECAR_API_KEY instead')
+}
+
+/**
+ * `relay`, `metrics`, `cache` and `export` configure TensorZero's own relaying, Prometheus buckets, inference cache
+ * backend and OTLP export; the sidecar acts on none of them, but their structs deny unknown keys and their enums
+ * other values, so a config that passes here starts the gateway too.
+ */
+function readUnusedTables (r: TableReader): void {
+  r.sub('relay')?.checkKeys(['gateway_url', 'api_key_location'])
+  const metrics = r.sub('metrics')
+  if (metrics !== undefined) {
+    metrics.checkKeys([BUCKETS_KEY])
+    readBuckets(metrics)
+  }
+  const cache = r.sub('cache')
+  if (cache !== undefined) {
+    cache.checkKeys(['enabled', 'backend', 'valkey'])
+    cache.boolean('enabled')
+    cache.oneOf('backend', ['auto', 'clickhouse', 'valkey'])
+    const valkey = cache.sub('valkey')
+    valkey?.checkKeys(['ttl_s'])
+    valkey?.number('ttl_s', { integer: true, min: 0 })
+  }
+  const otlp = r.sub('export')
+  otlp?.checkKeys(['otlp'])
+  const traces = otlp?.sub('otlp')
+  traces?.checkKeys(['traces'])
+  const t = traces?.sub('traces')
+  if (t !== undefined) {
+    t.checkKeys(['enabled', 'format', 'extra_headers', 'include_content'])
+    t.boolean('enabled')
+    t.boolean('include_content')
+    t.oneOf('format', ['opentelemetry', 'openinference'])
+  }
+}
+
+const BUCKETS_KEY = 'tensorzero_inference_latency_overhead_seconds_buckets'
+
+/** TensorZero's `MetricsConfig::validate`: finite, non-negative, strictly ascending. */
+function readBuckets (metrics: TableReader): void {
+  const buckets = metrics.get(BUCKETS_KEY)
+  if (buckets === undefined) return
+  if (!Array.isArray(buckets) || !buckets.every(b => typeof b === 'number' && Number.isFinite(b) && b >= 0)) {
+    metrics.error(BUCKETS_KEY, `\`${metrics.name(BUCKETS_KEY)}\` must be an array of finite, non-negative numbers of seconds`)
+    return
+  }
+  const i = buckets.findIndex((b, k) => k > 0 && b <= buckets[k - 1])
+  if (i > 0) metrics.error(BUCKETS_KEY, `\`${metrics.name(BUCKETS_KEY)}\` must be strictly ascending, but [${i}] (${buckets[i]}) <= [${i - 1}] (${buckets[i - 1]})`)
 }
