@@ -213,9 +213,22 @@ t.test('static and static_weights experimentation need `candidate_variants` (Ten
   const fallbackOnly = await validate(t, fn + 'type = "static"\nfallback_variants = ["b"]\n')
   t.same(fallbackOnly.lines, ['9:14: `functions.f.experimentation` is missing the required key `candidate_variants`'])
   const weightsFallbackOnly = await validate(t, fn + 'type = "static_weights"\nfallback_variants = ["b"]\n')
-  t.same(weightsFallbackOnly.lines, ['9:14: `functions.f.experimentation` is missing the required key `candidate_variants`'])
+  t.same(weightsFallbackOnly.lines, ['9:14: `functions.f.experimentation` is missing the required key `candidate_variants`',
+    '10:1: warning: Experimentation type `static_weights` is deprecated. Use `static` instead.'])
   const uniform = await validate(t, fn + 'type = "uniform"\nfallback_variants = ["b"]\n')
   t.ok(uniform.ok, 'uniform without candidates samples every variant that is not a fallback, as TensorZero does')
+})
+
+t.test('the legacy static_weights takes only a weight table, and the legacy types load with TensorZero\'s deprecation warnings', async t => {
+  const fn = '[functions.f]\ntype = "chat"\n[functions.f.variants.a]\ntype = "chat_completion"\nmodel = "dummy::good"\n[functions.f.experimentation]\n'
+  const listed = await validate(t, fn + 'type = "static_weights"\ncandidate_variants = ["a"]\n')
+  t.same(listed.lines, ['7:1: warning: Experimentation type `static_weights` is deprecated. Use `static` instead.',
+    '8:1: `functions.f.experimentation.candidate_variants` of `static_weights` experimentation must be a table of variant weights'])
+  const weights = await validate(t, fn + 'type = "static_weights"\ncandidate_variants = { a = 1 }\n')
+  const uniform = await validate(t, fn + 'type = "uniform"\n')
+  t.ok(weights.ok && uniform.ok)
+  t.match(weights.lines, [/^7:1: warning: Experimentation type `static_weights` is deprecated. Use `static` instead.$/])
+  t.match(uniform.lines, [/^7:1: warning: Experimentation type `uniform` is deprecated. Use `static` instead.$/])
 })
 
 t.test('[gateway] relay, metrics, cache and export: keys and values TensorZero refuses are errors, although the sidecar acts on none of them', async t => {

@@ -101,7 +101,7 @@ t.test('a full valid config parses into the expected structures', async (t) => {
     }, 'static with a weight table')
     t.same(tz.functions.get('listed')!.experimentation, {
       type: 'static', candidates: new Map([['x', 1], ['y', 1]]), fallbacks: [],
-    }, 'static_weights alias, list → equal weights')
+    }, 'static with a list → equal weights')
     t.same(tz.functions.get('extract')!.experimentation, { type: 'legacy_weights' }, 'variant weights → legacy')
     t.same(tz.functions.get('plain')!.experimentation, { type: 'uniform' }, 'nothing → uniform')
     const ex = tz.functions.get('extract')!.variants
@@ -242,8 +242,9 @@ t.test('edge cases: reserved names, per-type model keys, extra_body shape, dupli
   expectDiag(t, d, file, 15, 9, '`functions.f.schemas.system` and `functions.f.system_schema` both define the system schema')
   expectDiag(t, d, file, 16, 1, 'must be "auto", "none", "required" or { specific = "TOOL" }, got "sometimes"')
   expectDiag(t, d, file, 25, 1, 'lists `a` twice')
+  expectDiag(t, d, file, 24, 1, 'Experimentation type `uniform` is deprecated. Use `static` instead.', 'warning')
   expectDiag(t, d, file, 27, 10, 'metric name `tensorzero::m` uses the reserved prefix')
-  t.equal(d.length, 10, 'nothing else (tgi without model_name, vertex with endpoint_id are fine)')
+  t.equal(d.length, 11, 'nothing else (tgi without model_name, vertex with endpoint_id are fine)')
 
   const dir = t.testdir({
     'tz.toml': [
@@ -271,7 +272,8 @@ t.test('edge cases: reserved names, per-type model keys, extra_body shape, dupli
     options: { endpoint_id: '123', location: 'us-central1', project_id: 'p' } })
   t.same(cfg.tensorzero.functions.get('f')!.experimentation, { type: 'static', candidates: new Map([['a', 1]]), fallbacks: ['b'] },
     'uniform with fallbacks: every other variant is an equal-weight candidate')
-  t.same(cfg.warnings, [])
+  t.match(cfg.warnings, [{ severity: 'warning', message: 'Experimentation type `uniform` is deprecated. Use `static` instead.' }], 'only TensorZero\'s deprecation warning')
+  t.equal(cfg.warnings.length, 1)
 })
 
 t.test('TOML syntax errors carry smol-toml\'s position; forbidden keys are refused', async (t) => {

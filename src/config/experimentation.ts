@@ -10,6 +10,9 @@ const TRACK_AND_STOP_KEYS = [
   'update_period_s', 'min_prob', 'max_samples_per_variant',
 ]
 
+/** The legacy types TensorZero still loads, with the type its deprecation warning names instead. */
+const DEPRECATED_TYPES: Record<string, string> = { uniform: 'static', static_weights: 'static', track_and_stop: 'adaptive' }
+
 /** Experiment namespaces (per-request experiment configs) are not served: the base experiment applies to every request. */
 const namespacesIgnored = (key: string): 'warn' | undefined => key === 'namespaces' ? 'warn' : undefined
 
@@ -46,6 +49,8 @@ export function readExperimentation (
     })
     return out
   }
+  const replacement = DEPRECATED_TYPES[type]
+  if (replacement !== undefined) r.warning('type', `Experimentation type \`${type}\` is deprecated. Use \`${replacement}\` instead.`)
   if (type === 'adaptive' || type === 'track_and_stop') return readTrackAndStop(r, type, functionName, metrics, names)
 
   r.checkKeys(['type', 'candidate_variants', 'fallback_variants'], namespacesIgnored)
@@ -53,6 +58,10 @@ export function readExperimentation (
   const raw = r.get('candidate_variants')
   // TensorZero's `static` and `static_weights` structs give `candidate_variants` no default.
   if (type !== 'uniform' && raw === undefined) r.missing('candidate_variants')
+  // `static` takes a list (equal weights) or a weight table; the legacy `static_weights` only a weight table.
+  if (type === 'static_weights' && raw !== undefined && !isTable(raw)) {
+    r.error('candidate_variants', `\`${r.name('candidate_variants')}\` of \`static_weights\` experimentation must be a table of variant weights`)
+  }
   // Uniform does not take weights: a list only.
   if (isTable(raw) && type !== 'uniform') {
     const t = r.sub('candidate_variants')!
