@@ -10,6 +10,7 @@ import path from 'node:path'
 import type { TensorZeroConfig } from '../core/config.ts'
 import type { StoreClient } from './client.ts'
 import { tableNames } from './queries.ts'
+import { storedConfigToml } from './stored-config.ts'
 
 /** The TensorZero release whose schema and config the sidecar follows: its migration records and snapshots say so. */
 export const TENSORZERO_VERSION = '2026.4.1'
@@ -17,7 +18,7 @@ export const TENSORZERO_VERSION = '2026.4.1'
 export interface ConfigSnapshot {
   /** Decimal UInt256. */
   hash: string
-  /** The config files' text, one after another. */
+  /** The config as TensorZero stores one: the files merged, each file they name inlined (see stored-config.ts). */
   config: string
   /** Template and schema files by path relative to the first config file's folder. */
   extraTemplates: Record<string, string>
@@ -39,10 +40,8 @@ export async function configSnapshot (config: TensorZeroConfig): Promise<ConfigS
   const base = config.files.length > 0 ? path.dirname(config.files[0]) : process.cwd()
   const name = (file: string): string => path.relative(base, file).split(path.sep).join('/')
   const hasher = createHash('sha256')
-  const texts: string[] = []
   for (const file of config.files) {
     const text = await readFile(file, 'utf8')
-    texts.push(text)
     hasher.update(name(file)).update('\0').update(text).update('\0')
   }
   hasher.update('\0')
@@ -52,7 +51,7 @@ export async function configSnapshot (config: TensorZeroConfig): Promise<ConfigS
     extraTemplates[name(file)] = text
     hasher.update(name(file)).update('\0').update(text).update('\0')
   }
-  return { hash: BigInt('0x' + hasher.digest('hex')).toString(), config: texts.join('\n'), extraTemplates }
+  return { hash: BigInt('0x' + hasher.digest('hex')).toString(), config: await storedConfigToml(config.files), extraTemplates }
 }
 
 /** One `ConfigSnapshot` row per start, where the table exists (TensorZero ≥ migration 0043); the newest `last_used` wins. */

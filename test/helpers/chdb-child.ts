@@ -1,6 +1,6 @@
 // Child process: a chdb (ClickHouse 26.x, in-process) engine behind enough of ClickHouse's HTTP interface for
-// @clickhouse/client: `GET /ping`, queries in the body or `query` param, `database` param, settings as URL params,
-// `INSERT … FORMAT <fmt>` with the data in the body, FORMAT clauses honoured, query parameters as `param_<name>` URL
+// @clickhouse/client: `GET /ping`, queries in the body or `query` param, `database` param, settings as URL params
+// (applied to their statement), `INSERT … FORMAT <fmt>` with the data in the body, FORMAT clauses honoured, query parameters as `param_<name>` URL
 // params bound server-side to `{name:Type}` (as @clickhouse/client's `query_params` sends them), `X-ClickHouse-*` headers, errors as
 // HTTP 500 with ClickHouse's error text. Run by test/helpers/chdb-server.ts; prints `{"port":N}` when ready.
 import http from 'node:http'
@@ -71,8 +71,28 @@ async function handle (params: URLSearchParams, body: Buffer): Promise<{ text: s
   const use = /^USE\s+(\w+)\s*;?$/i.exec(sql)
   if (use !== null) { await useDb(use[1]); return { text: '', written: 0 } }
   const fmt = /\bFORMAT\s+(\w+)\s*;?\s*$/i.exec(sql)?.[1] ?? params.get('default_format') ?? 'TabSeparated'
-  const r = Object.keys(bound).length === 0 ? await session.queryAsync(sql, { format: fmt }) : await session.queryBindAsync(sql, bound, { format: fmt })
-  return { text: r.text(), written: 0, format: fmt }
+  return await withSettings(settings, async () => {
+    const r = Object.keys(bound).length === 0 ? await session.queryAsync(sql, { format: fmt }) : await session.queryBindAsync(sql, bound, { format: fmt })
+    return { text: r.text(), written: 0, format: fmt }
+  })
+}
+
+const quoted = (v: string): string => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+
+/** URL settings apply to their one query, as ClickHouse's HTTP interface applies them: set in the session, then put back. */
+async function withSettings<T> (settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const names = Object.keys(settings)
+  if (names.length === 0) return await fn()
+  const bad = names.find(n => !/^\w+$/.test(n))
+  if (bad !== undefined) throw Object.assign(new Error(`Code: 115. DB::Exception: Unknown setting '${bad}'. (UNKNOWN_SETTING)`), { clickhouseCode: 115 })
+  const prior = (await session.queryAsync(`SELECT name, value FROM system.settings WHERE name IN (${names.map(quoted).join(', ')})`, { format: 'JSONEachRow' }))
+    .text().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as { name: string; value: string })
+  for (const [name, value] of Object.entries(settings)) await session.queryAsync(`SET ${name} = ${quoted(value)}`)
+  try {
+    return await fn()
+  } finally {
+    for (const { name, value } of prior) await session.queryAsync(`SET ${name} = ${quoted(value)}`)
+  }
 }
 
 const server = http.createServer((req, res) => {

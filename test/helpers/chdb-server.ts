@@ -22,9 +22,10 @@ export interface ChdbServer {
   database: string
   /**
    * Runs SQL in `database` (or `opts.database`) and returns JSONEachRow rows ([] for statements). Throws the ClickHouse
-   * error text. `params` are ClickHouse query parameters for `{name:Type}` placeholders, in ClickHouse's text format.
+   * error text. `params` are ClickHouse query parameters for `{name:Type}` placeholders, in ClickHouse's text format;
+   * `settings` are ClickHouse settings for this query, sent as URL parameters.
    */
-  query<T = Record<string, unknown>>(sql: string, opts?: { database?: string; params?: Record<string, string> }): Promise<T[]>
+  query<T = Record<string, unknown>>(sql: string, opts?: { database?: string; params?: Record<string, string>; settings?: Record<string, string> }): Promise<T[]>
   /** Requests the front has seen (method, params incl. settings, first 200 chars of the query). */
   requests(): Promise<Array<{ method: string; path: string; params: Record<string, string>; head: string; status: number }>>
   close(): Promise<void>
@@ -55,9 +56,10 @@ export async function startChdbServer (opts: { database?: string } = {}): Promis
     req.end(body)
   })
 
-  const query = async <T>(sql: string, o: { database?: string; params?: Record<string, string> } = {}): Promise<T[]> => {
+  const query = async <T>(sql: string, o: { database?: string; params?: Record<string, string>; settings?: Record<string, string> } = {}): Promise<T[]> => {
     const search = new URLSearchParams({ database: o.database ?? database })
     for (const [name, value] of Object.entries(o.params ?? {})) search.set(`param_${name}`, value)
+    for (const [name, value] of Object.entries(o.settings ?? {})) search.set(name, value)
     const isRead = /^\s*(SELECT|WITH|SHOW|DESCRIBE|EXISTS)\b/i.test(sql) && !/\bFORMAT\s+\w+\s*$/i.test(sql)
     const r = await raw(`/?${search.toString()}`, isRead ? `${sql}\nFORMAT JSONEachRow` : sql)
     if (r.status !== 200) throw new Error(r.text.trim())

@@ -22,6 +22,16 @@ import { waitFor } from './wait.ts'
 export const READ_QUERIES = new URL('../fixtures/clickhouse/tensorzero-read-queries/', import.meta.url)
 
 /**
+ * The settings TensorZero puts on its ClickHouse URL (`set_clickhouse_format_settings`): with them, 64-bit and wider
+ * integers (counts, UInt256 hashes) come back as JSON strings, as TensorZero's serde types read them.
+ */
+export const TENSORZERO_URL_SETTINGS: Record<string, string> = {
+  input_format_skip_unknown_fields: '0',
+  input_format_null_as_default: '0',
+  output_format_json_quote_64bit_integers: '1'
+}
+
+/**
  * The scenario's config: a chat function `agent` (variants `main`, `backup`), a JSON function `extractor`, a tool,
  * metrics at both levels and of both types, an embedding model; one model `gpt` whose provider is the fake upstream.
  */
@@ -101,8 +111,8 @@ export interface ReadScenario {
   feedback: (body: object) => Promise<string>
   /** Waits until `sql` returns at least `count` rows (rows reach ClickHouse in the background); returns them. */
   settled: <T = Record<string, unknown>>(sql: string, count?: number) => Promise<T[]>
-  /** Runs the fixture query `file` (relative to tensorzero-read-queries/) with its parameters. */
-  read: <T = Record<string, any>>(file: string, params?: Record<string, string>) => Promise<T[]>
+  /** Runs the fixture query `file` (relative to tensorzero-read-queries/) with its parameters (and ClickHouse settings). */
+  read: <T = Record<string, any>>(file: string, params?: Record<string, string>, settings?: Record<string, string>) => Promise<T[]>
   close: () => Promise<void>
 }
 
@@ -140,8 +150,8 @@ export async function startReadScenario (opts: { db?: string; service?: string }
     configFile,
     feedback: async body => ((await client.post('/feedback', { body })) as { feedback_id: string }).feedback_id,
     settled,
-    read: async <T>(file: string, params: Record<string, string> = {}) =>
-      await ch.query<T>(await readQueryText(file), { database: db, params }),
+    read: async <T>(file: string, params: Record<string, string> = {}, settings?: Record<string, string>) =>
+      await ch.query<T>(await readQueryText(file), { database: db, params, settings }),
     close: async () => {
       sidecar.child.kill('SIGTERM')
       await sidecar.exited
