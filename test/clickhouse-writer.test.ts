@@ -103,6 +103,24 @@ t.test('ClickHouse refusing, answering 500, hanging and losing answers during lo
     r.params.input_format_null_as_default === '0' && /^[0-9a-f-]{36}:ChatInference:\d+$/.test(r.params.insert_deduplication_token ?? '')), 'insert settings and token')
 })
 
+t.test('feedback shipped with its inference in one batch is counted for the variant (inference rows land first)', async t => {
+  // The feedback-by-variant views look the target up in InferenceById when the feedback row is inserted: an
+  // inference row that lands later leaves the feedback out of FeedbackByVariantStatistics for good.
+  const proxy = await startFaultProxy(ch)
+  t.teardown(() => proxy.close())
+  proxy.delayInserts('ChatInference', 1000)
+  const sink = createClickHouseSink({ url: proxy.url, spoolDir: await tempDir(), service: 'order', logger: recordingLogger(), flushIntervalMs: 200, maxRows: 100 })
+  t.teardown(() => sink.close())
+  const rec = chatToolRecord({ inferenceId: uuidv7(), episodeId: uuidv7() })
+  const feedbackId = uuidv7()
+  sink.observer.onInference?.(rec)
+  sink.observer.onFeedback?.({ feedbackId, metricName: 'rating', metricType: 'float', targetId: rec.inferenceId, targetType: 'inference', value: 4, tags: {} })
+  await sink.flush()
+  t.same(await countIds('FloatMetricFeedback', 'id', [feedbackId]), { rows: 1, distinct: 1 })
+  const byVariant = await ch.query<{ variant_name: string }>(`SELECT variant_name FROM FloatMetricFeedbackByVariant WHERE id_uint = toUInt128(toUUID('${feedbackId}'))`)
+  t.same(byVariant, [{ variant_name: rec.variantName }], 'the feedback row found its inference')
+})
+
 t.test('spool cap: rows beyond it are dropped, counted and logged; without a URL rows stay in the spool', async t => {
   const logger = recordingLogger()
   const spoolDir = await tempDir()

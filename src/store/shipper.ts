@@ -13,7 +13,7 @@ import type { StoreClient } from './client.ts'
 import { errorText, isDataError, redactUrl } from './client.ts'
 import { decodeLine, splitSegment, memoryBody, memoryLines } from './spool.ts'
 import type { Segment, SpoolDir, SpoolLedger } from './spool.ts'
-import { WRITTEN_TABLES, optionalColumns } from './tables.ts'
+import { SHIPPING_WAVES, WRITTEN_TABLES, optionalColumns } from './tables.ts'
 import type { TableName } from './tables.ts'
 import { columnNames } from './queries.ts'
 import type { MigrateResult } from './migrate.ts'
@@ -240,19 +240,24 @@ class ClickHouseShipper implements Shipper {
       this.countDamaged(seg, byTable, damaged)
     }
     const done = this.inserted.get(seg.id) ?? await this.opts.spool.acks(seg)
-    // The tables of one segment go in parallel (each in its own INSERT, each in order); segments go one after another.
-    const results = await Promise.allSettled(WRITTEN_TABLES.map(async table => {
-      const rows = byTable.get(table)
-      if (rows === undefined || rows.count === 0 || done.has(table)) return
-      await this.shipTable(seg, table, rows)
-      done.add(table)
-    }))
-    const failed = results.find(r => r.status === 'rejected')
+    // The tables of one segment go in parallel (each in its own INSERT, each in order), feedback once the inferences
+    // it refers to are in; segments go one after another.
+    let failed: PromiseRejectedResult | undefined
+    for (const wave of SHIPPING_WAVES) {
+      const results = await Promise.allSettled(wave.map(async table => {
+        const rows = byTable.get(table)
+        if (rows === undefined || rows.count === 0 || done.has(table)) return
+        await this.shipTable(seg, table, rows)
+        done.add(table)
+      }))
+      failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (failed !== undefined) break
+    }
     if (failed === undefined) return
     // The segment stays: remember what is in, and write it down for a restart (best effort: the tokens cover a replay).
     this.inserted.set(seg.id, done)
     for (const table of done) await this.opts.spool.ack(seg, table).catch(err => { this.diskWarn({ err: errorText(err), path: seg.path }, 'could not write a spool ack') })
-    throw (failed as PromiseRejectedResult).reason
+    throw failed.reason
   }
 
   /** A segment's rows by table, from memory or its file, and how many of its lines were damaged. */

@@ -24,7 +24,14 @@ export interface SchemaObject {
    * Tables the writer inserts into: the columns later TensorZero versions added, left out of the rows when an older
    * TensorZero-managed table lacks them.
    */
-  written?: { optionalColumns: readonly string[] }
+  written?: {
+    optionalColumns: readonly string[]
+    /**
+     * Its rows name an inference or episode that views look up when they are inserted (the feedback-by-variant views
+     * read InferenceById): they ship after the inference rows of the same batch have landed.
+     */
+    refersToInferences?: true
+  }
   /** Runs once, right after this call created the object (a backfill). */
   after?: (client: StoreClient) => Promise<void>
 }
@@ -66,7 +73,7 @@ function feedbackTable (name: string, target: string[], value: string, orderBy: 
   return {
     name,
     kind: 'table',
-    written: { optionalColumns: ['snapshot_hash'] },
+    written: { optionalColumns: ['snapshot_hash'], refersToInferences: true },
     sql: mergeTree(name, ['id UUID', ...target, value, TIMESTAMP, TAGS, SNAPSHOT_HASH, ID_INDEX], orderBy)
   }
 }
@@ -317,6 +324,10 @@ FROM ${kind}Inference`
 
 /** The tables the writer fills, in shipping order. */
 export const WRITTEN_TABLES: readonly TableName[] = TABLES.filter(t => t.written !== undefined).map(t => t.name as TableName)
+
+/** A batch's tables in the waves they ship in: the tables of a wave in parallel, a wave once the one before landed. */
+export const SHIPPING_WAVES: ReadonlyArray<readonly TableName[]> = [false, true].map(refers =>
+  TABLES.filter(t => t.written !== undefined && (t.written.refersToInferences === true) === refers).map(t => t.name as TableName))
 
 const OPTIONAL_COLUMNS = new Map(TABLES.map(t => [t.name, t.written?.optionalColumns ?? []]))
 

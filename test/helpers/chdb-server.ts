@@ -5,6 +5,7 @@
 //   const rows = await ch.query('SELECT count() AS n FROM ChatInference')
 //   const fault = await startFaultProxy(ch)      // fault.url: same database, through the proxy
 //   fault.setMode('refuse' | 'error500' | 'hang' | 'lose-response' | 'pass')
+//   fault.delayInserts('ChatInference', 1000)    // that table's INSERTs arrive a second late
 //   await fault.close(); await ch.close()
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -115,6 +116,8 @@ export interface FaultProxy {
    *   failure after which a retry must not double rows.
    */
   setMode (m: FaultMode): Promise<void>
+  /** Holds every `INSERT INTO <table>` this long before forwarding it (0: no longer): one table's rows arrive late. */
+  delayInserts (table: string, ms: number): void
   /** Requests seen per mode, for assertions that a fault was really hit. */
   hits: Record<FaultMode, number>
   close (): Promise<void>
@@ -126,8 +129,19 @@ export async function startFaultProxy (target: { origin: string; database: strin
   const hung = new Set<http.ServerResponse>()
   let mode: FaultMode = 'pass'
   const hits: Record<FaultMode, number> = { pass: 0, refuse: 0, error500: 0, hang: 0, 'lose-response': 0 }
+  const insertDelays = new Map<string, number>()
 
   const server = http.createServer((req, res) => {
+    const insertInto = /^\s*INSERT\s+INTO\s+([`"\w.]+)/i.exec(new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '')?.[1]
+    const delay = insertInto === undefined ? 0 : insertDelays.get(insertInto.replace(/[`"]/g, '')) ?? 0
+    if (delay > 0) {
+      req.pause()
+      setTimeout(() => { forward(req, res) }, delay)
+      return
+    }
+    forward(req, res)
+  })
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     hits[mode]++
     if (mode === 'error500') {
       req.resume()
@@ -143,7 +157,7 @@ export async function startFaultProxy (target: { origin: string; database: strin
     })
     up.on('error', () => { if (!res.headersSent) { res.writeHead(502); res.end('upstream error') } })
     req.pipe(up)
-  })
+  }
   server.on('connection', s => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
   server.keepAliveTimeout = 10_000
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
@@ -160,6 +174,7 @@ export async function startFaultProxy (target: { origin: string; database: strin
     port,
     hits,
     mode: () => mode,
+    delayInserts: (table, ms) => { insertDelays.set(table, ms) },
     setMode: async (m) => {
       const was = mode
       mode = m
