@@ -4,9 +4,12 @@
 //   await s.feedback({ metric_name: 'rating', value: 4, inference_id })
 //   await s.settled(`SELECT id FROM FloatMetricFeedback WHERE id = '${id}'`)   // rows are written in the background
 //   const rows = await s.read('inference_queries/list_inferences.sql', { function_name: 'agent' })
+//   await s.read('dataset_queries/get_datapoint.sql', params, TENSORZERO_URL_SETTINGS, { joined_ids: `'${id}'` })  // inlined text
 // Fixtures live in test/fixtures/clickhouse/tensorzero-read-queries/; each is one query TensorZero's code builds, its
-// `{name:Type}` placeholders bound as ClickHouse query parameters (text format), as TensorZero sends them.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+// `{name:Type}` placeholders bound as ClickHouse query parameters (text format), as TensorZero sends them. Where
+// TensorZero writes a value into the SQL text itself (`format!`), the fixture keeps its Rust name as `{name}` (no type)
+// and the caller passes that text as a literal.
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import OpenAI from 'openai'
@@ -111,16 +114,44 @@ export interface ReadScenario {
   feedback: (body: object) => Promise<string>
   /** Waits until `sql` returns at least `count` rows (rows reach ClickHouse in the background); returns them. */
   settled: <T = Record<string, unknown>>(sql: string, count?: number) => Promise<T[]>
-  /** Runs the fixture query `file` (relative to tensorzero-read-queries/) with its parameters (and ClickHouse settings). */
-  read: <T = Record<string, any>>(file: string, params?: Record<string, string>, settings?: Record<string, string>) => Promise<T[]>
+  /**
+   * Runs the fixture query `file` (relative to tensorzero-read-queries/) with its parameters, ClickHouse settings and
+   * the literals TensorZero writes into its text.
+   */
+  read: <T = Record<string, any>>(file: string, params?: Record<string, string>, settings?: Record<string, string>, literals?: Record<string, string>) => Promise<T[]>
   close: () => Promise<void>
 }
 
-/** The fixture's SQL without its `--` header lines and with its FORMAT clause taken out (the front adds JSONEachRow). */
-export async function readQueryText (file: string): Promise<string> {
+/**
+ * The fixture's SQL without its `--` header lines and with its FORMAT clause taken out (the front adds JSONEachRow);
+ * each `{name}` TensorZero inlines is replaced by `literals[name]` (a missing one is an error, not a silent gap).
+ */
+export async function readQueryText (file: string, literals: Record<string, string> = {}): Promise<string> {
   const text = await readFile(new URL(file, READ_QUERIES), 'utf8')
   return text.split('\n').filter(line => !line.startsWith('--')).join('\n')
     .replace(/\bFORMAT\s+JSONEachRow(WithProgress)?\b/i, '').trim().replace(/;$/, '')
+    .replace(/\{(\w+)\}/g, (_, name: string) => {
+      const value = literals[name]
+      if (value === undefined) throw new Error(`${file} inlines {${name}}: pass it as a literal`)
+      return value
+    })
+}
+
+/**
+ * A fixture folder's coverage.json (one entry per function of TensorZero's Rust file that touches ClickHouse: its
+ * fixtures, or the reason it has none) against the .sql files on disk.
+ */
+export async function fixtureCoverage (stem: string): Promise<{ onDisk: string[]; listed: string[]; unexplained: string[] }> {
+  const dir = new URL(`${stem}/`, READ_QUERIES)
+  const onDisk = (await readdir(dir)).filter(f => f.endsWith('.sql')).sort()
+  const { functions } = JSON.parse(await readFile(new URL('coverage.json', dir), 'utf8')) as
+    { functions: Record<string, { fixtures?: string[]; reason?: string }> }
+  const entries = Object.entries(functions)
+  return {
+    onDisk,
+    listed: entries.flatMap(([, f]) => f.fixtures ?? []).sort(),
+    unexplained: entries.filter(([, f]) => (f.fixtures ?? []).length === 0 && (f.reason ?? '') === '').map(([name]) => name)
+  }
 }
 
 /** Starts chdb, a fake upstream and a sidecar that creates and fills database `db` (sidecar.toml names the service). */
@@ -150,8 +181,8 @@ export async function startReadScenario (opts: { db?: string; service?: string }
     configFile,
     feedback: async body => ((await client.post('/feedback', { body })) as { feedback_id: string }).feedback_id,
     settled,
-    read: async <T>(file: string, params: Record<string, string> = {}, settings?: Record<string, string>) =>
-      await ch.query<T>(await readQueryText(file), { database: db, params, settings }),
+    read: async <T>(file: string, params: Record<string, string> = {}, settings?: Record<string, string>, literals: Record<string, string> = {}) =>
+      await ch.query<T>(await readQueryText(file, literals), { database: db, params, settings }),
     close: async () => {
       sidecar.child.kill('SIGTERM')
       await sidecar.exited
