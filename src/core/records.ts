@@ -89,6 +89,11 @@ export interface FeedbackRecord {
   targetType: 'inference' | 'episode'
   value: unknown
   tags: Record<string, string>
+  /**
+   * A person's verdict on an evaluated output (tags `tensorzero::human_feedback`, `tensorzero::datapoint_id`,
+   * `tensorzero::evaluator_inference_id`): also a StaticEvaluationHumanFeedback row, keyed by the target's stored output.
+   */
+  humanEvaluation?: { datapointId: string; evaluatorInferenceId: string; output: string }
 }
 
 /** A model provider's circuit: closed (called), open (skipped), half_open (one probe call in flight or due). */

@@ -202,6 +202,21 @@ function demonstrationValue (config: TensorZeroConfig, target: StoredInference, 
   return JSON.stringify(parsed)
 }
 
+/**
+ * A person's verdict on an evaluated inference, as TensorZero records it in StaticEvaluationHumanFeedback: all three tags
+ * present, both ids UUIDs (otherwise TensorZero's background write fails and only the feedback row stays), keyed by
+ * the target's stored output. An inference this process served outside an evaluation keeps no output in memory: it is
+ * read once from ClickHouse (an output not stored yet, or unreadable, leaves only the feedback row, as in TensorZero).
+ */
+async function humanEvaluationOf (deps: FeedbackDeps, tags: Record<string, string>, target: StoredInference | true, targetId: string): Promise<FeedbackRecord['humanEvaluation']> {
+  const datapointId = tags['tensorzero::datapoint_id']
+  const evaluatorInferenceId = tags['tensorzero::evaluator_inference_id']
+  if (datapointId === undefined || evaluatorInferenceId === undefined || !('tensorzero::human_feedback' in tags)) return undefined
+  if (!UUID_TEXT.test(datapointId) || !UUID_TEXT.test(evaluatorInferenceId) || target === true) return undefined
+  const output = target.output ?? (await deps.lookupInClickHouse?.inference(targetId).catch(() => null))?.output
+  return output === undefined ? undefined : { datapointId, evaluatorInferenceId, output }
+}
+
 /** Validates a feedback request, queues its row (unless `dryrun`) and returns the HTTP reply. */
 export async function handleFeedback (body: unknown, deps: FeedbackDeps): Promise<FeedbackReply> {
   try {
@@ -238,7 +253,8 @@ export async function handleFeedback (body: unknown, deps: FeedbackDeps): Promis
         break
     }
     if (!p.dryrun) {
-      deps.enqueue({ feedbackId, metricName: p.metricName, metricType: kind, targetId, targetType: level, value, tags: p.tags })
+      const humanEvaluation = kind === 'boolean' || kind === 'float' ? await humanEvaluationOf(deps, p.tags, target, targetId) : undefined
+      deps.enqueue({ feedbackId, metricName: p.metricName, metricType: kind, targetId, targetType: level, value, tags: p.tags, ...(humanEvaluation !== undefined && { humanEvaluation }) })
     }
     return { status: 200, body: { feedback_id: feedbackId } }
   } catch (err) {

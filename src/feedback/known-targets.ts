@@ -2,6 +2,7 @@
 // while ClickHouse is down or the row is still in the spool). Bounded: the oldest entries are evicted first.
 import type { InferenceRecord } from '../core/records.ts'
 import type { StoredInference } from '../store/queries.ts'
+import { outputColumn } from '../store/rows.ts'
 
 export interface KnownTargets {
   inference (id: string): StoredInference | undefined
@@ -33,7 +34,9 @@ export class RecentTargets implements KnownTargets {
       variantName: rec.variantName,
       episodeId: rec.episodeId,
       outputSchema: rec.outputSchema,
-      tools: rec.toolParams?.tools
+      tools: rec.toolParams?.tools,
+      // Only an evaluation's inferences can receive a person's verdict keyed by their output: the rest keep no copy.
+      output: rec.tags['tensorzero::datapoint_id'] === undefined ? undefined : outputColumn(rec)
     })
     // Re-insert so an active episode stays young.
     const episode = rec.episodeId.toLowerCase()

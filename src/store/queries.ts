@@ -20,6 +20,11 @@ export interface StoredInference {
   outputSchema?: Record<string, unknown>
   /** Chat functions: the tools the inference offered (demonstration tool calls are validated against them). */
   tools?: ToolDefinition[]
+  /**
+   * Its stored `output` column, which a person's evaluation verdict is keyed by: read back from ClickHouse, or kept in
+   * memory for the inferences an evaluation made (tagged `tensorzero::datapoint_id`).
+   */
+  output?: string
 }
 
 /** Feedback targets looked up in ClickHouse (`InferenceById` / `InferenceByEpisodeId`). */
@@ -53,10 +58,14 @@ export function targetReads (client: StoreClient): TargetReads {
       const info: StoredInference = { functionName: r.function_name, variantName: r.variant_name, episodeId: r.episode_id, functionType: r.function_type }
       const fn = sqlText(r.function_name)
       if (r.function_type === 'json') {
-        const s = await client.select<{ output_schema: string }>(`SELECT output_schema FROM JsonInference WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
-        if (s.length > 0) { try { info.outputSchema = JSON.parse(s[0].output_schema) } catch { /* keep the config's */ } }
+        const s = await client.select<{ output_schema: string; output: string }>(`SELECT output_schema, output FROM JsonInference WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
+        if (s.length > 0) {
+          info.output = s[0].output
+          try { info.outputSchema = JSON.parse(s[0].output_schema) } catch { /* keep the config's */ }
+        }
       } else {
-        const s = await client.select<{ tool_params: string }>(`SELECT tool_params FROM ChatInference WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
+        const s = await client.select<{ tool_params: string; output: string }>(`SELECT tool_params, output FROM ChatInference WHERE function_name = '${fn}' AND id = toUUID('${id}') LIMIT 1`)
+        if (s.length > 0) info.output = s[0].output
         if (s.length > 0 && s[0].tool_params !== '') {
           try {
             const tp = JSON.parse(s[0].tool_params) as { tools_available?: StoredTool[] }

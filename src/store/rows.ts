@@ -224,6 +224,15 @@ function modelInferenceRow (rec: InferenceRecord, mi: ModelInferenceRecord, ctx:
   }
 }
 
+/** The `output` column of an inference's ChatInference / JsonInference row. */
+export function outputColumn (rec: InferenceRecord): string {
+  if (rec.functionType === 'json') {
+    const json = rec.jsonOutput ?? { raw: rec.output.filter(b => b.type === 'text').map(b => (b as { text: string }).text).join(''), parsed: null }
+    return JSON.stringify({ raw: json.raw === null ? null : storedText(json.raw), parsed: json.parsed ?? null })
+  }
+  return JSON.stringify(chatOutputBlocks(rec.output, rec.toolParams?.tools))
+}
+
 /** One finished inference → its ChatInference/JsonInference row and one ModelInference row per model call. */
 export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[] {
   // A client's own `service` tag is kept: the sidecar's name only fills the gap.
@@ -237,12 +246,11 @@ export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[
   }
   const rows: TableRow[] = []
   if (rec.functionType === 'json') {
-    const json = rec.jsonOutput ?? { raw: rec.output.filter(b => b.type === 'text').map(b => (b as { text: string }).text).join(''), parsed: null }
     rows.push({
       table: 'JsonInference',
       row: {
         ...common,
-        output: JSON.stringify({ raw: json.raw === null ? null : storedText(json.raw), parsed: json.parsed ?? null }),
+        output: outputColumn(rec),
         output_schema: JSON.stringify(rec.outputSchema ?? {}),
         inference_params: inferenceParamsJson(rec.inferenceParams),
         processing_time_ms: u32(rec.processingTimeMs),
@@ -259,7 +267,7 @@ export function inferenceRows (rec: InferenceRecord, ctx: RowContext): TableRow[
       table: 'ChatInference',
       row: {
         ...common,
-        output: JSON.stringify(chatOutputBlocks(rec.output, rec.toolParams?.tools)),
+        output: outputColumn(rec),
         tool_params: toolParams,
         inference_params: inferenceParamsJson(rec.inferenceParams),
         processing_time_ms: u32(rec.processingTimeMs),
@@ -293,8 +301,20 @@ export function cacheRow (key: CacheKey, answer: CachedAnswer, madeAtMs: number)
   }
 }
 
-export function feedbackRow (f: FeedbackRecord, ctx: Pick<RowContext, 'snapshotHash'> = {}): TableRow {
-  const hash = ctx.snapshotHash ?? null
+/** One feedback → its row, and for a person's evaluation verdict the StaticEvaluationHumanFeedback row TensorZero adds. */
+export function feedbackRows (f: FeedbackRecord, ctx: Pick<RowContext, 'snapshotHash'> = {}): TableRow[] {
+  const rows = [feedbackRow(f, ctx.snapshotHash ?? null)]
+  const h = f.humanEvaluation
+  if (h !== undefined) {
+    rows.push({
+      table: 'StaticEvaluationHumanFeedback',
+      row: { feedback_id: f.feedbackId, metric_name: f.metricName, datapoint_id: h.datapointId, output: h.output, value: JSON.stringify(f.value), evaluator_inference_id: h.evaluatorInferenceId }
+    })
+  }
+  return rows
+}
+
+function feedbackRow (f: FeedbackRecord, hash: string | null): TableRow {
   switch (f.metricType) {
     case 'boolean':
       return { table: 'BooleanMetricFeedback', row: { id: f.feedbackId, target_id: f.targetId, metric_name: f.metricName, value: f.value === true, tags: f.tags, snapshot_hash: hash } }

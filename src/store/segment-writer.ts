@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises'
 import type { InferenceRecord, FeedbackRecord } from '../core/records.ts'
 import { linePrefix } from './spool.ts'
 import type { Segment, SegmentMemory, SpoolDir, SpoolLedger } from './spool.ts'
-import { inferenceRows, feedbackRow, cacheRow } from './rows.ts'
+import { inferenceRows, feedbackRows, cacheRow } from './rows.ts'
 import type { RowContext, TableRow } from './rows.ts'
 import { errorText } from './client.ts'
 import type { CacheKey, CachedAnswer } from '../core/cache.ts'
@@ -38,7 +38,7 @@ export interface SegmentWriterOptions {
 function rowsOfRecord (item: QueuedRecord, ctx: RowContext): TableRow[] {
   switch (item.kind) {
     case 'inference': return inferenceRows(item.rec, ctx)
-    case 'feedback': return [feedbackRow(item.rec, ctx)]
+    case 'feedback': return feedbackRows(item.rec, ctx)
     case 'cache': return [cacheRow(item.key, item.answer, item.madeAtMs)]
   }
 }

@@ -12,6 +12,7 @@ import type { StoreClient } from './client.ts'
 export type TableName =
   | 'ChatInference' | 'JsonInference' | 'ModelInference'
   | 'BooleanMetricFeedback' | 'FloatMetricFeedback' | 'CommentFeedback' | 'DemonstrationFeedback'
+  | 'StaticEvaluationHumanFeedback'
   | 'ModelInferenceCache'
 
 const DEDUP = 'SETTINGS non_replicated_deduplication_window = 100000'
@@ -249,6 +250,24 @@ SETTINGS index_granularity = 256`
   feedbackTable('FloatMetricFeedback', METRIC_TARGET, 'value Float32', '(metric_name, target_id)'),
   feedbackTable('CommentFeedback', ['target_id UUID', "target_type Enum8('inference' = 1, 'episode' = 2)"], 'value String', 'target_id'),
   feedbackTable('DemonstrationFeedback', ['inference_id UUID'], 'value String', 'inference_id'),
+  {
+    // People's verdicts on evaluated outputs, found again by (metric, datapoint, output) so a later evaluation can reuse
+    // them; written from /feedback (TensorZero detached the view that once filled it).
+    name: 'StaticEvaluationHumanFeedback',
+    kind: 'table',
+    written: { optionalColumns: [] },
+    sql: `CREATE TABLE IF NOT EXISTS StaticEvaluationHumanFeedback (
+    metric_name LowCardinality(String),
+    datapoint_id UUID,
+    output String,
+    value String,
+    feedback_id UUID,
+    evaluator_inference_id UUID,
+    timestamp DateTime MATERIALIZED UUIDv7ToDateTime(feedback_id)
+) ENGINE = MergeTree
+ORDER BY (metric_name, datapoint_id, output)
+SETTINGS index_granularity = 256, non_replicated_deduplication_window = 100000`
+  },
   {
     // Read by DICL variants (nearest examples by cosine distance); filled by TensorZero's DICL optimization, not by the writer.
     name: 'DynamicInContextLearningExample',

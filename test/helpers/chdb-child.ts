@@ -1,7 +1,8 @@
 // Child process: a chdb (ClickHouse 26.x, in-process) engine behind enough of ClickHouse's HTTP interface for
 // @clickhouse/client: `GET /ping`, queries in the body or `query` param, `database` param, settings as URL params
 // (applied to their statement), `INSERT … FORMAT <fmt>` with the data in the body, FORMAT clauses honoured, query parameters as `param_<name>` URL
-// params bound server-side to `{name:Type}` (as @clickhouse/client's `query_params` sends them), `X-ClickHouse-*` headers, errors as
+// params bound server-side to `{name:Type}` (as @clickhouse/client's `query_params` sends them; scalar values unescaped
+// as ClickHouse reads them, TabSeparated escapes with `\N` for NULL), `X-ClickHouse-*` headers, errors as
 // HTTP 500 with ClickHouse's error text. Run by test/helpers/chdb-server.ts; prints `{"port":N}` when ready.
 import http from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -39,10 +40,24 @@ async function useDb (db: string): Promise<void> {
   currentDb = db
 }
 
+const TSV_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', 0: '\0', a: '\x07', v: '\v' }
+
+/**
+ * ClickHouse reads an HTTP query parameter in the escaped (TabSeparated) text format of its placeholder's type; chdb
+ * binds the JS value as it is. So a scalar's `\N` is NULL and its `\'`, `\\`, `\t`… are unescaped here; composite
+ * types (Array, Map, Tuple) are left whole: their quoted elements carry their own escapes, which chdb parses.
+ */
+function boundValue (sql: string, name: string, value: string): string | null {
+  const type = new RegExp(`\\{\\s*${name}\\s*:\\s*([^}]+)\\}`).exec(sql)?.[1].trim() ?? 'String'
+  if (/^(Array|Map|Tuple)\b/.test(type) || !value.includes('\\')) return value
+  if (value === '\\N' && /^Nullable\b/.test(type)) return null
+  return value.replace(/\\(.)/gs, (_, c: string) => TSV_ESCAPES[c] ?? c)
+}
+
 async function handle (params: URLSearchParams, body: Buffer): Promise<{ text: string; written: number; format?: string }> {
   await useDb(params.get('database') ?? 'default')
   const settings: Record<string, string> = {}
-  const bound: Record<string, string> = {}
+  const bound: Record<string, string | null> = {}
   for (const [k, v] of params) {
     if (k.startsWith('param_')) bound[k.slice(6)] = v
     else if (!NON_SETTINGS.has(k)) settings[k] = v
@@ -71,6 +86,7 @@ async function handle (params: URLSearchParams, body: Buffer): Promise<{ text: s
   const use = /^USE\s+(\w+)\s*;?$/i.exec(sql)
   if (use !== null) { await useDb(use[1]); return { text: '', written: 0 } }
   const fmt = /\bFORMAT\s+(\w+)\s*;?\s*$/i.exec(sql)?.[1] ?? params.get('default_format') ?? 'TabSeparated'
+  for (const [name, value] of Object.entries(bound)) if (value !== null) bound[name] = boundValue(sql, name, value)
   return await withSettings(settings, async () => {
     const r = Object.keys(bound).length === 0 ? await session.queryAsync(sql, { format: fmt }) : await session.queryBindAsync(sql, bound, { format: fmt })
     return { text: r.text(), written: 0, format: fmt }

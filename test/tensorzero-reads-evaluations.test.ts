@@ -1,0 +1,321 @@
+// TensorZero's evaluation read queries (db/clickhouse/evaluation_queries.rs and workflow_evaluation_queries.rs,
+// 7a6159a) against a database `tz-sidecar serve` created. Inference evaluations: datapoints made from sidecar
+// inferences (as TensorZero's UI makes them), a run row as TensorZero's evaluations write it, then one inference per
+// datapoint through the sidecar's native POST /inference with the tags TensorZero's evaluation runner sets
+// (`internal: true`), and evaluator feedback through POST /feedback. Workflow evaluations: run and episode rows as
+// TensorZero's workflow-evaluation endpoints write them, sidecar inferences and episode feedback in those episodes.
+import t from 'tap'
+import { v7 as uuidv7 } from 'uuid'
+import { fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
+import { datapointsFromInferences } from './helpers/datapoints.ts'
+
+const s = await startReadScenario({ db: 'tz_reads_evaluations' })
+t.teardown(s.close)
+
+const chat = async (content: string, extra: object = {}): Promise<string> => (await s.client.chat.completions.create({
+  model: 'tensorzero::function_name::agent', messages: [{ role: 'user', content }], ...extra
+} as any)).id
+const native = async (body: object): Promise<any> => {
+  const res = await fetch(`${s.sidecar.url}/inference`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const json = await res.json()
+  if (res.status !== 200) throw new Error(`POST /inference: ${res.status} ${JSON.stringify(json)}`)
+  return json
+}
+const sources = [await chat('Reset my password'), await chat('Cancel my order')]
+const jsonSource = (await s.client.chat.completions.create({
+  model: 'tensorzero::function_name::extractor', messages: [{ role: 'user', content: 'Extract: 42' }]
+})).id
+await s.settled(`SELECT id FROM ChatInference WHERE id IN ['${sources[0]}', '${sources[1]}']`, 2)
+await s.settled(`SELECT id FROM JsonInference WHERE id = '${jsonSource}'`)
+const [snap] = await s.ch.query<{ hash: string }>('SELECT toString(hash) AS hash FROM ConfigSnapshot', { database: s.db })
+const [dpA, dpB, dpJson] = await datapointsFromInferences(s, 'golden', [...sources, jsonSource])
+
+/** insert_inference_evaluation_run's statement and parameters (a writer). */
+async function insertEvaluationRun (run: { id: string; name: string; fn: string; type: string; variant: string; metrics: object[] }): Promise<void> {
+  await s.ch.query(`INSERT INTO InferenceEvaluationRuns (run_id_uint, evaluation_name, function_name, function_type, dataset_name,
+      variant_names, metrics, source, snapshot_hash, created_at, updated_at)
+    VALUES (toUInt128({run_id:UUID}), {evaluation_name:String}, {function_name:String}, {function_type:String}, {dataset_name:String},
+      {variant_names:Array(String)}, {metrics:String}, {source:String}, {snapshot_hash:Nullable(String)}, now64(3), now64(3))`, {
+    database: s.db,
+    params: {
+      run_id: run.id, evaluation_name: run.name, function_name: run.fn, function_type: run.type, dataset_name: 'golden',
+      variant_names: `['${run.variant}']`, metrics: JSON.stringify(run.metrics), source: 'dataset_name', snapshot_hash: '\\N'
+    }
+  })
+}
+
+/** One evaluation inference for a datapoint, tagged as crates/evaluations' inference step tags it. */
+async function evaluate (runId: string, evaluation: string, fn: string, datapoint: string): Promise<any> {
+  const [row] = await s.read(`dataset_queries/get_datapoint.sql`, { dataset_name: 'golden', limit: '1', offset: '0', subquery_limit: '1' }, { joined_ids: `'${datapoint}'` })
+  return await native({
+    function_name: fn,
+    variant_name: 'main',
+    input: JSON.parse(row.input),
+    internal: true,
+    tags: {
+      'tensorzero::evaluation_run_id': runId,
+      'tensorzero::datapoint_id': datapoint,
+      'tensorzero::dataset_name': 'golden',
+      'tensorzero::evaluation_name': evaluation
+    }
+  })
+}
+
+/** Evaluator feedback as crates/evaluations sends it (internal tags win over the caller's). */
+async function evaluatorFeedback (runId: string, datapoint: string, inferenceId: string, metric: string, value: boolean | number, extra: Record<string, string> = {}): Promise<string> {
+  return await s.feedback({
+    metric_name: metric,
+    value,
+    inference_id: inferenceId,
+    internal: true,
+    tags: {
+      ...extra,
+      'tensorzero::evaluation_run_id': runId,
+      'tensorzero::datapoint_id': datapoint,
+      'tensorzero::evaluator_name': metric === 'helpful' ? 'exact_match' : 'judge',
+      'tensorzero::evaluation_name': 'support-eval'
+    }
+  })
+}
+
+const METRICS = [
+  { name: 'helpful', evaluator_name: 'exact_match', value_type: 'boolean', optimize: 'max' },
+  { name: 'rating', evaluator_name: 'judge', value_type: 'float', optimize: 'max' }
+]
+const runChat = uuidv7()
+await insertEvaluationRun({ id: runChat, name: 'support-eval', fn: 'agent', type: 'chat', variant: 'main', metrics: METRICS })
+const runJson = uuidv7()
+await insertEvaluationRun({ id: runJson, name: 'extract-eval', fn: 'extractor', type: 'json', variant: 'main', metrics: METRICS.slice(1) })
+
+const evalA = await evaluate(runChat, 'support-eval', 'agent', dpA)
+const evalB = await evaluate(runChat, 'support-eval', 'agent', dpB)
+const evalJson = await evaluate(runJson, 'extract-eval', 'extractor', dpJson)
+const judge = uuidv7()
+const fbHelpfulA = await evaluatorFeedback(runChat, dpA, evalA.inference_id, 'helpful', true)
+await evaluatorFeedback(runChat, dpB, evalB.inference_id, 'helpful', false)
+const fbRatingA = await evaluatorFeedback(runChat, dpA, evalA.inference_id, 'rating', 4, { 'tensorzero::evaluator_inference_id': judge })
+await evaluatorFeedback(runChat, dpB, evalB.inference_id, 'rating', 2)
+await evaluatorFeedback(runJson, dpJson, evalJson.inference_id, 'rating', 5)
+// A person's verdict in the UI: human_feedback + datapoint + evaluator inference tags (StaticEvaluationHumanFeedback).
+const human = await evaluatorFeedback(runChat, dpA, evalA.inference_id, 'helpful', true, {
+  'tensorzero::human_feedback': 'true', 'tensorzero::evaluator_inference_id': judge
+})
+// The same verdict on an inference this sidecar served outside an evaluation: its output is read back from ClickHouse.
+const outsider = await evaluatorFeedback(runChat, dpB, sources[1], 'rating', 1, {
+  'tensorzero::human_feedback': 'true', 'tensorzero::evaluator_inference_id': judge
+})
+await s.settled(`SELECT id FROM FloatMetricFeedback WHERE target_id = '${evalJson.inference_id}'`)
+await s.settled(`SELECT id FROM FloatMetricFeedback WHERE id = '${outsider}'`)
+await s.settled(`SELECT id FROM BooleanMetricFeedback WHERE id = '${human}'`)
+await s.settled(`SELECT inference_id FROM TagInference WHERE key = 'tensorzero::datapoint_id'`, 3)
+
+const runIds = (...ids: string[]): string => `[${ids.map(id => `'${id}'`).join(',')}]`
+const chatRun = { function_name: 'agent', evaluation_run_ids: runIds(runChat) }
+const DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
+
+t.test('coverage.json lists every fixture of evaluation_queries.rs and workflow_evaluation_queries.rs and explains every function without one', async tt => {
+  for (const stem of ['evaluation_queries', 'workflow_evaluation_queries']) {
+    const { onDisk, listed, unexplained } = await fixtureCoverage(stem)
+    tt.same(listed, onDisk, `${stem}: fixtures on disk = fixtures in coverage.json`)
+    tt.same(unexplained, [], `${stem}: every function has fixtures or a reason`)
+  }
+})
+
+t.test('evaluation runs: metadata, count, list, search and infos read the run rows', async tt => {
+  const meta = await s.read('evaluation_queries/get_inference_evaluation_run_metadata.sql', { run_ids: runIds(runChat, runJson) })
+  const chatMeta = meta.find(r => r.run_id === runChat) ?? {}
+  tt.match(chatMeta, { evaluation_name: 'support-eval', function_name: 'agent', function_type: 'chat' })
+  tt.same(JSON.parse(chatMeta.metrics), METRICS, 'metrics parse as InferenceEvaluationRunMetricMetadata[]')
+  tt.same(await s.read('evaluation_queries/count_total_evaluation_runs.sql'), [{ count: 2 }])
+  const listed = await s.read('evaluation_queries/list_evaluation_runs.sql', { limit: '10', offset: '0' })
+  tt.match(listed, [
+    { evaluation_run_id: runJson, evaluation_name: 'extract-eval', function_name: 'extractor', variant_name: 'main', dataset_name: 'golden', created_at: DATE, snapshot_hash: null },
+    { evaluation_run_id: runChat, function_name: 'agent' }
+  ], 'EvaluationRunInfoRow, newest run first')
+  tt.match(await s.read('evaluation_queries/search_evaluation_runs--empty-query.sql', { limit: '10', offset: '0' }),
+    [{ evaluation_run_id: runJson }, { evaluation_run_id: runChat, evaluation_name: 'support-eval', dataset_name: 'golden', variant_name: 'main' }])
+  tt.match(await s.read('evaluation_queries/search_evaluation_runs--evaluation-function-query.sql',
+    { evaluation_name: 'support-eval', function_name: 'agent', query: 'GOLD', limit: '10', offset: '0' }), [{ evaluation_run_id: runChat }])
+  tt.same(await s.read('evaluation_queries/search_evaluation_runs--evaluation-function-query.sql',
+    { evaluation_name: 'support-eval', function_name: 'extractor', query: 'gold', limit: '10', offset: '0' }), [])
+  tt.match(await s.read('evaluation_queries/get_evaluation_run_infos.sql', chatRun), [{ evaluation_run_id: runChat, variant_name: 'main', created_at: DATE }])
+})
+
+t.test('run infos for a datapoint find the sidecar inference by its datapoint tag (chat and JSON tables)', async tt => {
+  tt.match(await s.read('evaluation_queries/get_evaluation_run_infos_for_datapoint--chat.sql', { datapoint_id: dpA, function_name: 'agent' }),
+    [{ evaluation_run_id: runChat, variant_name: 'main', created_at: DATE }])
+  tt.match(await s.read('evaluation_queries/get_evaluation_run_infos_for_datapoint--json.sql', { datapoint_id: dpJson, function_name: 'extractor' }),
+    [{ evaluation_run_id: runJson, variant_name: 'main' }])
+})
+
+t.test('count_datapoints_for_evaluation counts the datapoints the run\'s sidecar inferences are tagged with', async tt => {
+  tt.same(await s.read('evaluation_queries/count_datapoints_for_evaluation.sql', chatRun), [{ count: 2 }])
+  tt.same(await s.read('evaluation_queries/count_datapoints_for_evaluation.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runChat) }), [{ count: 0 }])
+})
+
+t.test('usage statistics sum the sidecar\'s model inference tokens per run', async tt => {
+  const [usage] = await s.read('evaluation_queries/get_evaluation_usage_statistics--chat.sql', chatRun)
+  tt.match(usage, { evaluation_run_id: runChat, inference_count: 2 })
+  tt.ok(Number(usage.total_input_tokens) > 0 && Number(usage.total_output_tokens) > 0, 'tokens of both inferences')
+  tt.ok(usage.total_cost === null || typeof usage.total_cost === 'number', 'total_cost: Option<f64>')
+  tt.type(usage.avg_processing_time_ms, 'number')
+  tt.match(await s.read('evaluation_queries/get_evaluation_usage_statistics--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson) }),
+    [{ evaluation_run_id: runJson, inference_count: 1 }])
+})
+
+t.test('evaluation statistics average the evaluator feedback per metric (latest value per inference)', async tt => {
+  // The ORDER BY belongs to the second SELECT of the UNION ALL, so rows come in no set order: TensorZero keys them by name.
+  const stats = (await s.read('evaluation_queries/get_evaluation_statistics--chat.sql', { ...chatRun, metric_names: "['helpful','rating']" }))
+    .sort((x, y) => x.metric_name.localeCompare(y.metric_name))
+  tt.match(stats, [
+    { evaluation_run_id: runChat, metric_name: 'helpful', metric_type: 'boolean', datapoint_count: 2, mean_metric: 0.5, stdev: null },
+    { evaluation_run_id: runChat, metric_name: 'rating', metric_type: 'float', datapoint_count: 2, mean_metric: 3 }
+  ])
+  tt.ok(Math.abs(stats[1].stdev - Math.SQRT2) < 1e-6, 'sample stdev of 4 and 2')
+  tt.match(await s.read('evaluation_queries/get_evaluation_statistics--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson), metric_names: "['rating']" }),
+    [{ metric_name: 'rating', datapoint_count: 1, mean_metric: 5 }])
+})
+
+t.test('evaluation results join datapoint, sidecar inference, usage and feedback rows as RawEvaluationResultRow', async tt => {
+  const page = { ...chatRun, metric_names: "['helpful','rating']" }
+  const rows = await s.read('evaluation_queries/get_evaluation_results--chat.sql', page, { limit: '10', offset: '0' })
+  tt.equal(rows.length, 4, 'two datapoints × two metrics')
+  const a = rows.filter(r => r.datapoint_id === dpA)
+  tt.match(a, [{ metric_name: 'rating', metric_value: '4', feedback_id: fbRatingA, evaluator_inference_id: judge, is_human_feedback: false },
+    { metric_name: 'helpful', metric_value: 'true' }], 'one row per metric (metric_name DESC), the evaluator inference id from its tag')
+  // argMax over `timestamp` (whole seconds): two verdicts in one second tie, and TensorZero's query picks either.
+  tt.ok([fbHelpfulA, human].includes(a[1].feedback_id), 'helpful: the evaluator\'s or the human verdict')
+  tt.type(a[1].is_human_feedback, 'boolean')
+  for (const row of rows) {
+    tt.match(row, {
+      inference_id: /^[0-9a-f-]{36}$/, episode_id: /^[0-9a-f-]{36}$/, evaluation_run_id: runChat, dataset_name: 'golden',
+      variant_name: 'main', name: null, staled_at: null, processing_time_ms: Number
+    })
+    tt.ok(Number(row.input_tokens) > 0 && Number(row.output_tokens) > 0, 'the sidecar\'s model inference tokens')
+    tt.match(JSON.parse(row.input), { messages: [{ role: 'user', content: [{ type: 'text' }] }] }, 'input parses as StoredInput')
+    tt.match(JSON.parse(row.generated_output), [{ type: 'text', text: String }], 'generated_output parses as chat output')
+    tt.match(JSON.parse(row.reference_output), [{ type: 'text', text: String }], 'reference_output parses as chat output')
+  }
+  tt.same(a[0].inference_id, evalA.inference_id)
+  const one = await s.read('evaluation_queries/get_evaluation_results--chat-datapoint-id.sql', { ...page, datapoint_id: dpB }, { limit: '10', offset: '0' })
+  tt.same(one.map(r => [r.datapoint_id, r.metric_name, r.metric_value]), [[dpB, 'rating', '2'], [dpB, 'helpful', 'false']])
+  const paged = await s.read('evaluation_queries/get_evaluation_results--chat.sql', page, { limit: '1', offset: '1' })
+  tt.same([...new Set(paged.map(r => r.datapoint_id))], [[dpA, dpB].sort().reverse()[1]], 'pages by datapoint, newest first')
+  const json = await s.read('evaluation_queries/get_evaluation_results--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson), metric_names: "['rating']" }, { limit: '10', offset: '0' })
+  tt.match(json, [{ datapoint_id: dpJson, inference_id: evalJson.inference_id, metric_name: 'rating', metric_value: '5' }])
+  tt.match(JSON.parse(json[0].generated_output), { raw: String, parsed: { answer: String } }, 'generated_output parses as JsonInferenceOutput')
+  tt.match(JSON.parse(json[0].reference_output), { raw: String, parsed: { answer: String } })
+})
+
+t.test('human feedback is found by the output TensorZero serializes from the inference response', async tt => {
+  // serialize_output_for_feedback, then escape_string_for_clickhouse_literal before binding (ClickHouse unescapes it).
+  const output = JSON.stringify(evalA.content).replace(/\\/g, '\\\\').replace(/'/g, "\\'")
+  tt.match(await s.read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'helpful', datapoint_id: dpA, output }),
+    [{ value: 'true', evaluator_inference_id: judge }], 'a verdict on an evaluation inference (output kept in memory)')
+  tt.same(await s.read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'helpful', datapoint_id: dpB, output }), [])
+  const [stored] = await s.ch.query<{ output: string }>(`SELECT output FROM ChatInference WHERE id = '${sources[1]}'`, { database: s.db })
+  tt.match(await s.read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'rating', datapoint_id: dpB, output: stored.output }),
+    [{ value: '1', evaluator_inference_id: judge }], 'a verdict on another inference (output read back from ClickHouse)')
+  tt.same(await s.ch.query(`SELECT count() AS n FROM StaticEvaluationHumanFeedback`, { database: s.db }), [{ n: '2' }], 'evaluator feedback without the human tag adds no row')
+})
+
+// Workflow evaluations: runs and episodes as TensorZero's POST /workflow_evaluation_run and
+// POST /workflow_evaluation_run/{run_id}/episode write them (insert_workflow_evaluation_run(_episode), writers).
+// TensorZero dates those episode ids in the future and looks them up on inference; the sidecar has no such routes and
+// refuses future episode ids, so the episodes here are ordinary UUIDv7s and the sidecar inferences carry the run's
+// tags and variant pin themselves (native /inference, `internal: true`), as TensorZero would apply them.
+async function insertWorkflowRun (runId: string, project: string | null, name: string): Promise<void> {
+  await s.ch.query(`INSERT INTO DynamicEvaluationRun (run_id_uint, variant_pins, tags, project_name, run_display_name, snapshot_hash)
+    VALUES (toUInt128({run_id:UUID}), {variant_pins:Map(String, String)}, {tags:Map(String, String)}, {project_name:Nullable(String)},
+      {run_display_name:Nullable(String)}, toUInt256OrNull({snapshot_hash:Nullable(String)}))`, {
+    database: s.db,
+    params: { run_id: runId, variant_pins: "{'agent':'backup'}", tags: "{'owner':'ops'}", project_name: project ?? '\\N', run_display_name: name, snapshot_hash: snap.hash }
+  })
+}
+async function insertWorkflowEpisode (runId: string, episodeId: string, taskName: string | null): Promise<void> {
+  await s.ch.query(`INSERT INTO DynamicEvaluationRunEpisode (run_id, episode_id_uint, variant_pins, datapoint_name, tags, snapshot_hash)
+    SELECT {run_id:UUID} AS run_id, toUInt128({episode_id:UUID}) AS episode_id_uint, variant_pins,
+      {datapoint_name:Nullable(String)} AS datapoint_name, mapUpdate(tags, {tags:Map(String, String)}) AS tags,
+      toUInt256OrNull({snapshot_hash:Nullable(String)}) AS snapshot_hash
+    FROM DynamicEvaluationRun WHERE run_id_uint = toUInt128({run_id:UUID})`, {
+    database: s.db,
+    params: {
+      run_id: runId, episode_id: episodeId, datapoint_name: taskName ?? '\\N', snapshot_hash: snap.hash,
+      tags: `{'tensorzero::dynamic_evaluation_run_id':'${runId}','tensorzero::workflow_evaluation_run_id':'${runId}'}`
+    }
+  })
+}
+
+const wfRun = uuidv7()
+const wfOther = uuidv7()
+await insertWorkflowRun(wfRun, 'checkout', 'nightly-agent')
+await insertWorkflowRun(wfOther, null, 'ad-hoc')
+const wfEpisodes = [uuidv7(), uuidv7(), uuidv7()]
+await insertWorkflowEpisode(wfRun, wfEpisodes[0], 'refund')
+await insertWorkflowEpisode(wfRun, wfEpisodes[1], 'refund')
+await insertWorkflowEpisode(wfRun, wfEpisodes[2], null)
+for (const episodeId of wfEpisodes) {
+  await native({
+    function_name: 'agent', variant_name: 'backup', episode_id: episodeId, internal: true,
+    input: { messages: [{ role: 'user', content: [{ type: 'text', text: 'Refund order 7' }] }] },
+    tags: { owner: 'ops', 'tensorzero::workflow_evaluation_run_id': wfRun, 'tensorzero::dynamic_evaluation_run_id': wfRun }
+  })
+}
+await s.feedback({ metric_name: 'task_success', value: true, episode_id: wfEpisodes[0] })
+await s.feedback({ metric_name: 'task_success', value: false, episode_id: wfEpisodes[1] })
+await s.feedback({ metric_name: 'episode_score', value: 0.25, episode_id: wfEpisodes[0] })
+await s.feedback({ metric_name: 'episode_score', value: 0.75, episode_id: wfEpisodes[1] })
+const lastComment = await s.feedback({ metric_name: 'comment', value: 'slow start', episode_id: wfEpisodes[2] })
+await s.settled(`SELECT id FROM CommentFeedback WHERE id = '${lastComment}'`)
+await s.settled(`SELECT id FROM FloatMetricFeedbackByTargetId WHERE target_id = '${wfEpisodes[1]}'`)
+const wf = { limit: '10', offset: '0' }
+
+t.test('workflow projects and runs: list, count, search and get read the run rows', async tt => {
+  tt.match(await s.read('workflow_evaluation_queries/list_workflow_evaluation_projects.sql', wf), [{ name: 'checkout', count: 1, last_updated: DATE }])
+  tt.same(await s.read('workflow_evaluation_queries/count_workflow_evaluation_projects.sql'), [{ count: 1 }])
+  tt.same(await s.read('workflow_evaluation_queries/count_workflow_evaluation_runs.sql'), [{ count: 2 }])
+  const run = { name: 'nightly-agent', id: wfRun, variant_pins: { agent: 'backup' }, tags: { owner: 'ops' }, project_name: 'checkout', timestamp: DATE }
+  tt.match((await s.read('workflow_evaluation_queries/search_workflow_evaluation_runs--no-filter.sql', wf)).map(r => r.id).sort(), [wfRun, wfOther].sort())
+  tt.match(await s.read('workflow_evaluation_queries/search_workflow_evaluation_runs--project-search.sql', { ...wf, project_name: 'checkout', search_query: 'NIGHTLY' }), [run])
+  tt.match(await s.read('workflow_evaluation_queries/list_workflow_evaluation_runs--no-filter.sql', wf), [{ id: wfOther, project_name: null, num_episodes: 0 }, { ...run, num_episodes: 3 }])
+  tt.match(await s.read('workflow_evaluation_queries/list_workflow_evaluation_runs--run-id.sql', { ...wf, run_id: wfRun }), [{ ...run, num_episodes: 3 }])
+  tt.match(await s.read('workflow_evaluation_queries/list_workflow_evaluation_runs--project.sql', { ...wf, project_name: 'checkout' }), [{ id: wfRun }])
+  tt.match(await s.read('workflow_evaluation_queries/get_workflow_evaluation_runs.sql', { run_ids: runIds(wfRun, wfOther) }), [{ id: wfOther, name: 'ad-hoc' }, run])
+  tt.match(await s.read('workflow_evaluation_queries/get_workflow_evaluation_runs--project.sql', { run_ids: runIds(wfRun, wfOther), project_name: 'checkout' }), [run])
+})
+
+t.test('workflow run statistics aggregate the sidecar\'s episode feedback', async tt => {
+  const stats = await s.read('workflow_evaluation_queries/get_workflow_evaluation_run_statistics.sql', { run_id: wfRun })
+  tt.match(stats.sort((x, y) => x.metric_name.localeCompare(y.metric_name)), [
+    { metric_name: 'episode_score', count: 2, avg_metric: 0.5, is_boolean: false },
+    { metric_name: 'task_success', count: 2, avg_metric: 0.5, is_boolean: true }
+  ])
+  tt.ok(Math.abs(stats[0].stdev - Math.sqrt(0.125)) < 1e-6, 'sample stdev of 0.25 and 0.75')
+  tt.match(await s.read('workflow_evaluation_queries/get_workflow_evaluation_run_statistics--metric.sql', { run_id: wfRun, metric_name: 'task_success' }),
+    [{ metric_name: 'task_success', count: 2 }])
+})
+
+t.test('workflow episodes carry their feedback (float, boolean, comment) grouped by task name', async tt => {
+  const grouped = await s.read('workflow_evaluation_queries/list_workflow_evaluation_run_episodes_by_task_name.sql', wf, { run_ids_str: `'${wfRun}'` })
+  tt.equal(grouped.length, 3)
+  const first = grouped.find(r => r.episode_id === wfEpisodes[0]) ?? {}
+  tt.match(first, { group_key: 'refund', task_name: 'refund', run_id: wfRun, timestamp: DATE, tags: { owner: 'ops', 'tensorzero::workflow_evaluation_run_id': wfRun } })
+  tt.same([first.feedback_metric_names, first.feedback_values], [['episode_score', 'task_success'], ['0.25', 'true']])
+  const untitled = grouped.find(r => r.episode_id === wfEpisodes[2])
+  tt.match(untitled, { task_name: null, group_key: /^NULL_EPISODE_\d+$/, feedback_metric_names: ['comment'], feedback_values: ['slow start'] })
+  tt.same(await s.read('workflow_evaluation_queries/count_workflow_evaluation_run_episodes_by_task_name.sql', {}, { run_ids_str: `'${wfRun}'` }), [{ count: 2 }])
+  const episodes = await s.read('workflow_evaluation_queries/get_workflow_evaluation_run_episodes_with_feedback.sql', { ...wf, run_id: wfRun })
+  tt.same(episodes.map(r => r.episode_id), [...wfEpisodes].reverse(), 'newest episode first')
+  tt.same(episodes[1].feedback_metric_names, ['episode_score', 'task_success'])
+  tt.same(episodes[1].feedback_values, ['0.75', 'false'])
+  tt.same(await s.read('workflow_evaluation_queries/count_workflow_evaluation_run_episodes.sql', { run_id: wfRun }), [{ count: 3 }])
+})
+
+t.test('the workflow run of an episode gives the variant pins and tags TensorZero applies to its inferences', async tt => {
+  tt.same(await s.read('workflow_evaluation_queries/get_workflow_evaluation_run_by_episode_id.sql', { episode_id: wfEpisodes[0] }), [{
+    variant_pins: { agent: 'backup' },
+    tags: { owner: 'ops', 'tensorzero::dynamic_evaluation_run_id': wfRun, 'tensorzero::workflow_evaluation_run_id': wfRun }
+  }])
+  tt.match(await s.ch.query(`SELECT variant_name, tags FROM ChatInference WHERE episode_id = '${wfEpisodes[0]}'`, { database: s.db }),
+    [{ variant_name: 'backup', tags: { owner: 'ops', 'tensorzero::workflow_evaluation_run_id': wfRun } }], 'the sidecar inference in that episode')
+})
