@@ -289,21 +289,6 @@ ORDER BY (project_name, run_id_uint)
 SETTINGS index_granularity = 8192
 ;
 
-CREATE TABLE IF NOT EXISTS StaticEvaluationHumanFeedback
-(
-    `metric_name` LowCardinality(String),
-    `datapoint_id` UUID,
-    `output` String,
-    `value` String,
-    `feedback_id` UUID,
-    `evaluator_inference_id` UUID,
-    `timestamp` DateTime MATERIALIZED UUIDv7ToDateTime(feedback_id)
-)
-ENGINE = MergeTree
-ORDER BY (metric_name, datapoint_id, output)
-SETTINGS index_granularity = 256
-;
-
 CREATE TABLE IF NOT EXISTS DeploymentID
 (
     `deployment_id` String,
