@@ -253,8 +253,10 @@ export async function handleFeedback (body: unknown, deps: FeedbackDeps): Promis
         break
     }
     if (!p.dryrun) {
+      const record: FeedbackRecord = { feedbackId, metricName: p.metricName, metricType: kind, targetId, targetType: level, value, tags: p.tags }
       const humanEvaluation = kind === 'boolean' || kind === 'float' ? await humanEvaluationOf(deps, p.tags, target, targetId) : undefined
-      deps.enqueue({ feedbackId, metricName: p.metricName, metricType: kind, targetId, targetType: level, value, tags: p.tags, ...(humanEvaluation !== undefined && { humanEvaluation }) })
+      if (humanEvaluation !== undefined) record.humanEvaluation = humanEvaluation
+      deps.enqueue(record)
     }
     return { status: 200, body: { feedback_id: feedbackId } }
   } catch (err) {
