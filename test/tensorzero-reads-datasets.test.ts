@@ -7,6 +7,7 @@ import type { Test } from 'tap'
 import { v7 as uuidv7 } from 'uuid'
 import { fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
 import { datapointsFromInferences } from './helpers/datapoints.ts'
+import { SECOND_TIME, UUID, chatOutput, jsonOutput, parse, storedInput, toolInfo } from './helpers/tensorzero-rows.ts'
 
 const s = await startReadScenario({ db: 'tz_reads_datasets' })
 t.teardown(s.close)
@@ -43,35 +44,23 @@ const byId = (rows: any[], id: string): any => rows.find(r => r.id === id)
 function checkDatapoint (tt: Test, row: any, want: { type: 'chat' | 'json'; id: string; source: string; dataset: string; function: string }): void {
   tt.match(row, {
     type: want.type, id: want.id, dataset_name: want.dataset, function_name: want.function, source_inference_id: want.source,
-    is_custom: false, is_deleted: false, staled_at: null, name: null, auxiliary: '', updated_at: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
-    episode_id: /^[0-9a-f-]{36}$/, tags: Object
+    is_custom: false, is_deleted: false, staled_at: null, name: null, auxiliary: '', updated_at: SECOND_TIME, episode_id: UUID, tags: Object
   }, `${want.type} datapoint ${want.id}: StoredDatapoint's scalar fields`)
-  const input = JSON.parse(row.input)
-  tt.ok(Array.isArray(input.messages) && input.messages.every((m: any) => ['user', 'assistant'].includes(m.role) && Array.isArray(m.content)),
-    'input parses as StoredInput (messages of role and content blocks)')
-  const output = JSON.parse(row.output)
+  tt.same(storedInput(row.input), [], 'input parses as StoredInput')
   if (want.type === 'chat') {
-    tt.match(output, [{ type: 'text', text: String }], 'chat output parses as ContentBlockChatOutput[]')
-    checkToolInfo(tt, row)
+    tt.same(chatOutput(row.output), [], 'output parses as ContentBlockChatOutput[]')
+    tt.match(parse(row.output), [{ type: 'text', text: String }])
+    // deserialize_optional_tool_info: the agent's tool in the full format (allowed_tools, tool_choice set).
+    tt.same(toolInfo(row), [], 'tool columns parse as ToolCallConfigDatabaseInsert')
+    tt.match(parse(row.allowed_tools), { tools: ['get_weather'], choice: 'function_default' })
+    tt.match(parse(row.tool_params), { tools_available: [{ name: 'get_weather' }], tool_choice: 'auto' })
     tt.equal(row.output_schema, '')
   } else {
-    tt.match(output, { raw: String, parsed: { answer: String } }, 'json output parses as JsonInferenceOutput')
-    tt.match(JSON.parse(row.output_schema), { type: 'object', required: ['answer'] }, 'output_schema parses as the function schema')
-    tt.equal(row.tool_params, '')
-    tt.same([row.dynamic_tools, row.dynamic_provider_tools, row.parallel_tool_calls, row.tool_choice, row.allowed_tools], [[], [], null, null, null])
-  }
-}
-
-/** deserialize_optional_tool_info (tool/storage.rs): the full format once `allowed_tools` or `tool_choice` is set. */
-function checkToolInfo (tt: Test, row: any): void {
-  tt.ok(row.allowed_tools !== null && row.tool_choice !== null, 'agent has tools: the full tool format is written')
-  tt.match(JSON.parse(row.allowed_tools), { tools: ['get_weather'], choice: 'function_default' }, 'allowed_tools parses as AllowedTools')
-  tt.ok(['auto', 'none', 'required'].includes(row.tool_choice) || typeof JSON.parse(row.tool_choice).specific === 'string', 'tool_choice parses as ToolChoice')
-  tt.ok(row.dynamic_tools.every((tool: string) => typeof JSON.parse(tool).name === 'string'), 'dynamic_tools are JSON strings of tools')
-  tt.ok(Array.isArray(row.dynamic_provider_tools), 'dynamic_provider_tools is an array')
-  tt.ok(row.parallel_tool_calls === null || typeof row.parallel_tool_calls === 'boolean')
-  if (row.tool_params !== '') {
-    tt.match(JSON.parse(row.tool_params), { tools_available: [{ name: 'get_weather' }], tool_choice: 'auto' }, 'the legacy tool_params parses')
+    tt.same(jsonOutput(row.output), [], 'output parses as JsonInferenceOutput')
+    tt.match(parse(row.output), { raw: String, parsed: { answer: String } })
+    tt.match(parse(row.output_schema), { type: 'object', required: ['answer'] }, 'output_schema parses as the function schema')
+    tt.same([row.tool_params, row.dynamic_tools, row.dynamic_provider_tools, row.parallel_tool_calls, row.tool_choice, row.allowed_tools],
+      ['', [], [], null, null, null], 'the JSON side of the union: no tool columns')
   }
 }
 

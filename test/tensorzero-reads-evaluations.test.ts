@@ -8,6 +8,7 @@ import t from 'tap'
 import { v7 as uuidv7 } from 'uuid'
 import { fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
 import { datapointsFromInferences } from './helpers/datapoints.ts'
+import { chatOutput, jsonOutput, parse, storedInput, SECOND_TIME as DATE } from './helpers/tensorzero-rows.ts'
 
 const s = await startReadScenario({ db: 'tz_reads_evaluations' })
 t.teardown(s.close)
@@ -111,7 +112,6 @@ await s.settled(`SELECT inference_id FROM TagInference WHERE key = 'tensorzero::
 
 const runIds = (...ids: string[]): string => `[${ids.map(id => `'${id}'`).join(',')}]`
 const chatRun = { function_name: 'agent', evaluation_run_ids: runIds(runChat) }
-const DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 
 t.test('coverage.json lists every fixture of evaluation_queries.rs and workflow_evaluation_queries.rs and explains every function without one', async tt => {
   for (const stem of ['evaluation_queries', 'workflow_evaluation_queries']) {
@@ -192,9 +192,8 @@ t.test('evaluation results join datapoint, sidecar inference, usage and feedback
       variant_name: 'main', name: null, staled_at: null, processing_time_ms: Number
     })
     tt.ok(Number(row.input_tokens) > 0 && Number(row.output_tokens) > 0, 'the sidecar\'s model inference tokens')
-    tt.match(JSON.parse(row.input), { messages: [{ role: 'user', content: [{ type: 'text' }] }] }, 'input parses as StoredInput')
-    tt.match(JSON.parse(row.generated_output), [{ type: 'text', text: String }], 'generated_output parses as chat output')
-    tt.match(JSON.parse(row.reference_output), [{ type: 'text', text: String }], 'reference_output parses as chat output')
+    tt.same([storedInput(row.input), chatOutput(row.generated_output), chatOutput(row.reference_output)], [[], [], []],
+      'input, generated_output and reference_output parse as StoredInput and chat output')
   }
   tt.same(a[0].inference_id, evalA.inference_id)
   const one = await s.read('evaluation_queries/get_evaluation_results--chat-datapoint-id.sql', { ...page, datapoint_id: dpB }, { limit: '10', offset: '0' })
@@ -203,8 +202,8 @@ t.test('evaluation results join datapoint, sidecar inference, usage and feedback
   tt.same([...new Set(paged.map(r => r.datapoint_id))], [[dpA, dpB].sort().reverse()[1]], 'pages by datapoint, newest first')
   const json = await s.read('evaluation_queries/get_evaluation_results--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson), metric_names: "['rating']" }, { limit: '10', offset: '0' })
   tt.match(json, [{ datapoint_id: dpJson, inference_id: evalJson.inference_id, metric_name: 'rating', metric_value: '5' }])
-  tt.match(JSON.parse(json[0].generated_output), { raw: String, parsed: { answer: String } }, 'generated_output parses as JsonInferenceOutput')
-  tt.match(JSON.parse(json[0].reference_output), { raw: String, parsed: { answer: String } })
+  tt.same([jsonOutput(json[0].generated_output), jsonOutput(json[0].reference_output)], [[], []], 'generated and reference output parse as JsonInferenceOutput')
+  tt.match(parse(json[0].generated_output), { parsed: { answer: String } })
 })
 
 t.test('human feedback is found by the output TensorZero serializes from the inference response', async tt => {

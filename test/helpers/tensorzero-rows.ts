@@ -31,7 +31,7 @@ function inputBlock (b: Row): boolean {
   }
 }
 /** StoredInput: optional system (text or template arguments), messages of role user|assistant with content blocks. */
-function storedInput (v: unknown): string[] {
+export function storedInput (v: unknown): string[] {
   const input = parse(v)
   const bad = extraKeys(input, ['system', 'messages'])
   if (input.system !== undefined && !isStr(input.system) && typeof input.system !== 'object') bad.push('system')
@@ -44,7 +44,7 @@ function storedInput (v: unknown): string[] {
   return bad
 }
 /** Vec<ContentBlockChatOutput>. */
-function chatOutput (v: unknown): string[] {
+export function chatOutput (v: unknown): string[] {
   const out = parse(v)
   if (!Array.isArray(out)) return ['not an array']
   return out.flatMap((b: any) => {
