@@ -5,12 +5,16 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { v7 as uuidv7 } from 'uuid'
-import { fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
+import { TENSORZERO_URL_SETTINGS, fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
 import { datapointsFromInferences } from './helpers/datapoints.ts'
 import { SECOND_TIME, UUID, chatOutput, jsonOutput, parse, storedInput, toolInfo } from './helpers/tensorzero-rows.ts'
 
 const s = await startReadScenario({ db: 'tz_reads_datasets' })
 t.teardown(s.close)
+// Every fixture runs under the settings TensorZero's client puts on its URL (join_algorithm: production_clickhouse_client.rs).
+const SETTINGS = { ...TENSORZERO_URL_SETTINGS, join_algorithm: 'auto' }
+const read = async (file: string, params: Record<string, string> = {}, literals: Record<string, string> = {}): Promise<any[]> =>
+  await s.read(file, params, SETTINGS, literals)
 
 const episode = uuidv7()
 const chatFirst = (await s.client.chat.completions.create({
@@ -81,22 +85,22 @@ t.test('the datapoints copy the sidecar inferences as TensorZero stores them', a
 })
 
 t.test('get_dataset_metadata: one row per dataset, counts and last update', async tt => {
-  const all = await s.read('dataset_queries/get_dataset_metadata.sql')
+  const all = await read('dataset_queries/get_dataset_metadata.sql')
   tt.match(all, [{ dataset_name: 'archive', count: 1 }, { dataset_name: 'support', count: 3 }], 'datasets, newest first')
   for (const row of all) tt.match(row.last_updated, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
-  const agentOnly = await s.read('dataset_queries/get_dataset_metadata--function-limit-offset.sql', { function_name: 'extractor', limit: '10', offset: '0' })
+  const agentOnly = await read('dataset_queries/get_dataset_metadata--function-limit-offset.sql', { function_name: 'extractor', limit: '10', offset: '0' })
   tt.match(agentOnly, [{ dataset_name: 'support', count: 1 }], 'function filter reaches the JSON table')
   tt.equal(agentOnly.length, 1)
-  tt.same(await s.read('dataset_queries/get_dataset_metadata--function-limit-offset.sql', { function_name: 'agent', limit: '10', offset: '2' }), [], 'offset pages past the end')
+  tt.same(await read('dataset_queries/get_dataset_metadata--function-limit-offset.sql', { function_name: 'agent', limit: '10', offset: '2' }), [], 'offset pages past the end')
 })
 
 t.test('count_datapoints_for_dataset: chat and JSON tables, with and without the function filter', async tt => {
-  tt.same(await s.read('dataset_queries/count_datapoints_for_dataset.sql', { dataset_name: 'support' }), [{ count: '3' }])
-  tt.same(await s.read('dataset_queries/count_datapoints_for_dataset--function.sql', { dataset_name: 'support', function_name: 'agent' }), [{ count: '2' }])
+  tt.same(await read('dataset_queries/count_datapoints_for_dataset.sql', { dataset_name: 'support' }), [{ count: '3' }])
+  tt.same(await read('dataset_queries/count_datapoints_for_dataset--function.sql', { dataset_name: 'support', function_name: 'agent' }), [{ count: '2' }])
 })
 
 t.test('get_datapoints by dataset returns every datapoint with StoredDatapoint fields', async tt => {
-  const rows = await s.read('dataset_queries/get_datapoints--dataset.sql', { ...page, dataset_name: 'support' })
+  const rows = await read('dataset_queries/get_datapoints--dataset.sql', { ...page, dataset_name: 'support' })
   tt.equal(rows.length, 3)
   checkDatapoint(tt, byId(rows, dpFirst), { type: 'chat', id: dpFirst, source: chatFirst, dataset: 'support', function: 'agent' })
   checkDatapoint(tt, byId(rows, dpSecond), { type: 'chat', id: dpSecond, source: chatSecond, dataset: 'support', function: 'agent' })
@@ -105,14 +109,14 @@ t.test('get_datapoints by dataset returns every datapoint with StoredDatapoint f
 })
 
 t.test('get_datapoint finds one datapoint by dataset and id, and no other dataset\'s', async tt => {
-  const one = await s.read('dataset_queries/get_datapoint.sql', { dataset_name: 'support', limit: '1', offset: '0', subquery_limit: '1' }, { joined_ids: `'${dpJson}'` })
+  const one = await read('dataset_queries/get_datapoint.sql', { dataset_name: 'support', limit: '1', offset: '0', subquery_limit: '1' }, { joined_ids: `'${dpJson}'` })
   tt.equal(one.length, 1)
   checkDatapoint(tt, one[0], { type: 'json', id: dpJson, source: extraction, dataset: 'support', function: 'extractor' })
-  tt.same(await s.read('dataset_queries/get_datapoint.sql', { dataset_name: 'support', limit: '1', offset: '0', subquery_limit: '1' }, { joined_ids: `'${dpOther}'` }), [])
+  tt.same(await read('dataset_queries/get_datapoint.sql', { dataset_name: 'support', limit: '1', offset: '0', subquery_limit: '1' }, { joined_ids: `'${dpOther}'` }), [])
 })
 
 t.test('search with relevance order finds the datapoint whose input or output holds the text', async tt => {
-  const rows = await s.read('dataset_queries/get_datapoints--function-search-order-by-relevance.sql',
+  const rows = await read('dataset_queries/get_datapoints--function-search-order-by-relevance.sql',
     { ...page, dataset_name: 'support', function_name: 'agent' }, { search: 'parcel' })
   tt.same(rows.map(r => r.id), [dpFirst])
   tt.match(rows[0], { input_term_frequency: '1', total_term_frequency: '1' }, 'term frequency columns')
@@ -126,9 +130,9 @@ t.test('a datapoint deleted the way TensorZero deletes (a staled copy) leaves th
       WHERE dataset_name = {dataset_name:String} AND id IN ['${dpOther}'] AND staled_at IS NULL)
     INSERT INTO ChatInferenceDatapoint SELECT * REPLACE (now64() AS updated_at, now64() AS staled_at) FROM existing_chat_datapoints`,
   { database: s.db, params: { dataset_name: 'archive' } })
-  tt.same(await s.read('dataset_queries/get_datapoints--dataset.sql', { ...page, dataset_name: 'archive' }), [], 'gone from the dataset')
-  tt.same(await s.read('dataset_queries/count_datapoints_for_dataset.sql', { dataset_name: 'archive' }), [{ count: '0' }])
-  const stale = await s.read('dataset_queries/get_datapoints--ids-allow-stale.sql', page, { joined_ids: `'${dpOther}','${dpFirst}'` })
+  tt.same(await read('dataset_queries/get_datapoints--dataset.sql', { ...page, dataset_name: 'archive' }), [], 'gone from the dataset')
+  tt.same(await read('dataset_queries/count_datapoints_for_dataset.sql', { dataset_name: 'archive' }), [{ count: '0' }])
+  const stale = await read('dataset_queries/get_datapoints--ids-allow-stale.sql', page, { joined_ids: `'${dpOther}','${dpFirst}'` })
   tt.same(stale.map(r => r.id).sort(), [dpFirst, dpOther].sort())
   tt.match(byId(stale, dpOther), { staled_at: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, dataset_name: 'archive' }, 'staled_at is set')
 })
@@ -145,14 +149,14 @@ t.test('clone_datapoints: the clone TensorZero writes is found by its verify que
       WHERE ChatInferenceDatapoint.staled_at IS NULL)
     SELECT * EXCEPT(new_id) REPLACE(new_id AS id, {target_dataset_name: String} AS dataset_name, now64() AS updated_at) FROM source`,
   { database: s.db, params: { mappings, target_dataset_name: 'cloned' } })
-  tt.same(await s.read('dataset_queries/clone_datapoints--verify.sql', { new_ids: `['${clone}','${uuidv7()}']` }), [{ id: clone }])
-  const [copy] = await s.read('dataset_queries/get_datapoints--dataset.sql', { ...page, dataset_name: 'cloned' })
+  tt.same(await read('dataset_queries/clone_datapoints--verify.sql', { new_ids: `['${clone}','${uuidv7()}']` }), [{ id: clone }])
+  const [copy] = await read('dataset_queries/get_datapoints--dataset.sql', { ...page, dataset_name: 'cloned' })
   checkDatapoint(tt, copy, { type: 'chat', id: clone, source: chatFirst, dataset: 'cloned', function: 'agent' })
 })
 
 t.test('datapoint filters (tag, time, and/or/not, empty) select the rows TensorZero means', async tt => {
   const run = async (file: string, params: Record<string, string>): Promise<string[]> =>
-    (await s.read(`datapoint_queries/${file}`, { ...page, dataset_name: 'support', ...params })).map(r => r.id).sort()
+    (await read(`datapoint_queries/${file}`, { ...page, dataset_name: 'support', ...params })).map(r => r.id).sort()
   tt.same(await run('to_clickhouse_sql--tag.sql', { p0: 'team', p1: 'blue' }), [dpFirst, dpJson].sort(), 'tag =')
   tt.same(await run('to_clickhouse_sql--tag.sql', { p0: 'tier', p1: 'gold' }), [dpFirst], 'a tag only one inference has')
   tt.same(await run('to_clickhouse_sql--time.sql', { p0: '2020-01-01 00:00:00 UTC' }), [dpFirst, dpSecond, dpJson].sort(), 'updated after 2020')

@@ -6,12 +6,16 @@
 // TensorZero's workflow-evaluation endpoints write them, sidecar inferences and episode feedback in those episodes.
 import t from 'tap'
 import { v7 as uuidv7 } from 'uuid'
-import { fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
+import { TENSORZERO_URL_SETTINGS, fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
 import { datapointsFromInferences } from './helpers/datapoints.ts'
 import { chatOutput, jsonOutput, parse, storedInput, SECOND_TIME as DATE } from './helpers/tensorzero-rows.ts'
 
 const s = await startReadScenario({ db: 'tz_reads_evaluations' })
 t.teardown(s.close)
+// Every fixture runs under the settings TensorZero's client puts on its URL (join_algorithm: production_clickhouse_client.rs).
+const SETTINGS = { ...TENSORZERO_URL_SETTINGS, join_algorithm: 'auto' }
+const read = async (file: string, params: Record<string, string> = {}, literals: Record<string, string> = {}): Promise<any[]> =>
+  await s.read(file, params, SETTINGS, literals)
 
 const chat = async (content: string, extra: object = {}): Promise<string> => (await s.client.chat.completions.create({
   model: 'tensorzero::function_name::agent', messages: [{ role: 'user', content }], ...extra
@@ -47,7 +51,7 @@ async function insertEvaluationRun (run: { id: string; name: string; fn: string;
 
 /** One evaluation inference for a datapoint, tagged as crates/evaluations' inference step tags it. */
 async function evaluate (runId: string, evaluation: string, fn: string, datapoint: string): Promise<any> {
-  const [row] = await s.read(`dataset_queries/get_datapoint.sql`, { dataset_name: 'golden', limit: '1', offset: '0', subquery_limit: '1' }, { joined_ids: `'${datapoint}'` })
+  const [row] = await read(`dataset_queries/get_datapoint.sql`, { dataset_name: 'golden', limit: '1', offset: '0', subquery_limit: '1' }, { joined_ids: `'${datapoint}'` })
   return await native({
     function_name: fn,
     variant_name: 'main',
@@ -122,63 +126,63 @@ t.test('coverage.json lists every fixture of evaluation_queries.rs and workflow_
 })
 
 t.test('evaluation runs: metadata, count, list, search and infos read the run rows', async tt => {
-  const meta = await s.read('evaluation_queries/get_inference_evaluation_run_metadata.sql', { run_ids: runIds(runChat, runJson) })
+  const meta = await read('evaluation_queries/get_inference_evaluation_run_metadata.sql', { run_ids: runIds(runChat, runJson) })
   const chatMeta = meta.find(r => r.run_id === runChat) ?? {}
   tt.match(chatMeta, { evaluation_name: 'support-eval', function_name: 'agent', function_type: 'chat' })
   tt.same(JSON.parse(chatMeta.metrics), METRICS, 'metrics parse as InferenceEvaluationRunMetricMetadata[]')
-  tt.same(await s.read('evaluation_queries/count_total_evaluation_runs.sql'), [{ count: 2 }])
-  const listed = await s.read('evaluation_queries/list_evaluation_runs.sql', { limit: '10', offset: '0' })
+  tt.same(await read('evaluation_queries/count_total_evaluation_runs.sql'), [{ count: 2 }])
+  const listed = await read('evaluation_queries/list_evaluation_runs.sql', { limit: '10', offset: '0' })
   tt.match(listed, [
     { evaluation_run_id: runJson, evaluation_name: 'extract-eval', function_name: 'extractor', variant_name: 'main', dataset_name: 'golden', created_at: DATE, snapshot_hash: null },
     { evaluation_run_id: runChat, function_name: 'agent' }
   ], 'EvaluationRunInfoRow, newest run first')
-  tt.match(await s.read('evaluation_queries/search_evaluation_runs--empty-query.sql', { limit: '10', offset: '0' }),
+  tt.match(await read('evaluation_queries/search_evaluation_runs--empty-query.sql', { limit: '10', offset: '0' }),
     [{ evaluation_run_id: runJson }, { evaluation_run_id: runChat, evaluation_name: 'support-eval', dataset_name: 'golden', variant_name: 'main' }])
-  tt.match(await s.read('evaluation_queries/search_evaluation_runs--evaluation-function-query.sql',
+  tt.match(await read('evaluation_queries/search_evaluation_runs--evaluation-function-query.sql',
     { evaluation_name: 'support-eval', function_name: 'agent', query: 'GOLD', limit: '10', offset: '0' }), [{ evaluation_run_id: runChat }])
-  tt.same(await s.read('evaluation_queries/search_evaluation_runs--evaluation-function-query.sql',
+  tt.same(await read('evaluation_queries/search_evaluation_runs--evaluation-function-query.sql',
     { evaluation_name: 'support-eval', function_name: 'extractor', query: 'gold', limit: '10', offset: '0' }), [])
-  tt.match(await s.read('evaluation_queries/get_evaluation_run_infos.sql', chatRun), [{ evaluation_run_id: runChat, variant_name: 'main', created_at: DATE }])
+  tt.match(await read('evaluation_queries/get_evaluation_run_infos.sql', chatRun), [{ evaluation_run_id: runChat, variant_name: 'main', created_at: DATE }])
 })
 
 t.test('run infos for a datapoint find the sidecar inference by its datapoint tag (chat and JSON tables)', async tt => {
-  tt.match(await s.read('evaluation_queries/get_evaluation_run_infos_for_datapoint--chat.sql', { datapoint_id: dpA, function_name: 'agent' }),
+  tt.match(await read('evaluation_queries/get_evaluation_run_infos_for_datapoint--chat.sql', { datapoint_id: dpA, function_name: 'agent' }),
     [{ evaluation_run_id: runChat, variant_name: 'main', created_at: DATE }])
-  tt.match(await s.read('evaluation_queries/get_evaluation_run_infos_for_datapoint--json.sql', { datapoint_id: dpJson, function_name: 'extractor' }),
+  tt.match(await read('evaluation_queries/get_evaluation_run_infos_for_datapoint--json.sql', { datapoint_id: dpJson, function_name: 'extractor' }),
     [{ evaluation_run_id: runJson, variant_name: 'main' }])
 })
 
 t.test('count_datapoints_for_evaluation counts the datapoints the run\'s sidecar inferences are tagged with', async tt => {
-  tt.same(await s.read('evaluation_queries/count_datapoints_for_evaluation.sql', chatRun), [{ count: 2 }])
-  tt.same(await s.read('evaluation_queries/count_datapoints_for_evaluation.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runChat) }), [{ count: 0 }])
+  tt.same(await read('evaluation_queries/count_datapoints_for_evaluation.sql', chatRun), [{ count: 2 }])
+  tt.same(await read('evaluation_queries/count_datapoints_for_evaluation.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runChat) }), [{ count: 0 }])
 })
 
 t.test('usage statistics sum the sidecar\'s model inference tokens per run', async tt => {
-  const [usage] = await s.read('evaluation_queries/get_evaluation_usage_statistics--chat.sql', chatRun)
+  const [usage] = await read('evaluation_queries/get_evaluation_usage_statistics--chat.sql', chatRun)
   tt.match(usage, { evaluation_run_id: runChat, inference_count: 2 })
   tt.ok(Number(usage.total_input_tokens) > 0 && Number(usage.total_output_tokens) > 0, 'tokens of both inferences')
   tt.ok(usage.total_cost === null || typeof usage.total_cost === 'number', 'total_cost: Option<f64>')
   tt.type(usage.avg_processing_time_ms, 'number')
-  tt.match(await s.read('evaluation_queries/get_evaluation_usage_statistics--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson) }),
+  tt.match(await read('evaluation_queries/get_evaluation_usage_statistics--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson) }),
     [{ evaluation_run_id: runJson, inference_count: 1 }])
 })
 
 t.test('evaluation statistics average the evaluator feedback per metric (latest value per inference)', async tt => {
   // The ORDER BY belongs to the second SELECT of the UNION ALL, so rows come in no set order: TensorZero keys them by name.
-  const stats = (await s.read('evaluation_queries/get_evaluation_statistics--chat.sql', { ...chatRun, metric_names: "['helpful','rating']" }))
+  const stats = (await read('evaluation_queries/get_evaluation_statistics--chat.sql', { ...chatRun, metric_names: "['helpful','rating']" }))
     .sort((x, y) => x.metric_name.localeCompare(y.metric_name))
   tt.match(stats, [
     { evaluation_run_id: runChat, metric_name: 'helpful', metric_type: 'boolean', datapoint_count: 2, mean_metric: 0.5, stdev: null },
     { evaluation_run_id: runChat, metric_name: 'rating', metric_type: 'float', datapoint_count: 2, mean_metric: 3 }
   ])
   tt.ok(Math.abs(stats[1].stdev - Math.SQRT2) < 1e-6, 'sample stdev of 4 and 2')
-  tt.match(await s.read('evaluation_queries/get_evaluation_statistics--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson), metric_names: "['rating']" }),
+  tt.match(await read('evaluation_queries/get_evaluation_statistics--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson), metric_names: "['rating']" }),
     [{ metric_name: 'rating', datapoint_count: 1, mean_metric: 5 }])
 })
 
 t.test('evaluation results join datapoint, sidecar inference, usage and feedback rows as RawEvaluationResultRow', async tt => {
   const page = { ...chatRun, metric_names: "['helpful','rating']" }
-  const rows = await s.read('evaluation_queries/get_evaluation_results--chat.sql', page, { limit: '10', offset: '0' })
+  const rows = await read('evaluation_queries/get_evaluation_results--chat.sql', page, { limit: '10', offset: '0' })
   tt.equal(rows.length, 4, 'two datapoints × two metrics')
   const a = rows.filter(r => r.datapoint_id === dpA)
   tt.match(a, [{ metric_name: 'rating', metric_value: '4', feedback_id: fbRatingA, evaluator_inference_id: judge, is_human_feedback: false },
@@ -196,11 +200,11 @@ t.test('evaluation results join datapoint, sidecar inference, usage and feedback
       'input, generated_output and reference_output parse as StoredInput and chat output')
   }
   tt.same(a[0].inference_id, evalA.inference_id)
-  const one = await s.read('evaluation_queries/get_evaluation_results--chat-datapoint-id.sql', { ...page, datapoint_id: dpB }, { limit: '10', offset: '0' })
+  const one = await read('evaluation_queries/get_evaluation_results--chat-datapoint-id.sql', { ...page, datapoint_id: dpB }, { limit: '10', offset: '0' })
   tt.same(one.map(r => [r.datapoint_id, r.metric_name, r.metric_value]), [[dpB, 'rating', '2'], [dpB, 'helpful', 'false']])
-  const paged = await s.read('evaluation_queries/get_evaluation_results--chat.sql', page, { limit: '1', offset: '1' })
+  const paged = await read('evaluation_queries/get_evaluation_results--chat.sql', page, { limit: '1', offset: '1' })
   tt.same([...new Set(paged.map(r => r.datapoint_id))], [[dpA, dpB].sort().reverse()[1]], 'pages by datapoint, newest first')
-  const json = await s.read('evaluation_queries/get_evaluation_results--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson), metric_names: "['rating']" }, { limit: '10', offset: '0' })
+  const json = await read('evaluation_queries/get_evaluation_results--json.sql', { function_name: 'extractor', evaluation_run_ids: runIds(runJson), metric_names: "['rating']" }, { limit: '10', offset: '0' })
   tt.match(json, [{ datapoint_id: dpJson, inference_id: evalJson.inference_id, metric_name: 'rating', metric_value: '5' }])
   tt.same([jsonOutput(json[0].generated_output), jsonOutput(json[0].reference_output)], [[], []], 'generated and reference output parse as JsonInferenceOutput')
   tt.match(parse(json[0].generated_output), { parsed: { answer: String } })
@@ -209,11 +213,11 @@ t.test('evaluation results join datapoint, sidecar inference, usage and feedback
 t.test('human feedback is found by the output TensorZero serializes from the inference response', async tt => {
   // serialize_output_for_feedback, then escape_string_for_clickhouse_literal before binding (ClickHouse unescapes it).
   const output = JSON.stringify(evalA.content).replace(/\\/g, '\\\\').replace(/'/g, "\\'")
-  tt.match(await s.read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'helpful', datapoint_id: dpA, output }),
+  tt.match(await read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'helpful', datapoint_id: dpA, output }),
     [{ value: 'true', evaluator_inference_id: judge }], 'a verdict on an evaluation inference (output kept in memory)')
-  tt.same(await s.read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'helpful', datapoint_id: dpB, output }), [])
+  tt.same(await read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'helpful', datapoint_id: dpB, output }), [])
   const [stored] = await s.ch.query<{ output: string }>(`SELECT output FROM ChatInference WHERE id = '${sources[1]}'`, { database: s.db })
-  tt.match(await s.read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'rating', datapoint_id: dpB, output: stored.output }),
+  tt.match(await read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'rating', datapoint_id: dpB, output: stored.output }),
     [{ value: '1', evaluator_inference_id: judge }], 'a verdict on another inference (output read back from ClickHouse)')
   tt.same(await s.ch.query(`SELECT count() AS n FROM StaticEvaluationHumanFeedback`, { database: s.db }), [{ n: '2' }], 'evaluator feedback without the human tag adds no row')
 })
@@ -270,48 +274,48 @@ await s.settled(`SELECT id FROM FloatMetricFeedbackByTargetId WHERE target_id = 
 const wf = { limit: '10', offset: '0' }
 
 t.test('workflow projects and runs: list, count, search and get read the run rows', async tt => {
-  tt.match(await s.read('workflow_evaluation_queries/list_workflow_evaluation_projects.sql', wf), [{ name: 'checkout', count: 1, last_updated: DATE }])
-  tt.same(await s.read('workflow_evaluation_queries/count_workflow_evaluation_projects.sql'), [{ count: 1 }])
-  tt.same(await s.read('workflow_evaluation_queries/count_workflow_evaluation_runs.sql'), [{ count: 2 }])
+  tt.match(await read('workflow_evaluation_queries/list_workflow_evaluation_projects.sql', wf), [{ name: 'checkout', count: 1, last_updated: DATE }])
+  tt.same(await read('workflow_evaluation_queries/count_workflow_evaluation_projects.sql'), [{ count: 1 }])
+  tt.same(await read('workflow_evaluation_queries/count_workflow_evaluation_runs.sql'), [{ count: 2 }])
   const run = { name: 'nightly-agent', id: wfRun, variant_pins: { agent: 'backup' }, tags: { owner: 'ops' }, project_name: 'checkout', timestamp: DATE }
-  tt.match((await s.read('workflow_evaluation_queries/search_workflow_evaluation_runs--no-filter.sql', wf)).map(r => r.id).sort(), [wfRun, wfOther].sort())
-  tt.match(await s.read('workflow_evaluation_queries/search_workflow_evaluation_runs--project-search.sql', { ...wf, project_name: 'checkout', search_query: 'NIGHTLY' }), [run])
-  tt.match(await s.read('workflow_evaluation_queries/list_workflow_evaluation_runs--no-filter.sql', wf), [{ id: wfOther, project_name: null, num_episodes: 0 }, { ...run, num_episodes: 3 }])
-  tt.match(await s.read('workflow_evaluation_queries/list_workflow_evaluation_runs--run-id.sql', { ...wf, run_id: wfRun }), [{ ...run, num_episodes: 3 }])
-  tt.match(await s.read('workflow_evaluation_queries/list_workflow_evaluation_runs--project.sql', { ...wf, project_name: 'checkout' }), [{ id: wfRun }])
-  tt.match(await s.read('workflow_evaluation_queries/get_workflow_evaluation_runs.sql', { run_ids: runIds(wfRun, wfOther) }), [{ id: wfOther, name: 'ad-hoc' }, run])
-  tt.match(await s.read('workflow_evaluation_queries/get_workflow_evaluation_runs--project.sql', { run_ids: runIds(wfRun, wfOther), project_name: 'checkout' }), [run])
+  tt.match((await read('workflow_evaluation_queries/search_workflow_evaluation_runs--no-filter.sql', wf)).map(r => r.id).sort(), [wfRun, wfOther].sort())
+  tt.match(await read('workflow_evaluation_queries/search_workflow_evaluation_runs--project-search.sql', { ...wf, project_name: 'checkout', search_query: 'NIGHTLY' }), [run])
+  tt.match(await read('workflow_evaluation_queries/list_workflow_evaluation_runs--no-filter.sql', wf), [{ id: wfOther, project_name: null, num_episodes: 0 }, { ...run, num_episodes: 3 }])
+  tt.match(await read('workflow_evaluation_queries/list_workflow_evaluation_runs--run-id.sql', { ...wf, run_id: wfRun }), [{ ...run, num_episodes: 3 }])
+  tt.match(await read('workflow_evaluation_queries/list_workflow_evaluation_runs--project.sql', { ...wf, project_name: 'checkout' }), [{ id: wfRun }])
+  tt.match(await read('workflow_evaluation_queries/get_workflow_evaluation_runs.sql', { run_ids: runIds(wfRun, wfOther) }), [{ id: wfOther, name: 'ad-hoc' }, run])
+  tt.match(await read('workflow_evaluation_queries/get_workflow_evaluation_runs--project.sql', { run_ids: runIds(wfRun, wfOther), project_name: 'checkout' }), [run])
 })
 
 t.test('workflow run statistics aggregate the sidecar\'s episode feedback', async tt => {
-  const stats = await s.read('workflow_evaluation_queries/get_workflow_evaluation_run_statistics.sql', { run_id: wfRun })
+  const stats = await read('workflow_evaluation_queries/get_workflow_evaluation_run_statistics.sql', { run_id: wfRun })
   tt.match(stats.sort((x, y) => x.metric_name.localeCompare(y.metric_name)), [
     { metric_name: 'episode_score', count: 2, avg_metric: 0.5, is_boolean: false },
     { metric_name: 'task_success', count: 2, avg_metric: 0.5, is_boolean: true }
   ])
   tt.ok(Math.abs(stats[0].stdev - Math.sqrt(0.125)) < 1e-6, 'sample stdev of 0.25 and 0.75')
-  tt.match(await s.read('workflow_evaluation_queries/get_workflow_evaluation_run_statistics--metric.sql', { run_id: wfRun, metric_name: 'task_success' }),
+  tt.match(await read('workflow_evaluation_queries/get_workflow_evaluation_run_statistics--metric.sql', { run_id: wfRun, metric_name: 'task_success' }),
     [{ metric_name: 'task_success', count: 2 }])
 })
 
 t.test('workflow episodes carry their feedback (float, boolean, comment) grouped by task name', async tt => {
-  const grouped = await s.read('workflow_evaluation_queries/list_workflow_evaluation_run_episodes_by_task_name.sql', wf, { run_ids_str: `'${wfRun}'` })
+  const grouped = await read('workflow_evaluation_queries/list_workflow_evaluation_run_episodes_by_task_name.sql', wf, { run_ids_str: `'${wfRun}'` })
   tt.equal(grouped.length, 3)
   const first = grouped.find(r => r.episode_id === wfEpisodes[0]) ?? {}
   tt.match(first, { group_key: 'refund', task_name: 'refund', run_id: wfRun, timestamp: DATE, tags: { owner: 'ops', 'tensorzero::workflow_evaluation_run_id': wfRun } })
   tt.same([first.feedback_metric_names, first.feedback_values], [['episode_score', 'task_success'], ['0.25', 'true']])
   const untitled = grouped.find(r => r.episode_id === wfEpisodes[2])
   tt.match(untitled, { task_name: null, group_key: /^NULL_EPISODE_\d+$/, feedback_metric_names: ['comment'], feedback_values: ['slow start'] })
-  tt.same(await s.read('workflow_evaluation_queries/count_workflow_evaluation_run_episodes_by_task_name.sql', {}, { run_ids_str: `'${wfRun}'` }), [{ count: 2 }])
-  const episodes = await s.read('workflow_evaluation_queries/get_workflow_evaluation_run_episodes_with_feedback.sql', { ...wf, run_id: wfRun })
+  tt.same(await read('workflow_evaluation_queries/count_workflow_evaluation_run_episodes_by_task_name.sql', {}, { run_ids_str: `'${wfRun}'` }), [{ count: 2 }])
+  const episodes = await read('workflow_evaluation_queries/get_workflow_evaluation_run_episodes_with_feedback.sql', { ...wf, run_id: wfRun })
   tt.same(episodes.map(r => r.episode_id), [...wfEpisodes].reverse(), 'newest episode first')
   tt.same(episodes[1].feedback_metric_names, ['episode_score', 'task_success'])
   tt.same(episodes[1].feedback_values, ['0.75', 'false'])
-  tt.same(await s.read('workflow_evaluation_queries/count_workflow_evaluation_run_episodes.sql', { run_id: wfRun }), [{ count: 3 }])
+  tt.same(await read('workflow_evaluation_queries/count_workflow_evaluation_run_episodes.sql', { run_id: wfRun }), [{ count: 3 }])
 })
 
 t.test('the workflow run of an episode gives the variant pins and tags TensorZero applies to its inferences', async tt => {
-  tt.same(await s.read('workflow_evaluation_queries/get_workflow_evaluation_run_by_episode_id.sql', { episode_id: wfEpisodes[0] }), [{
+  tt.same(await read('workflow_evaluation_queries/get_workflow_evaluation_run_by_episode_id.sql', { episode_id: wfEpisodes[0] }), [{
     variant_pins: { agent: 'backup' },
     tags: { owner: 'ops', 'tensorzero::dynamic_evaluation_run_id': wfRun, 'tensorzero::workflow_evaluation_run_id': wfRun }
   }])
