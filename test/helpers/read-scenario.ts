@@ -139,17 +139,19 @@ export async function readQueryText (file: string, literals: Record<string, stri
 
 /**
  * A fixture folder's coverage.json (one entry per function of TensorZero's Rust file that touches ClickHouse: its
- * fixtures, or the reason it has none) against the .sql files on disk.
+ * fixtures, or the reason it has none) against the .sql files on disk: the fixtures it misses or names wrongly, and
+ * its functions with neither fixtures nor a reason. Both lists are empty when the folder is complete.
  */
-export async function fixtureCoverage (stem: string): Promise<{ onDisk: string[]; listed: string[]; unexplained: string[] }> {
+export async function fixtureCoverage (stem: string): Promise<{ notListed: string[]; notOnDisk: string[]; unexplained: string[] }> {
   const dir = new URL(`${stem}/`, READ_QUERIES)
   const onDisk = (await readdir(dir)).filter(f => f.endsWith('.sql')).sort()
   const { functions } = JSON.parse(await readFile(new URL('coverage.json', dir), 'utf8')) as
     { functions: Record<string, { fixtures?: string[]; reason?: string }> }
   const entries = Object.entries(functions)
+  const listed = entries.flatMap(([, f]) => f.fixtures ?? [])
   return {
-    onDisk,
-    listed: entries.flatMap(([, f]) => f.fixtures ?? []).sort(),
+    notListed: onDisk.filter(f => !listed.includes(f)),
+    notOnDisk: listed.filter(f => !onDisk.includes(f)),
     unexplained: entries.filter(([, f]) => (f.fixtures ?? []).length === 0 && (f.reason ?? '') === '').map(([name]) => name)
   }
 }
