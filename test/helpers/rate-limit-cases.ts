@@ -94,7 +94,9 @@ export async function rateLimitCases (t: Test, store: TestStore, balance: Balanc
   await writeFile(file, config)
   const sidecars: ServingSidecar[] = []
   const start = async (): Promise<ServingSidecar> => {
-    const s = await startCli(['--config-file', file], { ...store.env, LOG_LEVEL: 'info' })
+    // A generous store timeout: on a loaded machine the first round trips (new connections) can pass the 1 s default,
+    // and the cases here are about counting, not about a slow store. A killed store still fails at once (refused).
+    const s = await startCli(['--config-file', file], { ...store.env, LOG_LEVEL: 'info', SIDECAR_RATE_LIMIT_TIMEOUT_MS: '15000' })
     sidecars.push(s)
     return s
   }
