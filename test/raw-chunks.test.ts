@@ -12,8 +12,9 @@ import { startFakeAnthropic } from './helpers/fake-anthropic.ts'
 import type { FakeAnthropic } from './helpers/fake-anthropic.ts'
 import { startFakeGemini } from './helpers/fake-gemini.ts'
 import type { FakeGemini } from './helpers/fake-gemini.ts'
-import { fakeAnthropicModel, fakeGeminiModel, fakeModel } from './helpers/toml.ts'
+import { fakeAnthropicModel, fakeGeminiModel, fakeJsonFunction, fakeModel } from './helpers/toml.ts'
 import { UUID_TEXT } from '../src/core/ids.ts'
+import { sseData } from './helpers/sse.ts'
 
 scriptAnswer('raw-cand-a', { content: 'Answer A' })
 scriptAnswer('raw-cand-b', { content: 'Answer B' })
@@ -64,12 +65,7 @@ embedding_model = "embedder"
 model = "gpt"
 k = 2
 
-[functions.extract]
-type = "json"
-output_schema = "output.json"
-[functions.extract.variants.plain]
-type = "chat_completion"
-model = "gpt"
+${fakeJsonFunction('extract', 'plain', 'gpt', 'output.json')}
 `,
     files: { 'output.json': JSON.stringify({ type: 'object' }) },
     env: { TEST_ANTHROPIC_KEY: 'sk-ant-fake', TEST_GEMINI_KEY: 'gm-fake' }
@@ -79,16 +75,11 @@ model = "gpt"
 
 t.teardown(async () => { await s.close(); await fake.close(); await fa.close(); await fg.close() })
 
-/** The `data:` payloads of an SSE body, in order. */
-function dataOf (body: string): string[] {
-  return body.split(/\r?\n\r?\n/).filter(e => e.trim() !== '').map(e => e.split(/\r?\n/).filter(l => l.startsWith('data:')).map(l => l.slice(5).trimStart()).join('\n'))
-}
-
 /** What each fake sends for a stream, asked directly (the fakes answer the same bytes every time). */
 async function upstreamEvents (model: string): Promise<string[]> {
   const ask = async (url: string, headers: Record<string, string>, body: unknown): Promise<string[]> => {
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
-    return dataOf(await res.text())
+    return sseData(await res.text())
   }
   const messages = [{ role: 'user', content: 'Say hello' }]
   switch (model) {
@@ -149,17 +140,33 @@ t.test('chat stream: the deprecated tensorzero::include_original_response sends 
   t.equal(JSON.parse(answer.tensorzero_original_response).choices[0].message.content, 'Hello from ok', 'non-streaming: tensorzero_original_response')
 })
 
-t.test('chat stream with raw usage and raw chunks together: raw usage stays in the closing chunk', async t => {
+// This once pinned raw usage in the closing chunk; as in TensorZero, it rides on the chunk of the event that carried it.
+t.test('chat stream with raw usage and raw chunks together: each usage entry on the chunk of the event that carried it', async t => {
   const chunks = await streamChunks({ model: 'tensorzero::model_name::claude', 'tensorzero::include_raw_response': true, 'tensorzero::include_raw_usage': true })
   const last = chunks[chunks.length - 1]
-  t.equal(last.tensorzero_raw_usage?.length, 1)
-  t.equal(last.tensorzero_raw_usage[0].provider_type, 'anthropic')
+  t.notOk('tensorzero_raw_usage' in last, 'not in the closing chunk')
+  const carrying = chunks.filter(c => c.tensorzero_raw_usage !== undefined)
+  t.same(carrying.map(c => JSON.parse(c.tensorzero_raw_chunk).type), ['message_start', 'message_delta'], 'the two Anthropic events that report usage')
+  t.ok(carrying.every(c => c.tensorzero_raw_usage[0].provider_type === 'anthropic'))
   t.same(chunks.filter(c => c.tensorzero_raw_chunk !== undefined).map(c => c.tensorzero_raw_chunk), await upstreamEvents('claude'))
 })
 
-t.test('chat stream after a provider fallback: the raw chunks are the provider that answered', async t => {
+t.test('best-of-N stream with raw usage: the earlier calls\' usage in a chunk first, the chosen call\'s on its one chunk', async t => {
+  const chunks = await streamChunks({ model: 'tensorzero::function_name::pick::variant_name::bon', 'tensorzero::include_raw_usage': true })
+  t.equal(chunks[0].tensorzero_raw_usage?.length, 2, 'the candidate not chosen, and the evaluator')
+  t.same(chunks[0].choices[0].delta, { role: 'assistant' })
+  const answer = chunks.find(c => (c.choices[0]?.delta?.content ?? '') !== '')
+  t.equal(answer?.choices[0].delta.content, 'Answer B')
+  t.equal(answer?.tensorzero_raw_usage?.length, 1, 'the chosen candidate\'s usage rides on the answer chunk')
+  const ids = new Set([...chunks[0].tensorzero_raw_usage, ...answer?.tensorzero_raw_usage].map((e: any) => e.model_inference_id))
+  t.equal(ids.size, 3, 'three model calls')
+  t.notOk('tensorzero_raw_usage' in chunks[chunks.length - 1])
+})
+
+t.test('chat stream after a provider fallback: the raw chunks are the provider that answered, its failed one\'s body first', async t => {
   const chunks = await streamChunks({ model: 'tensorzero::model_name::gpt_fallback', 'tensorzero::include_raw_response': true })
   t.same(chunks.filter(c => c.tensorzero_raw_chunk !== undefined).map(c => c.tensorzero_raw_chunk), await upstreamEvents('gpt'))
+  t.match(chunks[0].tensorzero_raw_response, [{ provider_type: 'openai', data: /upstream exploded/ }], 'the failed provider (test/raw-failures.test.ts)')
 })
 
 t.test('best-of-N stream: the other candidate and the evaluator in a tensorzero_raw_response chunk first; no raw chunks (the answer is not streamed)', async t => {
@@ -199,7 +206,7 @@ async function nativeStream (body: Record<string, unknown>): Promise<Chunk[]> {
   const res = await fetch(`${s.url}/inference`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) })
   const text = await res.text()
   t.equal(res.status, 200, res.status === 200 ? 'the stream started' : text.slice(0, 300))
-  const events = dataOf(text)
+  const events = sseData(text)
   t.equal(events.at(-1), '[DONE]')
   return events.slice(0, -1).map(e => JSON.parse(e))
 }

@@ -1,6 +1,7 @@
 // `tensorzero::include_raw_usage` / `tensorzero::include_raw_response` on the OpenAI-compatible chat route, through the
 // real `openai` client: TensorZero's RawUsageEntry / RawResponseEntry shapes, one entry per model call; streams carry
-// the raw usage in the closing chunk (with `usage`, which raw usage implies); a bad combination is a 400.
+// each raw usage entry on the chunk of the provider event that reported it (with `usage`, which raw usage implies); a
+// bad combination is a 400.
 import t from 'tap'
 import OpenAI from 'openai'
 import { startTestSidecar } from './helpers/sidecar.ts'
@@ -58,18 +59,33 @@ t.test('non-streaming: tensorzero_raw_usage and tensorzero_raw_response entries 
   t.notOk('tensorzero_raw_response' in plain)
 })
 
-t.test('streaming: raw usage comes in the closing chunk, with usage (implied by include_raw_usage)', async t => {
+// These assertions once pinned every entry in the closing chunk; TensorZero puts each entry on the chunk of the provider
+// event that carried that usage (Anthropic: message_start and message_delta, so two), and none on the closing chunk.
+t.test('streaming: raw usage rides on the chunk of the provider event that carried usage, with usage (implied by include_raw_usage)', async t => {
+  const expected: Record<string, unknown[]> = {
+    gpt: [{ prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 }],
+    claude: [{ input_tokens: 13, output_tokens: 1 }, { output_tokens: 7 }]
+  }
   for (const model of ['gpt', 'claude']) {
     const chunks: any[] = []
     const body = { model: `tensorzero::model_name::${model}`, messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 50, stream: true, 'tensorzero::include_raw_usage': true }
     for await (const chunk of await client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming)) chunks.push(chunk)
     const last = chunks[chunks.length - 1]
     t.ok(last.usage !== null && last.usage !== undefined, `${model}: usage is sent without stream_options`)
-    t.equal(last.tensorzero_raw_usage?.length, 1, `${model}: one raw usage entry`)
-    t.equal(last.tensorzero_raw_usage[0].provider_type, model === 'gpt' ? 'openai' : 'anthropic')
-    t.type(last.tensorzero_raw_usage[0].data, 'object')
-    t.ok(chunks.slice(0, -1).every(c => c.tensorzero_raw_usage === undefined), `${model}: only the closing chunk carries it`)
+    t.notOk('tensorzero_raw_usage' in last, `${model}: the closing chunk carries no raw usage`)
+    const carrying = chunks.filter(c => c.tensorzero_raw_usage !== undefined)
+    t.same(carrying.map(c => c.tensorzero_raw_usage.length), expected[model].map(() => 1), `${model}: one entry on each usage chunk`)
+    const entries = carrying.map(c => c.tensorzero_raw_usage[0])
+    t.same(entries.map(e => e.data), expected[model], `${model}: each event's own usage object, in order`)
+    t.ok(entries.every(e => e.provider_type === (model === 'gpt' ? 'openai' : 'anthropic') && e.api_type === 'chat_completions'))
+    t.equal(new Set(entries.map(e => e.model_inference_id)).size, 1, `${model}: all of one model call`)
+    t.match(entries[0].model_inference_id, UUID_TEXT)
+    t.ok(carrying.every(c => c.usage === null && c.choices[0].finish_reason === null), `${model}: usage and finish reason stay in the closing chunk`)
   }
+  const plain: any[] = []
+  const off = { model: 'tensorzero::model_name::gpt', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 50, stream: true, stream_options: { include_usage: true } }
+  for await (const chunk of await client.chat.completions.create(off as unknown as OpenAI.ChatCompletionCreateParamsStreaming)) plain.push(chunk)
+  t.ok(plain.every(c => !('tensorzero_raw_usage' in c)), 'absent unless asked for')
 })
 
 t.test('a bad combination of raw flags is a 400', async t => {

@@ -3,7 +3,7 @@
 // has its rows on disk even if the process is killed right after. Dry runs store nothing and do not wait.
 import type { StreamingInference } from '../../src/function/run.ts'
 import type { ChatRequest } from '../../src/core/request.ts'
-import { rawFields, rawResponseEntries } from '../../src/endpoints/openai/raw-entries.ts'
+import { streamHeadChunks } from '../../src/endpoints/openai/raw-entries.ts'
 import { parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
 import { completionBody, ChunkWriter } from '../../src/endpoints/openai/chat-response.ts'
 import { sendJson } from '../http/respond.ts'
@@ -29,16 +29,15 @@ export const chat: RouteHandler = async (ctx, req, res, log, signal) => {
 }
 
 function chatEncoding (inference: StreamingInference, request: ChatRequest): StreamEncoding {
-  const chunks = new ChunkWriter(inference, { response: request.includeRawResponse, original: request.includeOriginalResponse })
-  const earlier = request.includeRawResponse === true ? rawResponseEntries(inference.earlierModelInferences) : []
+  const chunks = new ChunkWriter(inference, {
+    response: request.includeRawResponse, original: request.includeOriginalResponse, usage: request.includeRawUsage, json: request.target.fn.type === 'json'
+  })
+  const flags = { usage: request.includeRawUsage, response: request.includeRawResponse }
   return {
-    head: earlier.length === 0 ? '' : chunks.rawResponses(earlier),
+    head: streamHeadChunks(inference, flags).map(c => chunks.headChunk(c)).join(''),
     delta: d => chunks.delta(d),
-    // The model calls are known once the stream ended, which is when the closing chunk is written.
-    tail: collector => [
-      chunks.final(collector.finishReason, request.includeUsage ? collector.usage : undefined, rawFields(inference.modelInferences, { usage: request.includeRawUsage })),
-      ChunkWriter.DONE
-    ],
-    error: message => ChunkWriter.error(message)
+    tail: collector => [chunks.final(collector.finishReason, request.includeUsage ? collector.usage : undefined), ChunkWriter.DONE],
+    // TensorZero's mid-stream error event carries the provider's raw text of the failure, when raw responses were asked for.
+    error: (message, rawChunk) => ChunkWriter.error(message, request.includeRawResponse === true ? rawChunk : undefined)
   }
 }

@@ -7,7 +7,7 @@ import type { Gateway } from '../../src/gateway.ts'
 import type { StreamingInference, InferenceMeta } from '../../src/function/run.ts'
 import type { StreamDelta } from '../../src/core/types.ts'
 import type { StreamCollector } from '../../src/model/stream.ts'
-import { toGatewayError, errorClassOf } from '../../src/core/errors.ts'
+import { toGatewayError, errorClassOf, ProviderError } from '../../src/core/errors.ts'
 import { writeChunk } from '../http/respond.ts'
 import type { RequestLog } from '../ops/request-log.ts'
 
@@ -30,8 +30,8 @@ export interface StreamEncoding {
   delta (d: StreamDelta): string
   /** Closing events once the deltas ended: the first part is sent at once, the second once the rows are persisted. */
   tail (collector: StreamCollector): [string, string]
-  /** The in-stream report of a failure after the stream started. */
-  error (message: string): string
+  /** The in-stream report of a failure after the stream started; `rawChunk`: the provider's raw text of the failure, if any. */
+  error (message: string, rawChunk?: string): string
 }
 
 export async function sendEventStream (res: ServerResponse, stream: StreamingInference, encoding: StreamEncoding, log: RequestLog,
@@ -63,7 +63,7 @@ export async function sendEventStream (res: ServerResponse, stream: StreamingInf
     log.errorClass = errorClassOf(err)
     log.streamError = true
     if (!res.destroyed) {
-      await writeChunk(res, encoding.error(error.message))
+      await writeChunk(res, encoding.error(error.message, err instanceof ProviderError ? err.rawResponse : undefined))
       res.end()
     }
   }

@@ -13,7 +13,7 @@ import { readBody, parseJson } from '../http/body.ts'
 import { sendJson } from '../http/respond.ts'
 import type { RouteHandler } from './context.ts'
 import { inferenceHeaders, sendEventStream } from './inference-answer.ts'
-import { rawResponseEntries, rawUsageEntries } from '../../src/endpoints/openai/raw-entries.ts'
+import { streamHeadChunks } from '../../src/endpoints/openai/raw-entries.ts'
 
 export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
   const json = parseJson(await readBody(req, ctx.bodyLimit))
@@ -30,14 +30,12 @@ export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
     sendJson(res, 200, inferenceBody(result, includeOriginalResponse, functionType, raw), inferenceHeaders(result))
     return
   }
-  const chunks = new NativeChunkWriter(result, functionType, { response: raw.response, original: includeOriginalResponse })
-  const earlier = raw.response ? rawResponseEntries(result.earlierModelInferences) : []
+  const chunks = new NativeChunkWriter(result, functionType, { response: raw.response, original: includeOriginalResponse, usage: raw.usage })
   await sendEventStream(res, result, {
-    head: earlier.length === 0 ? '' : chunks.rawResponses(earlier),
+    head: streamHeadChunks(result, raw).map(c => chunks.headChunk(c)).join(''),
     delta: d => chunks.delta(d),
-    // The model calls are known once the stream ended, which is when the closing chunk is written.
-    tail: collector => [chunks.final(collector.finishReason, collector.usage, raw.usage ? rawUsageEntries(result.modelInferences ?? []) : undefined), chunks.done],
-    error: message => chunks.error(message)
+    tail: collector => [chunks.final(collector.finishReason, collector.usage), chunks.done],
+    error: (message, rawChunk) => chunks.error(message, raw.response ? rawChunk : undefined)
   }, log, request.dryrun ? undefined : ctx.gateway)
 }
 

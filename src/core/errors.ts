@@ -11,7 +11,13 @@ export class GatewayError extends Error {
   /** OpenAI-style `error.code` and `error.param`, where OpenAI names them (e.g. `previous_response_not_found`). */
   readonly code?: string
   readonly param?: string
-  constructor (status: number, message: string, opts: { type?: string; retryAfterMs?: number; code?: string; param?: string } = {}) {
+  /**
+   * The raw answers of the provider attempts that failed (`include_raw_response`: TensorZero puts them in the error
+   * body as `tensorzero_raw_response` / `raw_response`); absent when none was asked for or none had a body.
+   */
+  readonly failedRawResponses?: FailedRawResponse[]
+  constructor (status: number, message: string,
+    opts: { type?: string; retryAfterMs?: number; code?: string; param?: string; failedRawResponses?: FailedRawResponse[] } = {}) {
     super(message)
     this.name = 'GatewayError'
     this.status = status
@@ -19,7 +25,19 @@ export class GatewayError extends Error {
     if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs
     if (opts.code !== undefined) this.code = opts.code
     if (opts.param !== undefined) this.param = opts.param
+    if (opts.failedRawResponses !== undefined && opts.failedRawResponses.length > 0) this.failedRawResponses = opts.failedRawResponses
   }
+}
+
+/**
+ * A failed provider attempt's raw answer (its error body, bounded as stored raw responses are), as TensorZero reports
+ * it: a RawResponseEntry without `model_inference_id`. Kept only when the request asked for raw responses.
+ */
+export interface FailedRawResponse { providerType: string; apiType?: 'embeddings'; data: string }
+
+/** TensorZero's wire form of a failed attempt's entry: no `model_inference_id`, since no model inference answered. */
+export function failedRawEntry (f: FailedRawResponse): { provider_type: string; api_type: 'chat_completions' | 'embeddings'; data: string } {
+  return { provider_type: f.providerType, api_type: f.apiType ?? 'chat_completions', data: f.data }
 }
 
 function errorTypeFor (status: number): string {
@@ -34,9 +52,11 @@ function errorTypeFor (status: number): string {
 
 export const badRequest = (message: string): GatewayError => new GatewayError(400, message)
 
-export function errorBody (err: GatewayError): { error: { message: string; type: string; code?: string; param?: string } } {
-  if (err.code === undefined && err.param === undefined) return { error: { message: err.message, type: err.type } }
-  return { error: { message: err.message, type: err.type, code: err.code, param: err.param } }
+export function errorBody (err: GatewayError): { error: { message: string; type: string; code?: string; param?: string }; tensorzero_raw_response?: unknown[] } {
+  const error = err.code === undefined && err.param === undefined
+    ? { message: err.message, type: err.type }
+    : { message: err.message, type: err.type, code: err.code, param: err.param }
+  return err.failedRawResponses === undefined ? { error } : { error, tensorzero_raw_response: err.failedRawResponses.map(failedRawEntry) }
 }
 
 /** The `Retry-After` header (whole seconds, rounded up) for an error that carries a wait, else none. */
@@ -74,12 +94,18 @@ export class ModelProvidersFailed extends Error {
    * do better until a cool-down ends, so it should not be tried.
    */
   readonly allCircuitsOpen: boolean
-  constructor (modelName: string, errors: Array<{ provider: string; error: Error }>) {
+  /**
+   * The failed attempts' raw answers, in order: the variant's earlier tries (prepended by its retry loop), then each
+   * provider of this walk that answered with a body. Filled only when the request asked for raw responses.
+   */
+  readonly failedRawResponses: FailedRawResponse[]
+  constructor (modelName: string, errors: Array<{ provider: string; error: Error }>, failedRawResponses: FailedRawResponse[] = []) {
     super(`All model providers failed to infer with errors: ${errors.map(e => `${e.provider}: ${e.error.message}`).join(', ')}`)
     this.name = 'ModelProvidersFailed'
     this.modelName = modelName
     this.errors = errors
     this.allCircuitsOpen = errors.length > 0 && errors.every(e => e.error instanceof ProviderError && e.error.errorClass === 'circuit_open')
+    this.failedRawResponses = failedRawResponses
   }
 
   /**
@@ -130,11 +156,21 @@ export class CandidatesFailed extends VariantsFailed {
   }
 }
 
+/**
+ * The failed attempts' raw answers under a routing failure, in TensorZero's order (each variant or candidate in turn,
+ * each model walk's tries and providers in turn); none for any other error.
+ */
+export function failedRawResponsesOf (err: unknown): FailedRawResponse[] {
+  if (err instanceof ModelProvidersFailed) return err.failedRawResponses
+  if (err instanceof VariantsFailed) return err.errors.flatMap(e => failedRawResponsesOf(e.error))
+  return []
+}
+
 /** The status and message a client sees for any failure of an inference. */
 export function toGatewayError (err: unknown): GatewayError {
   if (err instanceof GatewayError) return err
   if (err instanceof VariantsFailed || err instanceof ModelProvidersFailed) {
-    return new GatewayError(err.status, err.message, { retryAfterMs: err.retryAfterMs })
+    return new GatewayError(err.status, err.message, { retryAfterMs: err.retryAfterMs, failedRawResponses: failedRawResponsesOf(err) })
   }
   if (err instanceof TimeoutError || err instanceof ProviderError) {
     return new GatewayError(attemptStatus(err), err.message, { retryAfterMs: retryAfterOf(err) })

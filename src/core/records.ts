@@ -1,7 +1,7 @@
 // The seam between inference and everything that records it (ClickHouse rows, metrics, logs).
 // The request path calls observers synchronously; an observer must only enqueue, never block.
 import type { Input, OutputBlock, FinishReason, ToolParams, InferenceParams, ModelRequest } from './types.ts'
-import type { ErrorClass } from './errors.ts'
+import type { ErrorClass, FailedRawResponse } from './errors.ts'
 import type { RateLimitEvent } from './rate-limiting.ts'
 
 /**
@@ -39,6 +39,11 @@ export interface ModelInferenceRecord {
   cached: boolean
   /** TensorZero's API type of the call, as raw usage and raw response entries name it (absent: `chat_completions`). */
   apiType?: 'embeddings'
+  /**
+   * `include_raw_response`: the attempts that failed before this call answered (its variant's earlier tries, then the
+   * providers before it in the routing), reported ahead of its own entry, as TensorZero's `failed_raw_response`.
+   */
+  failedRawResponses?: FailedRawResponse[]
 }
 
 export interface InferenceRecord {

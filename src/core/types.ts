@@ -107,7 +107,12 @@ export interface StreamDelta {
   finishReason?: FinishReason
   /** The provider event's data as received (TensorZero's raw chunk): set only when the request asked for raw chunks. */
   raw?: string
+  /** The event's own usage object and the call it belongs to (TensorZero's raw usage on a chunk): only when asked for. */
+  rawUsage?: ChunkRawUsage
 }
+
+/** One model call's usage, as its provider wrote it, on the stream chunk that carried it. */
+export interface ChunkRawUsage { modelInferenceId: string; providerType: string; usage: unknown }
 
 // ---- embeddings ----
 export interface EmbeddingRequest {

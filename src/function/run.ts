@@ -19,12 +19,13 @@ import type { CallContext } from '../model/route.ts'
 import type { ModelStream } from '../model/results.ts'
 import type { RateLimiter } from '../model/rate-limits.ts'
 import type { ProviderHealth } from '../model/health.ts'
-import { VariantsFailed, GatewayError } from '../core/errors.ts'
+import { VariantsFailed, GatewayError, failedRawResponsesOf, type FailedRawResponse } from '../core/errors.ts'
 import { StreamCollector } from '../model/stream.ts'
 import { traced, setActiveAttributes, failSpan } from '../core/tracing.ts'
 import type { Span } from '@opentelemetry/api'
 import { functionDecisions, isToolMode, jsonDelta } from './json-output.ts'
 import { validateTemplateInput } from '../variant/templates/prepare.ts'
+import { providerUsageObject } from '../providers/http/json.ts'
 
 export interface GatewayContext {
   config: TensorZeroConfig
@@ -59,6 +60,11 @@ export interface InferenceMeta {
   toolParams?: ToolParams
   /** JSON functions: the schema the answer was asked to satisfy (its `parsed` is checked against it). */
   outputSchema?: Record<string, unknown>
+  /**
+   * `include_raw_response` after a variant fallback: the failed variants' attempts' raw answers, reported before every
+   * other entry (TensorZero's failed variant entries).
+   */
+  failedVariantRawResponses?: FailedRawResponse[]
 }
 
 export interface CompletedInference extends InferenceMeta {
@@ -88,6 +94,8 @@ export interface StreamingInference extends InferenceMeta {
    * evaluator, mixture-of-N's candidates, DICL's embedding (TensorZero's raw_response chunk ahead of the deltas).
    */
   earlierModelInferences: ModelInferenceRecord[]
+  /** `include_raw_response`: the streamed call's failed tries and providers, known when the stream starts (a chunk of their own). */
+  failedCallRawResponses?: FailedRawResponse[]
 }
 
 /** A `function_inference` span around the inference; a stream's span ends with its last delta. */
@@ -128,6 +136,8 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   }
   if (gw.cache !== undefined && req.cacheOptions !== undefined) ctx.cache = { ...gw.cache, options: effectiveCacheOptions(req.cacheOptions, req.dryrun) }
   if (req.stream && (req.includeRawResponse === true || req.includeOriginalResponse === true)) ctx.rawChunks = true
+  if (req.includeRawResponse === true) ctx.rawResponses = true
+  if (req.stream && req.includeRawUsage === true) ctx.rawUsage = true
   const order = pinned === undefined ? sampledOrder(gw.experiments, fn, episodeId) : [pinned.name]
   const errors: Array<{ variant: string; error: Error }> = []
 
@@ -145,7 +155,9 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
         gw, run, runner, variant, ctx: i === 0 ? ctx : { ...ctx, variantIndex: i }, started,
         meta: { inferenceId, episodeId, functionName: fn.name, variantName, responseModel: responseModelFor(req, variantName) }
       }
-      return req.stream ? await streamAttempt(attempt) : await completeAttempt(attempt)
+      const result = req.stream ? await streamAttempt(attempt) : await completeAttempt(attempt)
+      if (ctx.rawResponses === true && errors.length > 0) result.failedVariantRawResponses = errors.flatMap(e => failedRawResponsesOf(e.error))
+      return result
     } catch (err) {
       if (signal.aborted) throw signal.reason
       if (pinned !== undefined) throw err
@@ -202,7 +214,8 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
       toolParams: answer.toolParams,
       outputSchema: answer.outputSchema,
       earlierModelInferences: answer.modelInferences.slice(1),
-      deltas: answerAsStream(answer, collector, record, a.started)
+      failedCallRawResponses: answer.modelInferences[0]?.failedRawResponses,
+      deltas: answerAsStream(answer, collector, record, a.started, a.ctx.rawUsage === true)
     }
   }
   const { stream, request } = streamed
@@ -222,6 +235,7 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
     toolParams: request.toolParams,
     outputSchema: request.outputSchema,
     earlierModelInferences: streamed.earlier,
+    failedCallRawResponses: stream.failedRawResponses,
     deltas: streamDeltas(stream, collector, finish, json ? d => jsonDelta(d, toolMode) : undefined)
   }
 }
@@ -231,8 +245,12 @@ async function streamAttempt (a: VariantAttempt): Promise<StreamingInference> {
  * TensorZero fakes the stream: the chosen answer's blocks, its finish reason and its own model call's usage.
  */
 async function * answerAsStream (answer: VariantAnswer, collector: StreamCollector, record: (answer: VariantAnswer, ttftMs: number) => void,
-  started: number): AsyncGenerator<StreamDelta> {
+  started: number, rawUsage: boolean): AsyncGenerator<StreamDelta> {
   const delta: StreamDelta = { finishReason: answer.finishReason, usage: usageOf(answer.modelInferences.slice(0, 1)) }
+  // The one chunk carries the chosen call's raw usage, as TensorZero's fake stream does.
+  const chosen = answer.modelInferences[0]
+  const usage = rawUsage && chosen !== undefined && !chosen.cached ? providerUsageObject(chosen.rawResponse) : undefined
+  if (usage !== undefined) delta.rawUsage = { modelInferenceId: chosen.id, providerType: chosen.providerType, usage }
   const text = answer.output.filter(b => b.type === 'text').map(b => (b as { text: string }).text).join('')
   if (text !== '') delta.text = text
   const thought = answer.output.filter(b => b.type === 'thought').map(b => (b as { text: string }).text).join('')
@@ -258,7 +276,9 @@ async function * streamDeltas (stream: ModelStream, collector: StreamCollector,
       collector.add(next.value)
       yield adapt === undefined ? next.value : adapt(next.value)
     }
-    finish(stream.finish(collector))
+    const record = stream.finish(collector)
+    if (stream.failedRawResponses !== undefined) record.failedRawResponses = stream.failedRawResponses
+    finish(record)
   } finally {
     stream.dispose()
     await stream.rest.return?.()

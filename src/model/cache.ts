@@ -163,8 +163,8 @@ function replay (model: ModelConfig, provider: ProviderConfig, req: ModelRequest
 
 /** A cached answer made no provider call, so it replays no raw chunks (as in TensorZero): they are not stored. */
 function withoutRaw (delta: StreamDelta): StreamDelta {
-  if (delta.raw === undefined) return delta
-  const { raw: _raw, ...rest } = delta
+  if (delta.raw === undefined && delta.rawUsage === undefined) return delta
+  const { raw: _raw, rawUsage: _rawUsage, ...rest } = delta
   return rest
 }
 

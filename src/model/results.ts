@@ -2,6 +2,7 @@
 import type { EmbeddingResponse, ProviderResponse, StreamDelta } from '../core/types.ts'
 import type { ModelInferenceRecord } from '../core/records.ts'
 import type { StreamCollector } from './stream.ts'
+import type { FailedRawResponse } from '../core/errors.ts'
 
 export interface ModelCallResult {
   response: ProviderResponse
@@ -18,6 +19,11 @@ export interface ModelStream {
   finish (collector: StreamCollector): ModelInferenceRecord
   /** Release timers (stream ended or was abandoned). */
   dispose (): void
+  /**
+   * `include_raw_response`: the attempts that failed before this stream started (the variant's earlier tries, then the
+   * providers before it), known at its start; its row carries them too.
+   */
+  failedRawResponses?: FailedRawResponse[]
 }
 
-export type ModelEmbedding = EmbeddingResponse & { providerName: string; rawRequest: string }
+export type ModelEmbedding = EmbeddingResponse & { providerName: string; rawRequest: string; failedRawResponses?: FailedRawResponse[] }

@@ -7,7 +7,7 @@ import type { ModelRequest, StreamDelta, EmbeddingRequest, Usage } from '../core
 import type { ProviderAdapter, ProviderContext, ProviderTransport } from '../providers/adapter.ts'
 import type { AttemptKind, AttemptRecord, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
 import { ProviderError, ModelProvidersFailed, errorClassOf } from '../core/errors.ts'
-import type { ErrorClass } from '../core/errors.ts'
+import type { ErrorClass, FailedRawResponse } from '../core/errors.ts'
 import { providerType, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { encodeRequest } from '../providers/http/extra.ts'
@@ -46,10 +46,11 @@ export interface CallContext {
   cache?: CacheContext
   /** A streamed call's deltas carry each provider event's raw text (`tensorzero::include_raw_response` on a stream). */
   rawChunks?: boolean
+  /** A streamed call's deltas carry the provider's usage object where it reported usage (`tensorzero::include_raw_usage`). */
+  rawUsage?: boolean
+  /** `tensorzero::include_raw_response`: failed attempts' raw answers are kept for the answer or the error body. */
+  rawResponses?: boolean
 }
-
-
-
 
 /** What one kind of call brings to the walk. */
 export interface Leg<Q, R> {
@@ -69,10 +70,15 @@ export interface Leg<Q, R> {
     tokenEstimate (req: Q): number
     release (result: R, borrow: Borrow): void
   }
+  /** Hands the result the raw answers of the providers that failed before it (`include_raw_response`; audio has none). */
+  afterFailures? (result: R, failed: FailedRawResponse[]): void
+  /** TensorZero's API type of this kind of call, as its failed attempts' entries name it (absent: `chat_completions`). */
+  apiType?: 'embeddings'
 }
 
 export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: CallContext): Promise<R> {
   const errors: Array<{ provider: string; error: Error }> = []
+  const failed: FailedRawResponse[] = []
   const limit = leg.modelLimit(model, ctx.signal)
   let adopted = false
   try {
@@ -94,12 +100,16 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
         ctx.health?.settle(model.name, provider, admission, 'success')
         report(ctx, model, provider, i, 'ok', started)
         adopted = leg.adopt(result, limit)
+        if (failed.length > 0) leg.afterFailures?.(result, failed)
         return result
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err))
         ctx.health?.settle(model.name, provider, admission, verdictOf(error, ctx.signal))
         report(ctx, model, provider, i, attemptOutcome(error), started, error.message)
         errors.push({ provider: providerName, error })
+        if (ctx.rawResponses === true && error instanceof ProviderError && error.rawResponse !== undefined) {
+          failed.push({ providerType: provider.type, ...(leg.apiType === undefined ? {} : { apiType: leg.apiType }), data: keptRawAnswer(error.rawResponse) })
+        }
         if (ctx.signal.aborted) throw ctx.signal.reason
         if (limit.signal.aborted) throw limit.signal.reason
       }
@@ -107,7 +117,7 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
   } finally {
     if (!adopted) limit.clear()
   }
-  throw new ModelProvidersFailed(model.name, errors)
+  throw new ModelProvidersFailed(model.name, errors, failed)
 }
 
 /** One provider attempt under `[rate_limiting]`: tickets taken first, settled with what the call used. */
@@ -205,7 +215,8 @@ const inferLeg: Leg<ModelRequest, ModelCallResult> = {
   limits: {
     tokenEstimate: chatTokenEstimate,
     release: (result, borrow) => { borrow.settle(usageOf(result.response.usage)) }
-  }
+  },
+  afterFailures (result, failed) { result.record.failedRawResponses = failed }
 }
 
 export const inferModel = traced<WalkArgs<ModelRequest>, ModelCallResult>('model_inference', modelAttributes('chat', false),
@@ -227,7 +238,9 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
       const total = deadline(parent, provider.timeouts.streamingTotalMs, `provider \`${provider.name}\` stream`)
       const ttft = deadline(total.signal, provider.timeouts.streamingTtftMs, `provider \`${provider.name}\` time to first token`)
       const signal = ttft.signal
-      const rawChunks = new RawStream(ctx.rawChunks === true)
+      // The row's id is known from the start: raw usage on the chunks names it.
+      const id = newId()
+      const rawChunks = new RawStream(ctx.rawChunks === true, ctx.rawUsage === true ? { modelInferenceId: id, providerType: provider.type } : undefined)
       try {
         const spec = encodeRequest(adapter.buildRequest(req, pctx), req, pctx)
         const deltas = await openStream(adapter, transport, spec, req, pctx, signal, rawChunks)
@@ -244,7 +257,7 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
             // The priced usage belongs to the collector too: the client's final usage chunk reports it.
             if (provider.cost !== undefined) collector.usage.cost = costOfStream(rawChunks.events(), provider.cost)
             return {
-              id: newId(),
+              id,
               modelName: model.name,
               providerName: provider.name,
               providerType: provider.type,
@@ -293,7 +306,8 @@ const streamLeg: Leg<ModelRequest, ModelStream> = {
       stream.finish = collector => { const record = finish(collector); usage = collector.usage; return record }
       stream.dispose = () => { dispose(); borrow.settle(usageOf(usage)) }
     }
-  }
+  },
+  afterFailures (stream, failed) { stream.failedRawResponses = failed }
 }
 
 /** Start a stream on the first provider, in routing order, that yields a first chunk. */
@@ -341,7 +355,9 @@ const embedLeg: Leg<EmbeddingRequest, ModelEmbedding> = {
   limits: {
     tokenEstimate: embeddingTokenEstimate,
     release: (result, borrow) => { borrow.settle(usageOf(result.usage)) }
-  }
+  },
+  afterFailures (result, failed) { result.failedRawResponses = failed },
+  apiType: 'embeddings'
 }
 
 export const embedModel = traced<WalkArgs<EmbeddingRequest>, ModelEmbedding>('model_inference', modelAttributes('embeddings', false),

@@ -2,7 +2,8 @@
 // Routing, timeouts and records are the model walk's; this is only the protocol between adapter and transport.
 // A failed answer is scrubbed of the credentials the call sent before it becomes an error (an upstream that echoes the
 // key it received must not hand it to the client, the logs, the spans or the rows).
-import type { ModelRequest, StreamDelta } from '../core/types.ts'
+import type { ChunkRawUsage, ModelRequest, StreamDelta } from '../core/types.ts'
+import { providerUsageObject } from './http/json.ts'
 import { ProviderError } from '../core/errors.ts'
 import { NO_CHUNK, type HttpRequestSpec, type ProviderAdapter, type ProviderContext, type ProviderTransport, type SseEvent } from './adapter.ts'
 import { scrubbedProviderError, withoutSentSecrets } from './secrets.ts'
@@ -53,8 +54,13 @@ export class RawStream {
   private chars = 0
 
   readonly forward: boolean
+  /** The call an event's usage belongs to, for a client that asked for raw usage (absent: not asked). */
+  readonly usageCall?: Omit<ChunkRawUsage, 'usage'>
 
-  constructor (forward = false) { this.forward = forward }
+  constructor (forward = false, usageCall?: Omit<ChunkRawUsage, 'usage'>) {
+    this.forward = forward
+    if (usageCall !== undefined) this.usageCall = usageCall
+  }
 
   add (data: string): void {
     if (this.chars <= RAW_STREAM_KEEP_CHARS) {
@@ -92,9 +98,14 @@ async function * translated (adapter: ProviderAdapter, events: AsyncIterable<Sse
     for await (const event of events) {
       const delta = adapter.parseStreamEvent(event, state, req, ctx)
       if (delta === null) return
-      rawChunks.add(event.data)
+      // What is stored is what TensorZero stores: the raw text of the events that made a chunk.
       if (delta === NO_CHUNK) continue
+      rawChunks.add(event.data)
       if (rawChunks.forward) delta.raw = event.data
+      if (rawChunks.usageCall !== undefined && delta.usage !== undefined) {
+        const usage = providerUsageObject(event.data)
+        if (usage !== undefined) delta.rawUsage = { ...rawChunks.usageCall, usage }
+      }
       yield delta
     }
   } catch (err) {

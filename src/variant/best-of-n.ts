@@ -7,6 +7,7 @@ import type { VariantConfig } from '../core/config.ts'
 import type { ModelRequest, OutputBlock } from '../core/types.ts'
 import type { ModelInferenceRecord } from '../core/records.ts'
 import { setActiveAttributes, traced } from '../core/tracing.ts'
+import { failedRawResponsesOf, type FailedRawResponse } from '../core/errors.ts'
 import { implicitToolParams, inferVariant } from './chat-completion.ts'
 import { candidateTexts, judgeMessages, randomIndex, runCandidates, settle, warnJudgeFailed, type InferenceTimeRun, type VariantAnswer } from './candidates.ts'
 
@@ -43,20 +44,22 @@ function evaluatorCandidates (texts: string[]): string {
 }
 
 export async function bestOfN (variant: VariantConfig, run: InferenceTimeRun): Promise<VariantAnswer> {
-  const answers = await runCandidates(variant, run)
-  if (answers.length === 1) return settle(answers[0], answers)
+  const { answers, failed } = await runCandidates(variant, run)
+  if (answers.length === 1) return settle(answers[0], answers, undefined, failed)
   let choice: number | undefined
   let record: ModelInferenceRecord | undefined
+  let evaluatorFailed: FailedRawResponse[] = []
   try {
     ({ choice, record } = await evaluate(variant.judge as VariantConfig, answers, run))
   } catch (err) {
     if (run.ctx.signal.aborted) throw err
     warnJudgeFailed(run, variant, 'evaluator', err)
+    evaluatorFailed = failedRawResponsesOf(err)
   }
   const index = choice ?? randomIndex(answers.length)
   setActiveAttributes(() => ({ 'tensorzero.candidate_index': index, 'tensorzero.selected_by': choice === undefined ? 'random' : 'evaluator' }))
   // TensorZero answers with the evaluator's raw response as the original one (none when it gave none).
-  return { ...settle(answers[index], answers, record), originalResponse: record?.rawResponse }
+  return { ...settle(answers[index], answers, record, failed, evaluatorFailed), originalResponse: record?.rawResponse }
 }
 
 /** The evaluator's choice (an index into `answers`), or none; its model call whenever one was made. */

@@ -7,7 +7,7 @@ import type { FunctionConfig, ModelConfig, VariantConfig } from '../core/config.
 import type { FinishReason, InferenceParams, Message, ModelRequest, OutputBlock, ToolParams, Usage } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import type { ModelInferenceRecord } from '../core/records.ts'
-import { CandidatesFailed } from '../core/errors.ts'
+import { CandidatesFailed, failedRawResponsesOf, type FailedRawResponse } from '../core/errors.ts'
 import type { CallContext } from '../model/route.ts'
 import type { ModelStream } from '../model/results.ts'
 import type { FunctionDecisions } from './chat-completion.ts'
@@ -56,8 +56,11 @@ export interface InferenceTimeRun {
   chatContentJson (answer: VariantAnswer): string
 }
 
+/** The candidates that answered, and (`include_raw_response`) the failed ones' attempts' raw answers. */
+export interface Candidates { answers: VariantAnswer[]; failed: FailedRawResponse[] }
+
 /** The candidates' answers in candidate order (those that failed left out); none answering is TensorZero's AllCandidatesFailed. */
-export async function runCandidates (variant: VariantConfig, run: InferenceTimeRun): Promise<VariantAnswer[]> {
+export async function runCandidates (variant: VariantConfig, run: InferenceTimeRun): Promise<Candidates> {
   const names = variant.candidates ?? []
   const settled = await Promise.allSettled(names.map(async name => await run.answerVariant(run.fn.variants.get(name) as VariantConfig)))
   if (run.ctx.signal.aborted) throw run.ctx.signal.reason
@@ -68,7 +71,7 @@ export async function runCandidates (variant: VariantConfig, run: InferenceTimeR
     else errors.push({ variant: `candidates[${i}] (${names[i]})`, error: s.reason instanceof Error ? s.reason : new Error(String(s.reason)) })
   })
   if (answers.length === 0) throw new CandidatesFailed(run.fn.name, errors)
-  return answers
+  return { answers, failed: errors.flatMap(e => failedRawResponsesOf(e.error)) }
 }
 
 /** The candidates as the evaluator or fuser reads them, with the indices of the answers written in. */
@@ -92,11 +95,22 @@ export function judgeMessages (rendered: Message[], candidatesText: string): Mes
   return [...rendered, { role: 'user', content: [{ type: 'text', text: candidatesText }] }]
 }
 
-/** `chosen` answers; every model call of the run is stored with it, chosen first, then the others, then the judge. */
-export function settle (chosen: VariantAnswer, all: VariantAnswer[], judge?: ModelInferenceRecord): VariantAnswer {
+/**
+ * `chosen` answers; every model call of the run is stored with it, chosen first, then the others, then the judge. The
+ * failed candidates' raw answers (`before`) and a failed judge's (`after`) go on the first call, as TensorZero reports them.
+ */
+export function settle (chosen: VariantAnswer, all: VariantAnswer[], judge?: ModelInferenceRecord,
+  before: FailedRawResponse[] = [], after: FailedRawResponse[] = []): VariantAnswer {
   const modelInferences = [...chosen.modelInferences, ...all.filter(a => a !== chosen).flatMap(a => a.modelInferences)]
   if (judge !== undefined) modelInferences.push(judge)
-  return { ...chosen, modelInferences, usage: usageOf(modelInferences) }
+  return { ...chosen, modelInferences: withFailures(modelInferences, before, after), usage: usageOf(modelInferences) }
+}
+
+/** `records` with `before` and `after` around the first one's failed attempts (a copy of it; the others as they are). */
+export function withFailures (records: ModelInferenceRecord[], before: FailedRawResponse[], after: FailedRawResponse[] = []): ModelInferenceRecord[] {
+  if (records.length === 0 || (before.length === 0 && after.length === 0)) return records
+  const [first, ...rest] = records
+  return [{ ...first, failedRawResponses: [...before, ...first.failedRawResponses ?? [], ...after] }, ...rest]
 }
 
 /**

@@ -8,7 +8,7 @@ import type { CallContext } from '../model/route.ts'
 import type { ModelCallResult, ModelStream } from '../model/results.ts'
 import { retryDelayMs, sleep } from '../core/backoff.ts'
 import { deadline } from '../core/deadline.ts'
-import { ModelProvidersFailed, ProviderError } from '../core/errors.ts'
+import { ModelProvidersFailed, ProviderError, failedRawResponsesOf, type FailedRawResponse } from '../core/errors.ts'
 import { RateLimitExceeded } from '../core/rate-limiting.ts'
 import { traced, endOnDispose } from '../core/tracing.ts'
 import type { TemplateRenderer } from './templates/prepare.ts'
@@ -91,15 +91,25 @@ function tracedVariant<R> (stream: boolean, call: VariantCall<R>, handOff?: (res
  * whose every provider was skipped by an open circuit is not retried: the circuits stay open for their cool-down; nor
  * one whose every provider was refused by `[rate_limiting]` (TensorZero does not retry a rate limit it enforces).
  */
-async function withRetries<R> (variant: VariantConfig, signal: AbortSignal, call: (retryIndex: number) => Promise<R>): Promise<R> {
+async function withRetries<R> (variant: VariantConfig, signal: AbortSignal, call: (retryIndex: number) => Promise<R>,
+  afterFailures: (result: R, failed: FailedRawResponse[]) => void): Promise<R> {
+  // The failed tries' raw answers (kept only with `include_raw_response`), reported before the answering try's own.
+  const failed: FailedRawResponse[] = []
   for (let attempt = 0; ; attempt++) {
+    let result: R
     try {
-      return await call(attempt)
+      result = await call(attempt)
     } catch (err) {
       if (signal.aborted) throw signal.reason
-      if (attempt >= variant.retries.numRetries || (err instanceof ModelProvidersFailed && (err.allCircuitsOpen || allRefused(err)))) throw err
+      const last = attempt >= variant.retries.numRetries || (err instanceof ModelProvidersFailed && (err.allCircuitsOpen || allRefused(err)))
+      if (last && err instanceof ModelProvidersFailed) err.failedRawResponses.unshift(...failed)
+      if (last) throw err
+      failed.push(...failedRawResponsesOf(err))
       await sleep(Math.min((err as { retryAfterMs?: number }).retryAfterMs ?? retryDelayMs(attempt, variant.retries), variant.retries.maxDelayS * 1000), signal)
+      continue
     }
+    if (failed.length > 0) afterFailures(result, failed)
+    return result
   }
 }
 
@@ -114,7 +124,8 @@ export const inferVariant = tracedVariant(false, async (model, variant, modelReq
   const inner: CallContext = { ...ctx, signal: limit.signal, variantName: variant.name }
   try {
     return await withRetries(variant, limit.signal, retryIndex =>
-      inferModel(model, modelRequest, retryIndex === 0 ? inner : { ...inner, retryIndex }))
+      inferModel(model, modelRequest, retryIndex === 0 ? inner : { ...inner, retryIndex }),
+    (result, failed) => { result.record.failedRawResponses = [...failed, ...result.record.failedRawResponses ?? []] })
   } catch (err) {
     throw limit.signal.aborted ? limit.signal.reason : err
   } finally {
@@ -129,7 +140,8 @@ export const streamVariant = tracedVariant(true, async (model, variant, modelReq
   const inner: CallContext = { ...ctx, signal: ttft.signal, variantName: variant.name }
   try {
     const stream = await withRetries(variant, ttft.signal, retryIndex =>
-      streamModel(model, modelRequest, retryIndex === 0 ? inner : { ...inner, retryIndex }))
+      streamModel(model, modelRequest, retryIndex === 0 ? inner : { ...inner, retryIndex }),
+    (result, failed) => { result.failedRawResponses = [...failed, ...result.failedRawResponses ?? []] })
     ttft.stopTimer()
     const innerDispose = stream.dispose
     stream.dispose = () => { innerDispose(); ttft.clear(); total.clear() }

@@ -88,6 +88,7 @@ function embeddingRecordFor (model: EmbeddingModelConfig, embedding: ModelEmbedd
     request: { messages: [{ role: 'user', content: [{ type: 'text', text }] }], params: {}, stream: false },
     output: [],
     cached: false,
-    apiType: 'embeddings'
+    apiType: 'embeddings',
+    ...(embedding.failedRawResponses === undefined ? {} : { failedRawResponses: embedding.failedRawResponses })
   }
 }

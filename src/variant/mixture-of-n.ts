@@ -6,9 +6,10 @@
 import type { VariantConfig } from '../core/config.ts'
 import type { InferenceParams, ModelRequest } from '../core/types.ts'
 import { setActiveAttributes } from '../core/tracing.ts'
+import { failedRawResponsesOf, type FailedRawResponse } from '../core/errors.ts'
 import { buildModelRequest, streamVariant } from './chat-completion.ts'
 import {
-  candidateTexts, judgeMessages, randomIndex, runCandidates, settle, warnJudgeFailed,
+  candidateTexts, judgeMessages, randomIndex, runCandidates, settle, warnJudgeFailed, withFailures,
   type InferenceTimeRun, type StreamedAnswer, type VariantAnswer,
 } from './candidates.ts'
 
@@ -28,41 +29,43 @@ function fuserCandidates (texts: string[]): string {
 }
 
 export async function mixtureOfN (variant: VariantConfig, run: InferenceTimeRun): Promise<VariantAnswer> {
-  const answers = await runCandidates(variant, run)
-  if (answers.length === 1) return settle(answers[0], answers)
+  const { answers, failed } = await runCandidates(variant, run)
+  if (answers.length === 1) return settle(answers[0], answers, undefined, failed)
   const fuser = variant.judge as VariantConfig
   try {
     const fused = await run.answerRequest(fuser, fuserRequest(fuser, answers, run, false))
     setActiveAttributes(() => ({ 'tensorzero.fused': true }))
     // TensorZero stores the fused answer with empty inference parameters.
-    return { ...settle(fused, [fused, ...answers]), inferenceParams: {} }
+    return { ...settle(fused, [fused, ...answers], undefined, failed), inferenceParams: {} }
   } catch (err) {
     if (run.ctx.signal.aborted) throw err
     warnJudgeFailed(run, variant, 'fuser', err)
-    return randomCandidate(answers)
+    return randomCandidate(answers, failed, failedRawResponsesOf(err))
   }
 }
 
 export async function mixtureOfNStream (variant: VariantConfig, run: InferenceTimeRun): Promise<StreamedAnswer> {
-  const answers = await runCandidates(variant, run)
-  if (answers.length === 1) return { kind: 'answer', answer: settle(answers[0], answers) }
+  const { answers, failed } = await runCandidates(variant, run)
+  if (answers.length === 1) return { kind: 'answer', answer: settle(answers[0], answers, undefined, failed) }
   const fuser = variant.judge as VariantConfig
   try {
     const request = fuserRequest(fuser, answers, run, true)
     const stream = await streamVariant(run.modelOf(fuser), fuser, request, run.ctx)
     setActiveAttributes(() => ({ 'tensorzero.fused': true }))
-    return { kind: 'stream', stream, request, modelName: fuser.model as string, inferenceParams: fuserParams(fuser), earlier: answers.flatMap(a => a.modelInferences) }
+    // The failed candidates' raw answers go before the first candidate's call, as TensorZero reports them.
+    const earlier = withFailures(answers.flatMap(a => a.modelInferences), failed)
+    return { kind: 'stream', stream, request, modelName: fuser.model as string, inferenceParams: fuserParams(fuser), earlier }
   } catch (err) {
     if (run.ctx.signal.aborted) throw err
     warnJudgeFailed(run, variant, 'fuser', err)
-    return { kind: 'answer', answer: randomCandidate(answers) }
+    return { kind: 'answer', answer: randomCandidate(answers, failed, failedRawResponsesOf(err)) }
   }
 }
 
-function randomCandidate (answers: VariantAnswer[]): VariantAnswer {
+function randomCandidate (answers: VariantAnswer[], failed: FailedRawResponse[], fuserFailed: FailedRawResponse[]): VariantAnswer {
   const index = randomIndex(answers.length)
   setActiveAttributes(() => ({ 'tensorzero.fused': false, 'tensorzero.candidate_index': index }))
-  return { ...settle(answers[index], answers), originalResponse: undefined }
+  return { ...settle(answers[index], answers, undefined, failed, fuserFailed), originalResponse: undefined }
 }
 
 /** The fuser's own sampling parameters, without the request's (TensorZero fuses with default inference parameters). */

@@ -23,6 +23,11 @@ export function fakeFunction (name: string, variants: Array<[variant: string, mo
     `[functions.${name}.variants.${v}]\ntype = "chat_completion"\nmodel = "${model}"\n${extra}${extra === '' || extra.endsWith('\n') ? '' : '\n'}`).join('')
 }
 
+/** `[functions.NAME]`, a JSON function with one `chat_completion` variant and its output schema file. */
+export function fakeJsonFunction (name: string, variant: string, model: string, outputSchemaFile: string): string {
+  return `\n[functions.${name}]\ntype = "json"\noutput_schema = "${outputSchemaFile}"\n[functions.${name}.variants.${variant}]\ntype = "chat_completion"\nmodel = "${model}"\n`
+}
+
 /** `[models.NAME]` with one `anthropic` provider on the fake Anthropic server (helpers/fake-anthropic.ts), keyed by `TEST_ANTHROPIC_KEY`. */
 export function fakeAnthropicModel (fakeUrl: string, name: string, behaviour = 'claude-ok'): string {
   return `\n[models.${name}]\nrouting = ["anthropic_fake"]\n[models.${name}.providers.anthropic_fake]\ntype = "anthropic"\nmodel_name = "${behaviour}"\n` +

@@ -2,7 +2,7 @@
 // endpoint answers (its ids, `model` string and extra fields), so clients written against it read ours unchanged.
 import type { OutputBlock, FinishReason, StreamDelta, Usage } from '../../core/types.ts'
 import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
-import { rawFields, type RawFields, type RawResponseEntry } from './raw-entries.ts'
+import { chunkRawUsageEntry, rawFields, type HeadChunk, type RawFields } from './raw-entries.ts'
 
 type OpenAIFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter'
 
@@ -65,36 +65,43 @@ export function completionBody (result: CompletedInference, created = Math.floor
     service_tier: null,
     object: 'chat.completion',
     usage: usageBody(result.usage),
-    ...rawFields(result.modelInferences, raw),
+    ...rawFields(result.modelInferences, raw, result.failedVariantRawResponses),
     ...(raw.original === true && result.rawResponse !== undefined ? { tensorzero_original_response: result.rawResponse } : {})
   }
 }
 
 /**
- * Which fields carry a provider event's raw text on a stream: `tensorzero_raw_chunk` (`tensorzero::include_raw_response`)
- * and the deprecated `tensorzero_original_chunk` (`tensorzero::include_original_response`), as TensorZero names them.
+ * What a stream's chunks carry beyond content: a provider event's raw text in `tensorzero_raw_chunk`
+ * (`tensorzero::include_raw_response`) and the deprecated `tensorzero_original_chunk`
+ * (`tensorzero::include_original_response`), a call's usage object in `tensorzero_raw_usage`
+ * (`tensorzero::include_raw_usage`), as TensorZero names them. `json`: a JSON function's chunks always have a
+ * `content` string (empty when a chunk has none), as TensorZero's do.
  */
-export interface RawChunkFields { response?: boolean; original?: boolean }
+export interface ChunkFields { response?: boolean; original?: boolean; usage?: boolean; json?: boolean }
 
 /** Serialises the chunks of one stream; the envelope fields are the same on every chunk. */
 export class ChunkWriter {
   private readonly head: string
-  private readonly rawChunks: RawChunkFields
+  private readonly fields: ChunkFields
   private sentRole = false
   private sawToolCalls = false
 
-  constructor (meta: InferenceMeta, rawChunks: RawChunkFields = {}, created = Math.floor(Date.now() / 1000)) {
+  constructor (meta: InferenceMeta, fields: ChunkFields = {}, created = Math.floor(Date.now() / 1000)) {
     // The fixed envelope is serialised once per stream, not once per chunk.
     this.head = `{"id":${JSON.stringify(meta.inferenceId)},"episode_id":${JSON.stringify(meta.episodeId)},"created":${created},` +
       `"model":${JSON.stringify(meta.responseModel)},"system_fingerprint":"","service_tier":null,"object":"chat.completion.chunk",`
-    this.rawChunks = rawChunks
+    this.fields = fields
   }
 
-  /** TensorZero's chunk ahead of the deltas: `tensorzero_raw_response` entries of the model calls made before the streamed one. */
-  rawResponses (entries: RawResponseEntry[]): string {
-    const delta = this.sentRole ? '{}' : '{"role":"assistant"}'
+  /**
+   * One of TensorZero's chunks ahead of the deltas, with no content: `tensorzero_raw_response` entries (failed attempts,
+   * the model calls made before the streamed one) or `tensorzero_raw_usage` entries (those earlier calls' usage).
+   */
+  headChunk (chunk: HeadChunk): string {
+    const role = this.sentRole ? '' : '"role":"assistant"'
     this.sentRole = true
-    return `data: ${this.head}"choices":[{"index":0,"finish_reason":null,"logprobs":null,"delta":${delta}}],"usage":null,"tensorzero_raw_response":${JSON.stringify(entries)}}\n\n`
+    const content = this.fields.json === true ? `${role === '' ? '' : ','}"content":""` : ''
+    return `data: ${this.head}"choices":[{"index":0,"finish_reason":null,"logprobs":null,"delta":{${role}${content}}}],"usage":null,"tensorzero_${chunk.field}":${JSON.stringify(chunk.entries)}}\n\n`
   }
 
   /**
@@ -105,6 +112,7 @@ export class ChunkWriter {
     const delta: Record<string, unknown> = {}
     if (!this.sentRole) { delta.role = 'assistant'; this.sentRole = true }
     if (d.text !== undefined && d.text !== '') delta.content = d.text
+    else if (this.fields.json === true) delta.content = ''
     if (d.toolCalls !== undefined && d.toolCalls.length > 0) {
       this.sawToolCalls = true
       delta.tool_calls = d.toolCalls.map(t => {
@@ -118,28 +126,29 @@ export class ChunkWriter {
         return call
       })
     }
-    const raw = d.raw === undefined || d.raw === '' ? '' : this.rawChunkFields(d.raw)
-    if (delta.content === undefined && delta.tool_calls === undefined && delta.role === undefined && raw === '') return ''
+    let raw = d.raw === undefined || d.raw === '' ? '' : this.rawChunkFields(d.raw)
+    if (d.rawUsage !== undefined && this.fields.usage === true) raw = `,"tensorzero_raw_usage":${JSON.stringify([chunkRawUsageEntry(d.rawUsage)])}${raw}`
+    if ((delta.content === undefined || delta.content === '') && delta.tool_calls === undefined && delta.role === undefined && raw === '') return ''
     return `data: ${this.head}"choices":[{"index":0,"finish_reason":null,"logprobs":null,"delta":${JSON.stringify(delta)}}],"usage":null${raw}}\n\n`
   }
 
   private rawChunkFields (raw: string): string {
     const text = JSON.stringify(raw)
-    return (this.rawChunks.original === true ? `,"tensorzero_original_chunk":${text}` : '') +
-      (this.rawChunks.response === true ? `,"tensorzero_raw_chunk":${text}` : '')
+    return (this.fields.original === true ? `,"tensorzero_original_chunk":${text}` : '') +
+      (this.fields.response === true ? `,"tensorzero_raw_chunk":${text}` : '')
   }
 
-  /** The closing chunk: finish_reason, usage only when the client asked for it, and `extra` fields (raw usage). */
-  final (finishReason: FinishReason | undefined, usage: Usage | undefined, extra: Record<string, unknown> = {}): string {
+  /** The closing chunk: finish_reason, and usage only when the client asked for it (raw usage came on the provider's chunks). */
+  final (finishReason: FinishReason | undefined, usage: Usage | undefined): string {
     const reason = openAIFinishReason(finishReason, this.sawToolCalls)
     const usagePart = usage === undefined ? 'null' : JSON.stringify(usageBody(usage))
-    let extraPart = ''
-    for (const [key, value] of Object.entries(extra)) extraPart += `,${JSON.stringify(key)}:${JSON.stringify(value)}`
-    return `data: ${this.head}"choices":[{"index":0,"finish_reason":"${reason}","logprobs":null,"delta":{}}],"usage":${usagePart}${extraPart}}\n\n`
+    const delta = this.fields.json === true ? '{"content":""}' : '{}'
+    return `data: ${this.head}"choices":[{"index":0,"finish_reason":"${reason}","logprobs":null,"delta":${delta}}],"usage":${usagePart}}\n\n`
   }
 
-  static error (message: string): string {
-    return `data: ${JSON.stringify({ error: { message } })}\n\n`
+  /** `rawChunk` (`include_raw_response`): the provider's raw text of a mid-stream failure, as `tensorzero_raw_chunk`. */
+  static error (message: string, rawChunk?: string): string {
+    return `data: ${JSON.stringify(rawChunk === undefined ? { error: { message } } : { error: { message }, tensorzero_raw_chunk: rawChunk })}\n\n`
   }
 
   static readonly DONE = 'data: [DONE]\n\n'

@@ -1,53 +1,76 @@
 // `tensorzero_raw_usage` and `tensorzero_raw_response`: one entry per model call the inference made, as TensorZero's
 // RawUsageEntry / RawResponseEntry. Cached answers made no provider call, so they have no entries (as in TensorZero).
+// Raw responses also list the attempts that failed (error bodies, no `model_inference_id`), each before what followed it.
 import type { ModelInferenceRecord } from '../../core/records.ts'
+import type { StreamingInference } from '../../function/run.ts'
+import { failedRawEntry, type FailedRawResponse } from '../../core/errors.ts'
+import type { ChunkRawUsage } from '../../core/types.ts'
+import { providerUsageObject } from '../../providers/http/json.ts'
 
 interface RawEntry { model_inference_id: string; provider_type: string; api_type: 'chat_completions' | 'embeddings' }
 export type RawUsageEntry = RawEntry & { data: unknown }
-export type RawResponseEntry = RawEntry & { data: string }
+export type RawResponseEntry = Omit<RawEntry, 'model_inference_id'> & { model_inference_id?: string; data: string }
 
 /** The flags as the OpenAI-shaped routes read them (`original`: the deprecated `tensorzero_original_response`, the answer's own raw text). */
 export interface RawFields { usage?: boolean; response?: boolean; original?: boolean }
 
 const entryOf = (mi: ModelInferenceRecord): RawEntry => ({ model_inference_id: mi.id, provider_type: mi.providerType, api_type: mi.apiType ?? 'chat_completions' })
 
-/**
- * The provider's own usage object in a raw answer: `usage` (OpenAI-compatible, Anthropic), `usageMetadata` (Gemini),
- * or Anthropic's stream start (`message.usage`). A stream's raw answer is its chunks, one per line: the last one with
- * usage is taken, since providers report it there (or cumulatively).
- */
-function providerUsage (rawResponse: string): unknown {
-  let found: unknown
-  for (const line of rawResponse.split('\n')) {
-    const text = line.startsWith('data:') ? line.slice(5).trim() : line.trim()
-    if (!text.startsWith('{')) continue
-    let body: Record<string, unknown>
-    try { body = JSON.parse(text) as Record<string, unknown> } catch { continue }
-    const message = body.message as Record<string, unknown> | undefined
-    const usage = body.usage ?? body.usageMetadata ?? message?.usage
-    if (usage !== undefined && usage !== null && typeof usage === 'object') found = usage
-  }
-  return found
+/** A stream chunk's one raw usage entry (the call that chunk belongs to is never an embedding). */
+export function chunkRawUsageEntry (u: ChunkRawUsage): RawUsageEntry {
+  return { model_inference_id: u.modelInferenceId, provider_type: u.providerType, api_type: 'chat_completions', data: u.usage }
 }
 
 export function rawUsageEntries (records: ModelInferenceRecord[]): RawUsageEntry[] {
   const entries: RawUsageEntry[] = []
   for (const mi of records) {
     if (mi.cached) continue
-    const data = providerUsage(mi.rawResponse)
+    const data = providerUsageObject(mi.rawResponse)
     if (data !== undefined) entries.push({ ...entryOf(mi), data })
   }
   return entries
 }
 
-export function rawResponseEntries (records: ModelInferenceRecord[]): RawResponseEntry[] {
-  return records.filter(mi => !mi.cached).map(mi => ({ ...entryOf(mi), data: mi.rawResponse }))
+/**
+ * Each model call's failed attempts, then its own answer (none when cached), after `failedVariants` (the attempts of
+ * variants that failed before the one that answered), in TensorZero's order.
+ */
+export function rawResponseEntries (records: ModelInferenceRecord[], failedVariants: FailedRawResponse[] = []): RawResponseEntry[] {
+  const entries = failedRawEntries(failedVariants)
+  for (const mi of records) {
+    if (mi.failedRawResponses !== undefined) entries.push(...failedRawEntries(mi.failedRawResponses))
+    if (!mi.cached) entries.push({ ...entryOf(mi), data: mi.rawResponse })
+  }
+  return entries
+}
+
+export function failedRawEntries (failed: FailedRawResponse[] | undefined): RawResponseEntry[] {
+  return failed === undefined ? [] : failed.map(failedRawEntry)
 }
 
 /** The extra body fields the flags ask for. */
-export function rawFields (records: ModelInferenceRecord[] | undefined, flags: RawFields): Record<string, unknown> {
+export function rawFields (records: ModelInferenceRecord[] | undefined, flags: RawFields, failedVariants?: FailedRawResponse[]): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   if (flags.usage === true) out.tensorzero_raw_usage = rawUsageEntries(records ?? [])
-  if (flags.response === true) out.tensorzero_raw_response = rawResponseEntries(records ?? [])
+  if (flags.response === true) out.tensorzero_raw_response = rawResponseEntries(records ?? [], failedVariants)
   return out
+}
+
+/** One of TensorZero's chunks ahead of a stream's deltas: which entries it carries. */
+export type HeadChunk = { field: 'raw_usage'; entries: RawUsageEntry[] } | { field: 'raw_response'; entries: RawResponseEntry[] }
+
+/**
+ * TensorZero's chunks ahead of a stream's deltas, in its order, empty ones left out: the failed variants' attempts, the
+ * earlier model calls' usage, the streamed call's failed tries and providers, then the earlier model calls' answers.
+ */
+export function streamHeadChunks (inference: StreamingInference, flags: { usage?: boolean; response?: boolean }): HeadChunk[] {
+  const chunks: HeadChunk[] = []
+  const add = (chunk: HeadChunk): void => { if (chunk.entries.length > 0) chunks.push(chunk) }
+  if (flags.response === true) add({ field: 'raw_response', entries: failedRawEntries(inference.failedVariantRawResponses) })
+  if (flags.usage === true) add({ field: 'raw_usage', entries: rawUsageEntries(inference.earlierModelInferences) })
+  if (flags.response === true) {
+    add({ field: 'raw_response', entries: failedRawEntries(inference.failedCallRawResponses) })
+    add({ field: 'raw_response', entries: rawResponseEntries(inference.earlierModelInferences) })
+  }
+  return chunks
 }

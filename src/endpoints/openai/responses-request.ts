@@ -35,7 +35,11 @@ interface ParsedResponsesRequest { request: ChatRequest; echo: ResponseEcho }
 const UNSERVED_FIELDS: Record<string, string> = {
   background: 'background responses',
   conversation: 'stored conversations (use `previous_response_id`)',
-  prompt: 'stored prompt templates'
+  prompt: 'stored prompt templates',
+  // TensorZero has no Responses endpoint, so its raw fields have no shape here: refused, never silently dropped.
+  'tensorzero::include_raw_usage': 'raw usage entries on the Responses API (use `/v1/chat/completions` or `/inference`)',
+  'tensorzero::include_raw_response': 'raw response entries on the Responses API (use `/v1/chat/completions` or `/inference`)',
+  'tensorzero::include_original_response': 'original responses on the Responses API (use `/v1/chat/completions` or `/inference`)'
 }
 
 export async function parseResponsesRequest (body: Json, target: InferenceTarget, exchanges: ExchangeReads,

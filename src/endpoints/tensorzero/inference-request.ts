@@ -64,6 +64,7 @@ export function parseNativeInference (body: Json, target: InferenceTarget): Nati
     params: parseParams(optionalObject(body, 'params')),
     stream,
     includeUsage: true,
+    includeRawUsage: flags.raw.usage,
     includeRawResponse: flags.raw.response,
     includeOriginalResponse: flags.includeOriginalResponse,
     episodeId: body.episode_id === undefined || body.episode_id === null ? undefined : validEpisodeId(body.episode_id),

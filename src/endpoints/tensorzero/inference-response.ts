@@ -6,7 +6,7 @@ import type { GatewayError } from '../../core/errors.ts'
 import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
 import { checkedToolCall } from '../../function/tools.ts'
 import { jsonOutputRecord, rawJsonText } from '../../function/json-output.ts'
-import { rawResponseEntries, rawUsageEntries, type RawResponseEntry, type RawUsageEntry } from '../openai/raw-entries.ts'
+import { chunkRawUsageEntry, failedRawEntries, rawResponseEntries, rawUsageEntries, type HeadChunk } from '../openai/raw-entries.ts'
 
 interface UsageBody {
   input_tokens: number | null
@@ -44,33 +44,37 @@ export function inferenceBody (result: CompletedInference, includeOriginalRespon
   body.usage = usageBody(result.usage)
   if (raw.usage) body.raw_usage = rawUsageEntries(result.modelInferences ?? [])
   if (includeOriginalResponse) body.original_response = result.rawResponse
-  if (raw.response) body.raw_response = rawResponseEntries(result.modelInferences ?? [])
+  if (raw.response) body.raw_response = rawResponseEntries(result.modelInferences ?? [], result.failedVariantRawResponses)
   if (result.finishReason !== undefined) body.finish_reason = result.finishReason
   return body
 }
 
-export function nativeErrorBody (err: GatewayError): { error: string } {
-  return { error: err.message }
+/** `raw_response`: the failed attempts' raw answers, when the request asked for them and any had a body. */
+export function nativeErrorBody (err: GatewayError): { error: string; raw_response?: unknown[] } {
+  return err.failedRawResponses === undefined ? { error: err.message } : { error: err.message, raw_response: failedRawEntries(err.failedRawResponses) }
 }
 
 /** Serialises the chunks of one native stream; the envelope is the same on every chunk. */
 export class NativeChunkWriter {
   private readonly head: string
   private readonly json: boolean
-  /** Which fields carry a provider event's raw text: `raw_chunk` (`include_raw_response`), `original_chunk` (`include_original_response`). */
-  private readonly rawChunks: { response: boolean; original: boolean }
+  /**
+   * Which fields chunks carry: a provider event's raw text in `raw_chunk` (`include_raw_response`) and
+   * `original_chunk` (`include_original_response`), a call's usage object in `raw_usage` (`include_raw_usage`).
+   */
+  private readonly rawChunks: { response: boolean; original: boolean; usage?: boolean }
   /** Tool call ids by stream index: providers send the id once, TensorZero repeats it on every piece. */
   private readonly toolCallIds = new Map<number, string>()
 
-  constructor (meta: InferenceMeta, functionType: 'chat' | 'json', rawChunks = { response: false, original: false }) {
+  constructor (meta: InferenceMeta, functionType: 'chat' | 'json', rawChunks: { response: boolean; original: boolean; usage?: boolean } = { response: false, original: false }) {
     this.head = `{"inference_id":${JSON.stringify(meta.inferenceId)},"episode_id":${JSON.stringify(meta.episodeId)},"variant_name":${JSON.stringify(meta.variantName)},`
     this.json = functionType === 'json'
     this.rawChunks = rawChunks
   }
 
-  /** TensorZero's chunk ahead of the deltas: `raw_response` entries of the model calls made before the streamed one. */
-  rawResponses (entries: RawResponseEntry[]): string {
-    return `data: ${this.head}${this.json ? '"raw":""' : '"content":[]'},"raw_response":${JSON.stringify(entries)}}\n\n`
+  /** One of TensorZero's chunks ahead of the deltas, with no content: `raw_response` or `raw_usage` entries. */
+  headChunk (chunk: HeadChunk): string {
+    return `data: ${this.head}${this.json ? '"raw":""' : '"content":[]'},"${chunk.field}":${JSON.stringify(chunk.entries)}}\n\n`
   }
 
   /**
@@ -78,7 +82,8 @@ export class NativeChunkWriter {
    * delta with a raw chunk the client asked for is always sent, as TensorZero sends it, with whatever content it has.
    */
   delta (d: StreamDelta): string {
-    const raw = d.raw === undefined || d.raw === '' ? '' : this.rawChunkFields(d.raw)
+    let raw = d.raw === undefined || d.raw === '' ? '' : this.rawChunkFields(d.raw)
+    if (d.rawUsage !== undefined && this.rawChunks.usage === true) raw = `,"raw_usage":${JSON.stringify([chunkRawUsageEntry(d.rawUsage)])}${raw}`
     if (this.json) {
       const text = d.text ?? ''
       return text === '' && raw === '' ? '' : `data: ${this.head}"raw":${JSON.stringify(text)}${raw}}\n\n`
@@ -106,20 +111,18 @@ export class NativeChunkWriter {
     return content
   }
 
-  /** The closing chunk: no content, the summed usage and the finish reason. */
-  /** `rawUsage`: TensorZero's `raw_usage` entries, sent in the closing chunk when the request asked for them. */
-  final (finishReason: FinishReason | undefined, usage: Usage, rawUsage?: RawUsageEntry[]): string {
+  /** The closing chunk: no content, the summed usage and the finish reason (raw usage came on the provider's chunks). */
+  final (finishReason: FinishReason | undefined, usage: Usage): string {
     const reason = finishReason === undefined ? '' : `,"finish_reason":${JSON.stringify(finishReason)}`
-    const raw = rawUsage === undefined ? '' : `,"raw_usage":${JSON.stringify(rawUsage)}`
-    return `data: ${this.head}${this.json ? '"raw":""' : '"content":[]'},"usage":${JSON.stringify(usageBody(usage))}${raw}${reason}}\n\n`
+    return `data: ${this.head}${this.json ? '"raw":""' : '"content":[]'},"usage":${JSON.stringify(usageBody(usage))}${reason}}\n\n`
   }
 
   /**
    * After the first chunk the status line is gone: a failure is an event of its own, in TensorZero's error shape, and
    * the stream still closes with `[DONE]`, as TensorZero's does.
    */
-  error (message: string): string {
-    return `data: ${JSON.stringify({ error: message })}\n\n${this.done}`
+  error (message: string, rawChunk?: string): string {
+    return `data: ${JSON.stringify(rawChunk === undefined ? { error: message } : { error: message, raw_chunk: rawChunk })}\n\n${this.done}`
   }
 
   readonly done = 'data: [DONE]\n\n'

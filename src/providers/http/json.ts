@@ -7,6 +7,25 @@ export function isObj (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+/**
+ * The provider's own usage object in a raw answer: `usage` (OpenAI-compatible, Anthropic), `usageMetadata` (Gemini),
+ * or Anthropic's stream start (`message.usage`). A stream's raw answer is its chunks, one per line: the last one with
+ * usage is taken, since providers report it there (or cumulatively).
+ */
+export function providerUsageObject (rawResponse: string): unknown {
+  let found: unknown
+  for (const line of rawResponse.split('\n')) {
+    const text = line.startsWith('data:') ? line.slice(5).trim() : line.trim()
+    if (!text.startsWith('{')) continue
+    let body: unknown
+    try { body = JSON.parse(text) } catch { continue }
+    if (!isObj(body)) continue
+    const usage = body.usage ?? body.usageMetadata ?? (isObj(body.message) ? body.message.usage : undefined)
+    if (isObj(usage)) found = usage
+  }
+  return found
+}
+
 /** At most `max` characters of a provider's text, for error messages. */
 export function excerpt (s: string, max = 500): string {
   return s.length <= max ? s : `${s.slice(0, max)}…`
