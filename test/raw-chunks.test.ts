@@ -149,6 +149,15 @@ t.test('chat stream with raw usage and raw chunks together: each usage entry on 
   t.same(carrying.map(c => JSON.parse(c.tensorzero_raw_chunk).type), ['message_start', 'message_delta'], 'the two Anthropic events that report usage')
   t.ok(carrying.every(c => c.tensorzero_raw_usage[0].provider_type === 'anthropic'))
   t.same(chunks.filter(c => c.tensorzero_raw_chunk !== undefined).map(c => c.tensorzero_raw_chunk), await upstreamEvents('claude'))
+
+  // Gemini repeats its running usage in every event; as TensorZero, only the event with the finish reason reports it.
+  const gemini = await streamChunks({ model: 'tensorzero::model_name::gemini', 'tensorzero::include_raw_response': true, 'tensorzero::include_raw_usage': true })
+  const withUsage = gemini.filter(c => c.tensorzero_raw_usage !== undefined)
+  t.equal(withUsage.length, 1)
+  const event = JSON.parse(withUsage[0].tensorzero_raw_chunk)
+  t.ok(typeof event.candidates[0].finishReason === 'string', 'the last event, with the finish reason')
+  t.same(withUsage[0].tensorzero_raw_usage[0].data, event.usageMetadata, "Gemini's usageMetadata as it sent it")
+  t.equal(withUsage[0].tensorzero_raw_usage[0].provider_type, 'google_ai_studio_gemini')
 })
 
 t.test('best-of-N stream with raw usage: the earlier calls\' usage in a chunk first, the chosen call\'s on its one chunk', async t => {

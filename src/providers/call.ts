@@ -43,8 +43,8 @@ export function servesEmbeddings (adapter: ProviderAdapter): adapter is Embeddin
 const RAW_STREAM_TAIL_EVENTS = 8
 
 /**
- * A stream's raw events: `kept` is the stored raw response (every event's data up to `RAW_STREAM_KEEP_CHARS`, then one
- * line marking the truncation); `tail` the last few events past that point, so a long answer can still be priced.
+ * A stream's raw events: `kept` is the stored raw response (the data of every event that made a chunk, as TensorZero
+ * stores it, up to `RAW_STREAM_KEEP_CHARS`, then one line marking the truncation); `tail` the last few events past that point, so a long answer can still be priced.
  * `forward`: each event's data also rides on its delta, for a client that asked for raw chunks (the string the SSE
  * parser made, not a copy; left off otherwise).
  */

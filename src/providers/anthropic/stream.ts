@@ -23,9 +23,10 @@ function blockIndex (json: Record<string, unknown>): number {
 }
 
 /**
- * Returns null at `message_stop`, `NO_CHUNK` for `ping`, `content_block_stop` and unknown event types (TensorZero makes
- * no chunk of them), a (possibly empty) delta for every other event. `message_start` carries the input
- * token count, `message_delta` the final output count (and stop reason); the collector keeps the largest figures.
+ * Returns null at `message_stop`, `NO_CHUNK` for `ping`, `content_block_stop`, a `message_start` without usage and
+ * unknown event types (TensorZero makes no chunk of them), a (possibly empty) delta for every other event.
+ * `message_start` carries the input token count, `message_delta` the final output count (and stop reason); the
+ * collector keeps the largest figures.
  * An `error` event throws ProviderError('server'); malformed JSON throws ProviderError('bad_response').
  */
 export function parseAnthropicStreamEvent (event: SseEvent, s: AnthropicStreamState): StreamDelta | null {
@@ -47,7 +48,9 @@ export function parseAnthropicStreamEvent (event: SseEvent, s: AnthropicStreamSt
       throw new ProviderError(`anthropic: error in stream: ${anthropicErrorReason(json) ?? excerpt(data)}`, 'server', { rawResponse: data })
     case 'message_start': {
       const usage = isObj(json.message) ? parseAnthropicUsage(json.message.usage) : undefined
-      if (usage !== undefined) delta.usage = usage
+      // Without usage TensorZero makes no chunk of it.
+      if (usage === undefined) return NO_CHUNK
+      delta.usage = usage
       break
     }
     case 'content_block_start': {
