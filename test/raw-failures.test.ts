@@ -56,6 +56,10 @@ ${fakeFunction('pick', [['a', 'm_a'], ['down', 'all_down']])}
 type = "experimental_best_of_n_sampling"
 candidates = ["down", "a"]
 evaluator = { model = "gpt" }
+[functions.pick.variants.judge_down]
+type = "experimental_best_of_n_sampling"
+candidates = ["a", "a"]
+evaluator = { model = "all_down" }
 ${fakeJsonFunction('extract', 'plain', 'gpt', 'output.json')}
 `,
     files: { 'output.json': JSON.stringify({ type: 'object' }) },
@@ -137,12 +141,18 @@ t.test('variant fallback: the failed variant\'s providers first, then the answer
   t.ok(chunks.slice(2).every(c => c.tensorzero_raw_response === undefined))
 })
 
-t.test('best-of-N with a failed candidate: its raw answers go with the chosen call, before it', async t => {
+t.test('best-of-N with a failed candidate or evaluator: their raw answers go with the chosen call', async t => {
   const answer = await complete({ model: 'tensorzero::function_name::pick::variant_name::bon' })
   const entries = answer.tensorzero_raw_response
   t.same(entries.slice(0, 2), [FAILED, FAILED], 'the failed candidate\'s two providers')
   t.equal(entries.length, 3, 'then the one answering candidate (a lone candidate: no evaluator call)')
   t.equal(JSON.parse(entries[2].data).choices[0].message.content, 'Answer A')
+
+  const judged = await complete({ model: 'tensorzero::function_name::pick::variant_name::judge_down' })
+  const after = judged.tensorzero_raw_response
+  t.same(after.slice(0, 2), [FAILED, FAILED], 'the failed evaluator\'s providers, with the chosen call')
+  t.equal(after.length, 4, 'then both candidates\' answers')
+  t.ok(after.slice(2).every(succeeded))
 })
 
 t.test('every attempt failed: the error body carries the failed attempts (OpenAI routes and /inference), streamed and not', async t => {
