@@ -46,7 +46,7 @@ const CUT_GRACE_MS = 2000
 const DROP_LOG_INTERVAL_MS = 10_000
 const RETRY_AFTER_MS = 1000
 
-/** What one config serves with. A reload makes a new one; the old one is released once its last request finishes. */
+/** What one config serves with. A reload makes a new one; the old one is released once its last request or tunnel ends. */
 interface Generation { gateway: Gateway; passthrough: Passthrough; deps: RouteContext; inFlight: number }
 
 export class Sidecar implements ServerState {
@@ -90,8 +90,9 @@ export class Sidecar implements ServerState {
   }
 
   /**
-   * A reloaded config: requests from now on are served by `gateway`; those in flight finish on the old one, whose
-   * provider and pass-through connections close after its last request (the store is shared, not closed).
+   * A reloaded config: requests from now on are served by `gateway`; those in flight (and open WebSocket tunnels)
+   * finish on the old one, whose provider and pass-through connections close after the last of them (the store is
+   * shared, not closed).
    */
   replaceGateway (gateway: Gateway, secrets = this.opts.secrets): void {
     const old = this.current
@@ -115,8 +116,9 @@ export class Sidecar implements ServerState {
 
   /**
    * Drain: the listener stays open for probes (`/status` answers 503 `draining`), new work is refused with 503, what is
-   * in flight finishes for at most `drainMs`. Past it the rest is cut: streams end with an in-stream error event, other
-   * answers with a 503. `drained` says whether everything finished by itself; `cut` counts what did not.
+   * in flight (open WebSocket tunnels too) finishes for at most `drainMs`. Past it the rest is cut: streams end with an
+   * in-stream error event, other answers with a 503, tunnels are closed. `drained` says whether everything finished by
+   * itself; `cut` counts what did not.
    */
   async shutdown (drainMs = 30_000): Promise<{ drained: boolean; cut: number }> {
     this.stopping = true
@@ -137,7 +139,7 @@ export class Sidecar implements ServerState {
     return { drained, cut }
   }
 
-  /** Resolves true once no request is in flight, false if `ms` pass first. */
+  /** Resolves true once no request or tunnel is in flight, false if `ms` pass first. */
   private async whenIdle (ms: number): Promise<boolean> {
     if (this.inFlight === 0) return true
     let timer: NodeJS.Timeout | undefined
@@ -162,7 +164,7 @@ export class Sidecar implements ServerState {
 
   get logger (): Logger | undefined { return this.opts.logger }
 
-  /** Requests being served right now (streams until they end). */
+  /** Requests being served right now (streams until they end) and open WebSocket tunnels. */
   get inFlightRequests (): number { return this.inFlight }
 
   get draining (): boolean { return this.stopping }
@@ -198,11 +200,9 @@ export class Sidecar implements ServerState {
     const server = startServerSpan(`${log.method} ${spanRoute}`, req.headers, () => ({ 'http.request.method': log.method, 'http.route': log.route, 'url.path': spanRoute }))
     const ids = traceIds(server.span)
     if (ids !== undefined) { log.traceId = ids.traceId; log.spanId = ids.spanId }
-    this.inFlight++
     const gen = this.current
-    gen.inFlight++
     const controller = new AbortController()
-    this.running.add(controller)
+    const leave = this.enter(gen, controller)
     let working = false
     // The listener hears of the request once the response is closed and the handler has settled (a client that
     // leaves closes the response first; the handler then records the abort). Unanswered, the status is 499.
@@ -216,11 +216,8 @@ export class Sidecar implements ServerState {
     }
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new GatewayError(499, 'client closed the connection'))
-      this.running.delete(controller)
       if (working) this.working--
-      this.inFlight--
-      if (--gen.inFlight === 0 && gen !== this.current) this.release(gen)
-      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+      leave()
       closed = true
       finish()
     })
@@ -242,14 +239,37 @@ export class Sidecar implements ServerState {
     }
   }
 
-  /** WebSocket upgrades: only to pass-through paths, admitted and confined to `/v1/` like any other pass-through request. */
+  /**
+   * One more request or tunnel in flight on `gen`, until the returned function is called: a drain waits for it (and
+   * aborts `controller` past its timeout), and a replaced generation is released only after its last one.
+   */
+  private enter (gen: Generation, controller: AbortController): () => void {
+    this.inFlight++
+    gen.inFlight++
+    this.running.add(controller)
+    return () => {
+      this.running.delete(controller)
+      this.inFlight--
+      if (--gen.inFlight === 0 && gen !== this.current) this.release(gen)
+      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+    }
+  }
+
+  /**
+   * WebSocket upgrades: only to pass-through paths, admitted and confined to `/v1/` like any other pass-through request.
+   * An open tunnel is in flight until its socket closes (it does no work of ours, so the concurrency cap leaves it out).
+   */
   private upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = pathOf(req.url ?? '/')
     let refusal = passesThrough(path) ? undefined : new GatewayError(404, `Route not found: WebSocket upgrades go to pass-through \`/v1/…\` paths only`)
     refusal ??= this.authorized(req) ? undefined : unauthorized()
     refusal ??= this.stopping ? shuttingDown() : confinementError(path)
     if (refusal !== undefined) { answerAndDestroy(socket, refusal); return }
-    this.current.passthrough.ws(req, socket, head)
+    const gen = this.current
+    const controller = new AbortController()
+    controller.signal.addEventListener('abort', () => { socket.destroy() }, { once: true })
+    socket.once('close', this.enter(gen, controller))
+    gen.passthrough.ws(req, socket, head)
   }
 }
 

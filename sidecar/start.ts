@@ -61,7 +61,7 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
   const secrets = secretValues(config, env)
   // Embedded in someone else's process, stdout is theirs: warnings and errors only, on stderr.
   const logger = opts.embedded === true
-    ? createLogger({ service: config.sidecar.service, level: env.LOG_LEVEL ?? 'warn', env, secrets, destination: process.stderr })
+    ? createLogger({ service: config.sidecar.service, level: env.LOG_LEVEL === undefined || env.LOG_LEVEL === '' ? 'warn' : env.LOG_LEVEL, env, secrets, destination: process.stderr })
     : await createProcessLogger({ service: config.sidecar.service, level: env.LOG_LEVEL, env, secrets })
   for (const w of config.warnings) logger.warn({ config: formatDiagnostic(w, process.cwd()) }, 'config warning')
   logger.info({

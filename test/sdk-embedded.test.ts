@@ -177,6 +177,32 @@ t.test('a bad config: ready() and every call reject with the config errors (file
   t.throws(() => patchOpenAI(new OpenAI7({ apiKey: 'unused' }), { embedded: { configFile, clickhouseUrl: 'clickhouse:8123' } }), /http\(s\):\/\/ URL/)
 })
 
+t.test('embedded logs: an empty LOG_LEVEL means unset (warn and above on stderr), a set one is honoured', async t => {
+  /** The levels of the lines an embedded gateway wrote to stderr while serving one call. */
+  const levelsLogged = async (LOG_LEVEL: string | undefined): Promise<string[]> => {
+    const lines: string[] = []
+    const write = process.stderr.write
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      lines.push(chunk.toString())
+      return write.call(process.stderr, chunk, ...rest)
+    }) as typeof process.stderr.write
+    const env = { ...process.env, LOG_LEVEL }
+    if (LOG_LEVEL === undefined) delete env.LOG_LEVEL
+    const client = patchOpenAI(new OpenAI7({ apiKey: 'unused', maxRetries: 0 }), { embedded: { configFile, sidecarConfig, env } })
+    try {
+      await client.tensorzero.ready()
+      await client.chat.completions.create({ model: 'gpt-4o-mini', messages })
+    } finally {
+      await client.tensorzero.close()
+      process.stderr.write = write
+    }
+    return lines.flatMap(l => l.split('\n')).filter(l => l.startsWith('{')).map(l => (JSON.parse(l) as { level: string }).level)
+  }
+  t.ok((await levelsLogged('info')).includes('info'), 'LOG_LEVEL=info: info lines (config loaded, the request) are written')
+  t.same((await levelsLogged('')).filter(l => l === 'info' || l === 'debug'), [], 'LOG_LEVEL empty: nothing below warn')
+  t.same((await levelsLogged(undefined)).filter(l => l === 'info' || l === 'debug'), [], 'LOG_LEVEL unset: nothing below warn')
+})
+
 t.test('a remote client: ready() and close() have nothing to do', async t => {
   const client = patchOpenAI(new OpenAI7({ apiKey: 'k', baseURL: 'http://127.0.0.1:1/v1' }))
   await client.tensorzero.ready()

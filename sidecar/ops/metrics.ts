@@ -136,7 +136,7 @@ export class SidecarMetrics {
     this.ttft = new Histogram({ name: 'tz_sidecar_time_to_first_token_seconds', help: 'Streams: time from request to the first chunk sent to the client', labelNames: ['function', 'variant', 'model', 'provider'], buckets: LATENCY_BUCKETS, registers })
     const inFlight = (): number | undefined => this.inFlightSource?.()
     this.registry.registerMetric(new Gauge({
-      name: 'tz_sidecar_in_flight_requests', help: 'Requests being served (streams until their end), this scrape included', registers: [],
+      name: 'tz_sidecar_in_flight_requests', help: 'Requests being served (streams until their end, WebSocket tunnels until they close), this scrape included', registers: [],
       collect () { const n = inFlight(); if (n !== undefined) this.set(n) }
     }))
     this.attempts = new Counter({ name: 'tz_sidecar_provider_attempts_total', help: 'Provider attempts by outcome (ok, timeout, 429, 5xx, 4xx, connection, bad_response, credentials, unsupported, circuit_open: skipped without a call)', labelNames: ['function', 'variant', 'model', 'provider', 'outcome'], registers })
