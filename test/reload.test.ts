@@ -1,5 +1,6 @@
 // Hot reload of a real `tz-sidecar serve` process under a bounded load: a changed file and a SIGHUP swap the new config
-// in for new requests while every request is answered (none dropped, a slow one finishes on the old config); a broken
+// in for new requests while every request is answered (none dropped, one held upstream across the reload finishes on
+// the old config's variant); a broken
 // config keeps the old one and /status and /metrics say so; episode-sticky sampling stays sticky across the reload.
 import t from 'tap'
 import type { Test } from 'tap'
@@ -19,14 +20,18 @@ let fake: FakeOpenAI
 t.before(async () => { fake = await startFakeOpenAI() })
 t.teardown(async () => { await fake.close() })
 
-function tensorzeroToml (chatModel: string, extra = ''): string {
+/**
+ * The config before (`model_a`) and after (`model_b`) the reload: function `chat` serves that model, and function
+ * `slow` changes too, from variant `before` (a model the fake holds until released) to variant `after`.
+ */
+function tensorzeroToml (chatModel: 'model_a' | 'model_b', extra = ''): string {
   return [
     fakeModel(fake.url, 'model_a', [['p', 'ok']]),
     fakeModel(fake.url, 'model_b', [['p', 'ok']]),
-    fakeModel(fake.url, 'model_slow', [['p', 'slow-1500']]),
+    fakeModel(fake.url, 'model_held', [['p', 'held-reload']]),
     fakeFunction('chat', [['v', chatModel]]),
     fakeFunction('sticky', [['one', 'model_a', 'weight = 0.5'], ['two', 'model_b', 'weight = 0.5']]),
-    fakeFunction('slow', [['s', 'model_slow']]),
+    fakeFunction('slow', chatModel === 'model_a' ? [['before', 'model_held']] : [['after', 'model_b']]),
     extra
   ].join('\n')
 }
@@ -99,7 +104,7 @@ async function stop (s: ServingSidecar): Promise<number | null> {
   return (await s.exited).code
 }
 
-t.test('a changed file under load: swapped in for new requests, none dropped, slow ones finish, sticky stays sticky; a broken file keeps the old config', async t => {
+t.test('a changed file under load: swapped in for new requests, none dropped, one in flight across the reload finishes on the old variant, sticky stays sticky; a broken file keeps the old config', async t => {
   const { tz, sc } = await setup(t)
   const s = await startCli(['--config-file', tz, '--sidecar-config', sc], { TENSORZERO_CLICKHOUSE_URL: '' })
   t.teardown(() => { s.child.kill('SIGKILL') })
@@ -108,18 +113,29 @@ t.test('a changed file under load: swapped in for new requests, none dropped, sl
   t.ok(before.every(v => v === 'one' || v === 'two'), `sticky served: ${before.join(',')}`)
   t.equal((await answers(s.url, 'gpt-new')).status, 404, 'not routed yet')
 
+  const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  let slowSettled = false
+  const slow = client.chat.completions.create({ model: 'tensorzero::function_name::slow', messages: [{ role: 'user', content: 'hi' }] })
+    .withResponse().finally(() => { slowSettled = true })
+  await waitFor('the slow request to reach the upstream', async () => fake.heldFor('held-reload') === 1 ? true : undefined)
   const sent = fake.requestsFor('ok').length
   const load = startLoad(s.url)
-  const slow = answers(s.url, 'tensorzero::function_name::slow')
   await waitFor('load to start', async () => fake.requestsFor('ok').length > sent + 20 ? true : undefined)
   // The per-service file first, then tensorzero.toml: each step is a valid config on its own.
   await writeFile(sc, sidecarToml(['gpt-x', 'gpt-new']))
   await writeFile(tz, tensorzeroToml('model_b'))
   await t.resolves(waitFor('the new route', async () => (await answers(s.url, 'gpt-new')).status === 200 ? true : undefined), 'the new route is served')
   await t.resolves(waitFor('the new model', async () => (await answers(s.url, 'gpt-x')).headers.get('x-tensorzero-model') === 'model_b' ? true : undefined), 'the new variant model is served')
-  const slowAnswer = await slow
-  t.equal(slowAnswer.status, 200, 'the slow request that started before the reload finished')
-  t.equal(slowAnswer.headers.get('x-tensorzero-model'), 'model_slow')
+  const fresh = await answers(s.url, 'tensorzero::function_name::slow')
+  t.equal(fresh.headers.get('x-tensorzero-variant'), 'after', 'function `slow` now serves its new variant')
+  t.equal(slowSettled, false, 'the slow request is still in flight after the new config took over')
+  t.equal(fake.heldFor('held-reload'), 1, 'and still held by the upstream')
+  fake.release('held-reload')
+  const { data: slowAnswer, response: slowResponse } = await slow
+  t.equal(slowResponse.status, 200, 'the slow request that started before the reload finished')
+  t.equal(slowAnswer.model, 'tensorzero::function_name::slow::variant_name::before', 'on the old config\'s variant')
+  t.equal(slowResponse.headers.get('x-tensorzero-model'), 'model_held', 'and its model')
+  t.equal(slowAnswer.choices[0].message.content, 'Hello from held-reload')
   t.same(await stickyVariants(s.url, episodes), before, 'each episode keeps its variant (the variants did not change)')
 
   // A broken config: the old one keeps serving, every problem is reported with its position.

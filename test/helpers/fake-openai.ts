@@ -2,6 +2,7 @@
 // the sidecar sends (the provider's `model_name` in the test config):
 //   ok | tool | error-500 | rate-limit | bad-request | hang | slow-<ms> | malformed | cut-<n> | fail-first-<k> | headers
 //   | until-result-<script> (an agent loop: the script's tool call until a tool result comes back)
+//   | held-<name> (answered like `ok`, but only once the test calls `release`)
 // plus scripted answers (SCRIPTS below, or `scriptAnswer(model, answer)`): fixed content and/or tool calls; streamed,
 // the content comes in 4-character pieces and each tool call as a head chunk (id, name) then its arguments in 3 pieces.
 import http from 'node:http'
@@ -16,6 +17,10 @@ export interface FakeOpenAI {
   requestsFor (model: string): RecordedRequest[]
   /** Requests for `model` whose client went away before the answer was complete. */
   abandonedFor (model: string): number
+  /** Requests for a `held-…` model waiting for `release`. */
+  heldFor (model: string): number
+  /** Answers every request held for `model`. */
+  release (model: string): void
   close (): Promise<void>
 }
 
@@ -64,6 +69,7 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
   const requests: RecordedRequest[] = []
   const calls = new Map<string, number>()
   const abandoned = new Map<string, number>()
+  const held = new Map<string, Array<() => void>>()
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', c => chunks.push(c))
@@ -75,7 +81,8 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
       const n = (calls.get(model) ?? 0) + 1
       calls.set(model, n)
       res.on('close', () => { if (!res.writableFinished) abandoned.set(model, (abandoned.get(model) ?? 0) + 1) })
-      answer(model, n, req, res, body)
+      if (model.startsWith('held-')) held.set(model, [...(held.get(model) ?? []), () => { answer(model, n, req, res, body) }])
+      else answer(model, n, req, res, body)
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -85,6 +92,12 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     requests,
     requestsFor: model => requests.filter(r => r.body?.model === model),
     abandonedFor: model => abandoned.get(model) ?? 0,
+    heldFor: model => held.get(model)?.length ?? 0,
+    release: model => {
+      const waiting = held.get(model) ?? []
+      held.delete(model)
+      for (const answerNow of waiting) answerNow()
+    },
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => resolve()))
