@@ -34,9 +34,9 @@ t.teardown(async () => {
   await fake.close()
 })
 
-async function statusOf (body: Record<string, unknown>): Promise<{ status: number; message: string }> {
+async function statusOf (body: Record<string, unknown>, via = client): Promise<{ status: number; message: string }> {
   try {
-    await client.chat.completions.create(body as never)
+    await via.chat.completions.create(body as never)
     return { status: 200, message: '' }
   } catch (err) {
     const e = err as { status: number; message: string }
@@ -57,6 +57,7 @@ t.test('tensorzero::deny_unknown_fields rejects exactly the fields TensorZero do
     model: 'agent',
     messages: user,
     'tensorzero::deny_unknown_fields': true,
+    'tensorzero::namespace': 'team_a',
     'tensorzero::provider_tools': [],
     'tensorzero::include_raw_response': false,
     'tensorzero::include_raw_usage': false,
@@ -92,6 +93,17 @@ t.test('an unknown tensorzero::model_name is a bad target (400), an unknown func
   t.match(model.message, "Invalid model name: Model name 'nope' not found in model table")
   const fn = await statusOf({ model: 'tensorzero::function_name::nope', messages: user })
   t.equal(fn.status, 404)
+  t.match(fn.message, 'Unknown function: nope')
+  const variant = await statusOf({ model: 'tensorzero::function_name::agent', messages: user, 'tensorzero::variant_name': 'nope' })
+  t.same(variant, { status: 404, message: '404 Unknown variant: nope' }, 'an unknown pinned variant')
+  const pinnedModel = await statusOf({ model: 'tensorzero::model_name::gpt', messages: user, 'tensorzero::variant_name': 'x' })
+  t.equal(pinnedModel.status, 400, 'a variant pin on a model target')
+  t.match(pinnedModel.message, '`variant_name` cannot be provided when using `model_name`')
+  for (const prefix of ['function_name', 'model_name']) {
+    const empty = await statusOf({ model: `tensorzero::${prefix}::`, messages: user })
+    t.equal(empty.status, 400, `an empty ${prefix}`)
+    t.match(empty.message, `${prefix} (passed in model field after "tensorzero::${prefix}::") cannot be empty`)
+  }
 })
 
 t.test('a client\'s own `service` tag is stored as sent; the sidecar\'s name fills in only when absent', async t => {
@@ -99,7 +111,46 @@ t.test('a client\'s own `service` tag is stored as sent; the sidecar\'s name fil
   await client.chat.completions.create({ model: 'agent', messages: user, 'tensorzero::tags': { service: 'billing' } } as never)
   await client.chat.completions.create({ model: 'agent', messages: user })
   t.equal(records.length, 2)
-  const tagsOf = (rec: InferenceRecord): Record<string, string> => inferenceRows(rec, { service: 'rules-test' })[0].row.tags as Record<string, string>
   t.equal(tagsOf(records[0]).service, 'billing', 'the client\'s tag wins')
   t.equal(tagsOf(records[1]).service, 'rules-test', 'the service name otherwise')
+})
+
+const tagsOf = (rec: InferenceRecord): Record<string, string> => inferenceRows(rec, { service: 'rules-test' })[0].row.tags as Record<string, string>
+
+t.test('a pinned variant is tagged tensorzero::variant_pinned on its row; a sampled one is not', async t => {
+  records.length = 0
+  const pinned = await client.chat.completions.create({ model: 'agent', messages: user, 'tensorzero::variant_name': 'backup' } as never)
+  t.equal(pinned.model, 'tensorzero::function_name::agent::variant_name::backup')
+  await client.chat.completions.create({ model: 'agent', messages: user })
+  t.equal(records.length, 2)
+  t.equal(tagsOf(records[0])['tensorzero::variant_pinned'], 'backup', 'the pinned variant\'s name')
+  t.notOk('tensorzero::variant_pinned' in tagsOf(records[1]), 'no tag when the variant was sampled')
+})
+
+t.test('tensorzero::namespace is stored as the tag tensorzero::namespace; an empty or reserved one is a 400', async t => {
+  records.length = 0
+  await client.chat.completions.create({ model: 'agent', messages: user, 'tensorzero::namespace': 'team_a' } as never)
+  t.equal(tagsOf(records[0])['tensorzero::namespace'], 'team_a')
+  const empty = await statusOf({ model: 'agent', messages: user, 'tensorzero::namespace': '' })
+  t.same(empty, { status: 400, message: '400 Namespace identifier cannot be empty' })
+  const reserved = await statusOf({ model: 'agent', messages: user, 'tensorzero::namespace': 'tensorzero::x' })
+  t.same(reserved, { status: 400, message: '400 Namespace cannot start with `tensorzero::`: tensorzero::x' })
+  const notText = await statusOf({ model: 'agent', messages: user, 'tensorzero::namespace': 5 })
+  t.equal(notText.status, 400)
+})
+
+t.test('a reserved tag name is a 400 with TensorZero\'s message', async t => {
+  const r = await statusOf({ model: 'agent', messages: user, 'tensorzero::tags': { 'tensorzero::x': 'y' } })
+  t.same(r, { status: 400, message: "400 Tag name cannot start with 'tensorzero::': tensorzero::x" })
+})
+
+t.test('"All variants failed": each variant\'s error on its own line, after TensorZero\'s prefix (502)', async t => {
+  const dead = await startTestSidecar({ toml: fakeModel(fake.url, 'gone', [['upstream', 'error-500']]) + fakeFunction('doomed', [['one', 'gone'], ['two', 'gone']]) })
+  t.teardown(async () => { await dead.close() })
+  const r = await statusOf({ model: 'tensorzero::function_name::doomed', messages: user }, new OpenAI({ baseURL: dead.baseURL, apiKey: 'k', maxRetries: 0 }))
+  t.equal(r.status, 502)
+  const lines = r.message.replace(/^502 All variants failed with errors: /, '').split('\n')
+  t.equal(lines.length, 2, 'one line per variant')
+  t.same(lines.map(l => l.split(':')[0]).sort(), ['one', 'two'])
+  t.ok(lines.every(l => l.includes('All model providers failed to infer with errors: upstream: ')), 'each line carries that variant\'s provider errors')
 })

@@ -85,6 +85,10 @@ export class TargetResolver {
     if (target === undefined) {
       throw new GatewayError(400, `Invalid model name \`${echoedName(model)}\`: a \`tensorzero::\` model must start with \`${FUNCTION_NAME_PREFIX}\`, \`${MODEL_NAME_PREFIX}\` or \`${EMBEDDING_MODEL_NAME_PREFIX}\``)
     }
+    const [field, name] = target.kind === 'function'
+      ? ['function_name', target.functionName]
+      : [target.kind === 'model' ? 'model_name' : 'embedding_model_name', target.modelName]
+    if (name === '') throw badRequest(`${field} (passed in model field after "${RESERVED_PREFIX}${field}::") cannot be empty`)
     return this.target(target)
   }
 
@@ -130,7 +134,7 @@ function modelTarget (model: ModelConfig): InferenceTarget {
 
 /** `tensorzero::variant_name`: the variant runs alone, without sampling or fallback. */
 export function pinVariant (target: InferenceTarget, variantName: string): InferenceTarget {
-  if (target.kind === 'model') throw badRequest('`tensorzero::variant_name` cannot be used with a model name target')
+  if (target.kind === 'model') throw badRequest('`variant_name` cannot be provided when using `model_name`')
   const variant = variantOf(target.fn, variantName)
   return { kind: 'function', functionName: target.functionName, variantName, fn: target.fn, variant }
 }

@@ -7,7 +7,7 @@ import { pinVariant } from '../../function/resolve.ts'
 import { RESERVED_PREFIX } from '../../core/names.ts'
 import { parseMessages } from './messages.ts'
 import { pointerProblem } from '../../providers/http/extra.ts'
-import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId } from './validate.ts'
+import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId, namespaceTag } from './validate.ts'
 import type { Json } from './validate.ts'
 import { CACHE_MODES, type CacheMode, type CacheOptions } from '../../core/cache.ts'
 
@@ -67,7 +67,10 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
   return request
 }
 
-/** The `tensorzero::` extension fields every OpenAI-shaped inference route reads (episode, variant pin, tags, dry run, credentials, extra body and headers). */
+/**
+ * The `tensorzero::` extension fields every OpenAI-shaped inference route reads (episode, variant pin, tags and the
+ * namespace tag, dry run, credentials, extra body and headers).
+ */
 export function tensorZeroFields (body: Json, target: InferenceTarget, episodeHeader?: string):
   Pick<ChatRequest, 'target' | 'episodeId' | 'tags' | 'dryrun' | 'credentials' | 'extraBody' | 'extraHeaders' | 'cacheOptions'> {
   const tz = (key: string): unknown => body[`tensorzero::${key}`]
@@ -76,7 +79,7 @@ export function tensorZeroFields (body: Json, target: InferenceTarget, episodeHe
   return {
     target: variantName === undefined ? target : pinVariant(target, variantName),
     episodeId: episodeRaw === undefined || episodeRaw === null ? undefined : validEpisodeId(episodeRaw),
-    tags: parseTags(tz('tags')),
+    tags: { ...parseTags(tz('tags')), ...namespaceTag(tz('namespace'), 'tensorzero::namespace') },
     dryrun: optionalBoolean(body, 'tensorzero::dryrun') ?? false,
     credentials: tz('credentials') === undefined ? undefined : stringMap(tz('credentials'), 'tensorzero::credentials'),
     extraBody: parseExtraBody(tz('extra_body')),
@@ -149,7 +152,7 @@ export function parseTags (raw: unknown): Record<string, string> {
   if (raw === undefined || raw === null) return {}
   const tags = stringMap(raw, 'tensorzero::tags')
   for (const key of Object.keys(tags)) {
-    if (key.startsWith(RESERVED_PREFIX)) throw badRequest(`Tag \`${key}\` is reserved: tag names may not start with \`${RESERVED_PREFIX}\``)
+    if (key.startsWith(RESERVED_PREFIX)) throw badRequest(`Tag name cannot start with '${RESERVED_PREFIX}': ${key}`)
   }
   return { ...tags }
 }

@@ -1,6 +1,7 @@
 // Small runtime checks for wire-format fields; each failure is a 400 naming the field.
 import { badRequest } from '../../core/errors.ts'
 import { UUID_V7_TEXT } from '../../core/ids.ts'
+import { RESERVED_PREFIX } from '../../core/names.ts'
 
 export type Json = Record<string, unknown>
 
@@ -63,4 +64,13 @@ export function validEpisodeId (id: unknown, now = Date.now()): string {
   if (ms < EARLIEST_ID_MS) throw badRequest('Invalid Episode ID: Timestamp is too early')
   if (ms > now + FUTURE_SKEW_MS) throw badRequest(`Invalid Episode ID: Timestamp is in the future`)
   return id.toLowerCase()
+}
+
+/** A request's namespace, checked as TensorZero checks one, as the tag `tensorzero::namespace` it is stored as. */
+export function namespaceTag (raw: unknown, field: string): Record<string, string> {
+  if (raw === undefined || raw === null) return {}
+  if (typeof raw !== 'string') throw badRequest(`\`${field}\` must be a string`)
+  if (raw === '') throw badRequest('Namespace identifier cannot be empty')
+  if (raw.startsWith(RESERVED_PREFIX)) throw badRequest(`Namespace cannot start with \`${RESERVED_PREFIX}\`: ${raw}`)
+  return { [`${RESERVED_PREFIX}namespace`]: raw }
 }

@@ -7,7 +7,7 @@ import { badRequest } from '../../core/errors.ts'
 import { FUNCTION_NAME_PREFIX, MODEL_NAME_PREFIX, RESERVED_PREFIX } from '../../core/names.ts'
 import { pinVariant } from '../../function/resolve.ts'
 import { parseCacheOptions, parseExtraBody, parseExtraHeaders } from '../openai/chat-request.ts'
-import { isObject, optionalBoolean, optionalInteger, optionalNumber, optionalObject, optionalString, stringMap, validEpisodeId } from '../openai/validate.ts'
+import { isObject, optionalBoolean, optionalInteger, optionalNumber, optionalObject, optionalString, stringMap, validEpisodeId, namespaceTag } from '../openai/validate.ts'
 import type { Json } from '../openai/validate.ts'
 import { parseNativeInput } from './input.ts'
 
@@ -134,12 +134,7 @@ function parseTags (body: Json): Record<string, string> {
   } else {
     tags['tensorzero::internal'] = 'true'
   }
-  const namespace = optionalString(body, 'namespace')
-  if (namespace !== undefined) {
-    if (namespace === '') throw badRequest('`namespace` must be a non-empty string')
-    tags['tensorzero::namespace'] = namespace
-  }
-  return tags
+  return { ...tags, ...namespaceTag(body.namespace, 'namespace') }
 }
 
 function parseParams (params: Json | undefined): InferenceParams {
