@@ -1,4 +1,4 @@
-// Request rules of TensorZero's OpenAI-compatible endpoint, as its source has them
+// Request rules of TensorZero's OpenAI-compatible endpoint, and the row fields they decide, as its source has them
 // (crates/tensorzero-core/src/endpoints/openai_compatible/types/chat_completions.rs, utils/uuid.rs,
 // crates/tensorzero-error/src/lib.rs), each pinned through the real `openai` client against a running sidecar.
 import t from 'tap'
@@ -20,6 +20,7 @@ const user = [{ role: 'user' as const, content: 'hi' }]
 t.before(async () => {
   fake = await startFakeOpenAI()
   const toml = fakeModel(fake.url, 'gpt', [['upstream', 'ok']]) +
+    fakeModel(fake.url, 'gpt_cached', [['upstream', 'cached-5']]) +
     fakeFunction('agent', [['main', 'gpt'], ['backup', 'gpt']])
   s = await startTestSidecar({
     toml,
@@ -153,4 +154,14 @@ t.test('"All variants failed": each variant\'s error on its own line, after Tens
   t.equal(lines.length, 2, 'one line per variant')
   t.same(lines.map(l => l.split(':')[0]).sort(), ['one', 'two'])
   t.ok(lines.every(l => l.includes('All model providers failed to infer with errors: upstream: ')), 'each line carries that variant\'s provider errors')
+})
+
+t.test('the ModelInference row carries the provider\'s cache-read token count, NULL when the provider reports none', async t => {
+  records.length = 0
+  await client.chat.completions.create({ model: 'tensorzero::model_name::gpt_cached', messages: user })
+  await client.chat.completions.create({ model: 'tensorzero::model_name::gpt', messages: user })
+  const modelRow = (rec: InferenceRecord): Record<string, unknown> =>
+    (inferenceRows(rec, { service: 'rules-test' }).find(r => r.table === 'ModelInference') as { row: Record<string, unknown> }).row
+  t.match(modelRow(records[0]), { provider_cache_read_input_tokens: 5, provider_cache_write_input_tokens: null, input_tokens: 7 })
+  t.match(modelRow(records[1]), { provider_cache_read_input_tokens: null, provider_cache_write_input_tokens: null })
 })

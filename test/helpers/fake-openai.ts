@@ -3,6 +3,7 @@
 //   ok | tool | error-500 | rate-limit | bad-request | hang | slow-<ms> | malformed | cut-<n> | fail-first-<k> | headers
 //   | until-result-<script> (an agent loop: the script's tool call until a tool result comes back)
 //   | held-<name> (answered like `ok`, but only once the test calls `release`)
+//   | cached-<n> (answered like `ok`, its usage saying n prompt tokens were read from the provider's cache)
 // plus scripted answers (SCRIPTS below, or `scriptAnswer(model, answer)`): fixed content and/or tool calls; streamed,
 // the content comes in 4-character pieces and each tool call as a head chunk (id, name) then its arguments in 3 pieces.
 import http from 'node:http'
@@ -138,10 +139,11 @@ function completion (model: string, text: string): unknown {
     message.tool_calls = [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]
     finish = 'tool_calls'
   }
+  const cached = /^cached-(\d+)$/.exec(model)
   return {
     id: 'chatcmpl-fake', object: 'chat.completion', created: 1, model,
     choices: [{ index: 0, message, finish_reason: finish }],
-    usage: { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 }
+    usage: { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12, ...(cached === null ? {} : { prompt_tokens_details: { cached_tokens: Number(cached[1]) } }) }
   }
 }
 
