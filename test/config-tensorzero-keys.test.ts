@@ -12,11 +12,13 @@ import { startFakeOpenAI } from './helpers/fake-openai.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
 import { startTestSidecar } from './helpers/sidecar.ts'
 
-async function validate (t: { teardown: (fn: () => Promise<void>) => void }, toml: string): Promise<{ ok: boolean; lines: string[]; config: Awaited<ReturnType<typeof validateConfigFiles>>['config'] }> {
+/** `files`: other files beside tensorzero.toml (schemas, templates), by name. */
+async function validate (t: { teardown: (fn: () => Promise<void>) => void }, toml: string, files: Record<string, string> = {}): Promise<{ ok: boolean; lines: string[]; config: Awaited<ReturnType<typeof validateConfigFiles>>['config'] }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tz-keys-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const file = path.join(dir, 'tensorzero.toml')
   await writeFile(file, toml)
+  for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text)
   const result = await validateConfigFiles({ configFile: file, env: {} })
   return { ok: result.config !== undefined, lines: result.diagnostics.map(d => formatDiagnostic(d).slice(file.length + 1)), config: result.config }
 }
@@ -85,6 +87,73 @@ t.test('a model\'s `namespace` and `skip_relay` load, with a warning saying the 
   const r = await validate(t, '[models.m]\nrouting = ["d"]\nnamespace = "team_a"\nskip_relay = true\nproviders.d = { type = "dummy", model_name = "good" }\n')
   t.ok(r.ok)
   t.match(r.lines, [/^3:1: warning: `models.m.namespace` is not used by tz-sidecar/, /^4:1: warning: `models.m.skip_relay` is not used by tz-sidecar/])
+})
+
+t.test('a variant\'s `namespace` loads on every variant type with a warning, a DICL variant takes `timeouts`; a bad namespace is an error at its line', async t => {
+  const r = await validate(t, `[embedding_models.e]
+routing = ["d"]
+providers.d = { type = "dummy", model_name = "good" }
+[functions.f]
+type = "chat"
+[functions.f.variants.plain]
+type = "chat_completion"
+model = "dummy::good"
+namespace = "team_a"
+[functions.f.variants.best]
+type = "experimental_best_of_n_sampling"
+candidates = ["plain"]
+namespace = "team_a"
+evaluator = { model = "dummy::good" }
+[functions.f.variants.examples]
+type = "experimental_dynamic_in_context_learning"
+model = "dummy::good"
+embedding_model = "e"
+k = 2
+namespace = "team_a"
+timeouts = { non_streaming = { total_ms = 1500 } }
+`)
+  t.ok(r.ok, r.lines.join('\n'))
+  t.match(r.lines, [
+    /^9:1: warning: `functions.f.variants.plain.namespace` is not used by tz-sidecar \(a request is served by the function's base experiment/,
+    /^13:1: warning: `functions.f.variants.best.namespace` is not used by tz-sidecar/,
+    /^20:1: warning: `functions.f.variants.examples.namespace` is not used by tz-sidecar/
+  ])
+  t.same(r.config?.tensorzero.functions.get('f')?.variants.get('examples')?.timeouts, { nonStreamingTotalMs: 1500 }, 'the DICL variant\'s timeouts are read')
+
+  const bad = await validate(t, '[models.m]\nrouting = ["d"]\nnamespace = ""\nproviders.d = { type = "dummy", model_name = "good" }\n' +
+    '[functions.f]\ntype = "chat"\n[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "m"\nnamespace = "tensorzero::mine"\n')
+  t.notOk(bad.ok)
+  t.same(bad.lines, [
+    '3:1: `models.m.namespace`: Namespace identifier cannot be empty',
+    '10:1: `functions.f.variants.v.namespace`: Namespace cannot start with `tensorzero::`: tensorzero::mine'
+  ])
+})
+
+t.test('a JSON function\'s variant without `json_mode` loads with a warning that TensorZero\'s gateway refuses it (best-of-N aside)', async t => {
+  const r = await validate(t, `[functions.j]
+type = "json"
+output_schema = "out.json"
+[functions.j.variants.bare]
+type = "chat_completion"
+model = "dummy::json"
+[functions.j.variants.set]
+type = "chat_completion"
+model = "dummy::json"
+json_mode = "strict"
+[functions.j.variants.best]
+type = "experimental_best_of_n_sampling"
+candidates = ["set"]
+evaluator = { model = "dummy::json" }
+[functions.j.variants.mix]
+type = "experimental_mixture_of_n"
+candidates = ["set"]
+fuser = { model = "dummy::json" }
+`, { 'out.json': '{"type":"object"}' })
+  t.ok(r.ok, 'it loads: the sidecar serves these with json_mode "on"')
+  t.same(r.lines.filter(l => l.includes('json_mode')).map(l => l.replace(/^\d+:\d+: /, '')), [
+    'warning: `json_mode` must be specified for `[functions.j.variants.bare]` (parent function `j` is a JSON function): TensorZero\'s gateway refuses to start without it; tz-sidecar uses "on"',
+    'warning: `json_mode` must be specified for `[functions.j.variants.mix.fuser]` (parent function `j` is a JSON function): TensorZero\'s gateway refuses to start without it; tz-sidecar uses "on"'
+  ])
 })
 
 t.test('function `evaluators` load with a warning; tool_choice naming a tool the function lacks loads (checked per request)', async t => {

@@ -12,6 +12,8 @@ const CHAT_COMPLETION_KEYS = [
   'temperature', 'max_tokens', 'top_p', 'seed', 'presence_penalty', 'frequency_penalty', 'stop_sequences',
   'json_mode', 'retries', 'extra_body', 'extra_headers', 'reasoning_effort',
 ]
+/** Keys TensorZero reads beside any variant type's own (`type` aside): its timeouts and namespace. */
+export const VARIANT_INFO_KEYS = ['timeouts', 'namespace']
 /** Newer TensorZero keys we pass over (kept in `raw`) rather than reject. */
 const CHAT_COMPLETION_TOLERATED = new Set(['service_tier', 'thinking_budget_tokens', 'verbosity', 'input_wrappers'])
 

@@ -26,6 +26,18 @@ export function readTimeouts (parent: TableReader): TimeoutsConfig {
   return out
 }
 
+/**
+ * A model's or variant's `namespace`, checked as TensorZero checks one (non-empty, outside `tensorzero::`); then a
+ * warning, since the sidecar does not apply namespaces (`unused` says what that means for this key).
+ */
+export function readNamespace (r: TableReader, unused: string): void {
+  const namespace = r.string('namespace')
+  if (namespace === undefined) return
+  if (namespace === '') r.error('namespace', `\`${r.name('namespace')}\`: Namespace identifier cannot be empty`)
+  else if (namespace.startsWith('tensorzero::')) r.error('namespace', `\`${r.name('namespace')}\`: Namespace cannot start with \`tensorzero::\`: ${namespace}`)
+  else r.warning('namespace', `\`${r.name('namespace')}\` is not used by tz-sidecar (${unused})`)
+}
+
 /** `retries = { num_retries = 0, max_delay_s = 10 }` with TensorZero's defaults. */
 export function readRetries (parent: TableReader): RetryConfig {
   const out: RetryConfig = { numRetries: 0, maxDelayS: 10 }

@@ -1,6 +1,7 @@
 // `type = "experimental_dynamic_in_context_learning"` variants: TensorZero's keys (it denies unknown ones) and defaults.
 import type { EmbeddingModelConfig, ModelConfig, VariantConfig } from '../core/config.ts'
-import { readExtraBody, readExtraHeaders, readRetries, readSamplingParams } from './common-fields.ts'
+import { readExtraBody, readExtraHeaders, readRetries, readSamplingParams, readTimeouts } from './common-fields.ts'
+import { VARIANT_INFO_KEYS } from './chat-completion.ts'
 import { ensureModel } from './models.ts'
 import { readTextFile } from './referenced-files.ts'
 import type { LoadContext, TableReader } from './reader.ts'
@@ -10,7 +11,7 @@ export const DICL_TYPE = 'experimental_dynamic_in_context_learning'
 const DICL_KEYS = [
   'type', 'weight', 'embedding_model', 'k', 'model', 'system_instructions', 'temperature', 'top_p', 'stop_sequences',
   'presence_penalty', 'frequency_penalty', 'max_tokens', 'seed', 'json_mode', 'extra_body', 'extra_headers', 'retries',
-  'max_distance',
+  'max_distance', ...VARIANT_INFO_KEYS,
 ]
 /** Accepted as TensorZero accepts them, not sent on (as for chat_completion variants). */
 const DICL_TOLERATED = new Set(['reasoning_effort', 'thinking_budget_tokens', 'verbosity'])
@@ -42,6 +43,7 @@ export function readDiclVariant (r: TableReader, variant: VariantConfig, ctx: Lo
   if (maxDistance !== undefined) variant.dicl.maxDistance = maxDistance
   variant.params = readSamplingParams(r)
   variant.retries = readRetries(r)
+  variant.timeouts = readTimeouts(r)
   const extraBody = readExtraBody(r)
   if (extraBody !== undefined) variant.extraBody = extraBody
   const extraHeaders = readExtraHeaders(r)

@@ -6,7 +6,8 @@ import { RESERVED_PREFIX } from '../core/names.ts'
 import { ROLES, readNamed, readSchemaRef } from './referenced-files.ts'
 import { describeType, type LoadContext, type TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
-import { blankVariant, checkVariantModel, readChatCompletion } from './chat-completion.ts'
+import { blankVariant, checkVariantModel, readChatCompletion, VARIANT_INFO_KEYS } from './chat-completion.ts'
+import { readNamespace } from './common-fields.ts'
 import {
   CHAIN_OF_THOUGHT, JUDGE_KEYS, checkCandidates, readCandidatesAndJudge, readChainOfThought, type VariantReadContext,
 } from './inference-time-variants.ts'
@@ -19,7 +20,7 @@ type VariantReader = (r: TableReader, variant: VariantConfig, c: VariantReadCont
 
 /** Variant types TensorZero knows, each with its reader (and, in function/variant-types.ts, its runner). */
 const VARIANT_TYPES: Readonly<Record<string, { read: VariantReader }>> = {
-  chat_completion: { read: (r, variant, c) => { readChatCompletion(r, variant, c.ctx, c.models, ['type', 'timeouts']) } },
+  chat_completion: { read: (r, variant, c) => { readChatCompletion(r, variant, c.ctx, c.models, ['type', ...VARIANT_INFO_KEYS]) } },
   experimental_best_of_n_sampling: { read: readCandidatesAndJudge },
   experimental_mixture_of_n: { read: readCandidatesAndJudge },
   [DICL_TYPE]: { read: (r, variant, c) => { readDiclVariant(r, variant, c.ctx, { models: c.models, embeddingModels: c.embeddingModels }) } },
@@ -102,6 +103,8 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
     }
   }
 
+  if (type === 'json') for (const variant of variants.values()) warnMissingJsonMode(variant, name, ctx)
+
   const fn: FunctionConfig = {
     name,
     type: type ?? 'chat',
@@ -146,6 +149,21 @@ function readToolChoice (r: TableReader): ToolChoice {
   return 'auto'
 }
 
+/** Variant types whose own `json_mode` TensorZero requires in a JSON function (mixture-of-N: its fuser's). */
+const JSON_MODE_REQUIRED = new Set(['chat_completion', DICL_TYPE, CHAIN_OF_THOUGHT])
+
+/**
+ * TensorZero's gateway refuses to start on a JSON function's variant without `json_mode` (best-of-N aside: its
+ * evaluator defaults to strict). The sidecar serves it with `on`, and says that the gateway would not.
+ */
+function warnMissingJsonMode (variant: VariantConfig, fn: string, ctx: LoadContext): void {
+  const owner = JUDGE_KEYS[variant.type] === 'fuser' ? variant.judge : JSON_MODE_REQUIRED.has(variant.type) ? variant : undefined
+  if (owner === undefined || owner.params.json_mode !== undefined) return
+  const label = owner === variant ? variant.name : `${variant.name}.fuser`
+  ctx.diags.warning(owner.source, `\`json_mode\` must be specified for \`[functions.${fn}.variants.${label}]\` (parent function \`${fn}\` is a` +
+    ' JSON function): TensorZero\'s gateway refuses to start without it; tz-sidecar uses "on"')
+}
+
 /** Always returns a variant, so experimentation that names it does not draw a second error. */
 function readVariant (r: TableReader, name: string, c: VariantReadContext): VariantConfig {
   const type = r.string('type', true) ?? ''
@@ -157,9 +175,13 @@ function readVariant (r: TableReader, name: string, c: VariantReadContext): Vari
   const variant = blankVariant(r, name, type)
   const weight = r.number('weight', { min: 0 })
   if (weight !== undefined) variant.weight = weight
-  if (known !== undefined) known.read(r, variant, c)
-  // An unknown type is reported above; only the model it names is checked, so nothing else cascades.
-  else if (typeof r.get('model') === 'string') checkVariantModel(r, c.ctx, c.models)
+  if (known !== undefined) {
+    known.read(r, variant, c)
+    readNamespace(r, 'a request is served by the function\'s base experiment; namespaced experiments are not served')
+  } else if (typeof r.get('model') === 'string') {
+    // An unknown type is reported above; only the model it names is checked, so nothing else cascades.
+    checkVariantModel(r, c.ctx, c.models)
+  }
   return variant
 }
 

@@ -8,7 +8,7 @@
 // - `experimental_chain_of_thought`: a chat_completion variant of a JSON function (deprecated in TensorZero 2026.2+).
 import type { EmbeddingModelConfig, ModelConfig, TimeoutsConfig, VariantConfig } from '../core/config.ts'
 import { readTimeouts } from './common-fields.ts'
-import { blankVariant, readChatCompletion } from './chat-completion.ts'
+import { blankVariant, readChatCompletion, VARIANT_INFO_KEYS } from './chat-completion.ts'
 import type { LoadContext, TableReader } from './reader.ts'
 
 export interface VariantReadContext {
@@ -29,7 +29,7 @@ export const JUDGE_KEYS: Readonly<Record<string, string>> = { [BEST_OF_N]: 'eval
 
 export function readCandidatesAndJudge (r: TableReader, variant: VariantConfig, c: VariantReadContext): void {
   const judgeKey = JUDGE_KEYS[variant.type]
-  r.checkKeys(['type', 'weight', 'timeouts', 'timeout_s', 'candidates', judgeKey])
+  r.checkKeys(['type', 'weight', ...VARIANT_INFO_KEYS, 'timeout_s', 'candidates', judgeKey])
   variant.candidates = r.stringArray('candidates', true) ?? []
   variant.timeouts = readTimeouts(r)
   if (r.number('timeout_s', { positive: true }) !== undefined) {
@@ -53,7 +53,7 @@ export function readChainOfThought (r: TableReader, variant: VariantConfig, c: V
     r.error('type', `variant \`${variant.name}\` of function \`${c.functionName}\` has type "${CHAIN_OF_THOUGHT}", which only JSON functions` +
       ' (type = "json") can have')
   }
-  readChatCompletion(r, variant, c.ctx, c.models, ['type', 'timeouts'])
+  readChatCompletion(r, variant, c.ctx, c.models, ['type', ...VARIANT_INFO_KEYS])
 }
 
 /**

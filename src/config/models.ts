@@ -1,6 +1,6 @@
 // `[models.*]` and `[embedding_models.*]`: routing lists, providers, and `provider::model` shorthands.
 import { statSync } from 'node:fs'
-import { parseKeyLocation, readCost, readExtraBody, readExtraHeaders, readTimeouts } from './common-fields.ts'
+import { parseKeyLocation, readCost, readExtraBody, readExtraHeaders, readNamespace, readTimeouts } from './common-fields.ts'
 import { ANY_TYPE_OPTION_KEYS, API_BASE_REQUIRED, COMMON_PROVIDER_KEYS, EMBEDDING_PROVIDER_KEYS, DEFAULT_KEY_ENV, isKnownProviderType, KNOWN_PROVIDER_TYPES, modelKeyFor, PROVIDER_OPTION_KEYS, SHORTHAND_PROVIDER_TYPES } from '../providers/catalog.ts'
 import type { LoadContext, TableReader } from './reader.ts'
 import { RESERVED_PREFIX } from '../core/names.ts'
@@ -24,7 +24,6 @@ export function readModels (section: TableReader | undefined, ctx: LoadContext, 
 
 /** Keys TensorZero accepts on a model that the sidecar has nothing to do with: it talks to providers itself. */
 const MODEL_WARNED_KEYS: Readonly<Record<string, string>> = {
-  namespace: 'is not used by tz-sidecar (it does not restrict which requests may use the model)',
   skip_relay: 'is not used by tz-sidecar (it never relays to another gateway)',
 }
 
@@ -32,8 +31,9 @@ const MODEL_WARNED_KEYS: Readonly<Record<string, string>> = {
 function readModel (r: TableReader, name: string, ctx: LoadContext, kind: ModelKind): ModelConfig {
   if (name.startsWith(RESERVED_PREFIX)) r.error(undefined, `model name \`${name}\` uses the reserved prefix \`${RESERVED_PREFIX}\``)
   if (kind === 'model') {
-    r.checkKeys(['routing', 'providers', 'timeouts', ...Object.keys(MODEL_WARNED_KEYS)])
+    r.checkKeys(['routing', 'providers', 'timeouts', 'namespace', ...Object.keys(MODEL_WARNED_KEYS)])
     for (const key of Object.keys(MODEL_WARNED_KEYS)) if (r.has(key)) r.warning(key, `\`${r.name(key)}\` ${MODEL_WARNED_KEYS[key]}`)
+    readNamespace(r, 'it does not restrict which requests may use the model')
   } else {
     // Embedding models have one `timeout_ms`; TensorZero removed their `timeouts` table and refuses it.
     r.checkKeys(['routing', 'providers', 'timeout_ms'])

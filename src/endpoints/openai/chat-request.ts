@@ -152,7 +152,7 @@ export function parseTags (raw: unknown): Record<string, string> {
   if (raw === undefined || raw === null) return {}
   const tags = stringMap(raw, 'tensorzero::tags')
   for (const key of Object.keys(tags)) {
-    if (key.startsWith(RESERVED_PREFIX)) throw badRequest(`Tag name cannot start with '${RESERVED_PREFIX}': ${key}`)
+    if (key.startsWith(RESERVED_PREFIX)) throw badRequest(`Tag name cannot start with '${RESERVED_PREFIX}': ${key} (the prefix is reserved)`)
   }
   return { ...tags }
 }
