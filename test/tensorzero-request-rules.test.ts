@@ -140,6 +140,14 @@ t.test('tensorzero::namespace is stored as the tag tensorzero::namespace; an emp
   t.equal(notText.status, 400)
 })
 
+t.test('tensorzero:: fields TensorZero serves and the sidecar cannot are a 400 naming them, not silently ignored', async t => {
+  const tools = await statusOf({ model: 'agent', messages: user, 'tensorzero::provider_tools': [{ type: 'web_search' }] })
+  t.same(tools, { status: 400, message: '400 `tensorzero::provider_tools` (tools run by the provider) are not supported by tz-sidecar' })
+  const dynamic = await statusOf({ model: 'agent', messages: user, 'tensorzero::internal_dynamic_variant_config': { type: 'chat_completion', model: 'gpt' } })
+  t.same(dynamic, { status: 400, message: '400 `tensorzero::internal_dynamic_variant_config` is not supported by tz-sidecar' })
+  t.equal((await statusOf({ model: 'agent', messages: user, 'tensorzero::provider_tools': [] })).status, 200, 'an empty list asks for nothing')
+})
+
 t.test('a reserved tag name is a 400 that starts with TensorZero\'s message', async t => {
   const r = await statusOf({ model: 'agent', messages: user, 'tensorzero::tags': { 'tensorzero::x': 'y' } })
   t.equal(r.status, 400)

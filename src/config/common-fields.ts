@@ -2,6 +2,7 @@
 // api_key_location, a variant's sampling keys.
 import { describeType, TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
+import { RESERVED_PREFIX } from '../core/names.ts'
 import type { CostEntry, ExtraBodyEntry, ExtraHeaderEntry, SingleKeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
 import type { InferenceParams } from '../core/types.ts'
 
@@ -34,7 +35,7 @@ export function readNamespace (r: TableReader, unused: string): void {
   const namespace = r.string('namespace')
   if (namespace === undefined) return
   if (namespace === '') r.error('namespace', `\`${r.name('namespace')}\`: Namespace identifier cannot be empty`)
-  else if (namespace.startsWith('tensorzero::')) r.error('namespace', `\`${r.name('namespace')}\`: Namespace cannot start with \`tensorzero::\`: ${namespace}`)
+  else if (namespace.startsWith(RESERVED_PREFIX)) r.error('namespace', `\`${r.name('namespace')}\`: Namespace cannot start with \`${RESERVED_PREFIX}\`: ${namespace}`)
   else r.warning('namespace', `\`${r.name('namespace')}\` is not used by tz-sidecar (${unused})`)
 }
 

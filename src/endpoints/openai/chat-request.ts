@@ -7,7 +7,7 @@ import { pinVariant } from '../../function/resolve.ts'
 import { RESERVED_PREFIX } from '../../core/names.ts'
 import { parseMessages } from './messages.ts'
 import { pointerProblem } from '../../providers/http/extra.ts'
-import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId, namespaceTag } from './validate.ts'
+import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId, namespaceTag, rejectUnservedFields } from './validate.ts'
 import type { Json } from './validate.ts'
 import { CACHE_MODES, type CacheMode, type CacheOptions } from '../../core/cache.ts'
 
@@ -74,6 +74,7 @@ export function parseChatRequest (body: Json, target: InferenceTarget, episodeHe
 export function tensorZeroFields (body: Json, target: InferenceTarget, episodeHeader?: string):
   Pick<ChatRequest, 'target' | 'episodeId' | 'tags' | 'dryrun' | 'credentials' | 'extraBody' | 'extraHeaders' | 'cacheOptions'> {
   const tz = (key: string): unknown => body[`tensorzero::${key}`]
+  rejectUnservedFields(body, 'tensorzero::')
   const episodeRaw = tz('episode_id') ?? episodeHeader
   const variantName = optionalString(body, 'tensorzero::variant_name')
   return {

@@ -74,3 +74,16 @@ export function namespaceTag (raw: unknown, field: string): Record<string, strin
   if (raw.startsWith(RESERVED_PREFIX)) throw badRequest(`Namespace cannot start with \`${RESERVED_PREFIX}\`: ${raw}`)
   return { [`${RESERVED_PREFIX}namespace`]: raw }
 }
+
+/**
+ * Fields TensorZero serves that this sidecar cannot (`prefix`: `tensorzero::` on the OpenAI routes): a clear 400
+ * rather than an answer that silently differs.
+ */
+export function rejectUnservedFields (body: Json, prefix: string): void {
+  const providerTools = body[`${prefix}provider_tools`]
+  if (providerTools !== undefined && providerTools !== null && !(Array.isArray(providerTools) && providerTools.length === 0)) {
+    throw badRequest(`\`${prefix}provider_tools\` (tools run by the provider) are not supported by tz-sidecar`)
+  }
+  const dynamicVariant = body[`${prefix}internal_dynamic_variant_config`]
+  if (dynamicVariant !== undefined && dynamicVariant !== null) throw badRequest(`\`${prefix}internal_dynamic_variant_config\` is not supported by tz-sidecar`)
+}

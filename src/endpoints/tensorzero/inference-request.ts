@@ -7,7 +7,7 @@ import { badRequest } from '../../core/errors.ts'
 import { FUNCTION_NAME_PREFIX, MODEL_NAME_PREFIX, RESERVED_PREFIX } from '../../core/names.ts'
 import { pinVariant } from '../../function/resolve.ts'
 import { parseCacheOptions, parseExtraBody, parseExtraHeaders } from '../openai/chat-request.ts'
-import { isObject, optionalBoolean, optionalInteger, optionalNumber, optionalObject, optionalString, stringMap, validEpisodeId, namespaceTag } from '../openai/validate.ts'
+import { isObject, optionalBoolean, optionalInteger, optionalNumber, optionalObject, optionalString, stringMap, validEpisodeId, namespaceTag, rejectUnservedFields } from '../openai/validate.ts'
 import type { Json } from '../openai/validate.ts'
 import { parseNativeInput } from './input.ts'
 
@@ -116,13 +116,7 @@ function rejectUnsupported (body: Json): void {
   for (const flag of ['include_aggregated_response']) {
     if (optionalBoolean(body, flag) === true) throw badRequest(`\`${flag}\` is not supported by tz-sidecar`)
   }
-  const providerTools = body.provider_tools
-  if (providerTools !== undefined && providerTools !== null && !(Array.isArray(providerTools) && providerTools.length === 0)) {
-    throw badRequest('`provider_tools` (tools run by the provider) are not supported by tz-sidecar')
-  }
-  if (body.internal_dynamic_variant_config !== undefined && body.internal_dynamic_variant_config !== null) {
-    throw badRequest('`internal_dynamic_variant_config` is not supported by tz-sidecar')
-  }
+  rejectUnservedFields(body, '')
 }
 
 function parseTags (body: Json): Record<string, string> {
