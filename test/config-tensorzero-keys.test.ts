@@ -111,9 +111,18 @@ embedding_model = "e"
 k = 2
 namespace = "team_a"
 timeouts = { non_streaming = { total_ms = 1500 } }
+[functions.f.variants.base]
+type = "chat_completion"
+model = "dummy::good"
+[functions.f.experimentation]
+type = "static"
+candidate_variants = ["base"]
+[functions.f.experimentation.namespaces.team_a]
+type = "static"
+candidate_variants = ["plain", "best", "examples"]
 `)
   t.ok(r.ok, r.lines.join('\n'))
-  t.match(r.lines, [
+  t.match(r.lines.filter(l => l.includes('.namespace`')), [
     /^9:1: warning: `functions.f.variants.plain.namespace` is not used by tz-sidecar \(a request is served by the function's base experiment/,
     /^13:1: warning: `functions.f.variants.best.namespace` is not used by tz-sidecar/,
     /^20:1: warning: `functions.f.variants.examples.namespace` is not used by tz-sidecar/
@@ -127,6 +136,42 @@ timeouts = { non_streaming = { total_ms = 1500 } }
     '3:1: `models.m.namespace`: Namespace identifier cannot be empty',
     '10:1: `functions.f.variants.v.namespace`: Namespace cannot start with `tensorzero::`: tensorzero::mine'
   ])
+})
+
+t.test('a namespaced variant, or a variant on a namespaced model, that the base experiment can reach is an error (TensorZero refuses to start)', async t => {
+  const toml = (experimentation: string): string => `[models.scoped]
+routing = ["d"]
+namespace = "team_a"
+providers.d = { type = "dummy", model_name = "good" }
+[functions.f]
+type = "chat"
+[functions.f.variants.base]
+type = "chat_completion"
+model = "dummy::good"
+[functions.f.variants.own]
+type = "chat_completion"
+model = "dummy::good"
+namespace = "team_a"
+[functions.f.variants.on_scoped]
+type = "chat_completion"
+model = "scoped"
+${experimentation}`
+  const reached = await validate(t, toml(''))
+  t.notOk(reached.ok, 'no [experimentation]: every variant is reachable')
+  t.same(reached.lines.filter(l => !l.includes('warning')), [
+    '10:23: Variant `own` of function `f` has namespace `team_a`, but is reachable from the base experimentation config. Namespaced variants must only be reachable from a matching namespace experimentation config.',
+    '14:23: Variant `on_scoped` of function `f` uses model `scoped` which has namespace `team_a`, but the variant is reachable from the base experimentation config. Namespaced model variants must only be reachable from a matching namespace experimentation config.'
+  ])
+  const scoped = await validate(t, toml(`[functions.f.experimentation]
+type = "static"
+candidate_variants = ["base"]
+[functions.f.experimentation.namespaces.team_a]
+type = "static"
+candidate_variants = ["own", "on_scoped"]
+`))
+  t.ok(scoped.ok, `only the namespace's experiment reaches them: it loads (${scoped.lines.join('; ')})`)
+  const fallback = await validate(t, toml('[functions.f.experimentation]\ntype = "static"\ncandidate_variants = ["base"]\nfallback_variants = ["own"]\n'))
+  t.match(fallback.lines.filter(l => !l.includes('warning')), [/^10:23: Variant `own` of function `f` has namespace `team_a`, but is reachable/], 'a fallback is reachable too')
 })
 
 t.test('a JSON function\'s variant without `json_mode` loads with a warning that TensorZero\'s gateway refuses it (best-of-N aside)', async t => {

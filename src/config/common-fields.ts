@@ -2,7 +2,6 @@
 // api_key_location, a variant's sampling keys.
 import { describeType, TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
-import { RESERVED_PREFIX } from '../core/names.ts'
 import type { CostEntry, ExtraBodyEntry, ExtraHeaderEntry, SingleKeyLocation, RetryConfig, TimeoutsConfig } from '../core/config.ts'
 import type { InferenceParams } from '../core/types.ts'
 
@@ -25,18 +24,6 @@ export function readTimeouts (parent: TableReader): TimeoutsConfig {
   }
   for (const k of Object.keys(out) as Array<keyof TimeoutsConfig>) if (out[k] === undefined) delete out[k]
   return out
-}
-
-/**
- * A model's or variant's `namespace`, checked as TensorZero checks one (non-empty, outside `tensorzero::`); then a
- * warning, since the sidecar does not apply namespaces (`unused` says what that means for this key).
- */
-export function readNamespace (r: TableReader, unused: string): void {
-  const namespace = r.string('namespace')
-  if (namespace === undefined) return
-  if (namespace === '') r.error('namespace', `\`${r.name('namespace')}\`: Namespace identifier cannot be empty`)
-  else if (namespace.startsWith(RESERVED_PREFIX)) r.error('namespace', `\`${r.name('namespace')}\`: Namespace cannot start with \`${RESERVED_PREFIX}\`: ${namespace}`)
-  else r.warning('namespace', `\`${r.name('namespace')}\` is not used by tz-sidecar (${unused})`)
 }
 
 /** `retries = { num_retries = 0, max_delay_s = 10 }` with TensorZero's defaults. */

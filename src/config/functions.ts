@@ -7,7 +7,7 @@ import { ROLES, readNamed, readSchemaRef } from './referenced-files.ts'
 import { describeType, type LoadContext, type TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
 import { blankVariant, checkVariantModel, readChatCompletion, VARIANT_INFO_KEYS } from './chat-completion.ts'
-import { readNamespace } from './common-fields.ts'
+import { checkNamespacedVariants, readNamespace } from './namespaces.ts'
 import {
   CHAIN_OF_THOUGHT, JUDGE_KEYS, checkCandidates, readCandidatesAndJudge, readChainOfThought, type VariantReadContext,
 } from './inference-time-variants.ts'
@@ -116,6 +116,7 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
     toolChoice,
     source: r.at(),
   }
+  checkNamespacedVariants(fn, deps.models, ctx)
   if (parallelToolCalls !== undefined) fn.parallelToolCalls = parallelToolCalls
   if (description !== undefined) fn.description = description
   if (type === 'json') {

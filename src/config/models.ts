@@ -1,6 +1,7 @@
 // `[models.*]` and `[embedding_models.*]`: routing lists, providers, and `provider::model` shorthands.
 import { statSync } from 'node:fs'
-import { parseKeyLocation, readCost, readExtraBody, readExtraHeaders, readNamespace, readTimeouts } from './common-fields.ts'
+import { parseKeyLocation, readCost, readExtraBody, readExtraHeaders, readTimeouts } from './common-fields.ts'
+import { readNamespace } from './namespaces.ts'
 import { ANY_TYPE_OPTION_KEYS, API_BASE_REQUIRED, COMMON_PROVIDER_KEYS, EMBEDDING_PROVIDER_KEYS, DEFAULT_KEY_ENV, isKnownProviderType, KNOWN_PROVIDER_TYPES, modelKeyFor, PROVIDER_OPTION_KEYS, SHORTHAND_PROVIDER_TYPES } from '../providers/catalog.ts'
 import type { LoadContext, TableReader } from './reader.ts'
 import { RESERVED_PREFIX } from '../core/names.ts'
@@ -30,10 +31,11 @@ const MODEL_WARNED_KEYS: Readonly<Record<string, string>> = {
 /** Always returns a model (even a broken one) so references to it do not raise a second, misleading error. */
 function readModel (r: TableReader, name: string, ctx: LoadContext, kind: ModelKind): ModelConfig {
   if (name.startsWith(RESERVED_PREFIX)) r.error(undefined, `model name \`${name}\` uses the reserved prefix \`${RESERVED_PREFIX}\``)
+  let namespace: string | undefined
   if (kind === 'model') {
     r.checkKeys(['routing', 'providers', 'timeouts', 'namespace', ...Object.keys(MODEL_WARNED_KEYS)])
     for (const key of Object.keys(MODEL_WARNED_KEYS)) if (r.has(key)) r.warning(key, `\`${r.name(key)}\` ${MODEL_WARNED_KEYS[key]}`)
-    readNamespace(r, 'it does not restrict which requests may use the model')
+    namespace = readNamespace(r, 'it does not restrict which requests may use the model')
   } else {
     // Embedding models have one `timeout_ms`; TensorZero removed their `timeouts` table and refuses it.
     r.checkKeys(['routing', 'providers', 'timeout_ms'])
@@ -73,7 +75,7 @@ function readModel (r: TableReader, name: string, ctx: LoadContext, kind: ModelK
       }
     }
   }
-  return { name, routing: [...new Set(routing)], providers, timeouts: readModelTimeouts(r, kind), shorthand: false, source: r.at() }
+  return { name, routing: [...new Set(routing)], providers, timeouts: readModelTimeouts(r, kind), shorthand: false, ...(namespace === undefined ? {} : { namespace }), source: r.at() }
 }
 
 /** Chat models and their providers: TensorZero's `timeouts` table. Embeddings: `timeout_ms`, a non-streaming total. */

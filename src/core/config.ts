@@ -61,6 +61,8 @@ export interface ModelConfig {
   timeouts: TimeoutsConfig
   /** Built from a `provider::model` shorthand rather than a `[models.*]` table. */
   shorthand: boolean
+  /** TensorZero's `namespace` (checked at load; requests are not restricted by it here). */
+  namespace?: string
   source: SourceRef
 }
 
