@@ -505,9 +505,11 @@ t.test('request tool_choice, parallel_tool_calls, dynamic tools and allowed_tool
     parallel_tool_calls: false
   })
   const body = sent('ok')
-  t.same(body.tools.map((x: any) => x.function.name), ['get_weather', 'calculator'], 'allowed_tools restricts the config tools; dynamic tools are always offered')
-  t.same(body.tools[1], { type: 'function', function: { name: 'calculator', description: 'Adds', parameters: calculator.function.parameters, strict: false } })
-  t.equal(body.tool_choice, 'required', 'allowed_tools mode becomes tool_choice')
+  // An `openai` provider gets every available tool and OpenAI's allowed_tools choice narrowing them, as from TensorZero.
+  t.same(body.tools.map((x: any) => x.function.name), [...ORCHESTRATOR_TOOLS, 'calculator'], 'every available tool is sent to an openai provider')
+  t.same(body.tools[4], { type: 'function', function: { name: 'calculator', description: 'Adds', parameters: calculator.function.parameters, strict: false } })
+  t.same(body.tool_choice, { type: 'allowed_tools', allowed_tools: { mode: 'required', tools: [{ type: 'function', function: { name: 'get_weather' } }] } },
+    'allowed_tools and its mode become OpenAI\'s allowed_tools choice')
   t.equal(body.parallel_tool_calls, false, 'the request overrides the function')
   const id = fake.requests.length
   await create({ model: 'tensorzero::function_name::orchestrator', 'tensorzero::variant_name': 'local', messages: [sys, { role: 'user', content: 'hi' }], tool_choice: { type: 'function', function: { name: 'file_read' } } })
@@ -516,7 +518,7 @@ t.test('request tool_choice, parallel_tool_calls, dynamic tools and allowed_tool
 
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ tool_choice: { type: 'function', function: { name: 'teleport' } } }, /tool_choice names tool `teleport`, which is not among the tools offered/],
-    [{ tool_choice: { type: 'allowed_tools', allowed_tools: { mode: 'auto', tools: [{ type: 'function', function: { name: 'teleport' } }] } } }, /allowed_tools names tools that function `orchestrator` does not have: teleport/],
+    [{ tool_choice: { type: 'allowed_tools', allowed_tools: { mode: 'auto', tools: [{ type: 'function', function: { name: 'teleport' } }] } } }, /Tool not found: teleport/],
     [{ tools: [{ type: 'function', function: { name: 'web_search', parameters: {} } }] }, /Duplicate tool name: `web_search`/]
   ]
   for (const [extra, message] of bad) {

@@ -240,8 +240,10 @@ t.test('tool calls come back as TensorZero\'s blocks, validated against the offe
   })
   t.equal(dyn.status, 200, JSON.stringify(dyn.body))
   const sent = fake.requestsFor('tool-weather')[before].body
-  t.same(sent.tools.map((x: any) => x.function.name), ['get_weather'], 'allowed_tools [] keeps none of the function\'s tools; the additional one is offered')
-  t.same(sent.tool_choice, { type: 'function', function: { name: 'get_weather' } })
+  // allowed_tools [] allows no tool; an `openai` provider gets every available tool and an empty allowed list (the
+  // named tool_choice becomes its `auto` mode), as TensorZero sends it.
+  t.same(sent.tools.map((x: any) => x.function.name), ['get_temperature', 'get_weather'], 'every available tool is sent')
+  t.same(sent.tool_choice, { type: 'allowed_tools', allowed_tools: { mode: 'auto', tools: [] } })
   t.equal(sent.parallel_tool_calls, false)
   t.same(dyn.body.content, [{ type: 'tool_call', id: 'call_1', raw_name: 'get_weather', raw_arguments: '{"city":"Paris"}', name: 'get_weather', arguments: { city: 'Paris' } }])
   const [row] = await rowsWhere('ChatInference', `id = '${dyn.body.inference_id}'`)

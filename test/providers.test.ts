@@ -239,8 +239,10 @@ t.test('buildRequest: extra_body and extra_headers', async t => {
       { pointer: '/options/num~1ctx', value: 4096 }, // ~1 → '/'
       { pointer: '/skipped_variant', value: 1, variantName: 'other' },
       { pointer: '/kept_variant', value: 1, variantName: 'v1' },
-      { pointer: '/skipped_provider', value: 1, modelProviderName: 'p2' },
-      { pointer: '/kept_provider', value: 1, modelProviderName: 'tensorzero::model_name::m1::provider_name::p1' },
+      { pointer: '/skipped_provider', value: 1, modelName: 'm1', providerName: 'p2' },
+      { pointer: '/skipped_model', value: 1, modelName: 'm2' },
+      { pointer: '/kept_provider', value: 1, modelName: 'm1', providerName: 'p1' },
+      { pointer: '/kept_model', value: 1, modelName: 'm1' },
       { pointer: '/stop/-', value: 'X' }
     ],
     extraHeaders: [{ name: 'X-Gone', delete: true }, { name: 'x-request', value: 'r' }, { name: 'x-skip', value: 's', variantName: 'nope' }]
@@ -253,8 +255,10 @@ t.test('buildRequest: extra_body and extra_headers', async t => {
   t.same(b.options, { 'num/ctx': 4096 }, 'JSON pointer escapes decoded')
   t.notOk('skipped_variant' in b, 'variantName filter that does not match is skipped')
   t.equal(b.kept_variant, 1, 'matching variantName filter applies')
-  t.notOk('skipped_provider' in b, 'modelProviderName filter for another provider is skipped')
-  t.equal(b.kept_provider, 1, 'fully-qualified modelProviderName filter applies')
+  t.notOk('skipped_provider' in b, 'model_name + provider_name filter for another provider of the model is skipped')
+  t.notOk('skipped_model' in b, 'model_name filter for another model is skipped')
+  t.equal(b.kept_provider, 1, 'model_name + provider_name filter for this provider applies')
+  t.equal(b.kept_model, 1, 'model_name filter without provider_name applies to this model')
   t.same(b.stop, ['END', 'X'], '`-` appends to an array')
   t.equal(spec.headers['x-provider'], 'prov', 'provider-level header (lower-cased)')
   t.notOk('x-gone' in spec.headers, 'header delete')

@@ -1,6 +1,6 @@
 // The seam between inference and everything that records it (ClickHouse rows, metrics, logs).
 // The request path calls observers synchronously; an observer must only enqueue, never block.
-import type { Input, OutputBlock, FinishReason, ToolParams, InferenceParams, ModelRequest } from './types.ts'
+import type { Input, OutputBlock, FinishReason, ToolParams, InferenceParams, ModelRequest, ExtraBodyPatch } from './types.ts'
 import type { ErrorClass, FailedRawResponse } from './errors.ts'
 import type { RateLimitEvent } from './rate-limiting.ts'
 
@@ -62,7 +62,7 @@ export interface InferenceRecord {
   processingTimeMs: number
   ttftMs?: number
   tags: Record<string, string>
-  extraBody?: unknown
+  extraBody?: ExtraBodyPatch[]
   finishReason?: FinishReason
   modelInferences: ModelInferenceRecord[]
   stream: boolean

@@ -35,7 +35,10 @@ export interface ChatRequest {
   /** Tools the request itself defines (OpenAI `tools`), added to the function's own. */
   dynamicTools: ToolDefinition[]
   toolChoice?: ToolChoice
-  /** `tool_choice: {type: "allowed_tools", …}`: only these of the function's configured tools are offered (dynamic tools always are). */
+  /**
+   * `allowed_tools` (or `tool_choice: {type: "allowed_tools", …}`): only these tools are offered, of the function's, of
+   * the request's, and of any other `[tools.*]` it names.
+   */
   allowedTools?: string[]
   parallelToolCalls?: boolean
   /** `response_format.json_schema.schema`: a per-request output schema for JSON functions. */

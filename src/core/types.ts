@@ -34,8 +34,15 @@ export interface ToolParams {
   tools: ToolDefinition[]
   toolChoice: ToolChoice
   parallelToolCalls?: boolean
-  /** The request's `allowed_tools` (names of the function's configured tools), when it restricted them. */
+  /** The request's `allowed_tools` (config tool keys and the request's tool names), when it restricted them. */
   allowedTools?: string[]
+  /**
+   * With `allowed_tools`: every tool TensorZero counts as available (the function's, the config tools the list adds,
+   * the request's), of which `tools` are the ones offered; what `tool_params.tools_available` stores.
+   */
+  availableTools?: ToolDefinition[]
+  /** The request's own tools, all of them, even those `allowed_tools` leaves out (TensorZero's `dynamic_tools`). */
+  dynamicTools?: ToolDefinition[]
   /** JSON functions with json_mode `tool`: the implicit `respond` tool carrying the output schema, not a user tool. */
   implicit?: boolean
 }
@@ -71,8 +78,13 @@ export interface ModelRequest {
   extraHeaders?: ExtraHeader[]
 }
 
-export interface ExtraBodyPatch { pointer: string; value?: unknown; delete?: boolean; variantName?: string; modelProviderName?: string }
-export interface ExtraHeader { name: string; value?: string; delete?: boolean; variantName?: string; modelProviderName?: string }
+/**
+ * Which calls a request-level `extra_body`/`extra_headers` entry reaches (TensorZero's `DynamicExtraBody` kinds): one
+ * variant, one model (every provider of it, or only `providerName`), or, with neither set, every call.
+ */
+export interface ExtraEntryFilter { variantName?: string; modelName?: string; providerName?: string }
+export interface ExtraBodyPatch extends ExtraEntryFilter { pointer: string; value?: unknown; delete?: boolean }
+export interface ExtraHeader extends ExtraEntryFilter { name: string; value?: string; delete?: boolean }
 
 export type FinishReason = 'stop' | 'stop_sequence' | 'length' | 'tool_call' | 'content_filter' | 'unknown'
 

@@ -3,6 +3,7 @@
 import type { InferenceRecord } from '../core/records.ts'
 import type { StoredInference } from '../store/queries.ts'
 import { outputColumn } from '../store/rows.ts'
+import { toolsAvailable } from '../function/tools.ts'
 
 export interface KnownTargets {
   inference (id: string): StoredInference | undefined
@@ -34,7 +35,7 @@ export class RecentTargets implements KnownTargets {
       variantName: rec.variantName,
       episodeId: rec.episodeId,
       outputSchema: rec.outputSchema,
-      tools: rec.toolParams?.tools,
+      tools: toolsAvailable(rec.toolParams),
       // Only an evaluation's inferences can receive a person's verdict keyed by their output: the rest keep no copy.
       output: rec.tags['tensorzero::datapoint_id'] === undefined ? undefined : outputColumn(rec)
     })

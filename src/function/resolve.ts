@@ -3,6 +3,7 @@
 // function, variant or model exists: every answer carries the config objects it found, so nobody looks them up again.
 import type { LoadedConfig, RouteTarget, ModelConfig, EmbeddingModelConfig, FunctionConfig, VariantConfig } from '../core/config.ts'
 import type { InferenceTarget } from '../core/request.ts'
+import type { ExtraEntryFilter } from '../core/types.ts'
 import { GatewayError, badRequest } from '../core/errors.ts'
 import { parseTargetName, RESERVED_PREFIX, FUNCTION_NAME_PREFIX, MODEL_NAME_PREFIX, EMBEDDING_MODEL_NAME_PREFIX } from '../core/names.ts'
 import { nearestNames, echoedName } from './nearest.ts'
@@ -63,6 +64,25 @@ export class TargetResolver {
     const model = this.config.tensorzero.embeddingModels.get(name) ?? this.shorthand(name)
     if (model === undefined) throw new GatewayError(404, `Unknown embedding model: ${echoedName(name)}`)
     return model
+  }
+
+  /**
+   * TensorZero's check of the request's `extra_body`/`extra_headers` filters: a `variant_name` must be a variant of the
+   * function (a 404, as for any unknown variant; not checked for a model target, which has no function of its own), a
+   * `model_name` a model (a `[models]` key or a shorthand), and a `provider_name` one of that model's providers.
+   */
+  checkEntryFilters (target: InferenceTarget, entries: ExtraEntryFilter[]): void {
+    for (const { variantName, modelName, providerName } of entries) {
+      if (variantName !== undefined && target.kind === 'function') variantOf(target.fn, variantName)
+      if (modelName === undefined) continue
+      const model = this.model(modelName)
+      if (model === undefined) {
+        throw badRequest(`Invalid inference target: Invalid model provider filter: model \`${echoedName(modelName)}\` does not exist.`)
+      }
+      if (providerName !== undefined && !model.providers.has(providerName)) {
+        throw badRequest(`Invalid inference target: Invalid model provider filter: provider \`${echoedName(providerName)}\` not found in model \`${echoedName(modelName)}\`.`)
+      }
+    }
   }
 
   /** A chat model by name: a `[models]` table (wins) or a valid shorthand. */

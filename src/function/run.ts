@@ -129,6 +129,7 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   setActiveAttributes(() => ({ function_name: fn.name, episode_id: episodeId, inference_id: inferenceId, 'gen_ai.conversation.id': episodeId }))
   // Input and tool problems are the client's: 400 before any variant runs, no fallback.
   validateTemplateInput(fn, req.input, pinned)
+  gw.resolver.checkEntryFilters(req.target, [...req.extraBody ?? [], ...req.extraHeaders ?? []])
   const decisions = functionDecisions(gw.config, fn, req)
   const ctx: CallContext = {
     transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name, health: gw.health,

@@ -18,7 +18,7 @@ import type { DiclExampleReads } from '../core/stored-data.ts'
 import type { TemplateRenderer } from '../variant/templates/prepare.ts'
 import type { TargetResolver } from './resolve.ts'
 import { isToolMode, jsonFinishReason, jsonOutputBlocks, jsonOutputRecord, rawJsonText } from './json-output.ts'
-import { checkedToolCall } from './tools.ts'
+import { checkedToolCall, toolsAvailable } from './tools.ts'
 
 /** One request of a function, whichever of its variants runs it. */
 export interface FunctionRun {
@@ -158,7 +158,7 @@ function inferenceTimeRun (run: FunctionRun, ctx: CallContext): InferenceTimeRun
     modelOf: variant => run.resolver.variantModel(variant),
     answerVariant: async variant => await runnerOf(variant).answer(candidateRun, variant, candidateCtx),
     answerRequest: async (variant, request) => await answerRequest(run, variant, request, ctx),
-    chatContentJson: answer => JSON.stringify(answer.output.map(b => b.type === 'tool_call' ? checkedToolCall(b, answer.toolParams?.tools) : b))
+    chatContentJson: answer => JSON.stringify(answer.output.map(b => b.type === 'tool_call' ? checkedToolCall(b, toolsAvailable(answer.toolParams)) : b))
   }
 }
 

@@ -42,7 +42,7 @@ export interface ProviderContext {
   apiKey?: string
   /** Variant being served, to match `extraBody`/`extraHeaders` entries filtered by `variantName`. */
   variantName?: string
-  /** Model (tensorzero.toml `[models.*]` key) the provider belongs to, to match `tensorzero::model_name::M::provider_name::P` filters. */
+  /** Model (a `[models.*]` key or a shorthand such as `openai::gpt-4o`) the provider belongs to, to match `model_name` filters. */
   modelName?: string
 }
 

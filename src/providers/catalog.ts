@@ -44,12 +44,12 @@ const OPENAI = 'openai-compatible'
 
 // In TensorZero's order, which the loader's "known types" message lists.
 const ROWS: readonly ProviderTypeRow[] = [
-  { type: 'openai', serve: OPENAI, defaultApiBase: 'https://api.openai.com/v1/', defaultApiKeyEnv: 'OPENAI_API_KEY', quirks: { maxTokensField: 'max_completion_tokens' }, optionKeys: ['api_type', 'include_encrypted_reasoning', 'provider_tools', 'content_type_overrides', CHUNKS] },
+  { type: 'openai', serve: OPENAI, defaultApiBase: 'https://api.openai.com/v1/', defaultApiKeyEnv: 'OPENAI_API_KEY', quirks: { maxTokensField: 'max_completion_tokens', allowedToolsChoice: true }, optionKeys: ['api_type', 'include_encrypted_reasoning', 'provider_tools', 'content_type_overrides', CHUNKS] },
   { type: 'vllm', serve: OPENAI, apiBaseRequired: true, optionKeys: [CHUNKS] },
   { type: 'sglang', serve: OPENAI, apiBaseRequired: true, optionKeys: [CHUNKS] },
-  { type: 'openrouter', serve: OPENAI, defaultApiBase: 'https://openrouter.ai/api/v1/', defaultApiKeyEnv: 'OPENROUTER_API_KEY', optionKeys: [CHUNKS] },
+  { type: 'openrouter', serve: OPENAI, defaultApiBase: 'https://openrouter.ai/api/v1/', defaultApiKeyEnv: 'OPENROUTER_API_KEY', quirks: { allowedToolsChoice: true }, optionKeys: [CHUNKS] },
   { type: 'together', serve: OPENAI, defaultApiBase: 'https://api.together.xyz/v1/', defaultApiKeyEnv: 'TOGETHER_API_KEY', optionKeys: ['parse_think_blocks', CHUNKS] },
-  { type: 'groq', serve: OPENAI, defaultApiBase: 'https://api.groq.com/openai/v1/', defaultApiKeyEnv: 'GROQ_API_KEY', quirks: { maxTokensField: 'max_completion_tokens' }, optionKeys: [CHUNKS, 'reasoning_format'] },
+  { type: 'groq', serve: OPENAI, defaultApiBase: 'https://api.groq.com/openai/v1/', defaultApiKeyEnv: 'GROQ_API_KEY', quirks: { maxTokensField: 'max_completion_tokens', allowedToolsChoice: true }, optionKeys: [CHUNKS, 'reasoning_format'] },
   { type: 'mistral', serve: OPENAI, defaultApiBase: 'https://api.mistral.ai/v1/', defaultApiKeyEnv: 'MISTRAL_API_KEY', quirks: { seedField: 'random_seed', requiredToolChoice: 'any', bodyOptions: ['prompt_mode'] }, optionKeys: ['prompt_mode', CHUNKS] },
   { type: 'xai', serve: OPENAI, defaultApiBase: 'https://api.x.ai/v1/', defaultApiKeyEnv: 'XAI_API_KEY', optionKeys: [CHUNKS] },
   // DeepSeek has no json_schema response format: strict downgrades to json_object (as TensorZero does).

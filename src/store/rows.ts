@@ -9,23 +9,23 @@
 // - chat `output`: ContentBlockChatOutput; tool calls `{"type":"tool_call","id","raw_name","raw_arguments","name"|null,"arguments"|null}`.
 // - json `output`: `{"raw":…, "parsed":…}`; `auxiliary_content` the other blocks (`[]` when none).
 // - tool columns: `tool_params` (legacy `{"tools_available","tool_choice","parallel_tool_calls"}`, "" when no tools),
-//   `dynamic_tools` (JSON strings of `{"type":"function",…}` for tools not in the function's config),
+//   `dynamic_tools` (JSON strings of `{"type":"function",…}` for the request's own tools),
 //   `allowed_tools` (`{"tools":[config names, dynamic names],"choice":"function_default"}`, or the request's list with
 //   `"choice":"explicit"`), `tool_choice` (`auto`, or `{"specific":"t"}`),
 //   `parallel_tool_calls`; all NULL/empty when the inference had no tools.
 // - `inference_params`: `{"chat_completion":{temperature,max_tokens,seed,top_p,presence_penalty,frequency_penalty,json_mode,stop_sequences,reasoning_effort}}`, absent keys skipped.
-// - `extra_body`: the request's extra_body entries as a JSON array (`[]` when none).
+// - `extra_body`: the request's extra_body entries as a JSON array (`[]` when none), in TensorZero's entry shapes.
 // - ModelInference token counts of 0 are stored as NULL (TensorZero does the same to keep aggregates honest).
 // - Unlike TensorZero, an output text past `STORED_TEXT_KEEP_CHARS` is stored cut, with a marker (the README's limits).
 import { createHash } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 import type { InferenceRecord, ModelInferenceRecord, FeedbackRecord } from '../core/records.ts'
 import { storedText } from '../core/records.ts'
-import type { ContentBlock, Input, InferenceParams, Message, OutputBlock, ToolChoice, ToolDefinition, ToolParams } from '../core/types.ts'
+import type { ContentBlock, ExtraBodyPatch, Input, InferenceParams, Message, OutputBlock, ToolChoice, ToolDefinition, ToolParams } from '../core/types.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
 import type { TableName } from './tables.ts'
 import type { CacheKey, CachedAnswer } from '../core/cache.ts'
-import { checkedToolCall, configTool } from '../function/tools.ts'
+import { checkedToolCall, toolsAvailable } from '../function/tools.ts'
 
 export interface TableRow { table: TableName; row: Record<string, unknown> }
 
@@ -110,7 +110,7 @@ function modelOutputBlock (b: OutputBlock): Record<string, unknown> {
   }
 }
 
-/** Chat `output` blocks, with tool calls validated against the tools the inference offered, as TensorZero does. */
+/** Chat `output` blocks, with tool calls validated against the inference's available tools, as TensorZero does. */
 export function chatOutputBlocks (output: OutputBlock[], tools: ToolDefinition[] | undefined): Array<Record<string, unknown>> {
   return output.map(b => b.type === 'tool_call' ? checkedToolCall(b, tools) : modelOutputBlock(b))
 }
@@ -144,21 +144,19 @@ interface ToolColumns {
 }
 
 function toolColumns (functionName: string, tp: ToolParams | undefined, config?: TensorZeroConfig): ToolColumns {
-  if (tp === undefined || tp.tools.length === 0) {
+  if (tp === undefined || (tp.availableTools ?? tp.tools).length === 0) {
     return { tool_params: '', dynamic_tools: [], dynamic_provider_tools: [], allowed_tools: null, tool_choice: null, parallel_tool_calls: null }
   }
   const fn = config?.functions.get(functionName)
   const staticKeys = fn?.tools ?? []
   const staticWireNames = new Set(staticKeys.map(k => config?.tools.get(k)?.wireName ?? k))
-  const dynamic = tp.tools.filter(t => !staticWireNames.has(t.name))
+  const dynamic = tp.dynamicTools ?? tp.tools.filter(t => !staticWireNames.has(t.name))
   const choice = toolChoiceValue(tp.toolChoice)
   const parallel = tp.parallelToolCalls ?? null
-  // TensorZero lists every tool of the function in `tools_available`, even those a request's `allowed_tools` left out
-  // of what the model was offered; the restriction itself is `allowed_tools` with choice `explicit`. Without one, the
-  // allowed list is the function's tools and the request's dynamic tools.
-  const available = tp.allowedTools === undefined || config === undefined
-    ? tp.tools
-    : [...staticKeys.flatMap(k => configTool(config, k) ?? []), ...dynamic]
+  // TensorZero's `tools_available` lists every available tool, even those a request's `allowed_tools` left out of
+  // what the model was offered (and the config tools it added); the restriction itself is `allowed_tools` with choice
+  // `explicit`. Without one, the allowed list is the function's tools and the request's dynamic tools.
+  const available = tp.availableTools ?? tp.tools
   const allowed = tp.allowedTools === undefined
     ? { tools: [...staticKeys, ...dynamic.map(t => t.name)], choice: 'function_default' }
     : { tools: tp.allowedTools, choice: 'explicit' }
@@ -172,13 +170,16 @@ function toolColumns (functionName: string, tp: ToolParams | undefined, config?:
   }
 }
 
-/** TensorZero's `extra_body` column: the request-level entries as a JSON array. */
-function extraBodyJson (extraBody: unknown): string {
-  if (!Array.isArray(extraBody)) return extraBody === undefined || extraBody === null ? '[]' : JSON.stringify(extraBody)
-  return JSON.stringify(extraBody.map((e: Record<string, unknown>) => {
+/**
+ * TensorZero's `extra_body` column: the request-level entries as its `DynamicExtraBody` serialises them, field order
+ * included: `{variant_name, pointer, value}`, `{model_name, provider_name (null when unset), pointer, value}` or
+ * `{pointer, value}`, with `delete: true` in place of `value` for deletions.
+ */
+function extraBodyJson (extraBody: ExtraBodyPatch[] | undefined): string {
+  return JSON.stringify((extraBody ?? []).map(e => {
     const o: Record<string, unknown> = {}
     if (e.variantName !== undefined) o.variant_name = e.variantName
-    if (e.modelProviderName !== undefined) o.model_provider_name = e.modelProviderName
+    else if (e.modelName !== undefined) Object.assign(o, { model_name: e.modelName, provider_name: e.providerName ?? null })
     o.pointer = e.pointer
     if (e.delete === true) o.delete = true
     else o.value = e.value
@@ -230,7 +231,7 @@ export function outputColumn (rec: InferenceRecord): string {
     const json = rec.jsonOutput ?? { raw: rec.output.filter(b => b.type === 'text').map(b => (b as { text: string }).text).join(''), parsed: null }
     return JSON.stringify({ raw: json.raw === null ? null : storedText(json.raw), parsed: json.parsed ?? null })
   }
-  return JSON.stringify(chatOutputBlocks(rec.output, rec.toolParams?.tools))
+  return JSON.stringify(chatOutputBlocks(rec.output, toolsAvailable(rec.toolParams)))
 }
 
 /** One finished inference → its ChatInference/JsonInference row and one ModelInference row per model call. */

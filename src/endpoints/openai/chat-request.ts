@@ -1,12 +1,12 @@
 // An OpenAI chat completions body → ChatRequest, with the `tensorzero::` extension fields TensorZero's
 // OpenAI-compatible endpoint reads (episode, variant pin, tags, dry run, params, credentials, extra body and headers).
 import type { ChatRequest, InferenceTarget } from '../../core/request.ts'
-import type { InferenceParams, ToolDefinition, ToolChoice, ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
+import type { InferenceParams, ToolDefinition, ToolChoice } from '../../core/types.ts'
 import { badRequest } from '../../core/errors.ts'
 import { pinVariant } from '../../function/resolve.ts'
 import { RESERVED_PREFIX } from '../../core/names.ts'
 import { parseMessages } from './messages.ts'
-import { pointerProblem } from '../../providers/http/extra.ts'
+import { parseExtraBody, parseExtraHeaders } from './extra-entries.ts'
 import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId, namespaceTag, rejectUnservedFields } from './validate.ts'
 import type { Json } from './validate.ts'
 import { CACHE_MODES, type CacheMode, type CacheOptions } from '../../core/cache.ts'
@@ -212,55 +212,4 @@ function parseResponseFormat (raw: unknown, request: ChatRequest): void {
     return
   }
   throw badRequest('`response_format.type` must be text, json_object or json_schema')
-}
-
-/** Request-level `extra_body` entries, each checked before any provider is called. `field` names the body field in messages. */
-export function parseExtraBody (raw: unknown, field = 'tensorzero::extra_body'): ExtraBodyPatch[] | undefined {
-  if (raw === undefined || raw === null) return undefined
-  if (!Array.isArray(raw)) throw badRequest(`\`${field}\` must be an array`)
-  return raw.map((entry: unknown, i) => {
-    if (!isObject(entry) || typeof entry.pointer !== 'string') throw badRequest(`\`${field}[${i}].pointer\` must be a string`)
-    if (!('value' in entry) && entry.delete !== true) throw badRequest(`\`${field}[${i}]\` needs \`value\` or \`delete = true\``)
-    const problem = pointerProblem(entry.pointer)
-    if (problem !== undefined) throw badRequest(`\`${field}[${i}]\`: ${problem}`)
-    return {
-      pointer: entry.pointer,
-      value: entry.value,
-      delete: entry.delete === true ? true : undefined,
-      variantName: typeof entry.variant_name === 'string' ? entry.variant_name : undefined,
-      modelProviderName: typeof entry.model_provider_name === 'string' ? entry.model_provider_name : (typeof entry.provider_name === 'string' ? entry.provider_name : undefined)
-    }
-  })
-}
-
-/** Request-level `extra_headers` entries, each checked before any provider is called. `field` names the body field in messages. */
-export function parseExtraHeaders (raw: unknown, field = 'tensorzero::extra_headers'): ExtraHeader[] | undefined {
-  if (raw === undefined || raw === null) return undefined
-  if (!Array.isArray(raw)) throw badRequest(`\`${field}\` must be an array`)
-  return raw.map((entry: unknown, i) => {
-    if (!isObject(entry) || typeof entry.name !== 'string') throw badRequest(`\`${field}[${i}].name\` must be a string`)
-    if (typeof entry.value !== 'string' && entry.delete !== true) throw badRequest(`\`${field}[${i}]\` needs a string \`value\` or \`delete = true\``)
-    const problem = headerProblem(entry.name, entry.value)
-    if (problem !== undefined) throw badRequest(`\`${field}[${i}]\`: ${problem}`)
-    return {
-      name: entry.name,
-      value: typeof entry.value === 'string' ? entry.value : undefined,
-      delete: entry.delete === true ? true : undefined,
-      variantName: typeof entry.variant_name === 'string' ? entry.variant_name : undefined,
-      modelProviderName: typeof entry.model_provider_name === 'string' ? entry.model_provider_name : (typeof entry.provider_name === 'string' ? entry.provider_name : undefined)
-    }
-  })
-}
-
-/** An HTTP token (RFC 9110), the only thing a header name may be. */
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/** Headers that frame the message itself: the transport refuses them, or they would corrupt the request it sends. */
-const FRAMING_HEADERS = new Set(['connection', 'content-length', 'expect', 'keep-alive', 'transfer-encoding', 'upgrade'])
-
-/** Why a request-level extra header can never be sent (caught here, a 400, rather than as a failed provider call). */
-function headerProblem (name: string, value: unknown): string | undefined {
-  if (!HEADER_NAME.test(name)) return `\`${name.slice(0, 100)}\` is not a valid header name`
-  if (FRAMING_HEADERS.has(name.toLowerCase())) return `header \`${name}\` cannot be set: it frames the HTTP message`
-  if (typeof value === 'string' && /[\r\n\0]/.test(value)) return `the value of header \`${name}\` contains a line break or NUL`
-  return undefined
 }

@@ -4,7 +4,7 @@
 import type { FinishReason, OutputBlock, StreamDelta, Usage } from '../../core/types.ts'
 import type { GatewayError } from '../../core/errors.ts'
 import type { CompletedInference, InferenceMeta } from '../../function/run.ts'
-import { checkedToolCall } from '../../function/tools.ts'
+import { checkedToolCall, toolsAvailable } from '../../function/tools.ts'
 import { jsonOutputRecord, rawJsonText } from '../../function/json-output.ts'
 import { chunkRawUsageEntry, failedRawEntries, rawResponseEntries, rawUsageEntries, type HeadChunk } from '../openai/raw-entries.ts'
 
@@ -28,7 +28,7 @@ function contentBlock (block: OutputBlock, meta: InferenceMeta): Record<string, 
   switch (block.type) {
     case 'text': return { type: 'text', text: block.text }
     case 'thought': return { type: 'thought', text: block.text }
-    case 'tool_call': return checkedToolCall(block, meta.toolParams?.tools)
+    case 'tool_call': return checkedToolCall(block, toolsAvailable(meta.toolParams))
   }
 }
 

@@ -77,9 +77,11 @@ function toGeminiContents (messages: Message[]): Wire[] {
  * a specific tool → ANY limited to it.
  */
 function geminiToolFields (tp: ToolParams | undefined): { tools?: Wire[]; toolConfig?: Wire } {
-  if (tp === undefined || tp.tools.length === 0) return {}
+  // Every available tool is declared (TensorZero's); `allowed_tools` narrows them through allowedFunctionNames.
+  const declared = tp?.availableTools ?? tp?.tools ?? []
+  if (tp === undefined || declared.length === 0) return {}
   const tools = [{
-    functionDeclarations: tp.tools.map(t => ({ name: t.name, description: t.description, parameters: stripUnsupportedSchemaKeys(t.parameters) }))
+    functionDeclarations: declared.map(t => ({ name: t.name, description: t.description, parameters: stripUnsupportedSchemaKeys(t.parameters) }))
   }]
   const c = tp.toolChoice
   const allowed = tp.allowedTools

@@ -1,22 +1,18 @@
 // `extra_body` / `extra_headers` application (TensorZero semantics): provider-level entries first, then the
 // request's (variant and inference level, already in precedence order), so later entries win. Applied once per
 // call, to whatever the adapter built, whichever wire format it is.
-import type { ExtraBodyPatch, ExtraHeader } from '../../core/types.ts'
+import type { ExtraBodyPatch, ExtraEntryFilter, ExtraHeader } from '../../core/types.ts'
 import type { AudioProviderRequest, AudioRequestSpec, HttpRequestSpec, ProviderContext, ProviderRequest } from '../adapter.ts'
 import { badRequest } from '../../core/errors.ts'
 
-type Filtered = { variantName?: string; modelProviderName?: string }
-
-/** Whether an entry's `variantName` / `modelProviderName` filters select this call. Unset filters match everything. */
-function entryApplies (entry: Filtered, ctx: ProviderContext): boolean {
-  if (entry.variantName !== undefined && entry.variantName !== ctx.variantName) return false
-  const mp = entry.modelProviderName
-  if (mp !== undefined) {
-    const name = ctx.provider.name
-    if (mp === name) return true
-    if (ctx.modelName !== undefined &&
-      (mp === `tensorzero::model_name::${ctx.modelName}::provider_name::${name}` || mp === `${ctx.modelName}::${name}`)) return true
-    return false
+/**
+ * Whether a request-level entry reaches this call: a `variant_name` entry only that variant's, a `model_name` entry
+ * only that model's (and with `provider_name`, only that provider's), an entry with neither every call.
+ */
+function entryApplies (entry: ExtraEntryFilter, ctx: ProviderContext): boolean {
+  if (entry.variantName !== undefined) return entry.variantName === ctx.variantName
+  if (entry.modelName !== undefined) {
+    return entry.modelName === ctx.modelName && (entry.providerName === undefined || entry.providerName === ctx.provider.name)
   }
   return true
 }

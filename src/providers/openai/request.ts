@@ -18,6 +18,11 @@ export interface OpenAICompatibleQuirks {
   requiredToolChoice?: string
   /** Provider options sent as top-level body fields of the same name (Mistral's `prompt_mode`). */
   bodyOptions?: readonly string[]
+  /**
+   * Server takes `tool_choice: {type: "allowed_tools", …}`: with a request's `allowed_tools`, every available tool is
+   * sent and that choice narrows them, as TensorZero does for these types; elsewhere only the allowed tools are sent.
+   */
+  allowedToolsChoice?: boolean
 }
 
 export interface ResolvedQuirks {
@@ -27,6 +32,7 @@ export interface ResolvedQuirks {
   seedField: string
   requiredToolChoice: string
   bodyOptions: readonly string[]
+  allowedToolsChoice: boolean
 }
 
 export function resolveQuirks (q: OpenAICompatibleQuirks | undefined): ResolvedQuirks {
@@ -36,7 +42,8 @@ export function resolveQuirks (q: OpenAICompatibleQuirks | undefined): ResolvedQ
     streamOptions: q?.streamOptions ?? true,
     seedField: q?.seedField ?? 'seed',
     bodyOptions: q?.bodyOptions ?? [],
-    requiredToolChoice: q?.requiredToolChoice ?? 'required'
+    requiredToolChoice: q?.requiredToolChoice ?? 'required',
+    allowedToolsChoice: q?.allowedToolsChoice ?? false
   }
 }
 
@@ -158,12 +165,15 @@ function buildChatBody (req: ModelRequest, ctx: ProviderContext, type: string, q
     if (q.streamOptions) body.stream_options = { include_usage: true }
   }
   const tp = req.toolParams
-  if (tp !== undefined && tp.tools.length > 0) {
-    body.tools = tp.tools.map(t => ({
+  // `none` wins over the allowed list: both would be `tool_choice`, and "none of the allowed tools" is still none.
+  const narrowed = tp !== undefined && q.allowedToolsChoice && tp.allowedTools !== undefined && tp.toolChoice !== 'none'
+  const sent = narrowed ? tp.availableTools ?? tp.tools : tp?.tools ?? []
+  if (tp !== undefined && sent.length > 0) {
+    body.tools = sent.map(t => ({
       type: 'function',
       function: { name: t.name, description: t.description, parameters: t.parameters, strict: t.strict }
     }))
-    body.tool_choice = toolChoiceWire(tp.toolChoice, q)
+    body.tool_choice = narrowed ? allowedToolsWire(tp.toolChoice, tp.allowedTools ?? []) : toolChoiceWire(tp.toolChoice, q)
     if (tp.parallelToolCalls !== undefined) body.parallel_tool_calls = tp.parallelToolCalls
   }
   const mode = p.json_mode
@@ -176,6 +186,12 @@ function buildChatBody (req: ModelRequest, ctx: ProviderContext, type: string, q
   }
   // 'tool' is handled by the variant layer (it adds the `respond` tool); 'off' sends nothing.
   return body
+}
+
+/** OpenAI's `allowed_tools` choice: `required` stays required, any other choice (a named tool too) becomes `auto`. */
+function allowedToolsWire (choice: ToolChoice, names: string[]): Record<string, unknown> {
+  const tools = names.map(name => ({ type: 'function', function: { name } }))
+  return { type: 'allowed_tools', allowed_tools: { mode: choice === 'required' ? 'required' : 'auto', tools } }
 }
 
 export function buildChatRequest (
