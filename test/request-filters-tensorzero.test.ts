@@ -33,7 +33,8 @@ ${provider('gpt', 'first', 'error-500', url)}
 ${provider('gpt', 'second', 'x1-second', url)}
 [models.other]
 routing = ["only"]
-${provider('other', 'only', 'x1-other', url)}
+${provider('other', 'only', 'x1-other', url)}extra_body = [{ pointer = "/who", value = "provider" }]
+extra_headers = [{ name = "x-who", value = "provider" }]
 [models.vllm_model]
 routing = ["local"]
 ${provider('vllm_model', 'local', 'x1-vllm', url, 'vllm')}
@@ -47,6 +48,8 @@ model = "gpt"
 type = "chat_completion"
 model = "other"
 weight = 0
+extra_body = [{ pointer = "/who", value = "variant" }, { pointer = "/variant_only", value = true }]
+extra_headers = [{ name = "x-who", value = "variant" }, { name = "x-variant-only", value = "yes" }]
 
 [tools.get_weather]
 description = "Weather by city"
@@ -255,6 +258,21 @@ t.test('entries outside TensorZero\'s shapes are refused (unknown keys, both fil
   const header = await refusal({ model: 'tensorzero::function_name::agent', messages: user, 'tensorzero::extra_headers': [{ name: 'x-a', value: 3 }] })
   t.equal(header.status, 400)
   t.match(header.message, /^tensorzero::extra_headers\[0\]: data did not match any variant of untagged enum ExtraHeader/)
+})
+
+t.test('precedence as TensorZero applies it: the variant\'s config entries, then the provider\'s, then the request\'s', async t => {
+  const call = async (extra: Record<string, unknown>): Promise<RecordedRequest> => (await sentDuring(async () => await client.chat.completions.create({
+    model: 'tensorzero::function_name::agent', 'tensorzero::variant_name': 'alt', messages: user, ...extra
+  } as never)))('x1-other')[0]
+  const configOnly = await call({})
+  t.match(configOnly.body, { who: 'provider', variant_only: true }, 'the provider\'s entry overrides the variant\'s; the variant\'s own still applies')
+  t.match(configOnly.headers, { 'x-who': 'provider', 'x-variant-only': 'yes' })
+  const withRequest = await call({
+    'tensorzero::extra_body': [{ variant_name: 'alt', pointer: '/who', value: 'request' }],
+    'tensorzero::extra_headers': [{ model_name: 'other', name: 'x-who', value: 'request' }]
+  })
+  t.equal(withRequest.body.who, 'request', 'a request entry overrides both')
+  t.equal(withRequest.headers['x-who'], 'request')
 })
 
 t.test('native /inference: extra_body / extra_headers filters by model and provider, and its error paths name `extra_body`', async t => {

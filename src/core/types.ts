@@ -73,7 +73,10 @@ export interface ModelRequest {
   /** JSON functions: the schema the output must satisfy (for json_mode strict/tool). */
   outputSchema?: Record<string, unknown>
   stream: boolean
-  /** `stream_options.include_usage` must be requested from OpenAI-style providers to get usage at all. */
+  /** The variant's own `extra_body`/`extra_headers` (config): applied first, so the provider's and the request's win. */
+  variantExtraBody?: ExtraBodyPatch[]
+  variantExtraHeaders?: ExtraHeader[]
+  /** The request's entries, applied last to the calls their filters select. */
   extraBody?: ExtraBodyPatch[]
   extraHeaders?: ExtraHeader[]
 }

@@ -87,8 +87,8 @@ function evaluatorRequest (judge: VariantConfig, texts: string[], run: Inference
     functionType: 'json',
     outputSchema: EVALUATOR_OUTPUT_SCHEMA,
     stream: false,
-    extraBody: judge.extraBody,
-    extraHeaders: judge.extraHeaders
+    variantExtraBody: judge.extraBody,
+    variantExtraHeaders: judge.extraHeaders
   }
 }
 

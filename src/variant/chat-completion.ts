@@ -57,14 +57,6 @@ export function modelRequestFor (fn: FunctionConfig, variant: VariantConfig, req
   // Variant defaults, then the request's (request wins), as TensorZero merges them.
   const params: InferenceParams = { ...variant.params, ...req.params }
   if (params.json_mode === undefined && decisions.defaultJsonMode !== undefined) params.json_mode = decisions.defaultJsonMode
-  const extraBody = [
-    ...(variant.extraBody ?? []),
-    ...(req.extraBody ?? [])
-  ]
-  const extraHeaders = [
-    ...(variant.extraHeaders ?? []),
-    ...(req.extraHeaders ?? [])
-  ]
   return {
     system,
     messages,
@@ -73,8 +65,10 @@ export function modelRequestFor (fn: FunctionConfig, variant: VariantConfig, req
     functionType: fn.type,
     outputSchema: decisions.outputSchema,
     stream: req.stream,
-    extraBody: extraBody.length > 0 ? extraBody : undefined,
-    extraHeaders: extraHeaders.length > 0 ? extraHeaders : undefined
+    variantExtraBody: variant.extraBody,
+    variantExtraHeaders: variant.extraHeaders,
+    extraBody: req.extraBody,
+    extraHeaders: req.extraHeaders
   }
 }
 

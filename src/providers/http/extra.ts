@@ -1,7 +1,7 @@
-// `extra_body` / `extra_headers` application (TensorZero semantics): provider-level entries first, then the
-// request's (variant and inference level, already in precedence order), so later entries win. Applied once per
-// call, to whatever the adapter built, whichever wire format it is.
-import type { ExtraBodyPatch, ExtraEntryFilter, ExtraHeader } from '../../core/types.ts'
+// `extra_body` / `extra_headers` application (TensorZero semantics): the variant's config entries first, then the
+// provider's, then the request's (those whose filters select the call), so later entries win. Applied once per call,
+// to whatever the adapter built, whichever wire format it is.
+import type { ExtraBodyPatch, ExtraEntryFilter, ExtraHeader, ModelRequest } from '../../core/types.ts'
 import type { AudioProviderRequest, AudioRequestSpec, HttpRequestSpec, ProviderContext, ProviderRequest } from '../adapter.ts'
 import { badRequest } from '../../core/errors.ts'
 
@@ -122,16 +122,17 @@ export function applyExtraHeaders (
   if (requestHeaders !== undefined) for (const h of requestHeaders) if (entryApplies(h, ctx)) apply(h)
 }
 
+/** A call's `extra_body`/`extra_headers`: the variant's config entries and the request's (embeddings have neither). */
+type CallExtras = Pick<ModelRequest, 'variantExtraBody' | 'variantExtraHeaders' | 'extraBody' | 'extraHeaders'>
+
 /**
- * The request as the transport sends it: the adapter's request with the provider's and then the request's
- * `extra_body`/`extra_headers` applied (embeddings have no request-level entries), the body serialised.
+ * The request as the transport sends it: the adapter's request with the variant's, the provider's and then the
+ * request's `extra_body`/`extra_headers` applied, the body serialised.
  */
-export function encodeRequest (
-  built: ProviderRequest, extra: { extraBody?: ExtraBodyPatch[]; extraHeaders?: ExtraHeader[] } | undefined, ctx: ProviderContext
-): HttpRequestSpec {
+export function encodeRequest (built: ProviderRequest, extra: CallExtras | undefined, ctx: ProviderContext): HttpRequestSpec {
   const { provider } = ctx
-  applyExtraBody(built.body, provider.extraBody, extra?.extraBody, ctx)
-  applyExtraHeaders(built.headers, provider.extraHeaders, extra?.extraHeaders, ctx)
+  applyExtraBody(built.body, [...extra?.variantExtraBody ?? [], ...provider.extraBody ?? []], extra?.extraBody, ctx)
+  applyExtraHeaders(built.headers, [...extra?.variantExtraHeaders ?? [], ...provider.extraHeaders ?? []], extra?.extraHeaders, ctx)
   return { url: built.url, method: 'POST', headers: built.headers, body: JSON.stringify(built.body) }
 }
 
