@@ -14,6 +14,7 @@ import { embeddings } from './routes/embeddings.ts'
 import { transcriptions, translations, speech } from './routes/audio.ts'
 import { models, model } from './routes/models.ts'
 import { feedback } from './routes/feedback.ts'
+import { workflowEvaluationRun, workflowEvaluationEpisode } from './routes/workflow-evaluation.ts'
 import { health } from './routes/health.ts'
 import { status } from './routes/status.ts'
 import { metrics } from './routes/metrics.ts'
@@ -50,6 +51,9 @@ const TABLE: Row[] = [
   // A path ending in `/{id}` matches every path under its prefix; the handler reads the id.
   { method: 'GET', paths: ['/v1/models/{id}'], template: '/v1/models/{id}', open: false, handle: model },
   { method: 'POST', paths: ['/feedback', '/v1/feedback'], template: '/feedback', open: false, jsonBody: true, handle: feedback },
+  { method: 'POST', paths: ['/workflow_evaluation_run'], template: '/workflow_evaluation_run', open: false, handle: workflowEvaluationRun },
+  // As TensorZero's, these read JSON whatever the Content-Type says; the episode handler reads `{run_id}/episode` from the path.
+  { method: 'POST', paths: ['/workflow_evaluation_run/{id}'], template: '/workflow_evaluation_run/{run_id}/episode', open: false, handle: workflowEvaluationEpisode },
   { method: 'GET', paths: ['/health'], template: '/health', open: true, handle: health },
   { method: 'GET', paths: ['/status'], template: '/status', open: true, handle: status },
   { method: 'GET', paths: ['/metrics'], template: '/metrics', open: true, handle: metrics }

@@ -28,6 +28,8 @@ import { RateLimiter } from './model/rate-limits.ts'
 import type { RateLimitStore } from './core/rate-limiting.ts'
 import { rateLimitTimeoutMs } from './store/open-rate-limits.ts'
 import { numberFromEnv } from './core/env.ts'
+import { WorkflowEvaluations, rememberedWorkflowRuns } from './function/workflow-evaluation.ts'
+import type { RememberedWorkflowRuns, WorkflowEpisodeParams, WorkflowRunParams } from './function/workflow-evaluation.ts'
 
 export interface GatewayOptions {
   /** Credentials (`env::VAR`) are read here; default process.env. */
@@ -42,11 +44,14 @@ export interface GatewayOptions {
   memory?: GatewayMemory
 }
 
-/** The inferences a process served, for feedback targets and `previous_response_id`: kept across config reloads. */
-export interface GatewayMemory { targets: RecentTargets; exchanges: RecentExchanges }
+/**
+ * The inferences a process served, for feedback targets and `previous_response_id`, and the workflow evaluation runs
+ * it knows: kept across config reloads.
+ */
+export interface GatewayMemory { targets: RecentTargets; exchanges: RecentExchanges; workflowRuns: RememberedWorkflowRuns }
 
 export function gatewayMemory (): GatewayMemory {
-  return { targets: new RecentTargets(), exchanges: new RecentExchanges() }
+  return { targets: new RecentTargets(), exchanges: new RecentExchanges(), workflowRuns: rememberedWorkflowRuns() }
 }
 
 /** What /status reports about the store. */
@@ -69,6 +74,10 @@ export interface Gateway {
   audio (model: ModelConfig, req: AudioRequest, signal: AbortSignal, observer?: InferenceObserver): Promise<AudioAnswer>
   /** `POST /feedback` as TensorZero answers it; the row goes to the store and the observers. */
   feedback (body: unknown): Promise<FeedbackReply>
+  /** `POST /workflow_evaluation_run`: checks the pins against this config, records the run. */
+  workflowEvaluationRun (params: WorkflowRunParams): { run_id: string }
+  /** `POST /workflow_evaluation_run/{run_id}/episode`: an episode id whose inferences take the run's pins and tags. */
+  workflowEvaluationEpisode (runId: string, params: WorkflowEpisodeParams): Promise<{ episode_id: string }>
   /** Resolves once every inference and feedback recorded so far is in the spool, so it survives the process dying. */
   persisted (): Promise<void>
   status (): StoreReport
@@ -85,7 +94,9 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
   const resolver = new TargetResolver(config)
   const transport = new Transport(transportSettingsFromEnv(opts.env ?? process.env))
   // Feedback accepts the ids this process issued at once; others are looked up in the store.
-  const { targets: recent, exchanges: recentExchanges } = opts.memory ?? gatewayMemory()
+  const { targets: recent, exchanges: recentExchanges, workflowRuns: rememberedRuns } = opts.memory ?? gatewayMemory()
+  // Runs are recorded through the store and, with ClickHouse, runs other processes created are read from it.
+  const workflows = new WorkflowEvaluations({ writes: store?.workflowRuns, reads: store?.workflowRuns.reads }, rememberedRuns)
   const remember = { onInference: (rec: InferenceRecord) => { recent.remember(rec); recentExchanges.remember(rec) } }
   const observer = combineObservers(remember, store?.observer, opts.observer)
   // One set of circuits for every request: a provider that keeps failing is skipped by all of them.
@@ -126,7 +137,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
   return {
     config,
     resolve: model => resolver.resolve(model),
-    chat: (req, signal, call) => runChat(call === undefined ? ctx : { ...ctx, observer: observerWith(call) }, req, signal),
+    chat: async (req, signal, call) => await runChat(call === undefined ? ctx : { ...ctx, observer: observerWith(call) }, await workflows.apply(req), signal),
     async embed (modelName, req, signal, credentials, call, cacheOptions) {
       const model = resolver.embeddingModel(modelName)
       const cache = ctx.cache === undefined || cacheOptions === undefined ? undefined : { ...ctx.cache, options: cacheOptions }
@@ -135,6 +146,8 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     exchanges: layeredExchanges(recentExchanges, store?.exchanges),
     audio: async (model, req, signal, call) => await audioModel(model, req, { transport, env: ctx.env, signal, observer: observerWith(call), health }),
     feedback: async body => await handleFeedback(body, feedbackDeps),
+    workflowEvaluationRun: params => workflows.createRun(config.tensorzero, params),
+    workflowEvaluationEpisode: async (runId, params) => await workflows.createEpisode(runId, params),
     persisted: () => store === undefined ? nothingToPersist : store.whenPersisted(),
     status () {
       const limits = rateLimiter === undefined ? {} : { rate_limiting: rateLimiter.status() }

@@ -201,7 +201,7 @@ fuser = { model = "dummy::json" }
   ])
 })
 
-t.test('function `evaluators` load with a warning; tool_choice naming a tool the function lacks loads (checked per request)', async t => {
+t.test('function `evaluators` load silently and define their metric; tool_choice naming a tool the function lacks loads (checked per request)', async t => {
   const r = await validate(t, `[functions.f]
 type = "chat"
 tool_choice = { specific = "lookup" }
@@ -212,7 +212,8 @@ model = "dummy::good"
 type = "exact_match"
 `)
   t.ok(r.ok)
-  t.match(r.lines, [/^7:14: warning: key `evaluators` in `functions.f` is run by TensorZero's evaluations, not by tz-sidecar; ignored$/])
+  t.same(r.lines, [])
+  t.match(r.config?.tensorzero.metrics.get('tensorzero::function_name::f::evaluator_name::exact'), { type: 'boolean', optimize: 'max', level: 'inference' })
 })
 
 t.test('api_key_location = { default, fallback }: broken halves are errors at their line', async t => {

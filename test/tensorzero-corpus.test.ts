@@ -14,6 +14,25 @@ type Table = Record<string, unknown>
 const BUILT_IN_METRICS = new Set(['comment', 'demonstration'])
 const SECTIONS = ['functions', 'models', 'embedding_models', 'metrics', 'tools'] as const
 
+/**
+ * The metrics TensorZero's loader adds for evaluators, named as its evaluations/mod.rs names them: one per evaluator of
+ * `[evaluations.E]` and of `[functions.F.evaluators]`.
+ */
+function evaluatorMetrics (files: string[]): string[] {
+  const out: string[] = []
+  const evaluatorsOf = (t: unknown): string[] => Object.keys(((t as Table | undefined)?.evaluators ?? {}) as Table)
+  for (const file of files) {
+    const toml = parse(readFileSync(file, 'utf8')) as Table
+    for (const [e, evaluation] of Object.entries((toml.evaluations ?? {}) as Table)) {
+      for (const v of evaluatorsOf(evaluation)) out.push(`tensorzero::evaluation_name::${e}::evaluator_name::${v}`)
+    }
+    for (const [f, fn] of Object.entries((toml.functions ?? {}) as Table)) {
+      for (const v of evaluatorsOf(fn)) out.push(`tensorzero::function_name::${f}::evaluator_name::${v}`)
+    }
+  }
+  return out
+}
+
 /** The names each section declares, over every file of the unit, read straight from the TOML. */
 function declared (files: string[]): Record<typeof SECTIONS[number], Set<string>> {
   const out = Object.fromEntries(SECTIONS.map(s => [s, new Set<string>()])) as Record<typeof SECTIONS[number], Set<string>>
@@ -55,8 +74,9 @@ for (const unit of corpus.units) {
     if (config === undefined) return
     const names = declared(files)
     t.same([...config.functions.keys()].sort(), [...names.functions].sort(), 'functions as declared')
-    // Plus TensorZero's built-in `comment` and `demonstration`.
-    t.same([...config.metrics.keys()].filter(m => !BUILT_IN_METRICS.has(m) || names.metrics.has(m)).sort(), [...names.metrics].sort(), 'metrics as declared')
+    // Plus TensorZero's built-in `comment` and `demonstration`, and (as TensorZero's loader adds them) one metric per evaluator.
+    t.same([...config.metrics.keys()].filter(m => !BUILT_IN_METRICS.has(m) || names.metrics.has(m)).sort(),
+      [...names.metrics, ...evaluatorMetrics(files)].sort(), 'metrics as declared, plus the evaluators\' metrics')
     t.same([...config.tools.keys()].sort(), [...names.tools].sort(), 'tools as declared')
     // Shorthand models a variant names (`openai::gpt-4o`) are added to the declared ones.
     for (const name of names.models) t.ok(config.models.has(name), `model ${name}`)

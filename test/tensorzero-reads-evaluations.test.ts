@@ -2,10 +2,11 @@
 // 7a6159a) against a database `tz-sidecar serve` created. Inference evaluations: datapoints made from sidecar
 // inferences (as TensorZero's UI makes them), a run row as TensorZero's evaluations write it, then one inference per
 // datapoint through the sidecar's native POST /inference with the tags TensorZero's evaluation runner sets
-// (`internal: true`), and evaluator feedback through POST /feedback. Workflow evaluations: run and episode rows as
-// TensorZero's workflow-evaluation endpoints write them, sidecar inferences and episode feedback in those episodes.
+// (`internal: true`), and evaluator feedback through POST /feedback. Workflow evaluations: runs and episodes made through
+// the sidecar's workflow-evaluation routes, sidecar inferences and episode feedback in those episodes.
 import t from 'tap'
 import { v7 as uuidv7 } from 'uuid'
+import OpenAI from 'openai'
 import { TENSORZERO_URL_SETTINGS, fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
 import { datapointsFromInferences } from './helpers/datapoints.ts'
 import { chatOutput, jsonOutput, parse, storedInput, SECOND_TIME as DATE } from './helpers/tensorzero-rows.ts'
@@ -218,47 +219,23 @@ t.test('human feedback is found by the output TensorZero serializes from the inf
   tt.same(await s.ch.query(`SELECT count() AS n FROM StaticEvaluationHumanFeedback`, { database: s.db }), [{ n: '2' }], 'evaluator feedback without the human tag adds no row')
 })
 
-// Workflow evaluations: runs and episodes as TensorZero's POST /workflow_evaluation_run and
-// POST /workflow_evaluation_run/{run_id}/episode write them (insert_workflow_evaluation_run(_episode), writers).
-// TensorZero dates those episode ids in the future and looks them up on inference; the sidecar has no such routes and
-// refuses future episode ids, so the episodes here are ordinary UUIDv7s and the sidecar inferences carry the run's
-// tags and variant pin themselves (native /inference, `internal: true`), as TensorZero would apply them.
-async function insertWorkflowRun (runId: string, project: string | null, name: string): Promise<void> {
-  await s.ch.query(`INSERT INTO DynamicEvaluationRun (run_id_uint, variant_pins, tags, project_name, run_display_name, snapshot_hash)
-    VALUES (toUInt128({run_id:UUID}), {variant_pins:Map(String, String)}, {tags:Map(String, String)}, {project_name:Nullable(String)},
-      {run_display_name:Nullable(String)}, toUInt256OrNull({snapshot_hash:Nullable(String)}))`, {
-    database: s.db,
-    params: { run_id: runId, variant_pins: "{'agent':'backup'}", tags: "{'owner':'ops'}", project_name: project ?? '\\N', run_display_name: name, snapshot_hash: snap.hash }
-  })
-}
-async function insertWorkflowEpisode (runId: string, episodeId: string, taskName: string | null): Promise<void> {
-  await s.ch.query(`INSERT INTO DynamicEvaluationRunEpisode (run_id, episode_id_uint, variant_pins, datapoint_name, tags, snapshot_hash)
-    SELECT {run_id:UUID} AS run_id, toUInt128({episode_id:UUID}) AS episode_id_uint, variant_pins,
-      {datapoint_name:Nullable(String)} AS datapoint_name, mapUpdate(tags, {tags:Map(String, String)}) AS tags,
-      toUInt256OrNull({snapshot_hash:Nullable(String)}) AS snapshot_hash
-    FROM DynamicEvaluationRun WHERE run_id_uint = toUInt128({run_id:UUID})`, {
-    database: s.db,
-    params: {
-      run_id: runId, episode_id: episodeId, datapoint_name: taskName ?? '\\N', snapshot_hash: snap.hash,
-      tags: `{'tensorzero::dynamic_evaluation_run_id':'${runId}','tensorzero::workflow_evaluation_run_id':'${runId}'}`
-    }
-  })
-}
+// Workflow evaluations through the sidecar's own POST /workflow_evaluation_run and POST /workflow_evaluation_run/{run_id}/episode
+// (TensorZero's routes, at the root as TensorZero serves them): the runs pin `agent` to `backup` and tag `owner`; the
+// episode ids come back dated TensorZero's offset in the future, and the inferences in them name neither variant nor
+// tags: the sidecar applies the run's.
+const root = new OpenAI({ baseURL: s.sidecar.url, apiKey: 'x', maxRetries: 0 })
+const createRun = async (project: string | null, name: string): Promise<string> => ((await root.post('/workflow_evaluation_run', {
+  body: { variants: { agent: 'backup' }, tags: { owner: 'ops' }, display_name: name, ...(project === null ? {} : { project_name: project }) }
+})) as { run_id: string }).run_id
+const createEpisode = async (runId: string, taskName: string | null): Promise<string> => ((await root.post(`/workflow_evaluation_run/${runId}/episode`, {
+  body: taskName === null ? {} : { task_name: taskName }
+})) as { episode_id: string }).episode_id
 
-const wfRun = uuidv7()
-const wfOther = uuidv7()
-await insertWorkflowRun(wfRun, 'checkout', 'nightly-agent')
-await insertWorkflowRun(wfOther, null, 'ad-hoc')
-const wfEpisodes = [uuidv7(), uuidv7(), uuidv7()]
-await insertWorkflowEpisode(wfRun, wfEpisodes[0], 'refund')
-await insertWorkflowEpisode(wfRun, wfEpisodes[1], 'refund')
-await insertWorkflowEpisode(wfRun, wfEpisodes[2], null)
+const wfRun = await createRun('checkout', 'nightly-agent')
+const wfOther = await createRun(null, 'ad-hoc')
+const wfEpisodes = [await createEpisode(wfRun, 'refund'), await createEpisode(wfRun, 'refund'), await createEpisode(wfRun, null)]
 for (const episodeId of wfEpisodes) {
-  await native({
-    function_name: 'agent', variant_name: 'backup', episode_id: episodeId, internal: true,
-    input: { messages: [{ role: 'user', content: [{ type: 'text', text: 'Refund order 7' }] }] },
-    tags: { owner: 'ops', 'tensorzero::workflow_evaluation_run_id': wfRun, 'tensorzero::dynamic_evaluation_run_id': wfRun }
-  })
+  await native({ function_name: 'agent', episode_id: episodeId, input: { messages: [{ role: 'user', content: [{ type: 'text', text: 'Refund order 7' }] }] } })
 }
 await s.feedback({ metric_name: 'task_success', value: true, episode_id: wfEpisodes[0] })
 await s.feedback({ metric_name: 'task_success', value: false, episode_id: wfEpisodes[1] })
@@ -304,9 +281,11 @@ t.test('workflow episodes carry their feedback (float, boolean, comment) grouped
   tt.match(untitled, { task_name: null, group_key: /^NULL_EPISODE_\d+$/, feedback_metric_names: ['comment'], feedback_values: ['slow start'] })
   tt.same(await read('workflow_evaluation_queries/count_workflow_evaluation_run_episodes_by_task_name.sql', {}, { run_ids_str: `'${wfRun}'` }), [{ count: 2 }])
   const episodes = await read('workflow_evaluation_queries/get_workflow_evaluation_run_episodes_with_feedback.sql', { ...wf, run_id: wfRun })
-  tt.same(episodes.map(r => r.episode_id), [...wfEpisodes].reverse(), 'newest episode first')
-  tt.same(episodes[1].feedback_metric_names, ['episode_score', 'task_success'])
-  tt.same(episodes[1].feedback_values, ['0.75', 'false'])
+  // Ids made in one millisecond order at random (TensorZero's too): newest first means highest id first.
+  tt.same(episodes.map(r => r.episode_id), [...wfEpisodes].sort().reverse(), 'newest episode first')
+  const second = episodes.find(r => r.episode_id === wfEpisodes[1]) ?? {}
+  tt.same(second.feedback_metric_names, ['episode_score', 'task_success'])
+  tt.same(second.feedback_values, ['0.75', 'false'])
   tt.same(await read('workflow_evaluation_queries/count_workflow_evaluation_run_episodes.sql', { run_id: wfRun }), [{ count: 3 }])
 })
 
@@ -316,5 +295,8 @@ t.test('the workflow run of an episode gives the variant pins and tags TensorZer
     tags: { owner: 'ops', 'tensorzero::dynamic_evaluation_run_id': wfRun, 'tensorzero::workflow_evaluation_run_id': wfRun }
   }])
   tt.match(await s.ch.query(`SELECT variant_name, tags FROM ChatInference WHERE episode_id = '${wfEpisodes[0]}'`, { database: s.db }),
-    [{ variant_name: 'backup', tags: { owner: 'ops', 'tensorzero::workflow_evaluation_run_id': wfRun } }], 'the sidecar inference in that episode')
+    [{ variant_name: 'backup', tags: { owner: 'ops', 'tensorzero::workflow_evaluation_run_id': wfRun, 'tensorzero::variant_pinned': 'backup' } }],
+    'the sidecar inference in that episode took the run\'s pin and tags')
+  tt.same(await s.ch.query(`SELECT toString(snapshot_hash) AS hash FROM DynamicEvaluationRunEpisode WHERE run_id = '${wfRun}' LIMIT 1`, { database: s.db }),
+    [{ hash: snap.hash }], 'rows carry the config snapshot hash, as TensorZero\'s do')
 })

@@ -30,11 +30,10 @@ const VARIANT_TYPES: Readonly<Record<string, { read: VariantReader }>> = {
 /** Types whose variant renders the function's templates itself (a schema needs a template of its name there). */
 const TEMPLATED_TYPES = new Set(['chat_completion', CHAIN_OF_THOUGHT])
 
+// `evaluators` define metrics (read by evaluations.ts).
 const FUNCTION_COMMON_KEYS = [
-  'type', 'variants', 'description', 'system_schema', 'user_schema', 'assistant_schema', 'schemas', 'experimentation',
+  'type', 'variants', 'description', 'system_schema', 'user_schema', 'assistant_schema', 'schemas', 'experimentation', 'evaluators',
 ]
-/** TensorZero's evaluations run these (LLM judges and exact matches); the gateway, and so the sidecar, only loads them. */
-const FUNCTION_EVALUATION_KEYS = new Set(['evaluators'])
 const CHAT_FUNCTION_KEYS = ['tools', 'tool_choice', 'parallel_tool_calls']
 const JSON_FUNCTION_KEYS = ['output_schema']
 
@@ -62,8 +61,7 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
   const type = r.oneOf('type', ['chat', 'json'] as const, true)
   // With an unknown type, accept either type's keys so only the type itself is reported.
   r.checkKeys([...FUNCTION_COMMON_KEYS,
-    ...(type !== 'json' ? CHAT_FUNCTION_KEYS : []), ...(type !== 'chat' ? JSON_FUNCTION_KEYS : [])],
-  key => FUNCTION_EVALUATION_KEYS.has(key) ? 'warn' : undefined, 'is run by TensorZero\'s evaluations, not by tz-sidecar')
+    ...(type !== 'json' ? CHAT_FUNCTION_KEYS : []), ...(type !== 'chat' ? JSON_FUNCTION_KEYS : [])])
 
   const schemas = readNamed<SchemaRef>(r, 'schema', 'schemas', (t, key) => readSchemaRef(t, key, true))
 

@@ -1,5 +1,6 @@
 // From the merged tensorzero.toml tree to a TensorZeroConfig. Sections are read in dependency order:
 // tools before functions (functions name tools), models before functions (variants may add shorthand models).
+import { addEvaluatorMetrics } from './evaluations.ts'
 import { readFunctions } from './functions.ts'
 import { readGateway } from './gateway.ts'
 import { readMetrics } from './metrics.ts'
@@ -9,10 +10,10 @@ import { TableReader, type LoadContext } from './reader.ts'
 import { readTools } from './tools.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
 
-const SECTIONS = ['gateway', 'models', 'embedding_models', 'functions', 'metrics', 'tools', 'rate_limiting']
+const SECTIONS = ['gateway', 'models', 'embedding_models', 'functions', 'metrics', 'tools', 'rate_limiting', 'evaluations']
 /** TensorZero sections the sidecar has no use for: accepted silently so one file serves both. */
 const IGNORED_SECTIONS = new Set([
-  'evaluations', 'object_storage', 'optimizers', 'provider_types', 'postgres', 'clickhouse',
+  'object_storage', 'optimizers', 'provider_types', 'postgres', 'clickhouse',
   'autopilot', 'namespaces',
 ])
 
@@ -31,6 +32,7 @@ export function buildTensorZeroConfig (ctx: LoadContext): TensorZeroConfig {
     metrics,
     toolNames: new Set(toolsSection ? Object.keys(toolsSection.table) : []),
   })
+  addEvaluatorMetrics(root, functions, metrics)
   return {
     files: ctx.toml.files,
     gateway: readGateway(root.sub('gateway')),

@@ -28,3 +28,9 @@ export function newId (): string {
 export const UUID_TEXT = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 /** A hyphenated UUIDv7 (version nibble 7, RFC variant), the only form an episode id may take. */
 export const UUID_V7_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
+
+/** A UUID matching UUID_TEXT, as TensorZero prints it: hyphenated, lower case. */
+export function canonicalUuid (text: string): string {
+  const hex = text.replace(/-/g, '').toLowerCase()
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}

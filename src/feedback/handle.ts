@@ -11,7 +11,8 @@ import { firstSchemaError } from '../core/json-schema.ts'
 import { sleep } from '../core/backoff.ts'
 import { GatewayError, badRequest } from '../core/errors.ts'
 import type { KnownTargets } from './known-targets.ts'
-import { UUID_TEXT } from '../core/ids.ts'
+import { UUID_TEXT, canonicalUuid } from '../core/ids.ts'
+import { WORKFLOW_OFFSET_MS, uuidV7Ms } from '../core/workflow-evaluation.ts'
 
 export interface FeedbackTiming {
   /** Wait until the target id is this old before concluding it does not exist (TensorZero: 6000 ms). */
@@ -66,8 +67,7 @@ function normalizeUuid (field: string, v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'string') throw badRequest(`${PARSE}${field}: invalid type: ${typeName(v)}, expected UUID`)
   if (!UUID_TEXT.test(v)) throw badRequest(`${PARSE}${field}: UUID parsing failed: invalid UUID ${JSON.stringify(v)}`)
-  const hex = v.replace(/-/g, '').toLowerCase()
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  return canonicalUuid(v)
 }
 
 function parseParams (body: unknown): Params {
@@ -122,12 +122,14 @@ function metadata (config: TensorZeroConfig, p: Params): { kind: Kind; level: Le
   return { kind, level, targetId }
 }
 
-/** Milliseconds since the time embedded in a UUIDv7 (0 for ids in the future or not v7). */
+/**
+ * Milliseconds since the time embedded in a UUIDv7 (0 for ids in the future or not v7). A workflow evaluation's episode
+ * id is dated TensorZero's offset ahead: its age is counted from its time less the offset, as TensorZero counts it.
+ */
 function uuidAgeMs (id: string, now: number): number {
-  const hex = id.replace(/-/g, '')
-  if (hex[12] !== '7') return 0
-  const ms = parseInt(hex.slice(0, 12), 16)
-  return Math.max(0, now - ms)
+  if (id[14] !== '7') return 0
+  const ms = uuidV7Ms(id)
+  return Math.max(0, now - (ms >= WORKFLOW_OFFSET_MS ? ms - WORKFLOW_OFFSET_MS : ms))
 }
 
 async function findTarget (deps: FeedbackDeps, level: Level, id: string): Promise<StoredInference | true> {

@@ -1,6 +1,6 @@
 // Every read the sidecar makes from ClickHouse: the tables a database has, the columns of one, the inferences and
 // episodes feedback targets (written by this process before a restart, or by another sidecar), DICL examples and
-// the feedback statistics adaptive experiments read (TensorZero's own queries).
+// the feedback statistics adaptive experiments read, workflow evaluation runs (TensorZero's own queries).
 import type { StoreClient } from './client.ts'
 import type { ToolDefinition } from '../core/types.ts'
 import type { DiclExampleReads, FeedbackStatisticsReads } from '../core/stored-data.ts'
@@ -9,6 +9,7 @@ import type { ExchangeReads } from '../core/exchanges.ts'
 import { storedInputOf, storedOutputOf } from './stored-exchange.ts'
 import type { CachedAnswer, InferenceCache } from '../core/cache.ts'
 import type { FinishReason } from '../core/types.ts'
+import type { WorkflowRunReads, WorkflowRunSettings } from '../core/workflow-evaluation.ts'
 
 /** What feedback needs to know about the inference it targets. */
 export interface StoredInference {
@@ -161,5 +162,21 @@ LIMIT 1`, signal)
     if (r.output_tokens !== null) answer.outputTokens = Number(r.output_tokens)
     if (r.finish_reason !== null) answer.finishReason = r.finish_reason
     return answer
+  }
+}
+
+/** A workflow evaluation run, or the run of an episode, as TensorZero's gateway reads them (pins and tags). */
+export function workflowRunReads (client: StoreClient): WorkflowRunReads {
+  const read = async (query: string): Promise<WorkflowRunSettings | null> => {
+    const rows = await client.select<{ variant_pins: Record<string, string>; tags: Record<string, string> }>(query)
+    return rows.length === 0 ? null : { variantPins: rows[0].variant_pins, tags: rows[0].tags }
+  }
+  return {
+    run: async id => UUID_TEXT.test(id)
+      ? await read(`SELECT variant_pins, tags FROM DynamicEvaluationRun WHERE run_id_uint = toUInt128(toUUID('${id}')) LIMIT 1`)
+      : null,
+    episode: async id => UUID_TEXT.test(id)
+      ? await read(`SELECT variant_pins, tags FROM DynamicEvaluationRunEpisode WHERE episode_id_uint = toUInt128(toUUID('${id}')) LIMIT 1`)
+      : null
   }
 }

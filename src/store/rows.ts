@@ -1,4 +1,4 @@
-// Pure row builders: an InferenceRecord / FeedbackRecord becomes rows of TensorZero's ClickHouse tables,
+// Pure row builders: inference, feedback and workflow-evaluation records become rows of TensorZero's ClickHouse tables,
 // in the shapes a TensorZero gateway (2026.x) writes them, so its UI reads sidecar rows as its own.
 //
 // Shapes (read from TensorZero's source, tensorzero-core):
@@ -25,6 +25,7 @@ import type { ContentBlock, ExtraBodyPatch, Input, InferenceParams, Message, Out
 import type { TensorZeroConfig } from '../core/config.ts'
 import type { TableName } from './tables.ts'
 import type { CacheKey, CachedAnswer } from '../core/cache.ts'
+import type { WorkflowEpisodeRecord, WorkflowRunRecord } from '../core/workflow-evaluation.ts'
 import { checkedToolCall, toolsAvailable } from '../function/tools.ts'
 
 export interface TableRow { table: TableName; row: Record<string, unknown> }
@@ -325,5 +326,40 @@ function feedbackRow (f: FeedbackRecord, hash: string | null): TableRow {
       return { table: 'CommentFeedback', row: { id: f.feedbackId, target_id: f.targetId, target_type: f.targetType, value: String(f.value), tags: f.tags, snapshot_hash: hash } }
     case 'demonstration':
       return { table: 'DemonstrationFeedback', row: { id: f.feedbackId, inference_id: f.targetId, value: typeof f.value === 'string' ? f.value : JSON.stringify(f.value), tags: f.tags, snapshot_hash: hash } }
+  }
+}
+
+/** TensorZero keys these tables by a UUID as UInt128 (`toUInt128(uuid)`: the 32 hex digits as one number), sent as decimal text. */
+function uuidAsUInt128 (id: string): string {
+  return BigInt(`0x${id.replace(/-/g, '')}`).toString()
+}
+
+/** A workflow evaluation run's `DynamicEvaluationRun` row, as TensorZero's insert_workflow_evaluation_run writes it. */
+export function workflowRunRow (rec: WorkflowRunRecord, ctx: Pick<RowContext, 'snapshotHash'> = {}): TableRow {
+  return {
+    table: 'DynamicEvaluationRun',
+    row: {
+      run_id_uint: uuidAsUInt128(rec.runId),
+      variant_pins: rec.variantPins,
+      tags: rec.tags,
+      project_name: rec.projectName ?? null,
+      run_display_name: rec.displayName ?? null,
+      snapshot_hash: ctx.snapshotHash ?? null
+    }
+  }
+}
+
+/** An episode's `DynamicEvaluationRunEpisode` row (its task name is stored as `datapoint_name`, as TensorZero stores it). */
+export function workflowEpisodeRow (rec: WorkflowEpisodeRecord, ctx: Pick<RowContext, 'snapshotHash'> = {}): TableRow {
+  return {
+    table: 'DynamicEvaluationRunEpisode',
+    row: {
+      run_id: rec.runId,
+      episode_id_uint: uuidAsUInt128(rec.episodeId),
+      variant_pins: rec.variantPins,
+      datapoint_name: rec.taskName ?? null,
+      tags: rec.tags,
+      snapshot_hash: ctx.snapshotHash ?? null
+    }
   }
 }

@@ -5,16 +5,19 @@ import type { FileHandle } from 'node:fs/promises'
 import type { InferenceRecord, FeedbackRecord } from '../core/records.ts'
 import { linePrefix } from './spool.ts'
 import type { Segment, SegmentMemory, SpoolDir, SpoolLedger } from './spool.ts'
-import { inferenceRows, feedbackRows, cacheRow } from './rows.ts'
+import { inferenceRows, feedbackRows, cacheRow, workflowRunRow, workflowEpisodeRow } from './rows.ts'
 import type { RowContext, TableRow } from './rows.ts'
 import { errorText } from './client.ts'
 import type { CacheKey, CachedAnswer } from '../core/cache.ts'
+import type { WorkflowEpisodeRecord, WorkflowRunRecord } from '../core/workflow-evaluation.ts'
 import type { SinkLogger, SpoolHealth } from './spool-health.ts'
 
 export type QueuedRecord =
   | { kind: 'inference'; rec: InferenceRecord }
   | { kind: 'feedback'; rec: FeedbackRecord }
   | { kind: 'cache'; key: CacheKey; answer: CachedAnswer; madeAtMs: number }
+  | { kind: 'workflow_run'; rec: WorkflowRunRecord }
+  | { kind: 'workflow_episode'; rec: WorkflowEpisodeRecord }
 
 export type { SinkLogger } from './spool-health.ts'
 
@@ -40,6 +43,8 @@ function rowsOfRecord (item: QueuedRecord, ctx: RowContext): TableRow[] {
     case 'inference': return inferenceRows(item.rec, ctx)
     case 'feedback': return feedbackRows(item.rec, ctx)
     case 'cache': return [cacheRow(item.key, item.answer, item.madeAtMs)]
+    case 'workflow_run': return [workflowRunRow(item.rec, ctx)]
+    case 'workflow_episode': return [workflowEpisodeRow(item.rec, ctx)]
   }
 }
 

@@ -13,6 +13,7 @@ export type TableName =
   | 'ChatInference' | 'JsonInference' | 'ModelInference'
   | 'BooleanMetricFeedback' | 'FloatMetricFeedback' | 'CommentFeedback' | 'DemonstrationFeedback'
   | 'StaticEvaluationHumanFeedback'
+  | 'DynamicEvaluationRun' | 'DynamicEvaluationRunEpisode'
   | 'ModelInferenceCache'
 
 const DEDUP = 'SETTINGS non_replicated_deduplication_window = 100000'
@@ -67,6 +68,17 @@ function inferenceTable (name: string, output: string[], late: string[]): string
     SNAPSHOT_HASH,
     'INDEX inference_id_index id TYPE bloom_filter GRANULARITY 1'
   ], '(function_name, variant_name, episode_id)')
+}
+
+/** DynamicEvaluationRun(Episode): the table's own columns, then the ReplacingMergeTree tail TensorZero gives both. */
+function workflowRunTable (name: string, columns: string[], orderBy: string): SchemaObject {
+  const tail = ['is_deleted Bool DEFAULT false', "updated_at DateTime64(6, 'UTC') DEFAULT now()", SNAPSHOT_HASH]
+  return {
+    name,
+    kind: 'table',
+    written: { optionalColumns: ['snapshot_hash'] },
+    sql: `CREATE TABLE IF NOT EXISTS ${name} (\n    ${[...columns, ...tail].join(',\n    ')}\n) ENGINE = ReplacingMergeTree(updated_at, is_deleted)\nORDER BY ${orderBy}\n${DEDUP}`
+  }
 }
 
 /** The four feedback tables: an id, what the feedback is about, its value, then the common tail. */
@@ -268,6 +280,11 @@ SETTINGS index_granularity = 256`
 ORDER BY (metric_name, datapoint_id, output)
 SETTINGS index_granularity = 256, non_replicated_deduplication_window = 100000`
   },
+  // Workflow evaluation runs and their episodes (`POST /workflow_evaluation_run`, `…/episode`), keyed by their ids as UInt128.
+  workflowRunTable('DynamicEvaluationRun', ['run_id_uint UInt128', 'variant_pins Map(String, String)', 'tags Map(String, String)',
+    'project_name Nullable(String)', 'run_display_name Nullable(String)'], 'run_id_uint'),
+  workflowRunTable('DynamicEvaluationRunEpisode', ['run_id UUID', 'episode_id_uint UInt128', 'variant_pins Map(String, String)',
+    'datapoint_name Nullable(String)', 'tags Map(String, String)'], 'episode_id_uint'),
   {
     // Read by DICL variants (nearest examples by cosine distance); filled by TensorZero's DICL optimization, not by the writer.
     name: 'DynamicInContextLearningExample',

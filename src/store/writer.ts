@@ -30,10 +30,11 @@ import { runMigrate } from './migrate.ts'
 import { configSnapshot, writeConfigSnapshot } from './config-snapshot.ts'
 import type { ConfigSnapshot } from './config-snapshot.ts'
 import { SpoolHealth } from './spool-health.ts'
-import { targetReads, exchangeReads, experimentReads, inferenceCacheLookup } from './queries.ts'
+import { targetReads, exchangeReads, experimentReads, inferenceCacheLookup, workflowRunReads } from './queries.ts'
 import type { ExperimentReads, TargetReads } from './queries.ts'
 import type { ExchangeReads } from '../core/exchanges.ts'
 import type { InferenceCache } from '../core/cache.ts'
+import type { WorkflowRunReads, WorkflowRunWrites } from '../core/workflow-evaluation.ts'
 
 export type { SinkLogger } from './segment-writer.ts'
 
@@ -97,6 +98,8 @@ export interface ClickHouseSink {
   readonly experimentReads?: ExperimentReads
   /** `ModelInferenceCache`: lookups read ClickHouse, entries go through the spool like rows; absent without ClickHouse. */
   readonly cache?: InferenceCache
+  /** Workflow evaluation runs and episodes: rows go through the spool; reads are absent without ClickHouse. */
+  readonly workflowRuns: WorkflowRunWrites & { reads?: WorkflowRunReads }
   /** Resolves when every record queued before the call is in a spool file (or was dropped). */
   whenPersisted (): Promise<void>
   /** The config rows are built with from now on (a reloaded config). */
@@ -130,6 +133,11 @@ class ClickHouseWriter implements ClickHouseSink {
   readonly exchanges?: ExchangeReads
   readonly experimentReads?: ExperimentReads
   readonly cache?: InferenceCache
+  readonly workflowRuns: ClickHouseSink['workflowRuns'] = {
+    run: rec => { this.push({ kind: 'workflow_run', rec }) },
+    episode: rec => { this.push({ kind: 'workflow_episode', rec }) }
+  }
+
   readonly ready: Promise<void>
   private readonly log: SinkLogger
   private readonly spoolMaxBytes: number
@@ -172,6 +180,7 @@ class ClickHouseWriter implements ClickHouseSink {
         lookup: inferenceCacheLookup(client),
         write: (key, answer) => { this.push({ kind: 'cache', key, answer, madeAtMs: Date.now() }) }
       }
+      this.workflowRuns.reads = workflowRunReads(client)
     }
     this.health = new SpoolHealth(this.log, () => ({ spoolBytes: this.ledger.bytes, spoolMaxBytes: this.spoolMaxBytes }))
     this.rowContext = { service: opts.service, config: opts.config, snapshotHash: opts.configSnapshot?.hash }

@@ -2,6 +2,7 @@
 import { badRequest } from '../../core/errors.ts'
 import { UUID_V7_TEXT } from '../../core/ids.ts'
 import { RESERVED_PREFIX } from '../../core/names.ts'
+import { isWorkflowEpisodeId, uuidV7Ms } from '../../core/workflow-evaluation.ts'
 
 export type Json = Record<string, unknown>
 
@@ -57,10 +58,15 @@ const FUTURE_SKEW_MS = 60_000
 /** TensorZero's floor for ids: nobody used it before this (2020-01-23, the scaling-laws paper). */
 const EARLIEST_ID_MS = 1_579_751_960_000
 
-/** An episode id must be a UUIDv7 whose timestamp is neither too early nor in the future (TensorZero's rule). */
+/**
+ * An episode id must be a UUIDv7 whose timestamp is neither too early nor in the future (TensorZero's rule), unless it
+ * is dated past TensorZero's workflow-evaluation offset: then it names an episode of a workflow run (checked when the
+ * inference looks the run up).
+ */
 export function validEpisodeId (id: unknown, now = Date.now()): string {
   if (typeof id !== 'string' || !UUID_V7_TEXT.test(id)) throw badRequest(`Invalid Episode ID: \`${String(id)}\` is not a UUIDv7`)
-  const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
+  if (isWorkflowEpisodeId(id)) return id.toLowerCase()
+  const ms = uuidV7Ms(id)
   if (ms < EARLIEST_ID_MS) throw badRequest('Invalid Episode ID: Timestamp is too early')
   if (ms > now + FUTURE_SKEW_MS) throw badRequest(`Invalid Episode ID: Timestamp is in the future`)
   return id.toLowerCase()

@@ -225,38 +225,6 @@ ORDER BY (key, value, inference_id)
 SETTINGS index_granularity = 8192
 ;
 
-CREATE TABLE IF NOT EXISTS DynamicEvaluationRun
-(
-    `run_id_uint` UInt128,
-    `variant_pins` Map(String, String),
-    `tags` Map(String, String),
-    `project_name` Nullable(String),
-    `run_display_name` Nullable(String),
-    `is_deleted` Bool DEFAULT false,
-    `updated_at` DateTime64(6, 'UTC') DEFAULT now(),
-    `snapshot_hash` Nullable(UInt256)
-)
-ENGINE = ReplacingMergeTree(updated_at, is_deleted)
-ORDER BY run_id_uint
-SETTINGS index_granularity = 8192
-;
-
-CREATE TABLE IF NOT EXISTS DynamicEvaluationRunEpisode
-(
-    `run_id` UUID,
-    `episode_id_uint` UInt128,
-    `variant_pins` Map(String, String),
-    `datapoint_name` Nullable(String),
-    `tags` Map(String, String),
-    `is_deleted` Bool DEFAULT false,
-    `updated_at` DateTime64(6, 'UTC') DEFAULT now(),
-    `snapshot_hash` Nullable(UInt256)
-)
-ENGINE = ReplacingMergeTree(updated_at, is_deleted)
-ORDER BY episode_id_uint
-SETTINGS index_granularity = 8192
-;
-
 CREATE TABLE IF NOT EXISTS DynamicEvaluationRunEpisodeByRunId
 (
     `run_id_uint` UInt128,
