@@ -109,7 +109,8 @@ t.test('the episode id comes from the body field or the x-tensorzero-episode-id 
   t.match(bad.json.error.message, /Invalid Episode ID/)
   const v4 = await post('/v1/chat/completions', { model: 'gpt-4o-mini', messages: user, 'tensorzero::episode_id': '9b2f7c1e-3d4a-4b5c-8d6e-7f8091a2b3c4' })
   t.equal(v4.status, 400, 'a UUIDv4 is not an episode id')
-  const future = await post('/v1/chat/completions', { model: 'gpt-4o-mini', messages: user, 'tensorzero::episode_id': 'ffffffff-ffff-7fff-bfff-ffffffffffff' })
+  // Dated 2039: in the future, yet before TensorZero's workflow-evaluation offset (ids past it name workflow episodes).
+  const future = await post('/v1/chat/completions', { model: 'gpt-4o-mini', messages: user, 'tensorzero::episode_id': '01ffffff-ffff-7fff-bfff-ffffffffffff' })
   t.equal(future.status, 400)
   t.match(future.json.error.message, /future/)
 })

@@ -36,7 +36,8 @@ export const TENSORZERO_URL_SETTINGS: Record<string, string> = {
 
 /**
  * The scenario's config: a chat function `agent` (variants `main`, `backup`), a JSON function `extractor`, a tool,
- * metrics at both levels and of both types, an embedding model; one model `gpt` whose provider is the fake upstream.
+ * metrics at both levels and of both types, evaluators (of `[evaluations.support-eval]` and of `agent`), an embedding
+ * model; one model `gpt` whose provider is the fake upstream.
  */
 function scenarioToml (fakeUrl: string): string {
   return `
@@ -88,6 +89,25 @@ level = "inference"
 type = "float"
 optimize = "min"
 level = "episode"
+
+[functions.agent.evaluators.polite]
+type = "regex"
+must_not_match = "(?i)whatever"
+
+[evaluations.support-eval]
+type = "inference"
+function_name = "agent"
+[evaluations.support-eval.evaluators.exact]
+type = "exact_match"
+[evaluations.support-eval.evaluators.judge]
+type = "llm_judge"
+output_type = "float"
+optimize = "min"
+[evaluations.support-eval.evaluators.judge.variants.main]
+type = "chat_completion"
+model = "gpt"
+system_instructions = "judge_system.txt"
+json_mode = "strict"
 `
 }
 
@@ -165,6 +185,7 @@ export async function startReadScenario (opts: { db?: string; service?: string }
   const configFile = path.join(dir, 'tensorzero.toml')
   await writeFile(configFile, scenarioToml(fake.url))
   for (const [name, schema] of Object.entries(SCHEMAS)) await writeFile(path.join(dir, name), JSON.stringify(schema))
+  await writeFile(path.join(dir, 'judge_system.txt'), 'Rate how well the answer solves the request, from 0 to 1.')
   const sidecarFile = path.join(dir, 'sidecar.toml')
   await writeFile(sidecarFile, `service = "${opts.service ?? 'ui-check'}"\n`)
   const url = ch.url.replace(/\/tensorzero$/, `/${db}`)
