@@ -83,13 +83,14 @@ timeouts = { non_streaming = { total_ms = 700 } }
   t.same(removed.lines, ['3:1: unknown key `timeouts` in `embedding_models.e`', '7:1: unknown key `timeouts` in `embedding_models.e.providers.d`'])
 })
 
-t.test('a model\'s `namespace` and `skip_relay` load, with a warning saying the sidecar does nothing with them', async t => {
+t.test('a model\'s `namespace` loads (it is served), `skip_relay` loads with a warning saying the sidecar does nothing with it', async t => {
   const r = await validate(t, '[models.m]\nrouting = ["d"]\nnamespace = "team_a"\nskip_relay = true\nproviders.d = { type = "dummy", model_name = "good" }\n')
   t.ok(r.ok)
-  t.match(r.lines, [/^3:1: warning: `models.m.namespace` is not used by tz-sidecar/, /^4:1: warning: `models.m.skip_relay` is not used by tz-sidecar/])
+  t.match(r.lines, [/^4:1: warning: `models.m.skip_relay` is not used by tz-sidecar/])
+  t.equal(r.config?.tensorzero.models.get('m')?.namespace, 'team_a')
 })
 
-t.test('a variant\'s `namespace` loads on every variant type with a warning, a DICL variant takes `timeouts`; a bad namespace is an error at its line', async t => {
+t.test('a variant\'s `namespace` loads on every variant type, a DICL variant takes `timeouts`; a bad namespace is an error at its line', async t => {
   const r = await validate(t, `[embedding_models.e]
 routing = ["d"]
 providers.d = { type = "dummy", model_name = "good" }
@@ -122,11 +123,9 @@ type = "static"
 candidate_variants = ["plain", "best", "examples"]
 `)
   t.ok(r.ok, r.lines.join('\n'))
-  t.match(r.lines.filter(l => l.includes('.namespace`')), [
-    /^9:1: warning: `functions.f.variants.plain.namespace` is not used by tz-sidecar \(a request is served by the function's base experiment/,
-    /^13:1: warning: `functions.f.variants.best.namespace` is not used by tz-sidecar/,
-    /^20:1: warning: `functions.f.variants.examples.namespace` is not used by tz-sidecar/
-  ])
+  t.same(r.lines.filter(l => l.includes('namespace')), [], 'namespaces are served: no warning')
+  const variants = r.config?.tensorzero.functions.get('f')?.variants
+  t.same(['plain', 'best', 'examples', 'base'].map(v => variants?.get(v)?.namespace), ['team_a', 'team_a', 'team_a', undefined])
   t.same(r.config?.tensorzero.functions.get('f')?.variants.get('examples')?.timeouts, { nonStreamingTotalMs: 1500 }, 'the DICL variant\'s timeouts are read')
 
   const bad = await validate(t, '[models.m]\nrouting = ["d"]\nnamespace = ""\nproviders.d = { type = "dummy", model_name = "good" }\n' +

@@ -118,6 +118,14 @@ model = "fallback_model"
 type = "static"
 candidate_variants = ["dicl"]
 fallback_variants = ["plain"]
+[functions.bounded]
+type = "chat"
+[functions.bounded.variants.dicl]
+type = "experimental_dynamic_in_context_learning"
+embedding_model = "embedder"
+model = "chat_model"
+k = 2
+timeouts = { non_streaming = { total_ms = 700 }, streaming = { ttft_ms = 700 } }
 `)
   // TENSORZERO_CLICKHOUSE_URL goes through the fault proxy, so a test can take ClickHouse away.
   sidecar = await startCli(['--config-file', configFile], { TENSORZERO_CLICKHOUSE_URL: fault.url })
@@ -257,6 +265,20 @@ t.test('ClickHouse unreachable: the DICL variant fails (pinned: an error), anoth
   } as any).catch((e: unknown) => e as { status: number; message: string })
   t.equal((pinned as { status: number }).status, 503)
   t.match((pinned as { message: string }).message, /DICL examples could not be read from ClickHouse/)
+})
+
+t.test('a DICL variant\'s timeouts bound the whole variant, the example lookup included (TensorZero times the variant as one)', async t => {
+  await fault.setMode('hang')
+  t.teardown(async () => { await fault.setMode('pass') })
+  const before = fake.requestsFor('dicl-model').length
+  for (const stream of [false, true]) {
+    const failed = await client.chat.completions.create({
+      model: 'tensorzero::function_name::bounded', messages: [{ role: 'user', content: 'capital?' }], stream
+    } as any).then(async (r: any) => { if (stream) for await (const _ of r) { /* drain */ } return undefined }, (e: unknown) => e as { message: string })
+    t.match(failed?.message, stream ? /variant `dicl` time to first token timed out after 700 ms/ : /variant `dicl` timed out after 700 ms/,
+      `${stream ? 'streaming' : 'non-streaming'}: the variant's own limit fires while the lookup hangs, not the lookup's 5 s bound`)
+  }
+  t.equal(fake.requestsFor('dicl-model').length, before, 'the model is never called')
 })
 
 t.test('a DICL variant\'s config mistakes are file:line:col errors, as TensorZero rejects them', async t => {

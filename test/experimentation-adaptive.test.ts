@@ -285,5 +285,5 @@ namespaces = {}
   at(18, 'min_prob` is too large')
   at(20, 'must be >= `min_samples_per_variant` (20)')
   at(21, '`functions.f.experimentation.update_period_s` must be ≥ 1, got 0')
-  at(22, 'key `namespaces` in `functions.f.experimentation` is not used by tz-sidecar; ignored', 'warning')
+  t.notOk(lines.some(l => l.includes(`${file}:22:`)), 'line 22: `namespaces` is a key TensorZero reads (each entry a namespace\'s experiment)')
 })

@@ -1,5 +1,5 @@
-// `[functions.F.experimentation]`: static weights, uniform, and adaptive (track-and-stop) experiments, with
-// TensorZero's keys, defaults and checks.
+// `[functions.F.experimentation]` and its `namespaces.N` tables: static weights, uniform, and adaptive
+// (track-and-stop) experiments, with TensorZero's keys, defaults and checks.
 import type { Experimentation, MetricConfig, TrackAndStopSettings, VariantConfig } from '../core/config.ts'
 import type { LoadContext, TableReader } from './reader.ts'
 import { isTable } from './toml-files.ts'
@@ -13,22 +13,36 @@ const TRACK_AND_STOP_KEYS = [
 /** The legacy types TensorZero still loads, with the type its deprecation warning names instead. */
 const DEPRECATED_TYPES: Record<string, string> = { uniform: 'static', static_weights: 'static', track_and_stop: 'adaptive' }
 
-/** Experiment namespaces (per-request experiment configs) are not served: the base experiment applies to every request. */
-const namespacesIgnored = (key: string): 'warn' | undefined => key === 'namespaces' ? 'warn' : undefined
+/** The base experiment, and the experiments of `experimentation.namespaces` (absent when there are none). */
+export interface FunctionExperiments { experimentation: Experimentation; namespaceExperimentation?: Map<string, Experimentation> }
 
 export function readExperimentation (
   fn: TableReader, functionName: string, variants: Map<string, VariantConfig>, ctx: LoadContext, metrics: Map<string, MetricConfig>,
-): Experimentation {
+): FunctionExperiments {
   const weighted = [...variants.values()].filter((v) => v.weight !== undefined)
   const r = fn.sub('experimentation')
-  if (!r) return weighted.length > 0 ? { type: 'legacy_weights' } : { type: 'uniform' }
+  if (!r) return { experimentation: weighted.length > 0 ? { type: 'legacy_weights' } : { type: 'uniform' } }
 
   for (const v of weighted) {
     ctx.diags.error(ctx.toml.at([...fn.path, 'variants', v.name, 'weight']),
       `variant \`${v.name}\` of function \`${functionName}\` sets \`weight\`, but the function has an [experimentation] section;` +
       ' give weights in `candidate_variants` instead')
   }
+  const experimentation = readExperiment(r, functionName, variants, ctx, metrics, true)
+  // Each namespace's table is a whole experiment of its own (no `namespaces` of its own), as TensorZero reads it.
+  const entries = r.sub('namespaces')?.entries() ?? []
+  if (entries.length === 0) return { experimentation }
+  const namespaceExperimentation = new Map(entries.map(([namespace, table]) =>
+    [namespace, readExperiment(table, functionName, variants, ctx, metrics, false)] as const))
+  return { experimentation, namespaceExperimentation }
+}
 
+/** One experiment table: the base one (which may hold `namespaces`) or a namespace's. */
+function readExperiment (
+  r: TableReader, functionName: string, variants: Map<string, VariantConfig>, ctx: LoadContext, metrics: Map<string, MetricConfig>,
+  base: boolean,
+): Experimentation {
+  const namespacesKey = base ? (key: string): 'ok' | undefined => key === 'namespaces' ? 'ok' : undefined : undefined
   const type = r.string('type', true)
   if (type === undefined) return { type: 'uniform' }
   if (!EXPERIMENTATION_TYPES.includes(type)) {
@@ -51,9 +65,9 @@ export function readExperimentation (
   }
   const replacement = DEPRECATED_TYPES[type]
   if (replacement !== undefined) r.warning('type', `Experimentation type \`${type}\` is deprecated. Use \`${replacement}\` instead.`)
-  if (type === 'adaptive' || type === 'track_and_stop') return readTrackAndStop(r, type, functionName, metrics, names)
+  if (type === 'adaptive' || type === 'track_and_stop') return readTrackAndStop(r, type, functionName, metrics, names, namespacesKey)
 
-  r.checkKeys(['type', 'candidate_variants', 'fallback_variants'], namespacesIgnored)
+  r.checkKeys(['type', 'candidate_variants', 'fallback_variants'], namespacesKey)
   const candidates = new Map<string, number>()
   const raw = r.get('candidate_variants')
   // TensorZero's `static` and `static_weights` structs give `candidate_variants` no default.
@@ -88,8 +102,9 @@ export function readExperimentation (
 /** TensorZero's track-and-stop keys and defaults (min 10 samples, delta 0.05, epsilon 0, every 300 s, at most 10 000 samples). */
 function readTrackAndStop (
   r: TableReader, type: string, functionName: string, metrics: Map<string, MetricConfig>, names: (key: string) => string[],
+  namespacesKey: ((key: string) => 'ok' | undefined) | undefined,
 ): Experimentation {
-  r.checkKeys(type === 'adaptive' ? [...TRACK_AND_STOP_KEYS, 'algorithm'] : TRACK_AND_STOP_KEYS, namespacesIgnored)
+  r.checkKeys(type === 'adaptive' ? [...TRACK_AND_STOP_KEYS, 'algorithm'] : TRACK_AND_STOP_KEYS, namespacesKey)
   if (type === 'adaptive') r.oneOf('algorithm', ['track_and_stop'] as const)
   const metric = r.string('metric', true) ?? ''
   const metricConfig = metrics.get(metric)

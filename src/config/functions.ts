@@ -108,7 +108,7 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
     type: type ?? 'chat',
     variants,
     sortedVariantNames: [...variants.keys()].sort(),
-    experimentation: readExperimentation(r, name, variants, ctx, deps.metrics),
+    ...readExperimentation(r, name, variants, ctx, deps.metrics),
     schemas,
     tools,
     toolChoice,
@@ -176,7 +176,8 @@ function readVariant (r: TableReader, name: string, c: VariantReadContext): Vari
   if (weight !== undefined) variant.weight = weight
   if (known !== undefined) {
     known.read(r, variant, c)
-    readNamespace(r, 'a request is served by the function\'s base experiment; namespaced experiments are not served')
+    const namespace = readNamespace(r)
+    if (namespace !== undefined) variant.namespace = namespace
   } else if (typeof r.get('model') === 'string') {
     // An unknown type is reported above; only the model it names is checked, so nothing else cascades.
     checkVariantModel(r, c.ctx, c.models)

@@ -35,7 +35,7 @@ function readModel (r: TableReader, name: string, ctx: LoadContext, kind: ModelK
   if (kind === 'model') {
     r.checkKeys(['routing', 'providers', 'timeouts', 'namespace', ...Object.keys(MODEL_WARNED_KEYS)])
     for (const key of Object.keys(MODEL_WARNED_KEYS)) if (r.has(key)) r.warning(key, `\`${r.name(key)}\` ${MODEL_WARNED_KEYS[key]}`)
-    namespace = readNamespace(r, 'it does not restrict which requests may use the model')
+    namespace = readNamespace(r)
   } else {
     // Embedding models have one `timeout_ms`; TensorZero removed their `timeouts` table and refuses it.
     r.checkKeys(['routing', 'providers', 'timeout_ms'])

@@ -61,7 +61,7 @@ export interface ModelConfig {
   timeouts: TimeoutsConfig
   /** Built from a `provider::model` shorthand rather than a `[models.*]` table. */
   shorthand: boolean
-  /** TensorZero's `namespace` (checked at load; requests are not restricted by it here). */
+  /** TensorZero's `namespace`: only requests of that namespace may call the model. */
   namespace?: string
   source: SourceRef
 }
@@ -92,6 +92,8 @@ export interface VariantConfig extends CallSettings {
   judge?: VariantConfig
   /** `experimental_dynamic_in_context_learning` only: where its examples come from and how many. */
   dicl?: DiclSettings
+  /** TensorZero's `namespace`: only that namespace's experiment may sample the variant. */
+  namespace?: string
   source: SourceRef
 }
 
@@ -138,7 +140,10 @@ export interface FunctionConfig {
   variants: Map<string, VariantConfig>
   /** Variant names sorted, the order sampling walks. */
   sortedVariantNames: string[]
+  /** The base experiment: requests without a namespace, or of a namespace without an experiment of its own. */
   experimentation: Experimentation
+  /** `experimentation.namespaces`: the experiment a request of that namespace samples. */
+  namespaceExperimentation?: Map<string, Experimentation>
   schemas: { system?: SchemaRef; user?: SchemaRef; assistant?: SchemaRef; [name: string]: SchemaRef | undefined }
   tools: string[]
   toolChoice: ToolChoice

@@ -9,6 +9,9 @@ export const MODEL_NAME_PREFIX = 'tensorzero::model_name::'
 export const EMBEDDING_MODEL_NAME_PREFIX = 'tensorzero::embedding_model_name::'
 const VARIANT_INFIX = '::variant_name::'
 
+/** The tag a request's namespace is stored as; the client's own tags cannot set it (the prefix is reserved). */
+export const NAMESPACE_TAG = 'tensorzero::namespace'
+
 /** The chat function TensorZero runs `tensorzero::model_name::M` through, with one variant named after the model. */
 export const DEFAULT_FUNCTION_NAME = 'tensorzero::default'
 

@@ -12,7 +12,10 @@ export interface DiclExampleReads {
   similarDiclExamples (functionName: string, variantName: string, embedding: number[], k: number): Promise<DiclExample[]>
 }
 
+/** A namespace's experiment counts only feedback on inferences of its namespace (or on their episodes), the newest first. */
+export interface FeedbackScope { namespace: string; maxSamplesPerVariant: number }
+
 export interface FeedbackStatisticsReads {
   /** Feedback statistics of `metricName` for the function's `variantNames`; variants without feedback are absent. */
-  feedbackByVariant (metricName: string, functionName: string, variantNames: string[]): Promise<FeedbackByVariant[]>
+  feedbackByVariant (metricName: string, functionName: string, variantNames: string[], scope?: FeedbackScope): Promise<FeedbackByVariant[]>
 }

@@ -2,7 +2,7 @@
 // fallbacks in order, from one uniform draw per (function, episode) reused for every re-sample, so the same episode
 // always walks the same variant order.
 import { createHash } from 'node:crypto'
-import type { FunctionConfig } from '../core/config.ts'
+import type { Experimentation, FunctionConfig } from '../core/config.ts'
 import type { AdaptiveExperiments } from './experimentation/adaptive.ts'
 
 /** u in [0, 1): first 4 bytes, big-endian, of SHA-256(function name ‖ episode id's 16 bytes), over 2^32. */
@@ -19,8 +19,7 @@ export interface SamplingPlan {
   fallbacks: string[]
 }
 
-export function samplingPlan (fn: FunctionConfig): SamplingPlan {
-  const exp = fn.experimentation
+export function samplingPlan (fn: FunctionConfig, exp: Experimentation = fn.experimentation): SamplingPlan {
   if (exp.type === 'static') {
     const candidates = fn.sortedVariantNames
       .filter(name => exp.candidates.has(name))
@@ -44,13 +43,18 @@ export function samplingPlan (fn: FunctionConfig): SamplingPlan {
   return { candidates: fn.sortedVariantNames.map(name => ({ name, weight: 1 })), fallbacks: [] }
 }
 
-const plans = new WeakMap<FunctionConfig, SamplingPlan>()
+// Keyed by the experiment object: each belongs to one function, and config objects do not change while loaded.
+const plans = new WeakMap<Experimentation, SamplingPlan>()
 
-/** `samplingPlan(fn)`, computed once per function (config objects do not change while loaded). */
-function cachedSamplingPlan (fn: FunctionConfig): SamplingPlan {
-  let plan = plans.get(fn)
-  if (plan === undefined) { plan = samplingPlan(fn); plans.set(fn, plan) }
+function cachedSamplingPlan (fn: FunctionConfig, exp: Experimentation): SamplingPlan {
+  let plan = plans.get(exp)
+  if (plan === undefined) { plan = samplingPlan(fn, exp); plans.set(exp, plan) }
   return plan
+}
+
+/** The experiment a request samples: its namespace's, else the base one (an unknown namespace is no error). */
+export function experimentFor (fn: FunctionConfig, namespace: string | undefined): Experimentation {
+  return (namespace === undefined ? undefined : fn.namespaceExperimentation?.get(namespace)) ?? fn.experimentation
 }
 
 /** The episode's draw, or 0 when fewer than two candidates have weight (the draw cannot change the order): skips the SHA-256. */
@@ -60,10 +64,13 @@ function drawFor (plan: SamplingPlan, functionName: string, episodeId: string): 
   return 0
 }
 
-/** The episode's variant order: the adaptive experiment's when the function has one, else the static plan's. */
-export function sampledOrder (adaptive: AdaptiveExperiments | undefined, fn: FunctionConfig, episodeId: string): Iterable<string> {
-  if (fn.experimentation.type === 'track_and_stop' && adaptive !== undefined) return adaptive.order(fn, episodeId, episodeDraw(fn.name, episodeId))
-  const plan = cachedSamplingPlan(fn)
+/** The episode's variant order under the request's experiment: an adaptive one's when it is adaptive, else the static plan's. */
+export function sampledOrder (adaptive: AdaptiveExperiments | undefined, fn: FunctionConfig, episodeId: string, namespace?: string): Iterable<string> {
+  const exp = experimentFor(fn, namespace)
+  if (exp.type === 'track_and_stop' && adaptive !== undefined) {
+    return adaptive.order(fn, exp === fn.experimentation ? undefined : namespace, episodeId, episodeDraw(fn.name, episodeId))
+  }
+  const plan = cachedSamplingPlan(fn, exp)
   return variantOrder(plan, drawFor(plan, fn.name, episodeId))
 }
 

@@ -5,10 +5,11 @@ import type { VariantConfig, TensorZeroConfig } from '../core/config.ts'
 import type { OutputBlock, StreamDelta, Usage, FinishReason, ToolParams } from '../core/types.ts'
 import type { ChatRequest } from '../core/request.ts'
 import type { InferenceObserver, InferenceRecord, ModelInferenceRecord } from '../core/records.ts'
-import { formatTargetName } from '../core/names.ts'
+import { formatTargetName, NAMESPACE_TAG } from '../core/names.ts'
 import type { Transport } from '../providers/http/transport.ts'
 import type { TargetResolver } from './resolve.ts'
 import { sampledOrder } from './experimentation.ts'
+import { checkRequestNamespace } from './namespace.ts'
 import type { AdaptiveExperiments } from './experimentation/adaptive.ts'
 import type { DiclExampleReads } from '../core/stored-data.ts'
 import { effectiveCacheOptions, type InferenceCache } from '../core/cache.ts'
@@ -130,6 +131,8 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   // Input and tool problems are the client's: 400 before any variant runs, no fallback.
   validateTemplateInput(fn, req.input, pinned)
   gw.resolver.checkEntryFilters(req.target, [...req.extraBody ?? [], ...req.extraHeaders ?? []])
+  const namespace = req.tags[NAMESPACE_TAG]
+  checkRequestNamespace(req.target, namespace, gw.config.models)
   const decisions = functionDecisions(gw.config, fn, req)
   const ctx: CallContext = {
     transport: gw.transport, env: gw.env, credentials: req.credentials, signal, observer: gw.observer, functionName: fn.name, health: gw.health,
@@ -139,7 +142,7 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   if (req.stream && (req.includeRawResponse === true || req.includeOriginalResponse === true)) ctx.rawChunks = true
   if (req.includeRawResponse === true) ctx.rawResponses = true
   if (req.stream && req.includeRawUsage === true) ctx.rawUsage = true
-  const order = pinned === undefined ? sampledOrder(gw.experiments, fn, episodeId) : [pinned.name]
+  const order = pinned === undefined ? sampledOrder(gw.experiments, fn, episodeId, namespace) : [pinned.name]
   const errors: Array<{ variant: string; error: Error }> = []
 
   const run: FunctionRun = { fn, req, decisions, templates: gw.templates, resolver: gw.resolver, diclExamples: gw.diclExamples }

@@ -50,7 +50,8 @@ const VARIANT_RUNNERS: Readonly<Record<string, VariantRunner>> = {
   experimental_best_of_n_sampling: inferenceTime(bestOfN, async (variant, run) => ({ kind: 'answer', answer: await bestOfN(variant, run) })),
   experimental_mixture_of_n: inferenceTime(mixtureOfN, mixtureOfNStream),
   // The embedding call and the example lookup come first; then a chat_completion call with the examples as turns.
-  experimental_dynamic_in_context_learning: {
+  // The variant's timeouts cover all three (the model call's own copy of them starts later, so this one fires first).
+  experimental_dynamic_in_context_learning: withinVariantTimeouts({
     answer: async (run, variant, ctx) => {
       const { modelRequest, embeddingRecord } = await prepareDicl(diclDeps(run), run.fn, variant, run.req, run.decisions, ctx)
       const { response, record } = await inferVariant(run.resolver.variantModel(variant), variant, modelRequest, ctx)
@@ -61,7 +62,7 @@ const VARIANT_RUNNERS: Readonly<Record<string, VariantRunner>> = {
       const stream = await streamVariant(run.resolver.variantModel(variant), variant, modelRequest, ctx)
       return { kind: 'stream', stream, request: modelRequest, modelName: variant.model as string, inferenceParams: modelRequest.params, earlier: [embeddingRecord] }
     }
-  },
+  }),
   // A chat_completion variant underneath: its model call brings its own span, timeouts and retries.
   experimental_chain_of_thought: {
     answer: async (run, variant, ctx) => await chainOfThought(variant, inferenceTimeRun(run, ctx)),
@@ -106,27 +107,36 @@ async function answerRequest (run: FunctionRun, variant: VariantConfig, request:
   return modelAnswer(run.fn, request, response, [record], variant.model as string)
 }
 
-/**
- * An inference-time type's row: its own timeouts around everything it does (streaming: the time to first token
- * around what happens before the first chunk), inside a `variant_inference` span.
- */
+/** An inference-time type's row: within its own timeouts, inside a `variant_inference` span. */
 function inferenceTime (answer: InferenceTimeCall<VariantAnswer>, stream: InferenceTimeCall<StreamedAnswer>): VariantRunner {
+  const timed = withinVariantTimeouts({
+    answer: async (run, variant, ctx) => await answer(variant, inferenceTimeRun(run, ctx)),
+    stream: async (run, variant, ctx) => await stream(variant, inferenceTimeRun(run, ctx))
+  })
+  return { answer: tracedVariant(false, timed.answer), stream: tracedVariant(true, timed.stream) }
+}
+
+/**
+ * A variant's timeouts around everything it does, as TensorZero applies them around the whole variant (streaming:
+ * the time to first token around what happens before the first chunk, the total around the stream too).
+ */
+function withinVariantTimeouts (runner: VariantRunner): VariantRunner {
   return {
-    answer: tracedVariant(false, async (run, variant, ctx) => {
+    answer: async (run, variant, ctx) => {
       const limit = deadline(ctx.signal, variant.timeouts.nonStreamingTotalMs, `variant \`${variant.name}\``)
       try {
-        return await answer(variant, inferenceTimeRun(run, { ...ctx, signal: limit.signal }))
+        return await runner.answer(run, variant, { ...ctx, signal: limit.signal })
       } catch (err) {
         throw limit.signal.aborted ? limit.signal.reason : err
       } finally {
         limit.clear()
       }
-    }),
-    stream: tracedVariant(true, async (run, variant, ctx) => {
+    },
+    stream: async (run, variant, ctx) => {
       const total = deadline(ctx.signal, variant.timeouts.streamingTotalMs, `variant \`${variant.name}\` stream`)
       const ttft = deadline(total.signal, variant.timeouts.streamingTtftMs, `variant \`${variant.name}\` time to first token`)
       try {
-        const streamed = await stream(variant, inferenceTimeRun(run, { ...ctx, signal: ttft.signal }))
+        const streamed = await runner.stream(run, variant, { ...ctx, signal: ttft.signal })
         ttft.stopTimer()
         if (streamed.kind === 'answer') { ttft.clear(); total.clear(); return streamed }
         const innerDispose = streamed.stream.dispose
@@ -136,7 +146,7 @@ function inferenceTime (answer: InferenceTimeCall<VariantAnswer>, stream: Infere
         ttft.clear(); total.clear()
         throw ttft.signal.aborted ? ttft.signal.reason : err
       }
-    })
+    }
   }
 }
 

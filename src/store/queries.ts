@@ -3,7 +3,8 @@
 // the feedback statistics adaptive experiments read, workflow evaluation runs (TensorZero's own queries).
 import type { StoreClient } from './client.ts'
 import type { ToolDefinition } from '../core/types.ts'
-import type { DiclExampleReads, FeedbackStatisticsReads } from '../core/stored-data.ts'
+import type { DiclExampleReads, FeedbackScope, FeedbackStatisticsReads } from '../core/stored-data.ts'
+import { NAMESPACE_TAG } from '../core/names.ts'
 import { UUID_TEXT } from '../core/ids.ts'
 import type { ExchangeReads } from '../core/exchanges.ts'
 import { storedInputOf, storedOutputOf } from './stored-exchange.ts'
@@ -105,6 +106,30 @@ export function exchangeReads (client: StoreClient): ExchangeReads {
   }
 }
 
+/**
+ * TensorZero's statistics for a namespace's experiment: the raw feedback rows whose target is an inference tagged with
+ * the namespace, or the episode of one, at most `maxSamplesPerVariant` of the newest per variant.
+ */
+function namespaceFeedbackQuery (where: string, functionName: string, scope: FeedbackScope): string {
+  const tagged = `SELECT toUInt128(inference_id) FROM InferenceTag
+        WHERE function_name = '${sqlText(functionName)}' AND key = '${NAMESPACE_TAG}' AND value = '${sqlText(scope.namespace)}'`
+  const rows = (kind: 'Float' | 'Boolean'): string => `SELECT variant_name, toFloat64(value) AS value, id_uint
+    FROM ${kind}MetricFeedbackByVariant
+    WHERE ${where}
+      AND target_id_uint IN (${tagged}
+        UNION ALL
+        SELECT DISTINCT episode_id_uint FROM InferenceByEpisodeId WHERE id_uint IN (${tagged}))
+    ORDER BY id_uint DESC
+    LIMIT ${Math.trunc(scope.maxSamplesPerVariant)} BY variant_name`
+  return `SELECT variant_name, avg(value) AS mean, varSampStable(value) AS variance, count() AS count
+FROM (
+    ${rows('Float')}
+    UNION ALL
+    ${rows('Boolean')}
+)
+GROUP BY variant_name`
+}
+
 /** A string's body inside a single-quoted ClickHouse literal. */
 function sqlText (s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")
@@ -124,14 +149,16 @@ ORDER BY cosine_distance ASC
 LIMIT ${Math.trunc(k)}`)
       return rows.map(r => ({ input: r.input, output: r.output, cosineDistance: Number(r.cosine_distance) }))
     },
-    async feedbackByVariant (metricName, functionName, variantNames) {
+    async feedbackByVariant (metricName, functionName, variantNames, scope) {
       if (variantNames.length === 0) return []
-      const rows = await client.select<{ variant_name: string; mean: number; variance: number | null; count: string | number }>(
-        `SELECT variant_name, avgMerge(feedback_mean) AS mean, varSampStableMerge(feedback_variance) AS variance, sum(count) AS count
+      const where = `function_name = '${sqlText(functionName)}' AND metric_name = '${sqlText(metricName)}'
+  AND variant_name IN (${variantNames.map(v => `'${sqlText(v)}'`).join(', ')})`
+      const rows = await client.select<{ variant_name: string; mean: number; variance: number | null; count: string | number }>(scope === undefined
+        ? `SELECT variant_name, avgMerge(feedback_mean) AS mean, varSampStableMerge(feedback_variance) AS variance, sum(count) AS count
 FROM FeedbackByVariantStatistics
-WHERE function_name = '${sqlText(functionName)}' AND metric_name = '${sqlText(metricName)}'
-  AND variant_name IN (${variantNames.map(v => `'${sqlText(v)}'`).join(', ')})
-GROUP BY variant_name`)
+WHERE ${where}
+GROUP BY variant_name`
+        : namespaceFeedbackQuery(where, functionName, scope))
       return rows.map(r => ({
         variantName: r.variant_name,
         mean: Number(r.mean),

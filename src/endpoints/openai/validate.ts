@@ -1,7 +1,7 @@
 // Small runtime checks for wire-format fields; each failure is a 400 naming the field.
 import { badRequest } from '../../core/errors.ts'
 import { UUID_V7_TEXT } from '../../core/ids.ts'
-import { RESERVED_PREFIX } from '../../core/names.ts'
+import { NAMESPACE_TAG, RESERVED_PREFIX } from '../../core/names.ts'
 import { isWorkflowEpisodeId, uuidV7Ms } from '../../core/workflow-evaluation.ts'
 
 export type Json = Record<string, unknown>
@@ -78,7 +78,7 @@ export function namespaceTag (raw: unknown, field: string): Record<string, strin
   if (typeof raw !== 'string') throw badRequest(`\`${field}\` must be a string`)
   if (raw === '') throw badRequest('Namespace identifier cannot be empty')
   if (raw.startsWith(RESERVED_PREFIX)) throw badRequest(`Namespace cannot start with \`${RESERVED_PREFIX}\`: ${raw}`)
-  return { [`${RESERVED_PREFIX}namespace`]: raw }
+  return { [NAMESPACE_TAG]: raw }
 }
 
 /**

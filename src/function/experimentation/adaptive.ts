@@ -1,7 +1,7 @@
 // Adaptive (track-and-stop) experiments of one gateway: their states are recomputed in the background, every
 // `update_period_s`, from the feedback statistics in ClickHouse; a request only reads the last state. When the
 // statistics cannot be read, the last state stays (the start state before any) and one warning says so per outage.
-import type { FunctionConfig, TensorZeroConfig, TrackAndStopSettings } from '../../core/config.ts'
+import type { Experimentation, FunctionConfig, TensorZeroConfig, TrackAndStopSettings } from '../../core/config.ts'
 import type { FeedbackStatisticsReads } from '../../core/stored-data.ts'
 import { computeState, initialState, sampleState } from './track-and-stop.ts'
 import type { TrackAndStopState } from './track-and-stop.ts'
@@ -17,6 +17,8 @@ const FIRST_READ_RETRY_MS = 5_000
 
 interface Experiment {
   fn: FunctionConfig
+  /** The namespace whose experiment this is (its statistics count only that namespace's inferences); none: the base one. */
+  namespace?: string
   settings: TrackAndStopSettings
   state: TrackAndStopState
   updating: boolean
@@ -27,6 +29,10 @@ interface Experiment {
   /** A quick retry of the first read is scheduled: at most one at a time, whatever else fails meanwhile. */
   retrying: boolean
 }
+
+/** Experiments of one gateway are keyed by function and namespace (TensorZero runs one per pair). */
+const experimentKey = (functionName: string, namespace: string | undefined): string =>
+  namespace === undefined ? functionName : `${functionName}\u0000${namespace}`
 
 export interface AdaptiveExperimentsOptions {
   /** Absent: no ClickHouse, so no feedback (TensorZero with ClickHouse disabled reads none either). */
@@ -44,20 +50,14 @@ export class AdaptiveExperiments {
   constructor (config: TensorZeroConfig, opts: AdaptiveExperimentsOptions) {
     this.opts = opts
     for (const fn of config.functions.values()) {
-      const settings = fn.experimentation
-      if (settings.type !== 'track_and_stop') continue
-      const experiment: Experiment = { fn, settings, state: initialState(settings), updating: false, read: false, failing: false, retrying: false }
-      this.experiments.set(fn.name, experiment)
-      void this.update(experiment)
-      const timer = setInterval(() => { void this.update(experiment) }, settings.updatePeriodMs)
-      timer.unref()
-      this.timers.push(timer)
+      this.start(fn, undefined, fn.experimentation)
+      for (const [namespace, settings] of fn.namespaceExperimentation ?? []) this.start(fn, namespace, settings)
     }
   }
 
-  /** The current state of a function's experiment (for tests and status). */
-  state (functionName: string): TrackAndStopState | undefined {
-    return this.experiments.get(functionName)?.state
+  /** The current state of a function's experiment, or of its namespace's (for tests and status). */
+  state (functionName: string, namespace?: string): TrackAndStopState | undefined {
+    return this.experiments.get(experimentKey(functionName, namespace))?.state
   }
 
   /**
@@ -65,8 +65,8 @@ export class AdaptiveExperiments {
    * among the variants not yet tried; an episode that already has a variant keeps it (and once that one was tried,
    * only the fallbacks are left); when the state picks none, the first fallback not yet tried.
    */
-  * order (fn: FunctionConfig, episodeId: string, u: number): Generator<string> {
-    const experiment = this.experiments.get(fn.name)
+  * order (fn: FunctionConfig, namespace: string | undefined, episodeId: string, u: number): Generator<string> {
+    const experiment = this.experiments.get(experimentKey(fn.name, namespace))
     if (experiment === undefined) return
     const { settings } = experiment
     const active = [...fn.sortedVariantNames]
@@ -92,6 +92,17 @@ export class AdaptiveExperiments {
     this.timers.length = 0
   }
 
+  private start (fn: FunctionConfig, namespace: string | undefined, settings: Experimentation): void {
+    if (settings.type !== 'track_and_stop') return
+    const experiment: Experiment = { fn, settings, state: initialState(settings), updating: false, read: false, failing: false, retrying: false }
+    if (namespace !== undefined) experiment.namespace = namespace
+    this.experiments.set(experimentKey(fn.name, namespace), experiment)
+    void this.update(experiment)
+    const timer = setInterval(() => { void this.update(experiment) }, settings.updatePeriodMs)
+    timer.unref()
+    this.timers.push(timer)
+  }
+
   /** The variant this episode already has for the function, else `candidate`, remembered from now on. */
   private episodeVariant (functionName: string, episodeId: string, candidate: string): string {
     const key = `${functionName}\u0000${episodeId}`
@@ -105,17 +116,19 @@ export class AdaptiveExperiments {
   private async update (experiment: Experiment): Promise<void> {
     if (experiment.updating) return
     experiment.updating = true
-    const { fn, settings } = experiment
+    const { fn, settings, namespace } = experiment
     try {
+      // TensorZero caps a namespace's samples per variant; the base experiment reads the pre-aggregated totals uncapped.
+      const scope = namespace === undefined ? undefined : { namespace, maxSamplesPerVariant: settings.maxSamplesPerVariant }
       const feedback = this.opts.statistics === undefined
         ? []
-        : await this.opts.statistics.feedbackByVariant(settings.metric, fn.name, settings.candidates)
+        : await this.opts.statistics.feedbackByVariant(settings.metric, fn.name, settings.candidates, scope)
       experiment.state = computeState(settings, feedback)
       experiment.read = true
       experiment.failing = false
     } catch (err) {
       if (!experiment.failing) {
-        this.opts.onWarning?.(`adaptive experimentation of function \`${fn.name}\`: feedback statistics could not be used` +
+        this.opts.onWarning?.(`adaptive experimentation of function \`${fn.name}\`${namespace === undefined ? '' : ` (namespace \`${namespace}\`)`}: feedback statistics could not be used` +
           ` (${err instanceof Error ? err.message : String(err)}); sampling keeps the last probabilities until they can`)
       }
       experiment.failing = true
