@@ -100,6 +100,8 @@ t.test('a request samples its namespace\'s experiment; no namespace, or one with
   for await (const chunk of stream) streamedModel = chunk.model
   t.equal(streamedModel, 'tensorzero::function_name::draft::variant_name::acme_a', 'a stream samples the namespace\'s experiment too')
   t.equal(fake.requestsFor('acme-ft').length, before + 1, 'and calls its model')
+  const response = await client.responses.create({ model, input: 'hi', 'tensorzero::namespace': 'acme' } as never) as OpenAI.Responses.Response
+  t.equal(response.output_text, 'Hello from acme-ft', 'the Responses API takes tensorzero::namespace too')
 })
 
 t.test('the native /inference route takes `namespace` and samples the same way', async t => {
