@@ -147,7 +147,10 @@ t.test('a changed file under load: swapped in for new requests, none dropped, on
   t.equal(failed.status, 'ready', 'still ready: the config in use is fine')
   t.match(failed.config.last_reload.errors.join('\n'), /tensorzero\.toml:\d+:\d+: .*nowhere/, 'file:line:col of the problem')
   t.equal((await answers(s.url, 'gpt-new')).status, 200, 'the last good config still serves')
-  t.match(s.output(), /"level":"error".*tensorzero\.toml:\d+:\d+: .*nowhere.*config reload failed/)
+  // The log line is written asynchronously (pino to a pipe): it may reach us a moment after /status says so.
+  const logged = /"level":"error".*tensorzero\.toml:\d+:\d+: .*nowhere.*config reload failed/
+  await t.resolves(waitFor('the failed reload logged', async () => logged.test(s.output()) ? true : undefined, 10_000),
+    'the failure is logged with file:line:col')
 
   const results = await load.stop()
   t.ok(results.length > 20, `${results.length} requests under load`)
