@@ -46,7 +46,8 @@ t.test('a retired gateway stops polling its adaptive experiments\' statistics (a
     status: () => ({}),
     whenPersisted: async () => {},
     close: async () => {},
-    experimentReads: { feedbackByVariant: async () => { reads++; return [] }, similarDiclExamples: async () => [] }
+    experimentReads: { feedbackByVariant: async () => { reads++; return [] }, similarDiclExamples: async () => [] },
+    workflowRuns: { run () {}, episode () {} }
   } as unknown as ClickHouseSink
   const gateway = createGateway(config, { store, env: {} })
   t.teardown(async () => { await gateway.close() })
