@@ -13,6 +13,9 @@ import { DEFAULT_BODY_LIMIT } from './http/body.ts'
 import { serverLimitsFromEnv } from './http/limits.ts'
 import { openStore } from '../src/store/open.ts'
 import { openRateLimitStore } from '../src/store/open-rate-limits.ts'
+import { openPostgres } from '../src/store/postgres.ts'
+import { adaptiveFunctions, openEpisodeVariants } from '../src/store/open-episode-variants.ts'
+import { enforcesRules } from '../src/core/rate-limiting.ts'
 import { createGateway, gatewayMemory } from '../src/gateway.ts'
 import { numberFromEnv, flagFromEnv } from '../src/core/env.ts'
 import { transportSettingsFromEnv } from '../src/providers/http/transport.ts'
@@ -93,7 +96,12 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     onWarning: w => { logger.warn({ source: w.source }, w.message) }
   }
   // Rules to enforce and no store to enforce them: the start fails here, as the TensorZero gateway's does.
-  const rateLimits = await openRateLimitStore(config, env, logger).catch(async (err: unknown) => { await store?.close(); throw err })
+  // One Postgres pool for every feature kept there; `pg` is loaded only when one of them is configured.
+  const postgres = enforcesRules(config.tensorzero.rateLimiting) || adaptiveFunctions(config).length > 0 ? await openPostgres(env) : undefined
+  const rateLimits = await openRateLimitStore(config, env, logger, postgres).catch(async (err: unknown) => { await store?.close(); await postgres?.close(); throw err })
+  // Adaptive experiments with a Postgres that cannot be reached: the start fails here, as the TensorZero gateway's does.
+  const episodeVariants = await openEpisodeVariants(config, postgres, logger)
+    .catch(async (err: unknown) => { await store?.close(); await rateLimits?.close(); await postgres?.close(); throw err })
   // An outage of the rate limiting store refuses requests under a limit: one line when it starts, one when it ends.
   const logRateLimits: InferenceObserver = {
     onRateLimit: e => {
@@ -103,7 +111,7 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
   }
   const observer = combineObservers(metrics.observer, logCircuit, logRateLimits)
   const memory = gatewayMemory()
-  const gateway = createGateway(config, { env, observer, store, rateLimits, memory })
+  const gateway = createGateway(config, { env, observer, store, rateLimits, episodeVariants, memory })
 
   const sidecar = new Sidecar({
     gateway,
@@ -125,7 +133,7 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     ? new ConfigReloader({
       sidecar,
       load,
-      build: next => ({ gateway: createGateway(next, { env, observer, store, rateLimits, memory }), secrets: secretValues(next, env) }),
+      build: next => ({ gateway: createGateway(next, { env, observer, store, rateLimits, episodeVariants, memory }), secrets: secretValues(next, env) }),
       logger,
       loggedSecrets: secrets,
       onOutcome: (result, next) => { metrics.onConfigReload(result, next) },
@@ -143,7 +151,7 @@ function checkSettings (env: NodeJS.ProcessEnv): void {
   logLevel(env.LOG_LEVEL)
   serverLimitsFromEnv(env)
   transportSettingsFromEnv(env)
-  for (const name of ['SIDECAR_BODY_LIMIT_BYTES', 'SIDECAR_DRAIN_TIMEOUT_MS', 'SIDECAR_SPOOL_MAX_BYTES']) numberFromEnv(env, name, 0)
+  for (const name of ['SIDECAR_BODY_LIMIT_BYTES', 'SIDECAR_DRAIN_TIMEOUT_MS', 'SIDECAR_SPOOL_MAX_BYTES', 'SIDECAR_RATE_LIMIT_TIMEOUT_MS', 'SIDECAR_POSTGRES_TIMEOUT_MS']) numberFromEnv(env, name, 0)
   for (const name of ['SIDECAR_MIGRATE', 'SIDECAR_CONFIG_WATCH']) flagFromEnv(env, name, true)
 }
 

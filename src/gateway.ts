@@ -26,6 +26,7 @@ import { layeredExchanges } from './store/stored-exchange.ts'
 import { AdaptiveExperiments } from './function/experimentation/adaptive.ts'
 import { RateLimiter } from './model/rate-limits.ts'
 import type { RateLimitStore } from './core/rate-limiting.ts'
+import type { EpisodeVariants } from './core/stored-data.ts'
 import { rateLimitTimeoutMs } from './store/open-rate-limits.ts'
 import { numberFromEnv } from './core/env.ts'
 import { WorkflowEvaluations, rememberedWorkflowRuns } from './function/workflow-evaluation.ts'
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   store?: ClickHouseSink
   /** Where `[rate_limiting]` buckets live (Valkey or Postgres, shared with the TensorZero gateway); absent: none enforced. */
   rateLimits?: RateLimitStore
+  /** Where adaptive experiments keep episode → variant (Postgres, shared with the TensorZero gateway); absent: each gateway's memory. */
+  episodeVariants?: EpisodeVariants & { close (): Promise<void> }
   /** What this process remembers of the inferences it served; a reloaded config's gateway is handed the same one. */
   memory?: GatewayMemory
 }
@@ -119,6 +122,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     diclExamples: store?.experimentReads,
     experiments: new AdaptiveExperiments(config.tensorzero, {
       statistics: store?.experimentReads,
+      episodes: opts.episodeVariants,
       onWarning: message => { observer.onWarning?.({ source: 'adaptive_experimentation', message }) }
     }),
     rateLimiter,
@@ -164,6 +168,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
       await transport.close()
       await store?.close()
       await opts.rateLimits?.close()
+      await opts.episodeVariants?.close()
     }
   }
 }

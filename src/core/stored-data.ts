@@ -19,3 +19,12 @@ export interface FeedbackStatisticsReads {
   /** Feedback statistics of `metricName` for the function's `variantNames`; variants without feedback are absent. */
   feedbackByVariant (metricName: string, functionName: string, variantNames: string[], scope?: FeedbackScope): Promise<FeedbackByVariant[]>
 }
+
+/**
+ * Which variant an episode of a function is on, as TensorZero's `check_and_set_variant_by_episode` keeps it: shared
+ * through Postgres's `variant_by_episode` when the sidecar has a Postgres, else in one process's memory.
+ */
+export interface EpisodeVariants {
+  /** The variant the episode already has for the function, else `candidate`, which it has from now on. Throws a GatewayError when it cannot tell. */
+  checkAndSet (functionName: string, episodeId: string, candidate: string): Promise<string>
+}

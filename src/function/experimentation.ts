@@ -64,8 +64,8 @@ function drawFor (plan: SamplingPlan, functionName: string, episodeId: string): 
   return 0
 }
 
-/** The episode's variant order under the request's experiment: an adaptive one's when it is adaptive, else the static plan's. */
-export function sampledOrder (adaptive: AdaptiveExperiments | undefined, fn: FunctionConfig, episodeId: string, namespace?: string): Iterable<string> {
+/** The episode's variant order under the request's experiment: an adaptive one's (which may ask Postgres) when it is adaptive, else the static plan's. */
+export function sampledOrder (adaptive: AdaptiveExperiments | undefined, fn: FunctionConfig, episodeId: string, namespace?: string): Iterable<string> | AsyncIterable<string> {
   const exp = experimentFor(fn, namespace)
   if (exp.type === 'track_and_stop' && adaptive !== undefined) {
     return adaptive.order(fn, exp === fn.experimentation ? undefined : namespace, episodeId, episodeDraw(fn.name, episodeId))

@@ -147,7 +147,7 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
 
   const run: FunctionRun = { fn, req, decisions, templates: gw.templates, resolver: gw.resolver, diclExamples: gw.diclExamples }
   let i = -1
-  for (const variantName of order) {
+  for await (const variantName of order) {
     i++
     const variant = fn.variants.get(variantName) as VariantConfig
     try {

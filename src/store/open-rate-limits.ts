@@ -8,6 +8,7 @@ import { enforcesRules } from '../core/rate-limiting.ts'
 import type { RateLimitStore } from '../core/rate-limiting.ts'
 import { openValkeyRateLimits } from './valkey-rate-limits.ts'
 import { openPostgresRateLimits } from './postgres-rate-limits.ts'
+import type { SharedPostgres } from './postgres.ts'
 
 export interface RateLimitStoreLogger {
   info (obj: object, msg: string): void
@@ -38,8 +39,12 @@ function chooseRateLimitBackend (config: LoadedConfig, env: NodeJS.ProcessEnv): 
   return { error: 'rate limits are configured but cannot be enforced: no backend is available. Set `TENSORZERO_VALKEY_URL` or `TENSORZERO_POSTGRES_URL`, or `rate_limiting.enabled = false`.' }
 }
 
-/** The store the sidecar's rules draw from; undefined when no rule is enforced. Throws ConfigError when none can be. */
-export async function openRateLimitStore (config: LoadedConfig, env: NodeJS.ProcessEnv, logger: RateLimitStoreLogger): Promise<RateLimitStore | undefined> {
+/**
+ * The store the sidecar's rules draw from; undefined when no rule is enforced. Throws ConfigError when none can be.
+ * `postgres`: the process's pool (TENSORZERO_POSTGRES_URL), used when Postgres is the backend.
+ */
+export async function openRateLimitStore (config: LoadedConfig, env: NodeJS.ProcessEnv, logger: RateLimitStoreLogger,
+  postgres: SharedPostgres | undefined): Promise<RateLimitStore | undefined> {
   const choice = chooseRateLimitBackend(config, env)
   const rl = config.tensorzero.rateLimiting
   if (choice.error !== undefined && rl !== undefined) {
@@ -48,7 +53,8 @@ export async function openRateLimitStore (config: LoadedConfig, env: NodeJS.Proc
   if (choice.backend === undefined || choice.url === undefined) return undefined
   const timeoutMs = rateLimitTimeoutMs(env)
   const opts = { url: choice.url, timeoutMs, warn: (message: string) => { logger.warn({ backend: choice.backend }, message) } }
-  const store = choice.backend === 'valkey' ? await openValkeyRateLimits(opts) : await openPostgresRateLimits(opts)
+  if (choice.backend === 'postgres' && postgres === undefined) throw new Error('the Postgres pool must be opened from the same environment')
+  const store = choice.backend === 'valkey' ? await openValkeyRateLimits(opts) : openPostgresRateLimits(postgres as SharedPostgres, opts)
   let timer: NodeJS.Timeout | undefined
   const waited = await Promise.race([
     store.ready.then(() => true, () => false),

@@ -2,11 +2,11 @@
 // `update_period_s`, from the feedback statistics in ClickHouse; a request only reads the last state. When the
 // statistics cannot be read, the last state stays (the start state before any) and one warning says so per outage.
 import type { Experimentation, FunctionConfig, TensorZeroConfig, TrackAndStopSettings } from '../../core/config.ts'
-import type { FeedbackStatisticsReads } from '../../core/stored-data.ts'
+import type { EpisodeVariants, FeedbackStatisticsReads } from '../../core/stored-data.ts'
 import { computeState, initialState, sampleState } from './track-and-stop.ts'
 import type { TrackAndStopState } from './track-and-stop.ts'
 
-/** Episodes whose variant is remembered (TensorZero keeps them in Postgres); the oldest are forgotten first. */
+/** Episodes whose variant one process remembers when it has no Postgres; the oldest are forgotten first. */
 const REMEMBERED_EPISODES = 100_000
 
 /**
@@ -37,18 +37,21 @@ const experimentKey = (functionName: string, namespace: string | undefined): str
 export interface AdaptiveExperimentsOptions {
   /** Absent: no ClickHouse, so no feedback (TensorZero with ClickHouse disabled reads none either). */
   statistics?: FeedbackStatisticsReads
+  /** Where an episode's variant is kept (Postgres, shared with other sidecars and the gateway); absent: this process's memory. */
+  episodes?: EpisodeVariants
   onWarning?: (message: string) => void
 }
 
 export class AdaptiveExperiments {
   private readonly experiments = new Map<string, Experiment>()
-  private readonly episodes = new Map<string, string>()
+  private readonly episodes: EpisodeVariants
   private readonly timers: NodeJS.Timeout[] = []
   private closed = false
   private readonly opts: AdaptiveExperimentsOptions
 
   constructor (config: TensorZeroConfig, opts: AdaptiveExperimentsOptions) {
     this.opts = opts
+    this.episodes = opts.episodes ?? new RememberedEpisodes()
     for (const fn of config.functions.values()) {
       this.start(fn, undefined, fn.experimentation)
       for (const [namespace, settings] of fn.namespaceExperimentation ?? []) this.start(fn, namespace, settings)
@@ -64,8 +67,10 @@ export class AdaptiveExperiments {
    * Variant names in the order they are tried for this episode, as TensorZero samples them: the state picks one
    * among the variants not yet tried; an episode that already has a variant keeps it (and once that one was tried,
    * only the fallbacks are left); when the state picks none, the first fallback not yet tried.
+   * The episode's variant cannot be looked up: that error for the first variant; once a variant was tried (and failed,
+   * or the caller would not ask for the next), the order ends, so the caller reports the failures it has, as TensorZero does.
    */
-  * order (fn: FunctionConfig, namespace: string | undefined, episodeId: string, u: number): Generator<string> {
+  async * order (fn: FunctionConfig, namespace: string | undefined, episodeId: string, u: number): AsyncGenerator<string> {
     const experiment = this.experiments.get(experimentKey(fn.name, namespace))
     if (experiment === undefined) return
     const { settings } = experiment
@@ -75,7 +80,13 @@ export class AdaptiveExperiments {
       const picked = sampleState(experiment.state, active, u)
       let name: string | undefined
       if (picked !== undefined) {
-        const kept = this.episodeVariant(fn.name, episodeId, picked)
+        let kept: string
+        try {
+          kept = await this.episodes.checkAndSet(fn.name, episodeId, picked)
+        } catch (err) {
+          if (active.length < fn.sortedVariantNames.length) return
+          throw err
+        }
         name = active.includes(kept) ? kept : firstFallback()
       } else {
         name = firstFallback()
@@ -101,16 +112,6 @@ export class AdaptiveExperiments {
     const timer = setInterval(() => { void this.update(experiment) }, settings.updatePeriodMs)
     timer.unref()
     this.timers.push(timer)
-  }
-
-  /** The variant this episode already has for the function, else `candidate`, remembered from now on. */
-  private episodeVariant (functionName: string, episodeId: string, candidate: string): string {
-    const key = `${functionName}\u0000${episodeId}`
-    const known = this.episodes.get(key)
-    if (known !== undefined) return known
-    this.episodes.set(key, candidate)
-    if (this.episodes.size > REMEMBERED_EPISODES) this.episodes.delete(this.episodes.keys().next().value as string)
-    return candidate
   }
 
   private async update (experiment: Experiment): Promise<void> {
@@ -145,5 +146,19 @@ export class AdaptiveExperiments {
     } finally {
       experiment.updating = false
     }
+  }
+}
+
+/** Episode → variant in this process only (no Postgres): the last REMEMBERED_EPISODES episodes. */
+class RememberedEpisodes implements EpisodeVariants {
+  private readonly variants = new Map<string, string>()
+
+  async checkAndSet (functionName: string, episodeId: string, candidate: string): Promise<string> {
+    const key = `${functionName}\u0000${episodeId}`
+    const known = this.variants.get(key)
+    if (known !== undefined) return known
+    this.variants.set(key, candidate)
+    if (this.variants.size > REMEMBERED_EPISODES) this.variants.delete(this.variants.keys().next().value as string)
+    return candidate
   }
 }
