@@ -141,7 +141,11 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
   return {
     config,
     resolve: model => resolver.resolve(model),
-    chat: async (req, signal, call) => await runChat(call === undefined ? ctx : { ...ctx, observer: observerWith(call) }, await workflows.apply(req), signal),
+    chat: (req, signal, call) => {
+      const c = call === undefined ? ctx : { ...ctx, observer: observerWith(call) }
+      // Only a workflow episode's request waits for its run; every other request goes straight to the variant loop.
+      return workflows.applies(req) ? workflows.apply(req).then(changed => runChat(c, changed, signal)) : runChat(c, req, signal)
+    },
     async embed (modelName, req, signal, credentials, call, cacheOptions) {
       const model = resolver.embeddingModel(modelName)
       const cache = ctx.cache === undefined || cacheOptions === undefined ? undefined : { ...ctx.cache, options: cacheOptions }

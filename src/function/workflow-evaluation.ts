@@ -84,10 +84,15 @@ export class WorkflowEvaluations {
     return { episode_id: episodeId }
   }
 
+  /** Whether the request is in a workflow episode, so `apply` may change it. */
+  applies (req: ChatRequest): boolean {
+    return req.episodeId !== undefined && isWorkflowEpisodeId(req.episodeId)
+  }
+
   /** The request as its workflow episode changes it; any other request unchanged. */
   async apply (req: ChatRequest): Promise<ChatRequest> {
     const episodeId = req.episodeId
-    if (episodeId === undefined || !isWorkflowEpisodeId(episodeId)) return req
+    if (episodeId === undefined || !this.applies(req)) return req
     const run = this.episodes.get(episodeId) ?? await this.lookup('episode', episodeId)
     if (run === null) throw badRequest(`Workflow evaluation run not found for episode id: ${episodeId}`)
     remember(this.episodes, episodeId, run)
