@@ -11,7 +11,6 @@ import { compiledTemplate } from '../src/variant/templates/engine.ts'
 import type { Sidecar } from './server.ts'
 import type { ReloadOutcome } from './routes/context.ts'
 import type { Logger } from './ops/logger.ts'
-import { enforcesRules } from '../src/core/rate-limiting.ts'
 
 /** Editors write a file in several steps (truncate, write, rename): one reload once they are done. */
 const DEBOUNCE_MS = 300
@@ -20,8 +19,11 @@ export interface ReloaderOptions {
   sidecar: Sidecar
   /** Loads and validates the config files again (throws ConfigError). */
   load: () => Promise<LoadedConfig>
-  /** A gateway for the new config over the process's store and observers, and the secrets it resolves to. */
-  build: (config: LoadedConfig) => { gateway: Gateway; secrets: string[] }
+  /**
+   * A gateway for the new config over the process's stores and observers, the secrets it resolves to, and what of it
+   * the stores opened earlier give only after a restart. Throws ConfigError to refuse the config.
+   */
+  build: (config: LoadedConfig) => Promise<Built>
   logger: Logger
   /** The secret values the process's log lines are scrubbed of (fixed at start). */
   loggedSecrets: readonly string[]
@@ -29,6 +31,8 @@ export interface ReloaderOptions {
   /** Watch the loaded files (SIDECAR_CONFIG_WATCH); SIGHUP reloads either way. */
   watchFiles: boolean
 }
+
+interface Built { gateway: Gateway; secrets: string[]; restartNeeded: string[] }
 
 export class ConfigReloader {
   private readonly opts: ReloaderOptions
@@ -65,10 +69,10 @@ export class ConfigReloader {
     const at = new Date().toISOString()
     const old = sidecar.gateway.config
     let config: LoadedConfig
-    let built: { gateway: Gateway; secrets: string[] }
+    let built: Built
     try {
       config = await this.opts.load()
-      built = this.opts.build(config)
+      built = await this.opts.build(config)
     } catch (err) {
       const errors = err instanceof ConfigError
         ? err.diagnostics.filter(d => d.severity !== 'warning').map(d => formatDiagnostic(d, process.cwd()))
@@ -78,7 +82,7 @@ export class ConfigReloader {
       return
     }
     if (this.closed) { await built.gateway.retire(); return }
-    const restartNeeded = changesNeedingRestart(old, config, this.opts.loggedSecrets, built.secrets)
+    const restartNeeded = [...changesNeedingRestart(old, config, this.opts.loggedSecrets, built.secrets), ...built.restartNeeded]
     sidecar.replaceGateway(built.gateway, built.secrets)
     for (const w of config.warnings) logger.warn({ config: formatDiagnostic(w, process.cwd()) }, 'config warning')
     const tz = config.tensorzero
@@ -151,7 +155,8 @@ function referencedFiles (tz: LoadedConfig['tensorzero']): { templates: string[]
 
 /**
  * What a reload swapped in but the process keeps from its start: the service name (every metric's label, the default
- * spool folder), the store's settings, and the secret values logs are scrubbed of. Environment variables and flags
+ * spool folder), the store's settings, and the secret values logs are scrubbed of (the rate limiting and Postgres
+ * stores, opened when a config first needs them, say what they cannot switch to through `build`). Environment variables and flags
  * (bind address, spool folder, ClickHouse URL, limits) are read once at start: a reload never sees them change.
  */
 function changesNeedingRestart (old: LoadedConfig, next: LoadedConfig, scrubbed: readonly string[], secrets: readonly string[]): string[] {
@@ -160,11 +165,6 @@ function changesNeedingRestart (old: LoadedConfig, next: LoadedConfig, scrubbed:
   const [a, b] = [old.tensorzero.gateway, next.tensorzero.gateway]
   if (a.observabilityEnabled !== b.observabilityEnabled) out.push('[gateway.observability] enabled')
   if (a.batchWrites.flushIntervalMs !== b.batchWrites.flushIntervalMs || a.batchWrites.maxRows !== b.batchWrites.maxRows) out.push('[gateway.observability.batch_writes]')
-  // The rate limiting store is opened at start, only when rules are enforced: new rules reach it, a new store does not.
-  const [ra, rb] = [old.tensorzero.rateLimiting, next.tensorzero.rateLimiting]
-  if (enforcesRules(ra) !== enforcesRules(rb) || (enforcesRules(ra) && enforcesRules(rb) && ra.backend !== rb.backend)) {
-    out.push('[rate_limiting] rules turned on or off, or another backend (the store is opened at start)')
-  }
   const known = new Set(scrubbed)
   if (secrets.some(s => !known.has(s))) out.push('new credentials: log lines are scrubbed of them only after a restart')
   return out

@@ -12,10 +12,7 @@ import type { RequestLog } from './ops/request-log.ts'
 import { DEFAULT_BODY_LIMIT } from './http/body.ts'
 import { serverLimitsFromEnv } from './http/limits.ts'
 import { openStore } from '../src/store/open.ts'
-import { openRateLimitStore } from '../src/store/open-rate-limits.ts'
-import { openPostgres } from '../src/store/postgres.ts'
-import { adaptiveFunctions, openEpisodeVariants } from '../src/store/open-episode-variants.ts'
-import { enforcesRules } from '../src/core/rate-limiting.ts'
+import { SharedStateStores } from '../src/store/shared-state.ts'
 import { createGateway, gatewayMemory } from '../src/gateway.ts'
 import { numberFromEnv, flagFromEnv } from '../src/core/env.ts'
 import { transportSettingsFromEnv } from '../src/providers/http/transport.ts'
@@ -95,13 +92,11 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     },
     onWarning: w => { logger.warn({ source: w.source }, w.message) }
   }
-  // Rules to enforce and no store to enforce them: the start fails here, as the TensorZero gateway's does.
-  // One Postgres pool for every feature kept there; `pg` is loaded only when one of them is configured.
-  const postgres = enforcesRules(config.tensorzero.rateLimiting) || adaptiveFunctions(config).length > 0 ? await openPostgres(env) : undefined
-  const rateLimits = await openRateLimitStore(config, env, logger, postgres).catch(async (err: unknown) => { await store?.close(); await postgres?.close(); throw err })
-  // Adaptive experiments with a Postgres that cannot be reached: the start fails here, as the TensorZero gateway's does.
-  const episodeVariants = await openEpisodeVariants(config, postgres, logger)
-    .catch(async (err: unknown) => { await store?.close(); await rateLimits?.close(); await postgres?.close(); throw err })
+  // Rules to enforce and no store to enforce them, or adaptive experiments with a Postgres that cannot be reached: the
+  // start fails here, as the TensorZero gateway's does (and a reload that brings the first of them is refused).
+  const shared = new SharedStateStores(env, logger)
+  const { rateLimits, episodeVariants } = await shared.forConfig(config)
+    .catch(async (err: unknown) => { await store?.close(); await shared.close(); throw err })
   // An outage of the rate limiting store refuses requests under a limit: one line when it starts, one when it ends.
   const logRateLimits: InferenceObserver = {
     onRateLimit: e => {
@@ -123,6 +118,7 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     metrics: async () => await metrics.render(),
     onShutdown: async () => {
       reloader?.close()
+      await shared.close()
       await tracing?.shutdown().catch((err: unknown) => { logger.warn({ err }, 'trace export at shutdown failed') })
     },
     logger
@@ -133,7 +129,11 @@ async function createServing (opts: CreateOptions, hotReload: boolean): Promise<
     ? new ConfigReloader({
       sidecar,
       load,
-      build: next => ({ gateway: createGateway(next, { env, observer, store, rateLimits, episodeVariants, memory }), secrets: secretValues(next, env) }),
+      build: async next => {
+        const state = await shared.forConfig(next)
+        const gateway = createGateway(next, { env, observer, store, rateLimits: state.rateLimits, episodeVariants: state.episodeVariants, memory })
+        return { gateway, secrets: secretValues(next, env), restartNeeded: state.restartNeeded }
+      },
       logger,
       loggedSecrets: secrets,
       onOutcome: (result, next) => { metrics.onConfigReload(result, next) },

@@ -23,7 +23,7 @@ import { RecentTargets } from './feedback/known-targets.ts'
 import type { ExchangeReads } from './core/exchanges.ts'
 import { RecentExchanges } from './store/recent-exchanges.ts'
 import { layeredExchanges } from './store/stored-exchange.ts'
-import { AdaptiveExperiments } from './function/experimentation/adaptive.ts'
+import { AdaptiveExperiments, RememberedEpisodes } from './function/experimentation/adaptive.ts'
 import { RateLimiter } from './model/rate-limits.ts'
 import type { RateLimitStore } from './core/rate-limiting.ts'
 import type { EpisodeVariants } from './core/stored-data.ts'
@@ -41,20 +41,20 @@ export interface GatewayOptions {
   store?: ClickHouseSink
   /** Where `[rate_limiting]` buckets live (Valkey or Postgres, shared with the TensorZero gateway); absent: none enforced. */
   rateLimits?: RateLimitStore
-  /** Where adaptive experiments keep episode → variant (Postgres, shared with the TensorZero gateway); absent: each gateway's memory. */
+  /** Where adaptive experiments keep episode → variant (Postgres, shared with the TensorZero gateway); absent: `memory`. */
   episodeVariants?: EpisodeVariants & { close (): Promise<void> }
   /** What this process remembers of the inferences it served; a reloaded config's gateway is handed the same one. */
   memory?: GatewayMemory
 }
 
 /**
- * The inferences a process served, for feedback targets and `previous_response_id`, and the workflow evaluation runs
- * it knows: kept across config reloads.
+ * The inferences a process served, for feedback targets and `previous_response_id`, the workflow evaluation runs
+ * it knows, and, without Postgres, its adaptive experiments' episode → variant: kept across config reloads.
  */
-export interface GatewayMemory { targets: RecentTargets; exchanges: RecentExchanges; workflowRuns: RememberedWorkflowRuns }
+export interface GatewayMemory { targets: RecentTargets; exchanges: RecentExchanges; workflowRuns: RememberedWorkflowRuns; episodes: EpisodeVariants }
 
 export function gatewayMemory (): GatewayMemory {
-  return { targets: new RecentTargets(), exchanges: new RecentExchanges(), workflowRuns: rememberedWorkflowRuns() }
+  return { targets: new RecentTargets(), exchanges: new RecentExchanges(), workflowRuns: rememberedWorkflowRuns(), episodes: new RememberedEpisodes() }
 }
 
 /** What /status reports about the store. */
@@ -97,7 +97,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
   const resolver = new TargetResolver(config)
   const transport = new Transport(transportSettingsFromEnv(opts.env ?? process.env))
   // Feedback accepts the ids this process issued at once; others are looked up in the store.
-  const { targets: recent, exchanges: recentExchanges, workflowRuns: rememberedRuns } = opts.memory ?? gatewayMemory()
+  const { targets: recent, exchanges: recentExchanges, workflowRuns: rememberedRuns, episodes } = opts.memory ?? gatewayMemory()
   // Runs are recorded through the store and, with ClickHouse, runs other processes created are read from it.
   const workflows = new WorkflowEvaluations({ writes: store?.workflowRuns, reads: store?.workflowRuns.reads }, rememberedRuns)
   const remember = { onInference: (rec: InferenceRecord) => { recent.remember(rec); recentExchanges.remember(rec) } }
@@ -122,7 +122,7 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     diclExamples: store?.experimentReads,
     experiments: new AdaptiveExperiments(config.tensorzero, {
       statistics: store?.experimentReads,
-      episodes: opts.episodeVariants,
+      episodes: opts.episodeVariants ?? episodes,
       onWarning: message => { observer.onWarning?.({ source: 'adaptive_experimentation', message }) }
     }),
     rateLimiter,

@@ -20,7 +20,18 @@ const DEFAULT_RATE_LIMIT_TIMEOUT_MS = 1000
 /** How long the start waits for the store; it goes on without it (requests under a limit are refused until it is up). */
 const CONNECT_WAIT_MS = 5000
 
-/** Which store, from the config and the environment; an error message when rules cannot be enforced. */
+export interface RateLimitBackend { backend: 'valkey' | 'postgres'; url: string }
+
+/** Which store, from the config and the environment; undefined when no rule is enforced. Throws ConfigError when none can be. */
+export function rateLimitBackend (config: LoadedConfig, env: NodeJS.ProcessEnv): RateLimitBackend | undefined {
+  const choice = chooseRateLimitBackend(config, env)
+  const rl = config.tensorzero.rateLimiting
+  if (choice.error !== undefined && rl !== undefined) {
+    throw new ConfigError([{ ...rl.source, severity: 'error', message: choice.error }])
+  }
+  return choice.backend === undefined || choice.url === undefined ? undefined : { backend: choice.backend, url: choice.url }
+}
+
 function chooseRateLimitBackend (config: LoadedConfig, env: NodeJS.ProcessEnv): { backend?: 'valkey' | 'postgres'; url?: string; error?: string } {
   const rl = config.tensorzero.rateLimiting
   if (!enforcesRules(rl)) return {}
@@ -40,28 +51,23 @@ function chooseRateLimitBackend (config: LoadedConfig, env: NodeJS.ProcessEnv): 
 }
 
 /**
- * The store the sidecar's rules draw from; undefined when no rule is enforced. Throws ConfigError when none can be.
- * `postgres`: the process's pool (TENSORZERO_POSTGRES_URL), used when Postgres is the backend.
+ * The store `choice` names, waited for up to CONNECT_WAIT_MS (it goes on without it). `postgres`: the process's pool
+ * (TENSORZERO_POSTGRES_URL), asked for only when Postgres is the backend.
  */
-export async function openRateLimitStore (config: LoadedConfig, env: NodeJS.ProcessEnv, logger: RateLimitStoreLogger,
-  postgres: SharedPostgres | undefined): Promise<RateLimitStore | undefined> {
-  const choice = chooseRateLimitBackend(config, env)
-  const rl = config.tensorzero.rateLimiting
-  if (choice.error !== undefined && rl !== undefined) {
-    throw new ConfigError([{ ...rl.source, severity: 'error', message: choice.error }])
-  }
-  if (choice.backend === undefined || choice.url === undefined) return undefined
+export async function openRateLimitStore (choice: RateLimitBackend, config: LoadedConfig, env: NodeJS.ProcessEnv, logger: RateLimitStoreLogger,
+  postgres: () => Promise<SharedPostgres | undefined>): Promise<RateLimitStore> {
   const timeoutMs = rateLimitTimeoutMs(env)
   const opts = { url: choice.url, timeoutMs, warn: (message: string) => { logger.warn({ backend: choice.backend }, message) } }
-  if (choice.backend === 'postgres' && postgres === undefined) throw new Error('the Postgres pool must be opened from the same environment')
-  const store = choice.backend === 'valkey' ? await openValkeyRateLimits(opts) : openPostgresRateLimits(postgres as SharedPostgres, opts)
+  const pool = choice.backend === 'postgres' ? await postgres() : undefined
+  if (choice.backend === 'postgres' && pool === undefined) throw new Error('the Postgres pool must be opened from the same environment')
+  const store = choice.backend === 'valkey' ? await openValkeyRateLimits(opts) : openPostgresRateLimits(pool as SharedPostgres, opts)
   let timer: NodeJS.Timeout | undefined
   const waited = await Promise.race([
     store.ready.then(() => true, () => false),
     new Promise<false>(resolve => { timer = setTimeout(() => resolve(false), CONNECT_WAIT_MS) })
   ])
   clearTimeout(timer)
-  const line = { backend: choice.backend, rules: rl?.rules.length, timeout_ms: timeoutMs }
+  const line = { backend: choice.backend, rules: config.tensorzero.rateLimiting?.rules.length, timeout_ms: timeoutMs }
   if (waited) logger.info(line, 'rate limiting enforced')
   else logger.warn(line, `rate limiting store not reachable after ${CONNECT_WAIT_MS} ms: requests under a limit are refused until it is`)
   return store

@@ -37,8 +37,8 @@ const experimentKey = (functionName: string, namespace: string | undefined): str
 export interface AdaptiveExperimentsOptions {
   /** Absent: no ClickHouse, so no feedback (TensorZero with ClickHouse disabled reads none either). */
   statistics?: FeedbackStatisticsReads
-  /** Where an episode's variant is kept (Postgres, shared with other sidecars and the gateway); absent: this process's memory. */
-  episodes?: EpisodeVariants
+  /** Where an episode's variant is kept: Postgres (shared with other sidecars and the gateway), or a process's memory. */
+  episodes: EpisodeVariants
   onWarning?: (message: string) => void
 }
 
@@ -51,7 +51,7 @@ export class AdaptiveExperiments {
 
   constructor (config: TensorZeroConfig, opts: AdaptiveExperimentsOptions) {
     this.opts = opts
-    this.episodes = opts.episodes ?? new RememberedEpisodes()
+    this.episodes = opts.episodes
     for (const fn of config.functions.values()) {
       this.start(fn, undefined, fn.experimentation)
       for (const [namespace, settings] of fn.namespaceExperimentation ?? []) this.start(fn, namespace, settings)
@@ -150,7 +150,7 @@ export class AdaptiveExperiments {
 }
 
 /** Episode → variant in this process only (no Postgres): the last REMEMBERED_EPISODES episodes. */
-class RememberedEpisodes implements EpisodeVariants {
+export class RememberedEpisodes implements EpisodeVariants {
   private readonly variants = new Map<string, string>()
 
   async checkAndSet (functionName: string, episodeId: string, candidate: string): Promise<string> {
