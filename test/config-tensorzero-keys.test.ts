@@ -3,7 +3,7 @@
 // `validate` means the TensorZero gateway starts on that config too, and what TensorZero accepts loads here.
 import t from 'tap'
 import path from 'node:path'
-import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import OpenAI from 'openai'
 import { validateConfigFiles } from '../src/config/load.ts'
@@ -11,6 +11,9 @@ import { formatDiagnostic } from '../src/config/diagnostics.ts'
 import { startFakeOpenAI } from './helpers/fake-openai.ts'
 import type { FakeOpenAI } from './helpers/fake-openai.ts'
 import { startTestSidecar } from './helpers/sidecar.ts'
+import { runCli } from './helpers/process.ts'
+import { configSnapshot } from '../src/store/config-snapshot.ts'
+import { storedConfigToml } from '../src/store/stored-config.ts'
 
 /** `files`: other files beside tensorzero.toml (schemas, templates), by name. */
 async function validate (t: { teardown: (fn: () => Promise<void>) => void }, toml: string, files: Record<string, string> = {}): Promise<{ ok: boolean; lines: string[]; config: Awaited<ReturnType<typeof validateConfigFiles>>['config'] }> {
@@ -18,7 +21,10 @@ async function validate (t: { teardown: (fn: () => Promise<void>) => void }, tom
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const file = path.join(dir, 'tensorzero.toml')
   await writeFile(file, toml)
-  for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text)
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true })
+    await writeFile(path.join(dir, name), text)
+  }
   const result = await validateConfigFiles({ configFile: file, env: {} })
   return { ok: result.config !== undefined, lines: result.diagnostics.map(d => formatDiagnostic(d).slice(file.length + 1)), config: result.config }
 }
@@ -53,7 +59,7 @@ enabled = false
 })
 
 t.test('template_filesystem_access: `enabled` is deprecated (a warning), `base_path` is kept relative to its file', async t => {
-  const r = await validate(t, '[gateway.template_filesystem_access]\nenabled = true\nbase_path = "prompts"\n')
+  const r = await validate(t, '[gateway.template_filesystem_access]\nenabled = true\nbase_path = "prompts"\n', { 'prompts/system.minijinja': 'hi' })
   t.ok(r.ok)
   t.match(r.lines, [/^2:1: warning: `template_filesystem_access.enabled` is deprecated/])
   t.match(r.config?.tensorzero.gateway.templateBasePath, /tz-keys-[^/]+\/prompts$/)
@@ -378,4 +384,76 @@ include_content = false
 extra_headers = { "x-team" = "ml" }
 `)
   t.same(good.lines, [], 'what TensorZero accepts loads, silently')
+})
+
+// Each key TensorZero reads as a file (or folder) at load, written next to a file that is there: the missing one is a
+// config error at its key, as the TensorZero gateway refuses to start on it.
+const FN = '[functions.f]\ntype = "chat"\n[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "dummy::good"\n'
+const FILE_KEYS: Record<string, (name: string) => string> = {
+  'functions.f.evaluators.score.typescript_file': name => `${FN}[functions.f.evaluators.score]
+type = "typescript"
+output_type = "float"
+optimize = "max"
+typescript_file = "${name}"
+`,
+  'evaluations.e.evaluators.judge.variants.jv.system_instructions': name => `${FN}[evaluations.e]
+type = "inference"
+function_name = "f"
+[evaluations.e.evaluators.judge]
+type = "llm_judge"
+output_type = "boolean"
+optimize = "max"
+[evaluations.e.evaluators.judge.variants.jv]
+type = "chat_completion"
+model = "dummy::good"
+system_instructions = "${name}"
+`,
+  'functions.f.evaluators.judge.variants.best.evaluator.templates.grade.path': name => `${FN}[functions.f.evaluators.judge]
+type = "llm_judge"
+output_type = "float"
+optimize = "max"
+[functions.f.evaluators.judge.variants.best]
+type = "experimental_best_of_n_sampling"
+evaluator = { model = "dummy::good", system_instructions = "present.txt", templates.grade.path = "${name}" }
+`,
+  'functions.f.variants.v.input_wrappers.user': name => `${FN}input_wrappers.user = "${name}"\n`,
+  'gateway.template_filesystem_access.base_path': name => `${FN}[gateway.template_filesystem_access]\nbase_path = "${name}"\n`
+}
+
+t.test('validate reads every file TensorZero reads at load (typescript_file, judge variants, input_wrappers, base_path): a missing one is an error at its key', async t => {
+  for (const [key, toml] of Object.entries(FILE_KEYS)) {
+    const folder = key.endsWith('base_path')
+    const present = await validate(t, toml(folder ? 'prompts' : 'present.txt'), folder ? { 'prompts/a.minijinja': 'a' } : { 'present.txt': 'text' })
+    t.same(present.lines, [], `${key}: present, it loads`)
+    // What validate passes, the start's config snapshot can read (it opens every one of these keys again).
+    const snapshot = await configSnapshot(present.config!.tensorzero)
+    t.match(snapshot.config, folder ? /__tensorzero_remapped_path = ".*prompts"/ : /__data = "text"/, `${key}: in the snapshot`)
+    const missing = await validate(t, toml('gone.txt'), folder ? {} : { 'present.txt': 'text' })
+    t.notOk(missing.ok, `${key}: missing, validate fails`)
+    const line = toml('gone.txt').split('\n').findIndex(l => l.includes('gone.txt')) + 1
+    t.match(missing.lines, [new RegExp(`^${line}:\\d+: (text file|folder) not found: .*gone\\.txt \\(from \`${key.replace(/\./g, '\\.')}\` = "gone\\.txt"\\)$`)], `${key}: at its line`)
+  }
+  const file = await validate(t, FILE_KEYS['gateway.template_filesystem_access.base_path']('present.txt'), { 'present.txt': 'text' })
+  t.match(file.lines, [/^7:1: not a folder: .*present\.txt/], 'base_path naming a file is refused too')
+  const wrapper = await validate(t, `${FN}input_wrappers.tool = "present.txt"\n`, { 'present.txt': 'text' })
+  t.same(wrapper.lines, ['6:16: unknown key `tool` in `functions.f.variants.v.input_wrappers`'], 'input_wrappers takes only the three roles')
+})
+
+t.test('a file removed between load and snapshot: the snapshot error names the key and the config file, not a bare ENOENT', async t => {
+  const r = await validate(t, FILE_KEYS['functions.f.variants.v.input_wrappers.user']('present.txt'), { 'present.txt': 'text' })
+  const configFile = r.config!.tensorzero.files[0]
+  await rm(path.join(path.dirname(configFile), 'present.txt'))
+  await t.rejects(storedConfigToml(r.config!.tensorzero.files),
+    { message: `${configFile}: \`functions.f.variants.v.input_wrappers.user\` names a file that can no longer be read: ENOENT: no such file or directory, realpath '${path.join(path.dirname(configFile), 'present.txt')}'` })
+})
+
+t.test('serve on a config naming a missing typescript_file exits 1 with the file:line:col line, before listening', async t => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tz-keys-serve-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'tensorzero.toml')
+  await writeFile(file, FILE_KEYS['functions.f.evaluators.score.typescript_file']('score.ts'))
+  const r = await runCli(['serve', '--config-file', file, '--bind-address', '127.0.0.1:0'], { TENSORZERO_CLICKHOUSE_URL: '' })
+  t.equal(r.code, 1)
+  t.match(r.stdout + r.stderr, `${file}:10:1: text file not found: ${path.join(dir, 'score.ts')} (from \`functions.f.evaluators.score.typescript_file\` = "score.ts")`)
+  t.notMatch(r.stdout + r.stderr, /ENOENT|listening/)
 })

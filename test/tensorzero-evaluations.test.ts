@@ -180,6 +180,8 @@ t.test('config: evaluators define TensorZero\'s metrics, and their mistakes are 
     return { lines: result.diagnostics.map(d => formatDiagnostic(d).slice(file.length + 1)), metrics: result.config?.tensorzero.metrics }
   }
   const fn = '[functions.f]\ntype = "chat"\n[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "dummy::good"\n'
+  // TensorZero reads `typescript_file` at load: it must exist.
+  await writeFile(path.join(dir, 'score.ts'), 'export default function score (): number { return 1 }\n')
   const ok = await validate(`${fn}[functions.f.evaluators.uses_tool]
 type = "tool_use"
 behavior = "any"

@@ -4,18 +4,18 @@
 import type { ModelConfig, TemplateRef, VariantConfig } from '../core/config.ts'
 import { readExtraBody, readExtraHeaders, readRetries, readSamplingParams, readTimeouts } from './common-fields.ts'
 import { ensureModel } from './models.ts'
-import { readNamed, readTemplateRef } from './referenced-files.ts'
+import { ROLES, readNamed, readTemplateRef, readTextFile } from './referenced-files.ts'
 import type { LoadContext, TableReader } from './reader.ts'
 
 const CHAT_COMPLETION_KEYS = [
   'model', 'weight', 'system_template', 'user_template', 'assistant_template', 'templates',
   'temperature', 'max_tokens', 'top_p', 'seed', 'presence_penalty', 'frequency_penalty', 'stop_sequences',
-  'json_mode', 'retries', 'extra_body', 'extra_headers', 'reasoning_effort',
+  'json_mode', 'retries', 'extra_body', 'extra_headers', 'reasoning_effort', 'input_wrappers',
 ]
 /** Keys TensorZero reads beside any variant type's own (`type` aside): its timeouts and namespace. */
 export const VARIANT_INFO_KEYS = ['timeouts', 'namespace']
 /** Newer TensorZero keys we pass over (kept in `raw`) rather than reject. */
-const CHAT_COMPLETION_TOLERATED = new Set(['service_tier', 'thinking_budget_tokens', 'verbosity', 'input_wrappers'])
+const CHAT_COMPLETION_TOLERATED = new Set(['service_tier', 'thinking_budget_tokens', 'verbosity'])
 
 /** A variant (or evaluator/fuser) with nothing read yet but its name and type. */
 export function blankVariant (r: TableReader, name: string, type: string): VariantConfig {
@@ -35,6 +35,7 @@ export function readChatCompletion (r: TableReader, variant: VariantConfig, ctx:
     checkVariantModel(r, ctx, models)
   }
   variant.templates = readNamed<TemplateRef>(r, 'template', 'templates', (t, key) => readTemplateRef(t, key, true))
+  readInputWrappers(r)
   variant.params = readSamplingParams(r)
   // Checked as TensorZero checks it, but not sent: tz-sidecar does not pass a variant's reasoning effort on.
   r.string('reasoning_effort')
@@ -50,4 +51,15 @@ export function checkVariantModel (r: TableReader, ctx: LoadContext, models: Map
   const model = r.get('model') as string
   const problem = ensureModel(ctx, models, model, r.at('model'))
   if (problem !== undefined) r.error('model', problem)
+}
+
+/**
+ * `input_wrappers.{user,system,assistant}`: template files TensorZero reads at load (a missing one fails its start).
+ * The sidecar does not wrap inputs with them; they are read so that `validate` refuses what TensorZero refuses.
+ */
+function readInputWrappers (r: TableReader): void {
+  const wrappers = r.sub('input_wrappers')
+  if (wrappers === undefined) return
+  wrappers.checkKeys(ROLES)
+  for (const role of ROLES) readTextFile(wrappers, role)
 }

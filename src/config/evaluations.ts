@@ -4,6 +4,7 @@
 // come from the evaluator's kind; the level is always the inference.
 import type { TableReader } from './reader.ts'
 import type { FunctionConfig, MetricConfig } from '../core/config.ts'
+import { ROLES, readTextFile } from './referenced-files.ts'
 
 type Verdict = Pick<MetricConfig, 'type' | 'optimize'>
 
@@ -61,7 +62,8 @@ function readEvaluator (r: TableReader, what: string): Verdict | undefined {
     case 'typescript': {
       const output = r.oneOf('output_type', ['float', 'boolean'] as const, true)
       const optimize = r.oneOf('optimize', ['min', 'max'] as const, true)
-      if (type === 'typescript') r.string('typescript_file', true)
+      if (type === 'typescript') readTextFile(r, 'typescript_file', true)
+      else readJudgeFiles(r)
       return output === undefined || optimize === undefined ? undefined : { type: output, optimize }
     }
     case 'tool_use': {
@@ -77,6 +79,22 @@ function readEvaluator (r: TableReader, what: string): Verdict | undefined {
       return regexIsValid(r, what) ? { type: 'boolean', optimize: 'max' } : undefined
     default:
       return { type: 'boolean', optimize: 'max' }
+  }
+}
+
+/**
+ * The files an `llm_judge` evaluator's variants name: TensorZero reads them at load, so a missing one is a config
+ * error there, even though the sidecar never runs the judge.
+ */
+function readJudgeFiles (judge: TableReader): void {
+  for (const [, variant] of judge.sub('variants')?.entries() ?? []) {
+    readTextFile(variant, 'system_instructions')
+    for (const part of ['evaluator', 'fuser'].map(key => variant.sub(key))) {
+      if (part === undefined) continue
+      readTextFile(part, 'system_instructions')
+      for (const role of ROLES) readTextFile(part, `${role}_template`)
+      for (const [, template] of part.sub('templates')?.entries() ?? []) readTextFile(template, 'path')
+    }
   }
 }
 

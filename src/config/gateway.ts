@@ -1,8 +1,8 @@
 // `[gateway]`: every key TensorZero's gateway accepts is accepted (a key it does not know is an error, since the
 // TensorZero gateway refuses to start on it); only the keys the sidecar acts on are kept.
-import path from 'node:path'
 import type { TableReader } from './reader.ts'
 import type { GatewayConfig } from '../core/config.ts'
+import { readFolderPath } from './referenced-files.ts'
 
 const GATEWAY_KEYS = [
   'bind_address', 'observability', 'debug', 'template_filesystem_access', 'export', 'base_path',
@@ -45,9 +45,9 @@ export function readGateway (r: TableReader | undefined): GatewayConfig {
     if (templates.boolean('enabled') !== undefined) {
       templates.warning('enabled', '`template_filesystem_access.enabled` is deprecated: includes are loaded if and only if `base_path` is set')
     }
-    const base = templates.string('base_path')
     // Relative to the file that declares it, like every path in the config.
-    if (base !== undefined) out.templateBasePath = path.resolve(r.ctx.toml.dirOf(templates.keyPath('base_path')), base)
+    const base = readFolderPath(templates, 'base_path')
+    if (base !== undefined) out.templateBasePath = base
   }
   return out
 }

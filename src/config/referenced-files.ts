@@ -1,6 +1,7 @@
 // Files a config points at: templates and JSON Schemas. Paths are relative to the TOML file that declares them
 // (TensorZero's rule), so a glob of configs in different folders still finds its files.
 import { readFileSync, statSync } from 'node:fs'
+import type { Stats } from 'node:fs'
 import path from 'node:path'
 import type { TableReader } from './reader.ts'
 import type { SchemaRef, TemplateRef } from '../core/config.ts'
@@ -26,8 +27,8 @@ function isFile (p: string): boolean {
 }
 
 /** A plain text file's contents (e.g. DICL's `system_instructions`), read once at load. */
-export function readTextFile (r: TableReader, key: string): string | undefined {
-  const abs = declaredFile(r, key, false, 'text')
+export function readTextFile (r: TableReader, key: string, required = false): string | undefined {
+  const abs = declaredFile(r, key, required, 'text')
   if (abs === undefined) return undefined
   try {
     return readFileSync(abs, 'utf8')
@@ -35,6 +36,18 @@ export function readTextFile (r: TableReader, key: string): string | undefined {
     r.error(key, `cannot read ${abs}: ${(err as Error).message}`)
     return undefined
   }
+}
+
+/** A folder a key names (resolved as a file path is), when it exists: TensorZero refuses a config naming a missing one. */
+export function readFolderPath (r: TableReader, key: string): string | undefined {
+  const value = r.string(key)
+  if (value === undefined) return undefined
+  const abs = resolveDeclaredPath(r, key, value)
+  let found: Stats | undefined
+  try { found = statSync(abs) } catch {}
+  if (found?.isDirectory() === true) return abs
+  r.error(key, `${found === undefined ? 'folder not found' : 'not a folder'}: ${abs} (from \`${r.name(key)}\` = "${value}")`)
+  return undefined
 }
 
 /** A template path: resolved and checked to exist. Compiling is the template engine's job. */

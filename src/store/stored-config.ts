@@ -30,17 +30,30 @@ const DIRECTORY_KEYS = new Set(['gateway.template_filesystem_access.base_path'])
 
 const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date)
 
-interface PathLeaf { holder: Table; key: string; value: string; directory: boolean }
+interface PathLeaf { holder: Table; key: string; value: string; name: string }
 
-/** The string values at `pattern` in `table`, with the table holding each (to replace it in place). */
-function leavesAt (table: Table, pattern: string[], directory: boolean): PathLeaf[] {
+/** The string values at `pattern` in `table`, with the table holding each (to replace it in place) and its dotted name. */
+function leavesAt (table: Table, pattern: string[], prefix: string): PathLeaf[] {
   const [head, ...rest] = pattern
   const keys = head === '*' ? Object.keys(table) : Object.hasOwn(table, head) ? [head] : []
   return keys.flatMap(key => {
     const value = table[key]
-    if (rest.length === 0) return typeof value === 'string' ? [{ holder: table, key, value, directory }] : []
-    return isTable(value) ? leavesAt(value, rest, directory) : []
+    const name = prefix === '' ? key : `${prefix}.${key}`
+    if (rest.length === 0) return typeof value === 'string' ? [{ holder: table, key, value, name }] : []
+    return isTable(value) ? leavesAt(value, rest, name) : []
   })
+}
+
+/**
+ * The loader read every one of these files; one can still go missing before the snapshot is taken (removed or
+ * renamed meanwhile). The error then says which key of which config file names it, not just ENOENT.
+ */
+async function fileOfKey<T> (file: string, name: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (err) {
+    throw new Error(`${file}: \`${name}\` names a file that can no longer be read: ${(err as Error).message}`)
+  }
 }
 
 function merge (into: Table, from: Table): void {
@@ -70,27 +83,28 @@ export async function storedConfigToml (files: readonly string[]): Promise<strin
   const merged: Table = {}
   // Each path key is replaced before the files are merged (a later file may add keys to an earlier file's tables);
   // the replacement is filled in once every path is known.
-  const stored: Array<{ entry: Table; absolute: string; directory: boolean }> = []
+  const stored: Array<{ entry: Table; absolute: string; directory: boolean; file: string; name: string }> = []
   for (const file of files) {
     const table = parse(await readFile(file, 'utf8')) as Table
     for (const key of PATH_KEYS) {
-      for (const leaf of leavesAt(table, key.split('.'), DIRECTORY_KEYS.has(key))) {
+      for (const leaf of leavesAt(table, key.split('.'), '')) {
         const entry: Table = {}
         leaf.holder[leaf.key] = entry
         // Resolved as TensorZero resolves them: against the declaring file's folder, symbolic links followed.
-        stored.push({ entry, absolute: await realpath(path.resolve(path.dirname(file), leaf.value)), directory: leaf.directory })
+        const absolute = await fileOfKey(file, leaf.name, () => realpath(path.resolve(path.dirname(file), leaf.value)))
+        stored.push({ entry, absolute, directory: DIRECTORY_KEYS.has(key), file, name: leaf.name })
       }
     }
     merge(merged, table)
   }
   const folder = sharedFolder(stored.filter(s => !s.directory).map(s => s.absolute))
-  for (const { entry, absolute, directory } of stored) {
+  for (const { entry, absolute, directory, file, name } of stored) {
     if (directory) {
       entry.__tensorzero_remapped_path = absolute
       continue
     }
     entry.__tensorzero_remapped_path = folder === undefined ? absolute : path.relative(folder, absolute)
-    entry.__data = await readFile(absolute, 'utf8')
+    entry.__data = await fileOfKey(file, name, () => readFile(absolute, 'utf8'))
   }
   return stringify(merged)
 }
