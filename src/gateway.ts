@@ -133,7 +133,9 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
     config: config.tensorzero,
     knownTargets: recent,
     lookupInClickHouse: store?.reads,
-    enqueue: rec => { observer.onFeedback?.(rec) }
+    enqueue: rec => { observer.onFeedback?.(rec) },
+    enqueueHumanEvaluation: store === undefined ? undefined : rec => { store.humanEvaluation(rec) },
+    onWarning: message => { observer.onWarning?.({ source: 'feedback', message }) }
   }
   const observerWith = (call: InferenceObserver | undefined): InferenceObserver => call === undefined ? observer : combineObservers(observer, call)
   const nothingToPersist = Promise.resolve()

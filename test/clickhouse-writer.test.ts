@@ -144,6 +144,23 @@ t.test('spool cap: rows beyond it are dropped, counted and logged; without a URL
   t.equal(sink.status().droppedRows, st.droppedRows + 2, 'rows recorded after close are counted as dropped')
 })
 
+t.test('a person\'s verdict counts as its two rows (feedback + StaticEvaluationHumanFeedback) in the spool depth and when dropped; a deferred verdict row as one', async t => {
+  const sink = createClickHouseSink({ spoolDir: await tempDir(), service: 'verdicts', logger: recordingLogger(), flushIntervalMs: 10, maxRows: 25 })
+  const humanEvaluation = { datapointId: uuidv7(), evaluatorInferenceId: uuidv7(), output: '[{"type":"text","text":"hi"}]' }
+  const feedback = { feedbackId: uuidv7(), metricName: 'ok', metricType: 'boolean' as const, targetId: uuidv7(), targetType: 'inference' as const, value: true, tags: {}, humanEvaluation }
+  sink.observer.onFeedback?.(feedback)
+  t.equal(sink.status().spoolDepthRows, 2, 'queued: two rows')
+  sink.humanEvaluation({ feedbackId: uuidv7(), metricName: 'ok', value: false, humanEvaluation })
+  t.equal(sink.status().spoolDepthRows, 3, 'a verdict row queued on its own is one')
+  await sink.whenPersisted()
+  t.equal(sink.status().spoolDepthRows, 3, 'in the spool: the same three rows')
+  await sink.close()
+  sink.observer.onFeedback?.(feedback)
+  t.equal(sink.status().droppedRows, 2, 'recorded after close: two rows dropped')
+  sink.humanEvaluation({ feedbackId: uuidv7(), metricName: 'ok', value: false, humanEvaluation })
+  t.equal(sink.status().droppedRows, 3)
+})
+
 t.test('a restart ships what a SIGKILLed writer persisted, resumes acked segments, sets bad rows aside', async t => {
   const spoolDir = await tempDir()
   const proxy = await startFaultProxy(ch)

@@ -10,6 +10,9 @@ import OpenAI from 'openai'
 import { TENSORZERO_URL_SETTINGS, fixtureCoverage, startReadScenario } from './helpers/read-scenario.ts'
 import { datapointsFromInferences } from './helpers/datapoints.ts'
 import { chatOutput, jsonOutput, parse, storedInput, SECOND_TIME as DATE } from './helpers/tensorzero-rows.ts'
+import { startFaultProxy } from './helpers/chdb-server.ts'
+import { startCli } from './helpers/process.ts'
+import { waitFor } from './helpers/wait.ts'
 
 const s = await startReadScenario({ db: 'tz_reads_evaluations' })
 t.teardown(s.close)
@@ -112,6 +115,8 @@ const outsider = await evaluatorFeedback(runChat, dpB, sources[1], 'rating', 1, 
 })
 await s.settled(`SELECT id FROM FloatMetricFeedback WHERE target_id = '${evalJson.inference_id}'`)
 await s.settled(`SELECT id FROM FloatMetricFeedback WHERE id = '${outsider}'`)
+// Its StaticEvaluationHumanFeedback row is queued once the output was read, after the reply: it can come later.
+await s.settled(`SELECT feedback_id FROM StaticEvaluationHumanFeedback WHERE feedback_id = '${outsider}'`)
 await s.settled(`SELECT id FROM BooleanMetricFeedback WHERE id = '${human}'`)
 await s.settled(`SELECT inference_id FROM TagInference WHERE key = 'tensorzero::datapoint_id'`, 3)
 
@@ -217,6 +222,49 @@ t.test('human feedback is found by the output TensorZero serializes from the inf
   tt.match(await read('evaluation_queries/get_inference_evaluation_human_feedback.sql', { metric_name: 'rating', datapoint_id: dpB, output: stored.output }),
     [{ value: '1', evaluator_inference_id: judge }], 'a verdict on another inference (output read back from ClickHouse)')
   tt.same(await s.ch.query(`SELECT count() AS n FROM StaticEvaluationHumanFeedback`, { database: s.db }), [{ n: '2' }], 'evaluator feedback without the human tag adds no row')
+})
+
+t.test('a person\'s verdict on a served inference: /feedback replies while the read of its output is held; the StaticEvaluationHumanFeedback row follows the read, and a failed read loses only that row', async tt => {
+  // A second sidecar on the same database, its ClickHouse behind a proxy that can hold one read.
+  const fault = await startFaultProxy({ origin: s.ch.origin, database: s.db })
+  const served = await startCli(['--config-file', s.configFile], { TENSORZERO_CLICKHOUSE_URL: fault.url })
+  tt.teardown(async () => { served.child.kill('SIGTERM'); await served.exited; await fault.close() })
+  const client = new OpenAI({ baseURL: `${served.url}/v1`, apiKey: 'x', maxRetries: 0 })
+  const ids: string[] = []
+  for (const content of ['Where is my parcel?', 'Change my address']) {
+    ids.push((await client.chat.completions.create({ model: 'tensorzero::function_name::agent', messages: [{ role: 'user', content }] })).id)
+  }
+  await s.settled(`SELECT id FROM ChatInference WHERE id IN ['${ids[0]}', '${ids[1]}']`, 2)
+  const verdict = async (inferenceId: string): Promise<string> => ((await client.post('/feedback', {
+    body: { metric_name: 'rating', value: 3, inference_id: inferenceId, internal: true, tags: { 'tensorzero::human_feedback': 'true', 'tensorzero::datapoint_id': dpB, 'tensorzero::evaluator_inference_id': judge } }
+  })) as { feedback_id: string }).feedback_id
+  // The target is in this sidecar's memory without its output, so the output is read by id from ClickHouse.
+  const readOf = (id: string): RegExp => new RegExp(`InferenceById WHERE id_uint = toUInt128\\(toUUID\\('${id}'\\)\\)`)
+
+  // Events in order. Were the reply to wait for the read, it could only come once the read's client gave up (its
+  // request timeout), and the read would never be seen held with its client waiting after the 200.
+  const events: string[] = []
+  const held = fault.holdQueries(readOf(ids[0]))
+  const answered = await verdict(ids[0])
+  events.push('200')
+  await waitFor('the read of the output, held with its client waiting', async () => held.waiting() === 1 ? true : undefined)
+  events.push('read held')
+  held.release()
+  const [row] = await s.settled<{ output: string; value: string }>(`SELECT output, value FROM StaticEvaluationHumanFeedback WHERE feedback_id = '${answered}'`)
+  events.push('row')
+  tt.same(events, ['200', 'read held', 'row'], 'the 200 arrives while the read is still held; the row once it returns')
+  const [stored] = await s.ch.query<{ output: string }>(`SELECT output FROM ChatInference WHERE id = '${ids[0]}'`, { database: s.db })
+  tt.same(row, { output: stored.output, value: '3' }, 'once the read returns, the row is written, keyed by the stored output')
+  await s.settled(`SELECT id FROM FloatMetricFeedback WHERE id = '${answered}'`)
+
+  const failing = fault.holdQueries(readOf(ids[1]))
+  const lost = await verdict(ids[1])
+  await waitFor('the second read, held', async () => failing.waiting() === 1 ? true : undefined)
+  failing.fail()
+  await waitFor('the warning', async () => served.output().includes(`feedback ${lost}: its StaticEvaluationHumanFeedback row is not written`) ? true : undefined)
+  await s.settled(`SELECT id FROM FloatMetricFeedback WHERE id = '${lost}'`)
+  tt.same(await s.ch.query(`SELECT count() AS n FROM StaticEvaluationHumanFeedback WHERE feedback_id = '${lost}'`, { database: s.db }), [{ n: '0' }],
+    'a failed read loses only that row: the feedback row is in')
 })
 
 // Workflow evaluations through the sidecar's own POST /workflow_evaluation_run and POST /workflow_evaluation_run/{run_id}/episode

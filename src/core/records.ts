@@ -98,8 +98,16 @@ export interface FeedbackRecord {
    * A person's verdict on an evaluated output (tags `tensorzero::human_feedback`, `tensorzero::datapoint_id`,
    * `tensorzero::evaluator_inference_id`): also a StaticEvaluationHumanFeedback row, keyed by the target's stored output.
    */
-  humanEvaluation?: { datapointId: string; evaluatorInferenceId: string; output: string }
+  humanEvaluation?: HumanEvaluation
 }
+
+export interface HumanEvaluation { datapointId: string; evaluatorInferenceId: string; output: string }
+
+/**
+ * A verdict's StaticEvaluationHumanFeedback row on its own: queued after its feedback row, once the target's output was
+ * read from the store (the reply did not wait for that read).
+ */
+export type HumanEvaluationRecord = Pick<FeedbackRecord, 'feedbackId' | 'metricName' | 'value'> & { humanEvaluation: HumanEvaluation }
 
 /** A model provider's circuit: closed (called), open (skipped), half_open (one probe call in flight or due). */
 export type CircuitState = 'closed' | 'open' | 'half_open'

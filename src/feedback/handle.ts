@@ -3,13 +3,14 @@
 // Bodies of errors are `{"error":{"message":…}}` (the OpenAI-style shape the sidecar uses on every route).
 import { v7 as uuidv7 } from 'uuid'
 import type { TensorZeroConfig } from '../core/config.ts'
-import type { FeedbackRecord } from '../core/records.ts'
+import type { FeedbackRecord, HumanEvaluation, HumanEvaluationRecord } from '../core/records.ts'
 import type { ToolDefinition } from '../core/types.ts'
 import { chatOutputBlocks } from '../store/rows.ts'
 import type { StoredInference, TargetReads } from '../store/queries.ts'
 import { firstSchemaError } from '../core/json-schema.ts'
 import { sleep } from '../core/backoff.ts'
 import { GatewayError, badRequest } from '../core/errors.ts'
+import { TimeoutError } from '../core/deadline.ts'
 import type { KnownTargets } from './known-targets.ts'
 import { UUID_TEXT, canonicalUuid } from '../core/ids.ts'
 import { WORKFLOW_OFFSET_MS, uuidV7Ms } from '../core/workflow-evaluation.ts'
@@ -21,9 +22,11 @@ export interface FeedbackTiming {
   minWaitMs: number
   /** Interval between lookups (TensorZero: 2000 ms). */
   pollMs: number
+  /** How long the read of an evaluated output may take after the reply (TensorZero's deferred write has no bound of its own). */
+  humanEvaluationReadMs: number
 }
 
-const TENSORZERO_FEEDBACK_TIMING: FeedbackTiming = { cooldownMs: 6000, minWaitMs: 1000, pollMs: 2000 }
+const TENSORZERO_FEEDBACK_TIMING: FeedbackTiming = { cooldownMs: 6000, minWaitMs: 1000, pollMs: 2000, humanEvaluationReadMs: 30_000 }
 
 export interface FeedbackDeps {
   config: TensorZeroConfig
@@ -33,6 +36,10 @@ export interface FeedbackDeps {
   lookupInClickHouse?: TargetReads
   /** Receives the row to write (not called for `dryrun`). */
   enqueue: (record: FeedbackRecord) => void
+  /** Receives a verdict's StaticEvaluationHumanFeedback row found after the reply. Absent: such rows are not written. */
+  enqueueHumanEvaluation?: (record: HumanEvaluationRecord) => void
+  /** Something that failed after the reply (only that extra row is lost). */
+  onWarning?: (message: string) => void
   /** Clock in ms since the epoch (for the age of the target id). */
   now?: () => number
   sleep?: (ms: number) => Promise<void>
@@ -204,19 +211,42 @@ function demonstrationValue (config: TensorZeroConfig, target: StoredInference, 
   return JSON.stringify(parsed)
 }
 
+type Verdict = Omit<HumanEvaluation, 'output'>
+
 /**
  * A person's verdict on an evaluated inference, as TensorZero records it in StaticEvaluationHumanFeedback: all three tags
  * present, both ids UUIDs (otherwise TensorZero's background write fails and only the feedback row stays), keyed by
- * the target's stored output. An inference this process served outside an evaluation keeps no output in memory: it is
- * read once from ClickHouse (an output not stored yet, or unreadable, leaves only the feedback row, as in TensorZero).
+ * the target's stored output.
  */
-async function humanEvaluationOf (deps: FeedbackDeps, tags: Record<string, string>, target: StoredInference | true, targetId: string): Promise<FeedbackRecord['humanEvaluation']> {
+function humanVerdictOf (tags: Record<string, string>, target: StoredInference | true): Verdict | undefined {
   const datapointId = tags['tensorzero::datapoint_id']
   const evaluatorInferenceId = tags['tensorzero::evaluator_inference_id']
   if (datapointId === undefined || evaluatorInferenceId === undefined || !('tensorzero::human_feedback' in tags)) return undefined
   if (!UUID_TEXT.test(datapointId) || !UUID_TEXT.test(evaluatorInferenceId) || target === true) return undefined
-  const output = target.output ?? (await deps.lookupInClickHouse?.inference(targetId).catch(() => null))?.output
-  return output === undefined ? undefined : { datapointId, evaluatorInferenceId, output }
+  return { datapointId, evaluatorInferenceId }
+}
+
+/**
+ * The verdict's row when the target's output is not in memory (an inference this process served outside an evaluation
+ * keeps none): read from ClickHouse after the reply, as TensorZero writes this row in a deferred task. The read is
+ * bounded; an output not stored yet, or a read that fails or takes too long, loses only this row, with a warning.
+ */
+async function addHumanEvaluationLater (deps: FeedbackDeps, record: FeedbackRecord, verdict: Verdict): Promise<void> {
+  const { lookupInClickHouse: reads, enqueueHumanEvaluation: enqueue } = deps
+  if (reads === undefined || enqueue === undefined) return
+  const ms = { ...TENSORZERO_FEEDBACK_TIMING, ...deps.timing }.humanEvaluationReadMs
+  const bound = AbortSignal.timeout(ms)
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    bound.addEventListener('abort', () => { reject(new TimeoutError('reading the evaluated output', ms)) }, { once: true })
+  })
+  const lost = `feedback ${record.feedbackId}: its StaticEvaluationHumanFeedback row is not written`
+  try {
+    const output = (await Promise.race([reads.inference(record.targetId), timedOut]))?.output
+    if (output === undefined) { deps.onWarning?.(`${lost}: inference ${record.targetId} has no stored output yet`); return }
+    enqueue({ feedbackId: record.feedbackId, metricName: record.metricName, value: record.value, humanEvaluation: { ...verdict, output } })
+  } catch (err) {
+    deps.onWarning?.(`${lost}: ${(err as Error).message}`)
+  }
 }
 
 /** Validates a feedback request, queues its row (unless `dryrun`) and returns the HTTP reply. */
@@ -256,9 +286,10 @@ export async function handleFeedback (body: unknown, deps: FeedbackDeps): Promis
     }
     if (!p.dryrun) {
       const record: FeedbackRecord = { feedbackId, metricName: p.metricName, metricType: kind, targetId, targetType: level, value, tags: p.tags }
-      const humanEvaluation = kind === 'boolean' || kind === 'float' ? await humanEvaluationOf(deps, p.tags, target, targetId) : undefined
-      if (humanEvaluation !== undefined) record.humanEvaluation = humanEvaluation
+      const verdict = kind === 'boolean' || kind === 'float' ? humanVerdictOf(p.tags, target) : undefined
+      if (verdict !== undefined && target !== true && target.output !== undefined) record.humanEvaluation = { ...verdict, output: target.output }
       deps.enqueue(record)
+      if (verdict !== undefined && record.humanEvaluation === undefined) void addHumanEvaluationLater(deps, record, verdict)
     }
     return { status: 200, body: { feedback_id: feedbackId } }
   } catch (err) {

@@ -19,7 +19,7 @@
 // - Unlike TensorZero, an output text past `STORED_TEXT_KEEP_CHARS` is stored cut, with a marker (the README's limits).
 import { createHash } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
-import type { InferenceRecord, ModelInferenceRecord, FeedbackRecord } from '../core/records.ts'
+import type { InferenceRecord, ModelInferenceRecord, FeedbackRecord, HumanEvaluation } from '../core/records.ts'
 import { storedText } from '../core/records.ts'
 import type { ContentBlock, ExtraBodyPatch, Input, InferenceParams, Message, OutputBlock, ToolChoice, ToolDefinition, ToolParams } from '../core/types.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
@@ -305,15 +305,15 @@ export function cacheRow (key: CacheKey, answer: CachedAnswer, madeAtMs: number)
 
 /** One feedback → its row, and for a person's evaluation verdict the StaticEvaluationHumanFeedback row TensorZero adds. */
 export function feedbackRows (f: FeedbackRecord, ctx: Pick<RowContext, 'snapshotHash'> = {}): TableRow[] {
-  const rows = [feedbackRow(f, ctx.snapshotHash ?? null)]
-  const h = f.humanEvaluation
-  if (h !== undefined) {
-    rows.push({
-      table: 'StaticEvaluationHumanFeedback',
-      row: { feedback_id: f.feedbackId, metric_name: f.metricName, datapoint_id: h.datapointId, output: h.output, value: JSON.stringify(f.value), evaluator_inference_id: h.evaluatorInferenceId }
-    })
+  const row = feedbackRow(f, ctx.snapshotHash ?? null)
+  return f.humanEvaluation === undefined ? [row] : [row, humanEvaluationRow(f, f.humanEvaluation)]
+}
+
+export function humanEvaluationRow (f: Pick<FeedbackRecord, 'feedbackId' | 'metricName' | 'value'>, h: HumanEvaluation): TableRow {
+  return {
+    table: 'StaticEvaluationHumanFeedback',
+    row: { feedback_id: f.feedbackId, metric_name: f.metricName, datapoint_id: h.datapointId, output: h.output, value: JSON.stringify(f.value), evaluator_inference_id: h.evaluatorInferenceId }
   }
-  return rows
 }
 
 function feedbackRow (f: FeedbackRecord, hash: string | null): TableRow {

@@ -2,10 +2,10 @@
 // open segment in one write. The same bytes, kept in memory, become the INSERT bodies (see `Segment.mem`).
 // Segments are sealed when full (`maxRows`), when old (the writer's timer), or on flush and close.
 import type { FileHandle } from 'node:fs/promises'
-import type { InferenceRecord, FeedbackRecord } from '../core/records.ts'
+import type { InferenceRecord, FeedbackRecord, HumanEvaluationRecord } from '../core/records.ts'
 import { linePrefix } from './spool.ts'
 import type { Segment, SegmentMemory, SpoolDir, SpoolLedger } from './spool.ts'
-import { inferenceRows, feedbackRows, cacheRow, workflowRunRow, workflowEpisodeRow } from './rows.ts'
+import { inferenceRows, feedbackRows, humanEvaluationRow, cacheRow, workflowRunRow, workflowEpisodeRow } from './rows.ts'
 import type { RowContext, TableRow } from './rows.ts'
 import { errorText } from './client.ts'
 import type { CacheKey, CachedAnswer } from '../core/cache.ts'
@@ -15,6 +15,7 @@ import type { SinkLogger, SpoolHealth } from './spool-health.ts'
 export type QueuedRecord =
   | { kind: 'inference'; rec: InferenceRecord }
   | { kind: 'feedback'; rec: FeedbackRecord }
+  | { kind: 'human_evaluation'; rec: HumanEvaluationRecord }
   | { kind: 'cache'; key: CacheKey; answer: CachedAnswer; madeAtMs: number }
   | { kind: 'workflow_run'; rec: WorkflowRunRecord }
   | { kind: 'workflow_episode'; rec: WorkflowEpisodeRecord }
@@ -42,6 +43,7 @@ function rowsOfRecord (item: QueuedRecord, ctx: RowContext): TableRow[] {
   switch (item.kind) {
     case 'inference': return inferenceRows(item.rec, ctx)
     case 'feedback': return feedbackRows(item.rec, ctx)
+    case 'human_evaluation': return [humanEvaluationRow(item.rec, item.rec.humanEvaluation)]
     case 'cache': return [cacheRow(item.key, item.answer, item.madeAtMs)]
     case 'workflow_run': return [workflowRunRow(item.rec, ctx)]
     case 'workflow_episode': return [workflowEpisodeRow(item.rec, ctx)]

@@ -15,7 +15,7 @@
 // Size cap: the spool (segment files + rows waiting to be written) never exceeds `spoolMaxBytes`. Rows beyond it, and
 // rows the disk refuses (full, read-only, folder removed), are dropped, counted (`droppedRows`) and logged once per
 // burst (`spool-health.ts`): never blocking, never silent. `whenPersisted()` settles whatever the disk does.
-import type { InferenceObserver } from '../core/records.ts'
+import type { HumanEvaluationRecord, InferenceObserver } from '../core/records.ts'
 import type { TensorZeroConfig } from '../core/config.ts'
 import type { RowContext } from './rows.ts'
 import { SpoolDir } from './spool.ts'
@@ -100,6 +100,8 @@ export interface ClickHouseSink {
   readonly cache?: InferenceCache
   /** Workflow evaluation runs and episodes: rows go through the spool; reads are absent without ClickHouse. */
   readonly workflowRuns: WorkflowRunWrites & { reads?: WorkflowRunReads }
+  /** A verdict's StaticEvaluationHumanFeedback row, when it comes after its feedback row (the output was read first). */
+  humanEvaluation (rec: HumanEvaluationRecord): void
   /** Resolves when every record queued before the call is in a spool file (or was dropped). */
   whenPersisted (): Promise<void>
   /** The config rows are built with from now on (a reloaded config). */
@@ -119,8 +121,10 @@ export function createClickHouseSink (opts: ClickHouseSinkOptions): ClickHouseSi
   return new ClickHouseWriter(opts)
 }
 
+/** The rows a record makes (segment-writer's `rowsOfRecord`), without building them: for drop counts and queue depth. */
 function rowsOf (item: QueuedRecord): number {
-  return item.kind === 'inference' ? 1 + item.rec.modelInferences.length : 1
+  if (item.kind === 'inference') return 1 + item.rec.modelInferences.length
+  return item.kind === 'feedback' && item.rec.humanEvaluation !== undefined ? 2 : 1
 }
 
 class ClickHouseWriter implements ClickHouseSink {
@@ -239,6 +243,8 @@ class ClickHouseWriter implements ClickHouseSink {
     if (this.persisted >= seq) return Promise.resolve()
     return new Promise(resolve => { this.persistWaiters.push({ seq, resolve }) })
   }
+
+  humanEvaluation (rec: HumanEvaluationRecord): void { this.push({ kind: 'human_evaluation', rec }) }
 
   useConfig (config: TensorZeroConfig): void {
     const changed = this.rowContext.config !== undefined && this.rowContext.config !== config

@@ -6,6 +6,7 @@
 //   const fault = await startFaultProxy(ch)      // fault.url: same database, through the proxy
 //   fault.setMode('refuse' | 'error500' | 'hang' | 'lose-response' | 'pass')
 //   fault.delayInserts('ChatInference', 1000)    // that table's INSERTs arrive a second late
+//   const hold = fault.holdQueries(/FROM InferenceById/)  // such reads wait until hold.release() or hold.fail()
 //   await fault.close(); await ch.close()
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -118,10 +119,25 @@ export interface FaultProxy {
   setMode (m: FaultMode): Promise<void>
   /** Holds every `INSERT INTO <table>` this long before forwarding it (0: no longer): one table's rows arrive late. */
   delayInserts (table: string, ms: number): void
+  /**
+   * Holds each request whose query (URL or body) matches `pattern` until `release()` (then forwarded) or `fail()`
+   * (then answered 500): a read that is slow, then answers or fails. Later requests pass once either was called.
+   */
+  holdQueries (pattern: RegExp): QueryHold
   /** Requests seen per mode, for assertions that a fault was really hit. */
   hits: Record<FaultMode, number>
   close (): Promise<void>
 }
+
+export interface QueryHold {
+  /** Matching requests held now whose client still waits for the answer (not gone, e.g. after its own timeout). */
+  waiting (): number
+  release (): void
+  fail (): void
+}
+
+interface HeldRequest { req: http.IncomingMessage; res: http.ServerResponse; body: Buffer; clientWaits: boolean }
+interface ActiveHold { pattern: RegExp; pending: HeldRequest[] }
 
 export async function startFaultProxy (target: { origin: string; database: string }): Promise<FaultProxy> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
@@ -130,22 +146,42 @@ export async function startFaultProxy (target: { origin: string; database: strin
   let mode: FaultMode = 'pass'
   const hits: Record<FaultMode, number> = { pass: 0, refuse: 0, error500: 0, hang: 0, 'lose-response': 0 }
   const insertDelays = new Map<string, number>()
+  const holds = new Set<ActiveHold>()
+  const queryOf = (req: http.IncomingMessage): string => new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? ''
 
   const server = http.createServer((req, res) => {
-    const insertInto = /^\s*INSERT\s+INTO\s+([`"\w.]+)/i.exec(new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '')?.[1]
+    if (holds.size === 0) { route(req, res); return }
+    // A hold is active: the body is read first, since a SELECT's text travels there.
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      const text = `${queryOf(req)}\n${body.toString('utf8')}`
+      const hold = [...holds].find(h => h.pattern.test(text))
+      if (hold === undefined) { route(req, res, body); return }
+      const held: HeldRequest = { req, res, body, clientWaits: true }
+      res.on('close', () => { held.clientWaits = false })
+      hold.pending.push(held)
+    })
+  })
+  /** `body`: already read from `req` (a hold was active when it came). */
+  const route = (req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer): void => {
+    const insertInto = /^\s*INSERT\s+INTO\s+([`"\w.]+)/i.exec(queryOf(req))?.[1]
     const delay = insertInto === undefined ? 0 : insertDelays.get(insertInto.replace(/[`"]/g, '')) ?? 0
     if (delay > 0) {
-      req.pause()
-      setTimeout(() => { forward(req, res) }, delay)
+      if (body === undefined) req.pause()
+      setTimeout(() => { forward(req, res, body) }, delay)
       return
     }
-    forward(req, res)
-  })
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    forward(req, res, body)
+  }
+  const answer500 = (res: http.ServerResponse): void => { res.writeHead(500, { 'content-type': 'text/plain' }); res.end('injected fault: 500\n') }
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer): void => {
     hits[mode]++
     if (mode === 'error500') {
+      if (body !== undefined) { answer500(res); return }
       req.resume()
-      req.on('end', () => { res.writeHead(500, { 'content-type': 'text/plain' }); res.end('injected fault: 500\n') })
+      req.on('end', () => { answer500(res) })
       return
     }
     if (mode === 'hang') { req.resume(); hung.add(res); return }
@@ -156,7 +192,8 @@ export async function startFaultProxy (target: { origin: string; database: strin
       upRes.pipe(res)
     })
     up.on('error', () => { if (!res.headersSent) { res.writeHead(502); res.end('upstream error') } })
-    req.pipe(up)
+    if (body === undefined) req.pipe(up)
+    else up.end(body)
   }
   server.on('connection', s => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
   server.keepAliveTimeout = 10_000
@@ -175,6 +212,19 @@ export async function startFaultProxy (target: { origin: string; database: strin
     hits,
     mode: () => mode,
     delayInserts: (table, ms) => { insertDelays.set(table, ms) },
+    holdQueries: (pattern) => {
+      const hold: ActiveHold = { pattern, pending: [] }
+      holds.add(hold)
+      const end = (each: (held: HeldRequest) => void): void => {
+        holds.delete(hold)
+        hold.pending.splice(0).forEach(each)
+      }
+      return {
+        waiting: () => hold.pending.filter(h => h.clientWaits).length,
+        release: () => { end(h => { route(h.req, h.res, h.body) }) },
+        fail: () => { end(h => { answer500(h.res) }) }
+      }
+    },
     setMode: async (m) => {
       const was = mode
       mode = m
@@ -189,6 +239,7 @@ export async function startFaultProxy (target: { origin: string; database: strin
       }
     },
     close: async () => {
+      for (const hold of holds) for (const { res } of hold.pending) res.destroy()
       cutAll()
       agent.destroy()
       if (mode !== 'refuse') await new Promise<void>(resolve => server.close(() => resolve()))
