@@ -3,7 +3,7 @@
 // has its rows on disk even if the process is killed right after. Dry runs store nothing and do not wait.
 import type { StreamingInference } from '../../src/function/run.ts'
 import type { ChatRequest } from '../../src/core/request.ts'
-import { streamHeadChunks } from '../../src/endpoints/openai/raw-entries.ts'
+import { streamHead } from '../../src/endpoints/openai/raw-entries.ts'
 import { parseChatRequest } from '../../src/endpoints/openai/chat-request.ts'
 import { completionBody, ChunkWriter } from '../../src/endpoints/openai/chat-response.ts'
 import { sendJson } from '../http/respond.ts'
@@ -34,7 +34,7 @@ function chatEncoding (inference: StreamingInference, request: ChatRequest): Str
   })
   const flags = { usage: request.includeRawUsage, response: request.includeRawResponse }
   return {
-    head: streamHeadChunks(inference, flags).map(c => chunks.headChunk(c)).join(''),
+    head: streamHead(inference, flags, chunks),
     delta: d => chunks.delta(d),
     tail: collector => [chunks.final(collector.finishReason, request.includeUsage ? collector.usage : undefined), ChunkWriter.DONE],
     // TensorZero's mid-stream error event carries the provider's raw text of the failure, when raw responses were asked for.

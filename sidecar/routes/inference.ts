@@ -13,7 +13,7 @@ import { readBody, parseJson } from '../http/body.ts'
 import { sendJson } from '../http/respond.ts'
 import type { RouteHandler } from './context.ts'
 import { inferenceHeaders, sendEventStream } from './inference-answer.ts'
-import { streamHeadChunks } from '../../src/endpoints/openai/raw-entries.ts'
+import { streamHead } from '../../src/endpoints/openai/raw-entries.ts'
 
 export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
   const json = parseJson(await readBody(req, ctx.bodyLimit))
@@ -32,7 +32,7 @@ export const inference: RouteHandler = async (ctx, req, res, log, signal) => {
   }
   const chunks = new NativeChunkWriter(result, functionType, { response: raw.response, original: includeOriginalResponse, usage: raw.usage })
   await sendEventStream(res, result, {
-    head: streamHeadChunks(result, raw).map(c => chunks.headChunk(c)).join(''),
+    head: streamHead(result, raw, chunks),
     delta: d => chunks.delta(d),
     tail: collector => [chunks.final(collector.finishReason, collector.usage), chunks.done],
     error: (message, rawChunk) => chunks.error(message, raw.response ? rawChunk : undefined)

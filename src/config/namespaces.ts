@@ -26,7 +26,7 @@ function reachable (exp: Experimentation, fn: FunctionConfig): Set<string> {
 }
 
 /** Every model a variant calls: its own, its evaluator's or fuser's, and its candidates' (TensorZero's `all_model_names`). */
-export function variantModelNames (variant: VariantConfig, fn: FunctionConfig, seen = new Set<string>()): string[] {
+function variantModelNames (variant: VariantConfig, fn: FunctionConfig, seen = new Set<string>()): string[] {
   if (seen.has(variant.name)) return []
   seen.add(variant.name)
   const own = [variant.model, variant.judge?.model].filter((m): m is string => m !== undefined)
@@ -35,6 +35,25 @@ export function variantModelNames (variant: VariantConfig, fn: FunctionConfig, s
     return candidate === undefined ? [] : variantModelNames(candidate, fn, seen)
   })
   return [...own, ...candidates]
+}
+
+/** A model with a `namespace` that a variant calls. */
+interface NamespacedModel { name: string; namespace: string }
+
+const namespacedByVariant = new WeakMap<VariantConfig, NamespacedModel[]>()
+
+/**
+ * The namespaced models a variant calls, each once in the order it calls them (almost always none). Worked out when
+ * the config is loaded and remembered, so a request pinning the variant only walks this list.
+ */
+export function namespacedModelsOf (variant: VariantConfig, fn: FunctionConfig, models: Map<string, ModelConfig>): NamespacedModel[] {
+  let namespaced = namespacedByVariant.get(variant)
+  if (namespaced === undefined) {
+    namespaced = [...new Set(variantModelNames(variant, fn))]
+      .flatMap(name => { const namespace = models.get(name)?.namespace; return namespace === undefined ? [] : [{ name, namespace }] })
+    namespacedByVariant.set(variant, namespaced)
+  }
+  return namespaced
 }
 
 /**
@@ -46,8 +65,7 @@ export function checkNamespacedVariants (fn: FunctionConfig, models: Map<string,
   for (const [name, exp] of fn.namespaceExperimentation ?? []) experiments.push([name, reachable(exp, fn)])
   const from = (experiment: string | undefined): string => experiment === undefined ? 'the base experimentation config' : `namespace \`${experiment}\` experimentation config`
   for (const variant of fn.variants.values()) {
-    const namespacedModels = [...new Set(variantModelNames(variant, fn))]
-      .flatMap(name => { const namespace = models.get(name)?.namespace; return namespace === undefined ? [] : [{ name, namespace }] })
+    const namespacedModels = namespacedModelsOf(variant, fn, models)
     for (const [experiment, variants] of experiments) {
       if (!variants.has(variant.name)) continue
       const model = namespacedModels.find(m => m.namespace !== experiment)

@@ -53,7 +53,7 @@ function cachedSamplingPlan (fn: FunctionConfig, exp: Experimentation): Sampling
 }
 
 /** The experiment a request samples: its namespace's, else the base one (an unknown namespace is no error). */
-export function experimentFor (fn: FunctionConfig, namespace: string | undefined): Experimentation {
+function experimentFor (fn: FunctionConfig, namespace: string | undefined): Experimentation {
   return (namespace === undefined ? undefined : fn.namespaceExperimentation?.get(namespace)) ?? fn.experimentation
 }
 

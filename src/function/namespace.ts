@@ -5,7 +5,7 @@
 import type { ModelConfig } from '../core/config.ts'
 import type { InferenceTarget } from '../core/request.ts'
 import { badRequest } from '../core/errors.ts'
-import { variantModelNames } from '../config/namespaces.ts'
+import { namespacedModelsOf } from '../config/namespaces.ts'
 
 const shown = (namespace: string | undefined): string => namespace === undefined ? '`None`' : `\`${namespace}\``
 
@@ -20,9 +20,8 @@ export function checkRequestNamespace (target: InferenceTarget, namespace: strin
   }
   const pinned = target.variant
   if (pinned === undefined) return
-  for (const modelName of variantModelNames(pinned, target.fn)) {
-    const own = models.get(modelName)?.namespace
-    if (own !== undefined && own !== namespace) {
+  for (const { name: modelName, namespace: own } of namespacedModelsOf(pinned, target.fn, models)) {
+    if (own !== namespace) {
       throw badRequest(`Variant \`${pinned.name}\` uses model \`${modelName}\` which has namespace \`${own}\`, but the request namespace is` +
         ` ${shown(namespace)}. Namespaced models can only be used with a matching namespace.`)
     }

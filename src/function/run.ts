@@ -130,7 +130,7 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   setActiveAttributes(() => ({ function_name: fn.name, episode_id: episodeId, inference_id: inferenceId, 'gen_ai.conversation.id': episodeId }))
   // Input and tool problems are the client's: 400 before any variant runs, no fallback.
   validateTemplateInput(fn, req.input, pinned)
-  gw.resolver.checkEntryFilters(req.target, [...req.extraBody ?? [], ...req.extraHeaders ?? []])
+  if (req.extraBody !== undefined || req.extraHeaders !== undefined) gw.resolver.checkEntryFilters(req.target, [...req.extraBody ?? [], ...req.extraHeaders ?? []])
   const namespace = req.tags[NAMESPACE_TAG]
   checkRequestNamespace(req.target, namespace, gw.config.models)
   const decisions = functionDecisions(gw.config, fn, req)
@@ -146,9 +146,8 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
   const errors: Array<{ variant: string; error: Error }> = []
 
   const run: FunctionRun = { fn, req, decisions, templates: gw.templates, resolver: gw.resolver, diclExamples: gw.diclExamples }
-  let i = -1
-  for await (const variantName of order) {
-    i++
+  // The variant's answer, or undefined when it failed and the next one may be tried.
+  const tryVariant = async (variantName: string, i: number): Promise<CompletedInference | StreamingInference | undefined> => {
     const variant = fn.variants.get(variantName) as VariantConfig
     try {
       const runner = variantRunner(variant.type)
@@ -166,7 +165,15 @@ async function chooseAndRun (gw: GatewayContext, req: ChatRequest, signal: Abort
       if (signal.aborted) throw signal.reason
       if (pinned !== undefined) throw err
       errors.push({ variant: variantName, error: err instanceof Error ? err : new Error(String(err)) })
+      return undefined
     }
+  }
+  let i = 0
+  // Only an adaptive experiment's order is asynchronous; a static plan's is walked without a promise per name.
+  if (Symbol.asyncIterator in order) {
+    for await (const variantName of order) { const result = await tryVariant(variantName, i++); if (result !== undefined) return result }
+  } else {
+    for (const variantName of order) { const result = await tryVariant(variantName, i++); if (result !== undefined) return result }
   }
   throw new VariantsFailed(fn.name, errors)
 }

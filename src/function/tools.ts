@@ -9,6 +9,8 @@ import { matchesSchema } from '../core/json-schema.ts'
 
 export function toolParamsFor (config: TensorZeroConfig, fn: FunctionConfig, req: ChatRequest): ToolParams | undefined {
   const allowed = req.allowedTools
+  // Nothing listed, sent or allowed: no tools to offer (the common plain request pays for none of the checks below).
+  if (allowed === undefined && fn.tools.length === 0 && req.dynamicTools.length === 0) return undefined
   const dynamicNames = new Set(req.dynamicTools.map(t => t.name))
   const unknown = allowed?.find(name => !config.tools.has(name) && !dynamicNames.has(name))
   if (unknown !== undefined) {
@@ -45,7 +47,7 @@ export function toolParamsFor (config: TensorZeroConfig, fn: FunctionConfig, req
 }
 
 /** The `[tools.NAME]` table as the tool a model is offered. */
-export function configTool (config: TensorZeroConfig, name: string): ToolDefinition | undefined {
+function configTool (config: TensorZeroConfig, name: string): ToolDefinition | undefined {
   const tool = config.tools.get(name)
   return tool === undefined ? undefined : { name: tool.wireName, description: tool.description, parameters: tool.parameters.schema, strict: tool.strict }
 }

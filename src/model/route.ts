@@ -5,9 +5,9 @@ import { newId } from '../core/ids.ts'
 import type { ModelConfig, ProviderConfig } from '../core/config.ts'
 import type { ModelRequest, StreamDelta, EmbeddingRequest, Usage } from '../core/types.ts'
 import type { ProviderAdapter, ProviderContext, ProviderTransport } from '../providers/adapter.ts'
-import type { AttemptKind, AttemptRecord, InferenceObserver, ModelInferenceRecord } from '../core/records.ts'
-import { ProviderError, ModelProvidersFailed, errorClassOf } from '../core/errors.ts'
-import type { ErrorClass, FailedRawResponse } from '../core/errors.ts'
+import type { ModelInferenceRecord } from '../core/records.ts'
+import { ProviderError, ModelProvidersFailed } from '../core/errors.ts'
+import type { FailedRawResponse } from '../core/errors.ts'
 import { providerType, unsupportedTypeMessage } from '../providers/catalog.ts'
 import { resolveApiKey } from '../providers/credentials.ts'
 import { encodeRequest } from '../providers/http/extra.ts'
@@ -22,21 +22,15 @@ import type { Borrow, RateLimiter } from './rate-limits.ts'
 import type { ProviderHealth } from './health.ts'
 import { traced, endOnDispose, usageAttributes } from '../core/tracing.ts'
 import type { Attributes } from '@opentelemetry/api'
+import { reportAttempt, attemptOutcome, type AttemptScope } from './attempts.ts'
 import { embedFromCache, inferFromCache, streamFromCache, writingEmbed, writingInfer, writingStream, type CacheContext } from './cache.ts'
 
-export interface CallContext {
+export interface CallContext extends AttemptScope {
   transport: Transport
   env: NodeJS.ProcessEnv
   /** `tensorzero::credentials`, for `dynamic::NAME` key locations. */
   credentials?: Record<string, string>
   signal: AbortSignal
-  observer?: InferenceObserver
-  functionName?: string
-  variantName?: string
-  /** Which try of its variant this walk is (0: the first; n: the n-th retry). */
-  retryIndex?: number
-  /** Position of the variant in the function's sampled order (0: the first chosen; n: the n-th fallback). */
-  variantIndex?: number
   /** The providers' circuits (`[health]`); absent: every provider is always called. */
   health?: ProviderHealth
   /** `[rate_limiting]`: each provider attempt draws from the buckets the request's tags select. */
@@ -78,7 +72,8 @@ export interface Leg<Q, R> {
 
 export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ctx: CallContext): Promise<R> {
   const errors: Array<{ provider: string; error: Error }> = []
-  const failed: FailedRawResponse[] = []
+  // Created by the first failed attempt with a raw answer to keep (include_raw_response): most walks have none.
+  let failed: FailedRawResponse[] | undefined
   const limit = leg.modelLimit(model, ctx.signal)
   let adopted = false
   try {
@@ -90,7 +85,7 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
       if (admission === 'skip') {
         // A fast failure in the routing order: no call, the walk moves on at once.
         const skipped = new ProviderError(ctx.health?.skipMessage(provider) as string, 'circuit_open')
-        report(ctx, model, provider, i, 'circuit_open', started, skipped.message)
+        reportAttempt(ctx, model, provider, i, 'circuit_open', started, skipped.message)
         errors.push({ provider: providerName, error: skipped })
         continue
       }
@@ -98,17 +93,17 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
         const result = await leg.fromCache?.(model, provider, req, ctx, limit.signal) ?? await limitedAttempt(leg, model, provider, req, ctx, limit.signal, started)
         limit.stopTimer()
         ctx.health?.settle(model.name, provider, admission, 'success')
-        report(ctx, model, provider, i, 'ok', started)
+        reportAttempt(ctx, model, provider, i, 'ok', started)
         adopted = leg.adopt(result, limit)
-        if (failed.length > 0) leg.afterFailures?.(result, failed)
+        if (failed !== undefined) leg.afterFailures?.(result, failed)
         return result
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err))
         ctx.health?.settle(model.name, provider, admission, verdictOf(error, ctx.signal))
-        report(ctx, model, provider, i, attemptOutcome(error), started, error.message)
+        reportAttempt(ctx, model, provider, i, attemptOutcome(error), started, error.message)
         errors.push({ provider: providerName, error })
         if (ctx.rawResponses === true && error instanceof ProviderError && error.rawResponse !== undefined) {
-          failed.push({ providerType: provider.type, ...(leg.apiType === undefined ? {} : { apiType: leg.apiType }), data: keptRawAnswer(error.rawResponse) })
+          (failed ??= []).push({ providerType: provider.type, ...(leg.apiType === undefined ? {} : { apiType: leg.apiType }), data: keptRawAnswer(error.rawResponse) })
         }
         if (ctx.signal.aborted) throw ctx.signal.reason
         if (limit.signal.aborted) throw limit.signal.reason
@@ -117,7 +112,7 @@ export async function walk<Q, R> (leg: Leg<Q, R>, model: ModelConfig, req: Q, ct
   } finally {
     if (!adopted) limit.clear()
   }
-  throw new ModelProvidersFailed(model.name, errors, failed)
+  throw new ModelProvidersFailed(model.name, errors, failed ?? [])
 }
 
 /** One provider attempt under `[rate_limiting]`: tickets taken first, settled with what the call used. */
@@ -363,34 +358,3 @@ const embedLeg: Leg<EmbeddingRequest, ModelEmbedding> = {
 export const embedModel = traced<WalkArgs<EmbeddingRequest>, ModelEmbedding>('model_inference', modelAttributes('embeddings', false),
   async (model: ModelConfig, req: EmbeddingRequest, ctx: CallContext): Promise<ModelEmbedding> => await walk(embedLeg, model, req, ctx),
   (result, span) => { if (span.isRecording()) span.setAttributes({ model_provider_name: result.providerName, ...usageAttributes(result.usage) }); return false })
-
-// ---- attempts ----
-
-
-function report (ctx: CallContext, model: ModelConfig, provider: ProviderConfig, routingIndex: number, outcome: AttemptRecord['outcome'],
-  started: number, message?: string): void {
-  ctx.observer?.onAttempt?.({
-    functionName: ctx.functionName,
-    variantName: ctx.variantName,
-    modelName: model.name,
-    providerName: provider.name,
-    providerType: provider.type,
-    outcome,
-    kind: attemptKind(ctx, routingIndex),
-    durationMs: performance.now() - started,
-    message
-  })
-}
-
-function attemptKind (ctx: CallContext, routingIndex: number): AttemptKind {
-  if (routingIndex > 0) return 'provider_fallback'
-  if ((ctx.retryIndex ?? 0) > 0) return 'retry'
-  if ((ctx.variantIndex ?? 0) > 0) return 'variant_fallback'
-  return 'first'
-}
-
-/** An attempt's error class; an error of no class of its own came from the transport. */
-function attemptOutcome (err: Error): ErrorClass {
-  const cls = errorClassOf(err, 'connection')
-  return cls === 'internal' ? 'connection' : cls
-}

@@ -36,7 +36,7 @@ export interface PostgresObjects {
  * How long a Postgres round trip may take before the request waiting on it fails: SIDECAR_POSTGRES_TIMEOUT_MS, else
  * SIDECAR_RATE_LIMIT_TIMEOUT_MS (the older name, when rate limits were its only use), else 1 s.
  */
-export function postgresTimeoutMs (env: NodeJS.ProcessEnv): number {
+function postgresTimeoutMs (env: NodeJS.ProcessEnv): number {
   return numberFromEnv(env, 'SIDECAR_POSTGRES_TIMEOUT_MS', numberFromEnv(env, 'SIDECAR_RATE_LIMIT_TIMEOUT_MS', DEFAULT_TIMEOUT_MS))
 }
 

@@ -87,8 +87,9 @@ function tracedVariant<R> (stream: boolean, call: VariantCall<R>, handOff?: (res
  */
 async function withRetries<R> (variant: VariantConfig, signal: AbortSignal, call: (retryIndex: number) => Promise<R>,
   afterFailures: (result: R, failed: FailedRawResponse[]) => void): Promise<R> {
-  // The failed tries' raw answers (kept only with `include_raw_response`), reported before the answering try's own.
-  const failed: FailedRawResponse[] = []
+  // The failed tries' raw answers (kept only with `include_raw_response`), reported before the answering try's own;
+  // created by the first failed try that has some.
+  let failed: FailedRawResponse[] | undefined
   for (let attempt = 0; ; attempt++) {
     let result: R
     try {
@@ -96,13 +97,14 @@ async function withRetries<R> (variant: VariantConfig, signal: AbortSignal, call
     } catch (err) {
       if (signal.aborted) throw signal.reason
       const last = attempt >= variant.retries.numRetries || (err instanceof ModelProvidersFailed && (err.allCircuitsOpen || allRefused(err)))
-      if (last && err instanceof ModelProvidersFailed) err.failedRawResponses.unshift(...failed)
+      if (last && err instanceof ModelProvidersFailed && failed !== undefined) err.failedRawResponses.unshift(...failed)
       if (last) throw err
-      failed.push(...failedRawResponsesOf(err))
+      const raw = failedRawResponsesOf(err)
+      if (raw.length > 0) (failed ??= []).push(...raw)
       await sleep(Math.min((err as { retryAfterMs?: number }).retryAfterMs ?? retryDelayMs(attempt, variant.retries), variant.retries.maxDelayS * 1000), signal)
       continue
     }
-    if (failed.length > 0) afterFailures(result, failed)
+    if (failed !== undefined) afterFailures(result, failed)
     return result
   }
 }
@@ -112,6 +114,14 @@ function allRefused (err: ModelProvidersFailed): boolean {
     err.errors.every(e => e.error instanceof RateLimitExceeded || (e.error instanceof ProviderError && e.error.errorClass === 'circuit_open'))
 }
 
+// The earlier tries' raw answers go before those of the walk that answered.
+const answerAfterFailures = (result: ModelCallResult, failed: FailedRawResponse[]): void => {
+  result.record.failedRawResponses = [...failed, ...result.record.failedRawResponses ?? []]
+}
+const streamAfterFailures = (stream: ModelStream, failed: FailedRawResponse[]): void => {
+  stream.failedRawResponses = [...failed, ...stream.failedRawResponses ?? []]
+}
+
 /** Non-streaming: the whole model routing walk is retried, inside the variant's total timeout. */
 export const inferVariant = tracedVariant(false, async (model, variant, modelRequest, ctx): Promise<ModelCallResult> => {
   const limit = deadline(ctx.signal, variant.timeouts.nonStreamingTotalMs, `variant \`${variant.name}\``)
@@ -119,7 +129,7 @@ export const inferVariant = tracedVariant(false, async (model, variant, modelReq
   try {
     return await withRetries(variant, limit.signal, retryIndex =>
       inferModel(model, modelRequest, retryIndex === 0 ? inner : { ...inner, retryIndex }),
-    (result, failed) => { result.record.failedRawResponses = [...failed, ...result.record.failedRawResponses ?? []] })
+    answerAfterFailures)
   } catch (err) {
     throw limit.signal.aborted ? limit.signal.reason : err
   } finally {
@@ -135,7 +145,7 @@ export const streamVariant = tracedVariant(true, async (model, variant, modelReq
   try {
     const stream = await withRetries(variant, ttft.signal, retryIndex =>
       streamModel(model, modelRequest, retryIndex === 0 ? inner : { ...inner, retryIndex }),
-    (result, failed) => { result.failedRawResponses = [...failed, ...result.failedRawResponses ?? []] })
+    streamAfterFailures)
     ttft.stopTimer()
     const innerDispose = stream.dispose
     stream.dispose = () => { innerDispose(); ttft.clear(); total.clear() }

@@ -7,7 +7,7 @@ import { pinVariant } from '../../function/resolve.ts'
 import { RESERVED_PREFIX } from '../../core/names.ts'
 import { parseMessages } from './messages.ts'
 import { parseExtraBody, parseExtraHeaders } from './extra-entries.ts'
-import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId, namespaceTag, rejectUnservedFields } from './validate.ts'
+import { isObject, optionalNumber, optionalInteger, optionalBoolean, optionalString, optionalObject, stringMap, validEpisodeId, withNamespaceTag, rejectUnservedFields } from './validate.ts'
 import type { Json } from './validate.ts'
 import { CACHE_MODES, type CacheMode, type CacheOptions } from '../../core/cache.ts'
 
@@ -80,7 +80,7 @@ export function tensorZeroFields (body: Json, target: InferenceTarget, episodeHe
   return {
     target: variantName === undefined ? target : pinVariant(target, variantName),
     episodeId: episodeRaw === undefined || episodeRaw === null ? undefined : validEpisodeId(episodeRaw),
-    tags: { ...parseTags(tz('tags')), ...namespaceTag(tz('namespace'), 'tensorzero::namespace') },
+    tags: withNamespaceTag(parseTags(tz('tags')), tz('namespace'), 'tensorzero::namespace'),
     dryrun: optionalBoolean(body, 'tensorzero::dryrun') ?? false,
     credentials: tz('credentials') === undefined ? undefined : stringMap(tz('credentials'), 'tensorzero::credentials'),
     extraBody: parseExtraBody(tz('extra_body')),

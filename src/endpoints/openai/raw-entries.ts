@@ -60,17 +60,20 @@ export function rawFields (records: ModelInferenceRecord[] | undefined, flags: R
 export type HeadChunk = { field: 'raw_usage'; entries: RawUsageEntry[] } | { field: 'raw_response'; entries: RawResponseEntry[] }
 
 /**
- * TensorZero's chunks ahead of a stream's deltas, in its order, empty ones left out: the failed variants' attempts, the
- * earlier model calls' usage, the streamed call's failed tries and providers, then the earlier model calls' answers.
+ * TensorZero's chunks ahead of a stream's deltas, in its order, empty ones left out, as `writer` encodes them: the
+ * failed variants' attempts, the earlier model calls' usage, the streamed call's failed tries and providers, then the
+ * earlier model calls' answers. A stream without raw flags has none, and builds nothing.
  */
-export function streamHeadChunks (inference: StreamingInference, flags: { usage?: boolean; response?: boolean }): HeadChunk[] {
-  const chunks: HeadChunk[] = []
-  const add = (chunk: HeadChunk): void => { if (chunk.entries.length > 0) chunks.push(chunk) }
+export function streamHead (inference: StreamingInference, flags: { usage?: boolean; response?: boolean },
+  writer: { headChunk (chunk: HeadChunk): string }): string {
+  if (flags.usage !== true && flags.response !== true) return ''
+  let head = ''
+  const add = (chunk: HeadChunk): void => { if (chunk.entries.length > 0) head += writer.headChunk(chunk) }
   if (flags.response === true) add({ field: 'raw_response', entries: failedRawEntries(inference.failedVariantRawResponses) })
   if (flags.usage === true) add({ field: 'raw_usage', entries: rawUsageEntries(inference.earlierModelInferences) })
   if (flags.response === true) {
     add({ field: 'raw_response', entries: failedRawEntries(inference.failedCallRawResponses) })
     add({ field: 'raw_response', entries: rawResponseEntries(inference.earlierModelInferences) })
   }
-  return chunks
+  return head
 }

@@ -2,7 +2,7 @@
 import { badRequest } from '../../core/errors.ts'
 import { UUID_V7_TEXT } from '../../core/ids.ts'
 import { NAMESPACE_TAG, RESERVED_PREFIX } from '../../core/names.ts'
-import { isWorkflowEpisodeId, uuidV7Ms } from '../../core/workflow-evaluation.ts'
+import { WORKFLOW_OFFSET_MS, uuidV7Ms } from '../../core/workflow-evaluation.ts'
 
 export type Json = Record<string, unknown>
 
@@ -65,20 +65,24 @@ const EARLIEST_ID_MS = 1_579_751_960_000
  */
 export function validEpisodeId (id: unknown, now = Date.now()): string {
   if (typeof id !== 'string' || !UUID_V7_TEXT.test(id)) throw badRequest(`Invalid Episode ID: \`${String(id)}\` is not a UUIDv7`)
-  if (isWorkflowEpisodeId(id)) return id.toLowerCase()
   const ms = uuidV7Ms(id)
+  if (ms >= WORKFLOW_OFFSET_MS) return id.toLowerCase()
   if (ms < EARLIEST_ID_MS) throw badRequest('Invalid Episode ID: Timestamp is too early')
   if (ms > now + FUTURE_SKEW_MS) throw badRequest(`Invalid Episode ID: Timestamp is in the future`)
   return id.toLowerCase()
 }
 
-/** A request's namespace, checked as TensorZero checks one, as the tag `tensorzero::namespace` it is stored as. */
-export function namespaceTag (raw: unknown, field: string): Record<string, string> {
-  if (raw === undefined || raw === null) return {}
+/**
+ * `tags` with the request's namespace, checked as TensorZero checks one, as the tag `tensorzero::namespace` it is
+ * stored as. `tags` is the request's own fresh object: it is added to, not copied (no namespace: returned as it is).
+ */
+export function withNamespaceTag (tags: Record<string, string>, raw: unknown, field: string): Record<string, string> {
+  if (raw === undefined || raw === null) return tags
   if (typeof raw !== 'string') throw badRequest(`\`${field}\` must be a string`)
   if (raw === '') throw badRequest('Namespace identifier cannot be empty')
   if (raw.startsWith(RESERVED_PREFIX)) throw badRequest(`Namespace cannot start with \`${RESERVED_PREFIX}\`: ${raw}`)
-  return { [NAMESPACE_TAG]: raw }
+  tags[NAMESPACE_TAG] = raw
+  return tags
 }
 
 /**

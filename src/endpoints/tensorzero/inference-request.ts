@@ -8,7 +8,7 @@ import { FUNCTION_NAME_PREFIX, MODEL_NAME_PREFIX, RESERVED_PREFIX } from '../../
 import { pinVariant } from '../../function/resolve.ts'
 import { parseCacheOptions } from '../openai/chat-request.ts'
 import { parseExtraBody, parseExtraHeaders } from '../openai/extra-entries.ts'
-import { isObject, optionalBoolean, optionalInteger, optionalNumber, optionalObject, optionalString, stringMap, validEpisodeId, namespaceTag, rejectUnservedFields } from '../openai/validate.ts'
+import { isObject, optionalBoolean, optionalInteger, optionalNumber, optionalObject, optionalString, stringMap, validEpisodeId, withNamespaceTag, rejectUnservedFields } from '../openai/validate.ts'
 import type { Json } from '../openai/validate.ts'
 import { parseNativeInput } from './input.ts'
 
@@ -129,7 +129,7 @@ function parseTags (body: Json): Record<string, string> {
   } else {
     tags['tensorzero::internal'] = 'true'
   }
-  return { ...tags, ...namespaceTag(body.namespace, 'namespace') }
+  return withNamespaceTag(tags, body.namespace, 'namespace')
 }
 
 function parseParams (params: Json | undefined): InferenceParams {

@@ -93,10 +93,14 @@ export function applyPointer (root: Record<string, unknown>, pointer: string, op
   else cur[last] = op.value
 }
 
+/** A configured (variant or provider) `extra_body` / `extra_headers` entry: it has no filters. */
+type ConfiguredPatch = Pick<ExtraBodyPatch, 'pointer' | 'value' | 'delete'>
+type ConfiguredHeader = Pick<ExtraHeader, 'name' | 'value' | 'delete'>
+
 /** Apply provider-level then request-level body patches whose filters match. */
 function applyExtraBody (
   body: Record<string, unknown>,
-  providerPatches: Array<{ pointer: string; value?: unknown; delete?: boolean }> | undefined,
+  providerPatches: Array<ConfiguredPatch> | undefined,
   requestPatches: ExtraBodyPatch[] | undefined,
   ctx: ProviderContext
 ): void {
@@ -109,17 +113,23 @@ function applyExtraBody (
 /** Apply provider-level then request-level header entries (names lower-cased; `delete` removes). */
 export function applyExtraHeaders (
   headers: Record<string, string>,
-  providerHeaders: Array<{ name: string; value?: string; delete?: boolean }> | undefined,
+  providerHeaders: Array<ConfiguredHeader> | undefined,
   requestHeaders: ExtraHeader[] | undefined,
   ctx: ProviderContext
 ): void {
-  const apply = (h: { name: string; value?: string; delete?: boolean }): void => {
-    const name = h.name.toLowerCase()
-    if (h.delete === true || h.value === undefined) delete headers[name]
-    else headers[name] = h.value
-  }
-  if (providerHeaders !== undefined) for (const h of providerHeaders) apply(h)
-  if (requestHeaders !== undefined) for (const h of requestHeaders) if (entryApplies(h, ctx)) apply(h)
+  if (providerHeaders !== undefined) for (const h of providerHeaders) applyHeader(headers, h)
+  if (requestHeaders !== undefined) for (const h of requestHeaders) if (entryApplies(h, ctx)) applyHeader(headers, h)
+}
+
+function applyHeader (headers: Record<string, string>, h: ConfiguredHeader): void {
+  const name = h.name.toLowerCase()
+  if (h.delete === true || h.value === undefined) delete headers[name]
+  else headers[name] = h.value
+}
+
+/** The variant's entries then the provider's, copied only when both have some (most calls have neither). */
+function configuredEntries<T> (variant: T[] | undefined, provider: T[] | undefined): T[] | undefined {
+  return variant === undefined ? provider : provider === undefined ? variant : [...variant, ...provider]
 }
 
 /** A call's `extra_body`/`extra_headers`: the variant's config entries and the request's (embeddings have neither). */
@@ -131,8 +141,8 @@ type CallExtras = Pick<ModelRequest, 'variantExtraBody' | 'variantExtraHeaders' 
  */
 export function encodeRequest (built: ProviderRequest, extra: CallExtras | undefined, ctx: ProviderContext): HttpRequestSpec {
   const { provider } = ctx
-  applyExtraBody(built.body, [...extra?.variantExtraBody ?? [], ...provider.extraBody ?? []], extra?.extraBody, ctx)
-  applyExtraHeaders(built.headers, [...extra?.variantExtraHeaders ?? [], ...provider.extraHeaders ?? []], extra?.extraHeaders, ctx)
+  applyExtraBody(built.body, configuredEntries<ConfiguredPatch>(extra?.variantExtraBody, provider.extraBody), extra?.extraBody, ctx)
+  applyExtraHeaders(built.headers, configuredEntries<ConfiguredHeader>(extra?.variantExtraHeaders, provider.extraHeaders), extra?.extraHeaders, ctx)
   return { url: built.url, method: 'POST', headers: built.headers, body: JSON.stringify(built.body) }
 }
 
