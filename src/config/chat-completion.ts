@@ -4,7 +4,7 @@
 import type { ModelConfig, TemplateRef, VariantConfig } from '../core/config.ts'
 import { readExtraBody, readExtraHeaders, readRetries, readSamplingParams, readTimeouts } from './common-fields.ts'
 import { ensureModel } from './models.ts'
-import { ROLES, readNamed, readTemplateRef, readTextFile } from './referenced-files.ts'
+import { ROLES, readNamed, readTemplateRef } from './referenced-files.ts'
 import type { LoadContext, TableReader } from './reader.ts'
 
 const CHAT_COMPLETION_KEYS = [
@@ -35,7 +35,7 @@ export function readChatCompletion (r: TableReader, variant: VariantConfig, ctx:
     checkVariantModel(r, ctx, models)
   }
   variant.templates = readNamed<TemplateRef>(r, 'template', 'templates', (t, key) => readTemplateRef(t, key, true))
-  readInputWrappers(r)
+  readInputWrappers(r, variant)
   variant.params = readSamplingParams(r)
   // Checked as TensorZero checks it, but not sent: tz-sidecar does not pass a variant's reasoning effort on.
   r.string('reasoning_effort')
@@ -54,12 +54,23 @@ export function checkVariantModel (r: TableReader, ctx: LoadContext, models: Map
 }
 
 /**
- * `input_wrappers.{user,system,assistant}`: template files TensorZero reads at load (a missing one fails its start).
- * The sidecar does not wrap inputs with them; they are read so that `validate` refuses what TensorZero refuses.
+ * `input_wrappers.{user,system,assistant}`: TensorZero turns each into the role's legacy template without a schema
+ * (its text reaches the template as `<role>_text`), so it may not sit beside another template for that role.
+ * The clash with a function schema is checked by the function, which has its schemas (functions.ts).
  */
-function readInputWrappers (r: TableReader): void {
+function readInputWrappers (r: TableReader, variant: VariantConfig): void {
   const wrappers = r.sub('input_wrappers')
   if (wrappers === undefined) return
   wrappers.checkKeys(ROLES)
-  for (const role of ROLES) readTextFile(wrappers, role)
+  const owner = r.name()
+  for (const role of ROLES) {
+    const wrapper = readTemplateRef(wrappers, role, false, 'text')
+    if (wrapper === undefined) continue
+    if (variant.templates[role] !== undefined) {
+      const other = r.has(`${role}_template`) ? `\`${role}\` template` : `\`templates.${role}.path\``
+      wrappers.error(role, `${owner}: Cannot provide both \`input_wrappers.${role}\` and ${other}`)
+      continue
+    }
+    variant.templates[role] = { ...wrapper, inputWrapper: true }
+  }
 }

@@ -93,8 +93,12 @@ function readFunction (r: TableReader, name: string, ctx: LoadContext, deps: Fun
     if (!schema) continue
     for (const variant of variants.values()) {
       for (const owner of completionConfigs(variant)) {
-        if (!TEMPLATED_TYPES.has(owner.type) || owner.templates[schemaName]) continue
         const label = owner === variant ? variant.name : `${variant.name}.${JUDGE_KEYS[variant.type]}`
+        const template = owner.templates[schemaName]
+        if (template?.inputWrapper === true) {
+          ctx.diags.error(template.source, `functions.${name}.variants.${label}: Cannot provide both \`input_wrappers.${schemaName}\` and ${schemaKeyName(schemaName)}`)
+        }
+        if (!TEMPLATED_TYPES.has(owner.type) || template) continue
         ctx.diags.error(owner.source, `variant \`${label}\` of function \`${name}\` has no ${templateKeyName(schemaName)},` +
           ` but the function has ${schemaKeyName(schemaName)}`)
       }

@@ -50,9 +50,12 @@ export function readFolderPath (r: TableReader, key: string): string | undefined
   return undefined
 }
 
-/** A template path: resolved and checked to exist. Compiling is the template engine's job. */
-export function readTemplateRef (r: TableReader, key: string, required = false): TemplateRef | undefined {
-  const abs = declaredFile(r, key, required, 'template')
+/**
+ * A template path: resolved and checked to exist. Compiling is the template engine's job. `what` names the file in the
+ * not-found message (an input wrapper's is called a text file, the wording `validate` has always used for it).
+ */
+export function readTemplateRef (r: TableReader, key: string, required = false, what: 'template' | 'text' = 'template'): TemplateRef | undefined {
+  const abs = declaredFile(r, key, required, what)
   return abs === undefined ? undefined : { path: abs, source: r.at(key) }
 }
 

@@ -70,7 +70,12 @@ export interface EmbeddingModelConfig extends ModelConfig {}
 
 export interface RetryConfig { numRetries: number; maxDelayS: number }
 
-export interface TemplateRef { path: string; source: SourceRef }
+export interface TemplateRef {
+  path: string
+  source: SourceRef
+  /** Declared as `input_wrappers.<role>` (TensorZero's deprecated form): it only ever wraps the role's plain text. */
+  inputWrapper?: true
+}
 
 export interface VariantConfig extends CallSettings {
   name: string

@@ -16,9 +16,11 @@ export function checkTemplates (config: TensorZeroConfig, diags: Diagnostics): v
           if (ref === undefined || seen.has(ref.path)) continue
           seen.add(ref.path)
           const { problems } = compileTemplateFile(ref.path, config.gateway.templateBasePath)
-          const key = ['system', 'user', 'assistant'].includes(name) && owner.raw[`${name}_template`] !== undefined
-            ? `${name}_template`
-            : `templates.${name}.path`
+          const key = ref.inputWrapper === true
+            ? `input_wrappers.${name}`
+            : ['system', 'user', 'assistant'].includes(name) && owner.raw[`${name}_template`] !== undefined
+              ? `${name}_template`
+              : `templates.${name}.path`
           for (const p of problems) {
             const report = p.warning === true ? diags.warning.bind(diags) : diags.error.bind(diags)
             report({ file: p.file, line: p.line, col: p.col },

@@ -2,13 +2,14 @@
 //
 // System message
 // - variant has a system template:
-//   - declared as `system_template` and the function has no `system_schema` (a "legacy" template): rendered with
-//     `{system_text: <the system text, or null>}`; template arguments are an error;
+//   - declared as `system_template` or `input_wrappers.system` and the function has no `system_schema` (a "legacy"
+//     template; a wrapper never has one): rendered with `{system_text: <the system text, or null>}`; template
+//     arguments are an error;
 //   - otherwise (a schema, or `templates.system.path`): rendered with the arguments object, the text, or null;
 // - no template: text as is; arguments are an error.
 // User/assistant messages, block by block
-// - text: wrapped by the role's legacy template (`user_template` / `assistant_template`) as `{user_text}` /
-//   `{assistant_text}`; otherwise as is;
+// - text: wrapped by the role's legacy template (`user_template` / `assistant_template` / `input_wrappers.<role>`) as
+//   `{user_text}` / `{assistant_text}`; otherwise as is;
 // - template arguments (`tensorzero::template` name, or the role for `tensorzero::arguments` / bare objects):
 //   rendered by the variant's template of that name (`<role>_template` or `templates.<name>.path`); a legacy template
 //   without a schema takes text only;
@@ -70,6 +71,10 @@ export class TemplateRenderer {
     }
     if (isLegacy(fn, variant, 'system')) {
       if (system !== undefined && typeof system !== 'string') {
+        if (template.inputWrapper === true) {
+          throw new GatewayError(400, 'System message content is a template but `input_wrappers.system` is set in the variant config' +
+            ` (variant \`${variant.name}\` of function \`${fn.name}\`)`)
+        }
         throw new GatewayError(400, `System message content is template arguments, but function \`${fn.name}\` has no \`system_schema\`: ` +
           `its \`system_template\` (variant \`${variant.name}\`) takes the system text, as \`system_text\``)
       }
@@ -101,6 +106,10 @@ export class TemplateRenderer {
         const template = variant.templates[block.name]
         if (template === undefined) throw templateNotFound(fn, `variant \`${variant.name}\``, block.name)
         if (isLegacy(fn, variant, block.name)) {
+          if (template.inputWrapper === true) {
+            throw new GatewayError(400, `Request message content ${JSON.stringify(block.arguments)} is not a string but ` +
+              `\`input_wrappers.${block.name}\` is set in the variant config (variant \`${variant.name}\` of function \`${fn.name}\`)`)
+          }
           throw new GatewayError(400, `${role} message content is template arguments, but function \`${fn.name}\` has no \`${block.name}_schema\`: ` +
             `its \`${block.name}_template\` (variant \`${variant.name}\`) takes text, as \`${block.name}_text\``)
         }
@@ -112,9 +121,10 @@ export class TemplateRenderer {
   }
 }
 
-/** A role template declared as `<role>_template` whose function has no schema for it: it wraps plain text. */
+/** A role template declared as `<role>_template` or `input_wrappers.<role>` whose function has no schema for it: it wraps plain text. */
 function isLegacy (fn: FunctionConfig, variant: VariantConfig, name: string): boolean {
-  return ROLES.includes(name) && variant.raw[`${name}_template`] !== undefined && fn.schemas[name] === undefined
+  if (!ROLES.includes(name) || fn.schemas[name] !== undefined) return false
+  return variant.templates[name]?.inputWrapper === true || variant.raw[`${name}_template`] !== undefined
 }
 
 /**
