@@ -22,7 +22,7 @@ export interface SharedPostgres {
    * and again when a query finds them missing (a Postgres that was down at start, or wiped).
    */
   objects (relation: string, sqlFile: URL, warn: (message: string) => void): PostgresObjects
-  /** Ends the pool; later calls do nothing. Every feature's store calls it when it closes. */
+  /** Ends the pool; later calls do nothing. Its owner (SharedStateStores) calls it once, at shutdown. */
   close (): Promise<void>
 }
 
@@ -68,14 +68,20 @@ export async function openPostgres (env: NodeJS.ProcessEnv): Promise<SharedPostg
         (await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [relation])).rows[0]?.t !== null
       if (await present()) return
       const sql = await readFile(sqlFile, 'utf8')
+      // A session lock, then the check in a transaction of its own: a check inside the transaction that took the lock
+      // may read a catalog snapshot from before the previous holder's commit, and create the objects a second time.
+      await client.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK])
+      if (await present()) return
       await client.query('BEGIN')
-      await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK])
-      if (!await present()) await client.query(sql)
-      await client.query('COMMIT')
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
+      try {
+        await client.query(sql)
+        await client.query('COMMIT')
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw err
+      }
     } finally {
+      // Ending the session releases the lock.
       await client.end().catch(() => {})
     }
   }
