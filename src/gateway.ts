@@ -42,7 +42,7 @@ export interface GatewayOptions {
   /** Where `[rate_limiting]` buckets live (Valkey or Postgres, shared with the TensorZero gateway); absent: none enforced. */
   rateLimits?: RateLimitStore
   /** Where adaptive experiments keep episode → variant (Postgres, shared with the TensorZero gateway); absent: `memory`. */
-  episodeVariants?: EpisodeVariants & { close (): Promise<void> }
+  episodeVariants?: EpisodeVariants
   /** What this process remembers of the inferences it served; a reloaded config's gateway is handed the same one. */
   memory?: GatewayMemory
 }
@@ -173,8 +173,6 @@ export function createGateway (config: LoadedConfig, opts: GatewayOptions = {}):
       ctx.experiments?.close()
       await transport.close()
       await store?.close()
-      await opts.rateLimits?.close()
-      await opts.episodeVariants?.close()
     }
   }
 }

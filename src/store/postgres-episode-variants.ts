@@ -14,10 +14,10 @@ const CHECK_AND_SET = `INSERT INTO variant_by_episode(function_name, episode_id,
   SET variant_name = variant_by_episode.variant_name
   RETURNING variant_name`
 
+/** Over the process's pool, which its owner (SharedStateStores) closes: this store has nothing of its own to close. */
 export interface PostgresEpisodeVariants extends EpisodeVariants {
   /** Settles once the table is there; rejects when Postgres could not be reached to see. */
   readonly ready: Promise<void>
-  close (): Promise<void>
 }
 
 export function openPostgresEpisodeVariants (postgres: SharedPostgres, warn: (message: string) => void): PostgresEpisodeVariants {
@@ -37,9 +37,6 @@ export function openPostgresEpisodeVariants (postgres: SharedPostgres, warn: (me
         throw new GatewayError(500, 'Unexpected Postgres result of type check_and_set_variant_by_episode: Missing variant name')
       }
       return name
-    },
-    async close () {
-      await postgres.close()
     }
   }
 }

@@ -36,9 +36,8 @@ export function openPostgresRateLimits (postgres: SharedPostgres, opts: Pick<Rat
         values: columns(requests, r => r.returned)
       })
     },
-    async close (): Promise<void> {
-      await postgres.close()
-    }
+    // The pool is the process's (SharedStateStores closes it once, at shutdown): nothing of this store's own to close.
+    async close (): Promise<void> {}
   }
 }
 

@@ -59,7 +59,6 @@ export class SharedStateStores {
 
   async close (): Promise<void> {
     await this.rateLimits?.close()
-    await this.episodeVariants?.close()
     await (await this.postgres)?.close()
   }
 
