@@ -39,19 +39,26 @@ function referencedFiles (config: TensorZeroConfig): string[] {
 export async function configSnapshot (config: TensorZeroConfig): Promise<ConfigSnapshot> {
   const base = config.files.length > 0 ? path.dirname(config.files[0]) : process.cwd()
   const name = (file: string): string => path.relative(base, file).split(path.sep).join('/')
+  // Each file is read once: the hash and the stored config see the same text.
+  const texts = new Map<string, Promise<string>>()
+  const read = async (file: string): Promise<string> => {
+    let text = texts.get(file)
+    if (text === undefined) texts.set(file, text = readFile(file, 'utf8'))
+    return await text
+  }
   const hasher = createHash('sha256')
   for (const file of config.files) {
-    const text = await readFile(file, 'utf8')
+    const text = await read(file)
     hasher.update(name(file)).update('\0').update(text).update('\0')
   }
   hasher.update('\0')
   const extraTemplates: Record<string, string> = {}
   for (const file of referencedFiles(config).sort((a, b) => name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0)) {
-    const text = await readFile(file, 'utf8')
+    const text = await read(file)
     extraTemplates[name(file)] = text
     hasher.update(name(file)).update('\0').update(text).update('\0')
   }
-  return { hash: BigInt('0x' + hasher.digest('hex')).toString(), config: await storedConfigToml(config.files), extraTemplates }
+  return { hash: BigInt('0x' + hasher.digest('hex')).toString(), config: await storedConfigToml(config.files, read), extraTemplates }
 }
 
 /** One `ConfigSnapshot` row per start, where the table exists (TensorZero ≥ migration 0043); the newest `last_used` wins. */

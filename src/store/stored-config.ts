@@ -78,14 +78,18 @@ function sharedFolder (files: string[]): string | undefined {
   return folder === '' || folder === path.parse(folder).root ? undefined : folder
 }
 
+/** Reads a file's text; the snapshot passes one that remembers what the hash already read. */
+export type ReadText = (file: string) => Promise<string>
+const readText: ReadText = async file => await readFile(file, 'utf8')
+
 /** The config files as TensorZero stores its config in a snapshot. */
-export async function storedConfigToml (files: readonly string[]): Promise<string> {
+export async function storedConfigToml (files: readonly string[], read: ReadText = readText): Promise<string> {
   const merged: Table = {}
   // Each path key is replaced before the files are merged (a later file may add keys to an earlier file's tables);
   // the replacement is filled in once every path is known.
   const stored: Array<{ entry: Table; absolute: string; directory: boolean; file: string; name: string }> = []
   for (const file of files) {
-    const table = parse(await readFile(file, 'utf8')) as Table
+    const table = parse(await read(file)) as Table
     for (const key of PATH_KEYS) {
       for (const leaf of leavesAt(table, key.split('.'), '')) {
         const entry: Table = {}
@@ -104,7 +108,7 @@ export async function storedConfigToml (files: readonly string[]): Promise<strin
       continue
     }
     entry.__tensorzero_remapped_path = folder === undefined ? absolute : path.relative(folder, absolute)
-    entry.__data = await fileOfKey(file, name, () => readFile(absolute, 'utf8'))
+    entry.__data = await fileOfKey(file, name, async () => await read(absolute))
   }
   return stringify(merged)
 }
